@@ -1,0 +1,37 @@
+# ravens — two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit demo simulate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+test: $(STAMP) lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check consensus watchers notify tests
+	$(BIN)/ruff format --check consensus watchers notify tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+simulate: $(STAMP)
+	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
+		--faults partition,isolation,path,flap,crash,skew,ntfy
+
+demo:
+	@echo "make demo arrives with the watcher node (issue: a watcher node that runs for real)."
+	@echo "Until then, watch the pair agree in the simulator: make simulate"
+	@exit 1
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

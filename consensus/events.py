@@ -1,0 +1,84 @@
+"""Events: agreed transitions with an id both nodes compute alike."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from consensus.agreement import Mode, Notice
+from consensus.errors import InvalidEntry
+from consensus.hlc import Hlc
+from consensus.lww import JsonValue
+
+ID_HEX_CHARS = 24
+
+
+def event_id(subject: str, notice: Notice, state: str, anchor: Hlc | None, mode: Mode) -> str:
+    """Hash of what decides the transition, never of who noticed it or when.
+
+    Also a valid ntfy sequence id (letters and digits)."""
+    anchor_text = "-" if anchor is None else anchor.encode()
+    material = "\x1f".join((subject, notice.value, state, anchor_text, mode.value))
+    return hashlib.sha256(material.encode()).hexdigest()[:ID_HEX_CHARS]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An agreed transition worth a notification (key ``event/<id>``).
+
+    ``subject`` is a target id, or ``node:<name>`` for node-level notices."""
+
+    id: str
+    subject: str
+    notice: Notice
+    state: str
+    previous: str
+    anchor: Hlc | None
+    mode: Mode
+    voters: tuple[str, ...]
+    # What each node saw when the move was made: state, reason, latency.
+    views: Mapping[str, Mapping[str, JsonValue]] = field(default_factory=dict)
+    suppressed: bool = False
+
+    @property
+    def at_ms(self) -> int | None:
+        return None if self.anchor is None else self.anchor.wall_ms
+
+    def to_value(self) -> JsonValue:
+        return {
+            "subject": self.subject,
+            "notice": self.notice.value,
+            "state": self.state,
+            "previous": self.previous,
+            "anchor": None if self.anchor is None else self.anchor.encode(),
+            "mode": self.mode.value,
+            "voters": list(self.voters),
+            "views": {node: dict(view) for node, view in self.views.items()},
+            "suppressed": self.suppressed,
+        }
+
+    @classmethod
+    def from_value(cls, id_: str, value: JsonValue) -> Event:
+        if not isinstance(value, dict):
+            raise InvalidEntry(f"event {id_}: expected an object, got {value!r}")
+        try:
+            anchor = value.get("anchor")
+            voters = value.get("voters")
+            views = value.get("views")
+            return cls(
+                id=id_,
+                subject=str(value["subject"]),
+                notice=Notice(str(value["notice"])),
+                state=str(value["state"]),
+                previous=str(value.get("previous", "")),
+                anchor=Hlc.decode(anchor) if isinstance(anchor, str) else None,
+                mode=Mode(str(value["mode"])),
+                voters=tuple(str(v) for v in voters) if isinstance(voters, list) else (),
+                views={str(k): dict(v) for k, v in views.items() if isinstance(v, dict)}
+                if isinstance(views, dict)
+                else {},
+                suppressed=bool(value.get("suppressed", False)),
+            )
+        except (KeyError, ValueError) as exc:
+            raise InvalidEntry(f"event {id_}: {exc}") from exc

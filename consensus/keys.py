@@ -1,0 +1,66 @@
+"""Key names of the replicated log, in one place.
+
+Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
+``rollup/<node>/<target>/<bucket>``. Multi-writer keys resolve by hlc:
+``target/<id>``, ``state/<target>``, ``peer/<node>``, ``event/<id>``,
+``claim/<id>``, ``sent/<id>``.
+"""
+
+from __future__ import annotations
+
+OBS = "obs/"
+HEALTH = "health/"
+STATE = "state/"
+PEER = "peer/"
+EVENT = "event/"
+CLAIM = "claim/"
+SENT = "sent/"
+TARGET = "target/"
+NODE_SUBJECT = "node:"
+
+# Entries that are pushed to peers at once instead of waiting for the next sync.
+URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER)
+
+
+def obs(node: str, target: str) -> str:
+    return f"{OBS}{node}/{target}"
+
+
+def health(node: str) -> str:
+    return f"{HEALTH}{node}"
+
+
+def state(target: str) -> str:
+    return f"{STATE}{target}"
+
+
+def peer(node: str) -> str:
+    return f"{PEER}{node}"
+
+
+def event(event_id: str) -> str:
+    return f"{EVENT}{event_id}"
+
+
+def claim(event_id: str) -> str:
+    return f"{CLAIM}{event_id}"
+
+
+def sent(event_id: str) -> str:
+    return f"{SENT}{event_id}"
+
+
+def node_subject(node: str) -> str:
+    return f"{NODE_SUBJECT}{node}"
+
+
+def split_obs(key: str) -> tuple[str, str] | None:
+    """``obs/<node>/<target>`` -> (node, target)."""
+    if not key.startswith(OBS):
+        return None
+    node, _, target = key[len(OBS) :].partition("/")
+    return (node, target) if node and target else None
+
+
+def suffix(key: str, prefix: str) -> str | None:
+    return key[len(prefix) :] if key.startswith(prefix) else None

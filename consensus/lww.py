@@ -1,0 +1,204 @@
+"""The replicated log: a last-writer-wins map with delta-state sync.
+
+Each key holds one entry ``(value, hlc, origin, version)``. Merge keeps the
+entry with the larger hlc, so it is commutative, associative and idempotent.
+``version`` counts each origin's local writes; a version vector says, per
+origin, up to which version everything arrived in order. A peer asks for
+``delta_since(its_vector)`` and receives, page by page, every entry it may
+lack together with how far each origin is now covered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+from consensus.errors import InvalidEntry
+from consensus.hlc import Hlc
+
+JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
+VersionVector = dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One replicated fact. ``tombstone`` marks a delete."""
+
+    key: str
+    value: JsonValue
+    hlc: Hlc
+    origin: str
+    version: int
+    tombstone: bool = False
+
+    def rank(self) -> tuple[Hlc, str]:
+        """Total order used by merge; the value breaks a tie that a correct
+        clock never produces, so merge stays deterministic even then."""
+        return (self.hlc, canonical(self.value))
+
+    def check(self) -> None:
+        """Refuse entries that break the log's rules before they are merged."""
+        if not self.key or len(self.key) > 512:
+            raise InvalidEntry(f"entry key {self.key!r}: expected 1 to 512 characters")
+        if self.version < 1:
+            raise InvalidEntry(f"entry {self.key}: version must be positive, got {self.version}")
+        if self.hlc.node != self.origin:
+            raise InvalidEntry(
+                f"entry {self.key}: hlc node {self.hlc.node!r} differs from origin {self.origin!r}"
+            )
+        if self.hlc.wall_ms < 0 or self.hlc.logical < 0:
+            raise InvalidEntry(f"entry {self.key}: hlc {self.hlc} has a negative part")
+
+
+def canonical(value: JsonValue) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaPage:
+    """One page of a delta: the entries, how far each origin is now covered,
+    and where the next page starts (None when this is the last)."""
+
+    entries: tuple[Entry, ...]
+    covered: Mapping[str, int]
+    next_cursor: tuple[str, int] | None
+
+
+@dataclass
+class LwwMap:
+    """The latest entry per key, plus the version vector of what arrived in order."""
+
+    node: str
+    _entries: dict[str, Entry] = field(default_factory=dict)
+    _by_origin: dict[str, dict[int, str]] = field(default_factory=dict)
+    vector: VersionVector = field(default_factory=dict)
+
+    # -- reading -------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        entry = self._entries.get(key)
+        return None if entry is None or entry.tombstone else entry
+
+    def raw(self, key: str) -> Entry | None:
+        """The entry for key, tombstones included."""
+        return self._entries.get(key)
+
+    def items(self, prefix: str = "") -> Iterator[Entry]:
+        for key, entry in self._entries.items():
+            if key.startswith(prefix) and not entry.tombstone:
+                yield entry
+
+    def entries(self) -> Iterator[Entry]:
+        """Every held entry, tombstones included."""
+        return iter(self._entries.values())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def digest(self) -> frozenset[tuple[str, Hlc, str]]:
+        """What two replicas must share to be equal."""
+        return frozenset((e.key, e.hlc, canonical(e.value)) for e in self._entries.values())
+
+    # -- writing -------------------------------------------------------------
+
+    def write(self, key: str, value: JsonValue, hlc: Hlc, tombstone: bool = False) -> Entry:
+        """A local write: the next version of this node's own origin."""
+        if hlc.node != self.node:
+            raise InvalidEntry(f"local write {key}: hlc {hlc} is not from node {self.node}")
+        version = self.vector.get(self.node, 0) + 1
+        entry = Entry(key, value, hlc, self.node, version, tombstone)
+        entry.check()
+        current = self._entries.get(key)
+        if current is not None and current.rank() >= entry.rank():
+            raise InvalidEntry(f"local write {key}: hlc {hlc} is not newer than {current.hlc}")
+        self.vector[self.node] = version
+        self._store(entry)
+        return entry
+
+    def merge(self, entry: Entry) -> bool:
+        """Merge a remote entry; True when it replaced what we held."""
+        entry.check()
+        current = self._entries.get(entry.key)
+        if current is not None and current.rank() >= entry.rank():
+            return False
+        self._store(entry)
+        if entry.origin == self.node:
+            # Our own write handed back by a peer (this node's data was lost and
+            # restored): never reuse its version number.
+            self.vector[self.node] = max(self.vector.get(self.node, 0), entry.version)
+        elif entry.version == self.vector.get(entry.origin, 0) + 1:
+            # A pushed entry moves the vector only when it leaves no gap.
+            self.vector[entry.origin] = entry.version
+        return True
+
+    def merge_all(self, entries: Iterable[Entry]) -> list[Entry]:
+        return [entry for entry in entries if self.merge(entry)]
+
+    def advance(self, covered: Mapping[str, int]) -> None:
+        """Record that a complete delta covered each origin up to a version."""
+        for origin, version in covered.items():
+            if origin == self.node:
+                continue
+            if version > self.vector.get(origin, 0):
+                self.vector[origin] = version
+
+    def _store(self, entry: Entry) -> None:
+        old = self._entries.get(entry.key)
+        if old is not None:
+            self._by_origin.get(old.origin, {}).pop(old.version, None)
+        self._entries[entry.key] = entry
+        self._by_origin.setdefault(entry.origin, {})[entry.version] = entry.key
+
+    # -- sync ----------------------------------------------------------------
+
+    def delta_since(
+        self, vector: Mapping[str, int], limit: int = 500, cursor: tuple[str, int] | None = None
+    ) -> DeltaPage:
+        """What a peer holding ``vector`` may lack, at most ``limit`` entries a page."""
+        if limit < 1:
+            raise ValueError(f"limit: expected a positive number, got {limit}")
+        out: list[Entry] = []
+        covered: dict[str, int] = {}
+        origins = sorted(set(self._by_origin) | set(self.vector))
+        for origin in origins:
+            if cursor is not None and origin < cursor[0]:
+                continue
+            start = vector.get(origin, 0)
+            if cursor is not None and origin == cursor[0]:
+                start = max(start, cursor[1])
+            versions = sorted(v for v in self._by_origin.get(origin, {}) if v > start)
+            for version in versions:
+                if len(out) == limit:
+                    last = out[-1]
+                    # Cut inside this origin: cover only what was sent.
+                    if last.origin == origin:
+                        covered[origin] = min(last.version, self.vector.get(origin, 0))
+                    return DeltaPage(tuple(out), covered, (last.origin, last.version))
+                out.append(self._entries[self._by_origin[origin][version]])
+            covered[origin] = self.vector.get(origin, 0)
+        return DeltaPage(tuple(out), covered, None)
+
+    # -- tombstones ----------------------------------------------------------
+
+    def collect_tombstones(
+        self, peer_vectors: Mapping[str, Mapping[str, int]], now_ms: int, ttl_ms: int
+    ) -> list[str]:
+        """Drop tombstones every peer has seen that are older than ttl_ms."""
+        dropped = []
+        for key, entry in list(self._entries.items()):
+            if not entry.tombstone or now_ms - entry.hlc.wall_ms < ttl_ms:
+                continue
+            seen = all(v.get(entry.origin, 0) >= entry.version for v in peer_vectors.values())
+            if seen:
+                del self._entries[key]
+                self._by_origin[entry.origin].pop(entry.version, None)
+                dropped.append(key)
+        return dropped
+
+    def copy(self) -> LwwMap:
+        clone = LwwMap(self.node)
+        for entry in self._entries.values():
+            clone._store(entry)
+        clone.vector = dict(self.vector)
+        return clone

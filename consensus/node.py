@@ -1,0 +1,665 @@
+"""One node's core: facts in, entries to commit and commands out.
+
+Like h11's Connection, it never touches a socket, a database or a clock. The
+shell hands it check results, canary results, peers' entries and the time;
+it answers with a ``Step``: the entries to commit in one transaction, then
+what to do (push to peers, re-check, post a notification, warn).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar, cast
+
+from consensus import keys
+from consensus.agreement import (
+    AgreedRecord,
+    AgreedState,
+    Assessment,
+    Mode,
+    Notice,
+    advance,
+    assess,
+    note_partial,
+    with_event,
+)
+from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
+from consensus.dispatch import (
+    Dispatch,
+    DispatchState,
+    Move,
+    Role,
+    standby_should_take_over,
+    start,
+)
+from consensus.errors import InvalidEntry
+from consensus.events import Event, event_id
+from consensus.health import Health
+from consensus.hlc import ZERO, Hlc, HybridClock
+from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
+from consensus.peers import NodeState, PeerRecord, observe_peer
+from consensus.settings import Settings
+from consensus.verdict import Verdict
+
+T = TypeVar("T")
+
+SKEW_WARN_EVERY_MS = 10 * 60_000
+RESTART_SETTLE_MS = 10_000
+GC_EVERY_MS = 3_600_000
+
+
+class NodeCore:
+    """The pure state of one watcher node."""
+
+    def __init__(
+        self,
+        node: str,
+        nodes: Iterable[str],
+        targets: Iterable[str],
+        settings: Settings,
+        now_ms: int,
+        log: LwwMap | None = None,
+        clock_last: Hlc = ZERO,
+    ) -> None:
+        self.node = node
+        self.nodes = tuple(sorted({*nodes, node}))
+        self.peers = tuple(n for n in self.nodes if n != node)
+        self.settings = settings
+        self.log = log if log is not None else LwwMap(node)
+        self._cache: dict[str, tuple[Entry, Any]] = {}
+        # Never behind what we already wrote, whatever was persisted.
+        if clock_last == ZERO:
+            clock_last = max((e.hlc for e in self.log.entries() if e.origin == node), default=ZERO)
+        self.clock = HybridClock(node, settings.max_skew_ms, clock_last)
+        self.targets: set[str] = set(targets)
+        self.maintenance: set[str] = set()
+        self.verdicts: dict[str, Verdict] = {}
+        for target in self.targets:
+            entry = self.log.get(keys.obs(node, target))
+            if entry is not None:
+                self.verdicts[target] = Verdict.from_value(entry.value)
+        self.canaries_ok: bool | None = None
+        self.canary_pass: Hlc | None = None
+        self.heard: dict[str, int] = dict.fromkeys(self.peers, now_ms)
+        self.peer_vectors: dict[str, VersionVector] = {}
+        self.peer_offset_ms: dict[str, int] = {}
+        self._skew_warned: dict[str, int] = {}
+        self._confirm: set[str] = set()
+        self._voters: frozenset[str] = frozenset()
+        self._next_heartbeat_ms = now_ms
+        self._next_gc_ms = now_ms + GC_EVERY_MS
+        self.dispatch: dict[str, Dispatch] = {}
+        # Targets whose agreed record is PARTIAL without a note yet: the only
+        # ones the timed note has to look at on every tick.
+        self._partial: set[str] = set()
+        for target in self.targets:
+            self._index_state(target)
+        self._restore_dispatch(now_ms)
+
+    # -- reading -------------------------------------------------------------
+
+    def is_live(self, peer: str, now_ms: int) -> bool:
+        return now_ms - self.heard.get(peer, now_ms) <= self.settings.peer_timeout_ms
+
+    def _parsed(self, key: str, parse: Callable[[JsonValue], T], default: T) -> T:
+        """The parsed value of key, reusing the last parse while the entry is the same."""
+        entry = self.log.get(key)
+        if entry is None:
+            return default
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] is entry:
+            return cast(T, cached[1])
+        value = parse(entry.value)
+        self._cache[key] = (entry, value)
+        return value
+
+    def health_of(self, node: str) -> Health:
+        return self._parsed(keys.health(node), Health.from_value, Health())
+
+    def voters(self, now_ms: int) -> frozenset[str]:
+        """Nodes whose vote counts now: canaries pass and heard from lately."""
+        voting = {self.node} if self.canaries_ok else set()
+        voting |= {
+            p for p in self.peers if self.is_live(p, now_ms) and self.health_of(p).canaries_ok
+        }
+        return frozenset(voting)
+
+    def view(self, node: str, target: str) -> Verdict:
+        return self._parsed(keys.obs(node, target), Verdict.from_value, Verdict())
+
+    def record(self, target: str) -> AgreedRecord:
+        return self._parsed(keys.state(target), AgreedRecord.from_value, AgreedRecord())
+
+    def peer_record(self, peer: str) -> PeerRecord:
+        return self._parsed(keys.peer(peer), PeerRecord.from_value, PeerRecord())
+
+    def event(self, event_id_: str) -> Event | None:
+        entry = self.log.get(keys.event(event_id_))
+        return None if entry is None else Event.from_value(event_id_, entry.value)
+
+    def should_post(self, event_id_: str) -> bool:
+        """Asked by the notifier before each attempt: is this still ours to post?"""
+        record = self.dispatch.get(event_id_)
+        sent = self.log.get(keys.sent(event_id_))
+        if sent is not None and _node_of(sent.value) != self.node:
+            return False
+        return record is not None and record.state is DispatchState.POSTING
+
+    # -- facts ---------------------------------------------------------------
+
+    def check_observed(
+        self, target: str, ok: bool, reason: str, latency_ms: float | None, now_ms: int
+    ) -> Step:
+        """One check of one target by this node finished."""
+        if target not in self.targets:
+            raise InvalidEntry(f"check of unknown target {target!r}")
+        step = Step()
+        before = self.verdicts.get(target, Verdict())
+        after = before.observe(ok, self.clock.tick(now_ms), reason, latency_ms, self.settings)
+        if target in self._confirm:
+            self._confirm.discard(target)
+            after = _confirmed(after)
+        self.verdicts[target] = after
+        first_failure = not ok and after.fails == 1
+        if not ok and after.fails < self.settings.streak_cap:
+            step.commands.append(Recheck(target, self.settings.retry_interval_ms))
+        if first_failure:
+            step.commands.append(CheckCanaries())
+        if after.public() != before.public():
+            entry = self._write(keys.obs(self.node, target), after.to_value(), now_ms)
+            step.written.append(entry)
+            if (
+                first_failure
+                or after.state is not before.state
+                or after.confirmed != before.confirmed
+            ):
+                step.commands.append(Push((entry,)))
+            # The agreed state reads only the log: unchanged views, unchanged state.
+            step.extend(self._evaluate(target, now_ms))
+        return step
+
+    def canaries_observed(self, ok: bool, now_ms: int) -> Step:
+        """This node's canaries (its own network) were checked."""
+        step = Step()
+        changed = ok != self.canaries_ok
+        self.canaries_ok = ok
+        hlc = self.clock.tick(now_ms)
+        if ok:
+            self.canary_pass = hlc
+        health = Health(ok, self.canary_pass)
+        entry = self._write_at(keys.health(self.node), health.to_value(), hlc)
+        step.written.append(entry)
+        if changed:
+            step.commands.append(Push((entry,)))
+        self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
+        if ok and changed:
+            # Back from isolation: what we saw while cut off says nothing.
+            for target in sorted(self.targets):
+                verdict = self.verdicts.get(target, Verdict())
+                if verdict.last_ok is False:
+                    step.commands.append(Recheck(target, 0))
+        step.extend(self._reassess_if_voters_changed(now_ms, force=changed))
+        # A single-vantage verdict waits for a canary pass after its failures.
+        if ok and len(self._voters) == 1:
+            step.extend(self._evaluate_all(now_ms))
+        return step
+
+    def entries_received(
+        self,
+        peer: str,
+        entries: Sequence[Entry],
+        now_ms: int,
+        covered: Mapping[str, int] | None = None,
+    ) -> Step:
+        """Entries from a peer: pushed, or one page of a delta we asked for.
+
+        Every entry is checked before any is merged: a bad batch merges nothing."""
+        if peer not in self.peers:
+            raise InvalidEntry(f"entries from unknown node {peer!r}")
+        for entry in entries:
+            entry.check()
+            _validate_value(entry)
+        self.heard[peer] = now_ms
+        step = Step()
+        for entry in entries:
+            received = self.clock.receive(entry.hlc, now_ms)
+            if received.refused_skew_ms is not None:
+                step.commands.extend(
+                    self._skew_warning(entry.origin, received.refused_skew_ms, now_ms)
+                )
+            if entry.key == keys.health(entry.origin):
+                self.peer_offset_ms[entry.origin] = entry.hlc.wall_ms - now_ms
+        merged = self.log.merge_all(entries)
+        if covered:
+            self.log.advance(covered)
+        step.written.extend(merged)
+        step.extend(self._react(merged, now_ms))
+        return step
+
+    def delta_requested(
+        self,
+        peer: str,
+        vector: Mapping[str, int],
+        now_ms: int,
+        cursor: tuple[str, int] | None = None,
+        limit: int = 500,
+    ) -> DeltaPage:
+        """A peer asks what it lacks; its vector also tells us what it has seen."""
+        if peer not in self.peers:
+            raise InvalidEntry(f"delta request from unknown node {peer!r}")
+        self.heard[peer] = now_ms
+        known = self.peer_vectors.setdefault(peer, {})
+        for origin, version in vector.items():
+            known[origin] = max(known.get(origin, 0), version)
+        return self.log.delta_since(vector, limit, cursor)
+
+    def claim_acknowledged(self, event_id_: str, now_ms: int) -> Step:
+        """The peer confirmed it holds our claim: post without waiting longer."""
+        record = self.dispatch.get(event_id_)
+        if record is None or record.state is not DispatchState.CLAIMED:
+            return Step()
+        return self._post_if_still_ours(record, Move.CLAIM_ACKED, now_ms)
+
+    def publish_succeeded(self, event_id_: str, now_ms: int) -> Step:
+        """ntfy accepted our post of this event."""
+        step = Step()
+        record = self.dispatch.get(event_id_)
+        if record is not None:
+            self.dispatch[event_id_] = record.move(Move.POSTED)
+        else:
+            self.dispatch[event_id_] = Dispatch(event_id_, Role.STANDBY, DispatchState.SENT, now_ms)
+        entry = self._write(keys.sent(event_id_), {"node": self.node}, now_ms)
+        step.written.append(entry)
+        step.commands.append(Push((entry,)))
+        return step
+
+    def set_maintenance(self, target: str, on: bool, now_ms: int) -> Step:
+        if on:
+            self.maintenance.add(target)
+        else:
+            self.maintenance.discard(target)
+        return self._evaluate(target, now_ms)
+
+    def tick(self, now_ms: int) -> Step:
+        """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
+        step = Step()
+        if now_ms >= self._next_heartbeat_ms and self.canaries_ok is not None:
+            health = Health(self.canaries_ok, self.canary_pass)
+            step.written.append(self._write(keys.health(self.node), health.to_value(), now_ms))
+            self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
+        step.extend(self._reassess_if_voters_changed(now_ms))
+        step.extend(self._watch_peers(now_ms))
+        step.extend(self._partial_notes(now_ms))
+        step.extend(self._dispatch_deadlines(now_ms))
+        if now_ms >= self._next_gc_ms:
+            self._next_gc_ms = now_ms + GC_EVERY_MS
+            self.log.collect_tombstones(
+                {p: self.peer_vectors.get(p, {}) for p in self.peers},
+                now_ms,
+                self.settings.tombstone_ttl_ms,
+            )
+            self.dispatch = {k: d for k, d in self.dispatch.items() if d.open}
+        return step
+
+    # -- agreement -----------------------------------------------------------
+
+    def _reassess_if_voters_changed(self, now_ms: int, force: bool = False) -> Step:
+        voters = self.voters(now_ms)
+        if voters == self._voters and not force:
+            return Step()
+        self._voters = voters
+        return self._evaluate_all(now_ms)
+
+    def _evaluate_all(self, now_ms: int) -> Step:
+        step = Step()
+        for target in sorted(self.targets):
+            step.extend(self._evaluate(target, now_ms))
+        return step
+
+    def assessment(self, target: str, now_ms: int) -> Assessment | None:
+        """What the agreed state of target should be now, from the log."""
+        views = {n: self.view(n, target) for n in self.nodes}
+        canary_pass = {n: self.health_of(n).canary_pass for n in self.nodes}
+        return assess(
+            self.record(target).state,
+            views,
+            self.voters(now_ms),
+            len(self.nodes),
+            canary_pass,
+            self.settings,
+            target in self.maintenance,
+        )
+
+    def _evaluate(self, target: str, now_ms: int) -> Step:
+        step = Step()
+        record = self.record(target)
+        found = self.assessment(target, now_ms)
+        if found is None or found.state is record.state:
+            return step
+        moved, notice = advance(record, found)
+        event = None
+        if notice is not None:
+            event = self._event(target, notice, found.state, record.state.value, found, now_ms)
+            moved = with_event(moved, event.id)
+        step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
+        if event is not None:
+            step.extend(self._announce(event, now_ms))
+        step.commands.append(Push(tuple(e for e in step.written if _urgent(e.key))))
+        return step
+
+    def _event(
+        self,
+        subject: str,
+        notice: Notice,
+        state: AgreedState,
+        previous: str,
+        found: Assessment,
+        now_ms: int,
+    ) -> Event:
+        views: dict[str, dict[str, JsonValue]] = {}
+        for node in self.nodes:
+            view = self.view(node, subject)
+            views[node] = {
+                "state": view.state.value,
+                "reason": view.reason,
+                "latency_ms": view.latency_ms,
+                "checked_ms": None if view.checked is None else view.checked.wall_ms,
+                "voter": node in found.voters,
+            }
+        return Event(
+            id=event_id(subject, notice, state.value, found.anchor, found.mode),
+            subject=subject,
+            notice=notice,
+            state=state.value,
+            previous=previous,
+            anchor=found.anchor,
+            mode=found.mode,
+            voters=found.voters,
+            views=views,
+            suppressed=subject in self.maintenance,
+        )
+
+    def _partial_notes(self, now_ms: int) -> Step:
+        step = Step()
+        if self.node not in self._voters:
+            return step
+        for target in sorted(self._partial):
+            record = self.record(target)
+            if record.state is not AgreedState.PARTIAL or record.paged is not None:
+                self._partial.discard(target)
+                continue
+            if record.since_ms is None:
+                continue
+            if now_ms - record.since_ms < self.settings.partial_note_after_ms:
+                continue
+            found = Assessment(
+                record.state, record.mode, record.anchor, tuple(sorted(self._voters))
+            )
+            event = self._event(
+                target, Notice.PARTIAL_LASTING, record.state, record.state.value, found, now_ms
+            )
+            noted = note_partial(record, event.id)
+            step.written.append(self._write(keys.state(target), noted.to_value(), now_ms))
+            step.extend(self._announce(event, now_ms))
+        return step
+
+    # -- peers ---------------------------------------------------------------
+
+    def _watch_peers(self, now_ms: int) -> Step:
+        step = Step()
+        if not self.canaries_ok:
+            # An isolated node cannot tell its peers' trouble from its own.
+            return step
+        for peer in self.peers:
+            health = self.log.get(keys.health(peer))
+            anchor = None if health is None else health.hlc
+            if not self.is_live(peer, now_ms):
+                seen = NodeState.PEER_LOST
+            elif self.health_of(peer).canaries_ok is False:
+                seen = NodeState.NODE_ISOLATED
+            else:
+                seen = NodeState.VOTING
+            before = self.peer_record(peer)
+            after, notice = observe_peer(before, seen, anchor, now_ms, self.settings)
+            if after == before:
+                continue
+            entry = self._write(keys.peer(peer), after.to_value(), now_ms)
+            step.written.append(entry)
+            if notice is None:
+                continue
+            voters = tuple(sorted(self._voters - {peer}))
+            found = Assessment(AgreedState.UNKNOWN, Mode.QUORUM, after.anchor, voters)
+            subject = keys.node_subject(peer)
+            event = Event(
+                id=event_id(subject, notice, seen.value, after.anchor, Mode.QUORUM),
+                subject=subject,
+                notice=notice,
+                state=seen.value,
+                previous=before.state.value,
+                anchor=found.anchor,
+                mode=Mode.QUORUM,
+                voters=voters,
+            )
+            step.extend(self._announce(event, now_ms))
+            step.commands.append(Push((entry,)))
+        return step
+
+    # -- dispatch ------------------------------------------------------------
+
+    def _announce(self, event: Event, now_ms: int) -> Step:
+        """Record a new event and take our part in delivering it."""
+        step = Step()
+        if self.log.get(keys.event(event.id)) is None:
+            entry = self._write(keys.event(event.id), event.to_value(), now_ms)
+            step.written.append(entry)
+            step.commands.append(Push((entry,)))
+        if not event.suppressed and event.id not in self.dispatch:
+            step.extend(self._begin_dispatch(event, now_ms, settle_ms=0))
+        return step
+
+    def _begin_dispatch(self, event: Event, now_ms: int, settle_ms: int) -> Step:
+        if self.log.get(keys.sent(event.id)) is not None:
+            return Step()
+        candidates = event.voters or (self.node,)
+        record = start(event.id, self.node, candidates, now_ms, self.settings.failover_ms)
+        if record.role is Role.SENDER:
+            record = Dispatch(record.event_id, record.role, record.state, now_ms + settle_ms)
+        self.dispatch[event.id] = record
+        if record.role is Role.SENDER and settle_ms == 0:
+            return self._claim(record, now_ms)
+        return Step()
+
+    def _claim(self, record: Dispatch, now_ms: int) -> Step:
+        step = Step()
+        entry = self._write(keys.claim(record.event_id), {"node": self.node}, now_ms)
+        step.written.append(entry)
+        step.commands.append(Push((entry,)))
+        self.dispatch[record.event_id] = record.move(
+            Move.TAKE_OVER, now_ms + self.settings.claim_ack_wait_ms
+        )
+        return step
+
+    def _post_if_still_ours(self, record: Dispatch, move: Move, now_ms: int) -> Step:
+        claim = self.log.get(keys.claim(record.event_id))
+        if self.log.get(keys.sent(record.event_id)) is not None:
+            self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
+            return Step()
+        if claim is not None and _node_of(claim.value) != self.node:
+            self.dispatch[record.event_id] = record.move(Move.CLAIM_LOST)
+            return Step()
+        event = self.event(record.event_id)
+        if event is None:
+            return Step()
+        self.dispatch[record.event_id] = record.move(move)
+        return Step(commands=[Publish(event)])
+
+    def _dispatch_deadlines(self, now_ms: int) -> Step:
+        step = Step()
+        for record in sorted(self.dispatch.values(), key=lambda d: (d.deadline_ms, d.event_id)):
+            if not record.open or record.deadline_ms > now_ms:
+                continue
+            if record.state is DispatchState.CLAIMED:
+                step.extend(self._post_if_still_ours(record, Move.ACK_TIMEOUT, now_ms))
+                continue
+            sent = self.log.get(keys.sent(record.event_id)) is not None
+            if sent:
+                self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
+                continue
+            if record.role is Role.SENDER:
+                step.extend(self._claim(record, now_ms))
+                continue
+            claim = self.log.get(keys.claim(record.event_id))
+            claimant = None if claim is None else _node_of(claim.value)
+            live = claimant is not None and (
+                claimant == self.node or self.is_live(claimant, now_ms)
+            )
+            if standby_should_take_over(claimant, live, sent, self.node) and self.canaries_ok:
+                step.extend(self._claim(record, now_ms))
+            else:
+                deadline = now_ms + self.settings.failover_ms
+                self.dispatch[record.event_id] = Dispatch(
+                    record.event_id, record.role, record.state, deadline
+                )
+        return step
+
+    def _restore_dispatch(self, now_ms: int) -> None:
+        """After a restart: every unsent event gets its sender or standby again,
+        after a short settle so the first sync can show what the peer did."""
+        for entry in self.log.items(keys.EVENT):
+            event = Event.from_value(entry.key[len(keys.EVENT) :], entry.value)
+            if event.suppressed or self.log.get(keys.sent(event.id)) is not None:
+                continue
+            claim = self.log.get(keys.claim(event.id))
+            if claim is not None and _node_of(claim.value) == self.node:
+                self.dispatch[event.id] = Dispatch(
+                    event.id, Role.SENDER, DispatchState.CLAIMED, now_ms + RESTART_SETTLE_MS
+                )
+            else:
+                self._begin_dispatch(event, now_ms, settle_ms=RESTART_SETTLE_MS)
+
+    # -- reacting to merged entries -----------------------------------------
+
+    def _react(self, merged: list[Entry], now_ms: int) -> Step:
+        step = Step()
+        touched: set[str] = set()
+        for entry in merged:
+            split = keys.split_obs(entry.key)
+            if split is not None:
+                node, target = split
+                if target not in self.targets or node == self.node:
+                    continue
+                touched.add(target)
+                view = Verdict.from_value(entry.value)
+                if view.last_ok is False and view.fails == 1:
+                    # A peer's first failure: look from here at once.
+                    self._confirm.add(target)
+                    step.commands.append(Recheck(target, 0))
+                continue
+            target_of_state = keys.suffix(entry.key, keys.STATE)
+            if target_of_state is not None and target_of_state in self.targets:
+                touched.add(target_of_state)
+                self._index_state(target_of_state)
+                continue
+            step.extend(self._react_dispatch(entry, now_ms))
+        voters_step = self._reassess_if_voters_changed(now_ms)
+        if not voters_step.written and not voters_step.commands:
+            for target in sorted(touched):
+                step.extend(self._evaluate(target, now_ms))
+        step.extend(voters_step)
+        return step
+
+    def _react_dispatch(self, entry: Entry, now_ms: int) -> Step:
+        event_key = keys.suffix(entry.key, keys.EVENT)
+        if event_key is not None:
+            event = Event.from_value(event_key, entry.value)
+            if not event.suppressed and event.id not in self.dispatch:
+                return self._begin_dispatch(event, now_ms, settle_ms=0)
+            return Step()
+        sent_key = keys.suffix(entry.key, keys.SENT)
+        if sent_key is not None:
+            record = self.dispatch.get(sent_key)
+            if record is not None and _node_of(entry.value) != self.node:
+                self.dispatch[sent_key] = record.move(Move.SENT_SEEN)
+            return Step()
+        claim_key = keys.suffix(entry.key, keys.CLAIM)
+        if claim_key is not None:
+            record = self.dispatch.get(claim_key)
+            claimant = _node_of(entry.value)
+            if (
+                record is not None
+                and record.state is DispatchState.CLAIMED
+                and claimant != self.node
+            ):
+                self.dispatch[claim_key] = record.move(Move.CLAIM_LOST)
+        return Step()
+
+    # -- helpers -------------------------------------------------------------
+
+    def _write(self, key: str, value: JsonValue, now_ms: int) -> Entry:
+        entry = self._write_at(key, value, self.clock.tick(now_ms))
+        target = keys.suffix(key, keys.STATE)
+        if target is not None:
+            self._index_state(target)
+        return entry
+
+    def _index_state(self, target: str) -> None:
+        record = self.record(target)
+        if record.state is AgreedState.PARTIAL and record.paged is None:
+            self._partial.add(target)
+        else:
+            self._partial.discard(target)
+
+    def _write_at(self, key: str, value: JsonValue, hlc: Hlc) -> Entry:
+        current = self.log.raw(key)
+        if current is not None and current.hlc >= hlc:
+            # A peer's entry stamped ahead of our clock (refused skew) holds the
+            # key: write just after it so that our newer decision wins.
+            hlc = Hlc(current.hlc.wall_ms, current.hlc.logical + 1, self.node)
+        return self.log.write(key, value, hlc)
+
+    def _skew_warning(self, origin: str, ahead_ms: int, now_ms: int) -> list[Warn]:
+        last = self._skew_warned.get(origin)
+        if last is not None and now_ms - last < SKEW_WARN_EVERY_MS:
+            return []
+        self._skew_warned[origin] = now_ms
+        return [
+            Warn(
+                "clock_skew",
+                {"origin": origin, "ahead_ms": ahead_ms, "max_skew_ms": self.settings.max_skew_ms},
+            )
+        ]
+
+
+def _node_of(value: JsonValue) -> str | None:
+    if isinstance(value, dict):
+        node = value.get("node")
+        return node if isinstance(node, str) else None
+    return None
+
+
+def _urgent(key: str) -> bool:
+    return key.startswith(keys.URGENT_PREFIXES)
+
+
+def _confirmed(verdict: Verdict) -> Verdict:
+    return replace(verdict, confirmed=verdict.checked)
+
+
+def _validate_value(entry: Entry) -> None:
+    """Refuse a value that the core would fail to read later."""
+    if entry.tombstone:
+        return
+    key = entry.key
+    if keys.split_obs(key) is not None:
+        Verdict.from_value(entry.value)
+    elif key.startswith(keys.STATE):
+        AgreedRecord.from_value(entry.value)
+    elif key.startswith(keys.HEALTH):
+        Health.from_value(entry.value)
+    elif key.startswith(keys.PEER):
+        PeerRecord.from_value(entry.value)
+    elif key.startswith(keys.EVENT):
+        Event.from_value(key[len(keys.EVENT) :], entry.value)
+    elif key.startswith((keys.CLAIM, keys.SENT)) and _node_of(entry.value) is None:
+        raise InvalidEntry(f"entry {key}: expected an object with a node name")

@@ -1,0 +1,50 @@
+"""Tunable numbers of the core, with units in their names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    fail_threshold: int = 2
+    success_threshold: int = 2
+    # While a node decides alone it needs a longer failure streak and a canary
+    # pass after the last failure before it calls a target DOWN.
+    single_vantage_fail_threshold: int = 4
+    retry_interval_ms: int = 10_000
+    heartbeat_interval_ms: int = 10_000
+    peer_timeout_ms: int = 35_000
+    max_skew_ms: int = 60_000
+    partial_note_after_ms: int = 15 * 60_000
+    isolated_note_after_ms: int = 60_000
+    peer_lost_note_after_ms: int = 120_000
+    flap_high_pct: float = 30.0
+    flap_low_pct: float = 25.0
+    claim_ack_wait_ms: int = 2_000
+    # Longer than the sender's whole retry window for one post plus a sync interval.
+    failover_ms: int = 90_000
+    tombstone_ttl_ms: int = 7 * DAY_MS
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value <= 0:
+                raise ValueError(f"{f.name}: expected a positive number, got {value}")
+        if self.single_vantage_fail_threshold < self.fail_threshold:
+            raise ValueError(
+                "single_vantage_fail_threshold: expected at least fail_threshold "
+                f"({self.fail_threshold}), got {self.single_vantage_fail_threshold}"
+            )
+        if self.flap_low_pct > self.flap_high_pct:
+            raise ValueError(
+                f"flap_low_pct: expected at most flap_high_pct ({self.flap_high_pct}), "
+                f"got {self.flap_low_pct}"
+            )
+
+    @property
+    def streak_cap(self) -> int:
+        """Streak counters stop here, so a steady target writes nothing new."""
+        return max(self.single_vantage_fail_threshold, self.success_threshold)
