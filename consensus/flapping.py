@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 WINDOW = 20
+WEIGHTS = tuple(0.8 + 0.02 * i for i in range(WINDOW))
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,9 +19,16 @@ class FlapHistory:
     changes: str = ""
     flapping: bool = False
 
+    @property
+    def settled(self) -> bool:
+        """A full window without a change: another steady result changes nothing."""
+        return not self.flapping and len(self.changes) == WINDOW and "1" not in self.changes
+
     def percent(self) -> float:
+        if "1" not in self.changes:
+            return 0.0
         padded = self.changes.rjust(WINDOW, "0")
-        weighted = sum(0.8 + 0.02 * i for i, bit in enumerate(padded) if bit == "1")
+        weighted = sum(w for w, bit in zip(WEIGHTS, padded, strict=True) if bit == "1")
         return 100.0 * weighted / WINDOW
 
     def record(self, changed: bool, high_pct: float, low_pct: float) -> FlapHistory:

@@ -37,6 +37,12 @@ class Entry:
         clock never produces, so merge stays deterministic even then."""
         return (self.hlc, canonical(self.value))
 
+    def beats(self, other: Entry) -> bool:
+        """Whether merge keeps this entry over other (rank order, hlc first)."""
+        if self.hlc != other.hlc:
+            return self.hlc > other.hlc
+        return canonical(self.value) > canonical(other.value)
+
     def check(self) -> None:
         """Refuse entries that break the log's rules before they are merged."""
         if not self.key or len(self.key) > 512:
@@ -110,7 +116,7 @@ class LwwMap:
         entry = Entry(key, value, hlc, self.node, version, tombstone)
         entry.check()
         current = self._entries.get(key)
-        if current is not None and current.rank() >= entry.rank():
+        if current is not None and not entry.beats(current):
             raise InvalidEntry(f"local write {key}: hlc {hlc} is not newer than {current.hlc}")
         self.vector[self.node] = version
         self._store(entry)
@@ -120,7 +126,7 @@ class LwwMap:
         """Merge a remote entry; True when it replaced what we held."""
         entry.check()
         current = self._entries.get(entry.key)
-        if current is not None and current.rank() >= entry.rank():
+        if current is not None and not entry.beats(current):
             return False
         self._store(entry)
         if entry.origin == self.node:

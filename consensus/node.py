@@ -38,7 +38,7 @@ from consensus.events import Event, event_id
 from consensus.health import Health
 from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
-from consensus.peers import NodeState, PeerRecord, observe_peer
+from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
 from consensus.settings import Settings
 from consensus.verdict import Verdict
 
@@ -86,6 +86,7 @@ class NodeCore:
         self.peer_offset_ms: dict[str, int] = {}
         self._skew_warned: dict[str, int] = {}
         self._confirm: set[str] = set()
+        self._pulled: set[str] = set()
         self._voters: frozenset[str] = frozenset()
         self._next_heartbeat_ms = now_ms
         self._next_gc_ms = now_ms + GC_EVERY_MS
@@ -117,9 +118,14 @@ class NodeCore:
     def health_of(self, node: str) -> Health:
         return self._parsed(keys.health(node), Health.from_value, Health())
 
+    def ready(self, now_ms: int) -> bool:
+        """Whether our log is fresh enough to decide: after a start we first
+        pull everything from each live peer, or we would act on stale views."""
+        return all(p in self._pulled or not self.is_live(p, now_ms) for p in self.peers)
+
     def voters(self, now_ms: int) -> frozenset[str]:
         """Nodes whose vote counts now: canaries pass and heard from lately."""
-        voting = {self.node} if self.canaries_ok else set()
+        voting = {self.node} if self.canaries_ok and self.ready(now_ms) else set()
         voting |= {
             p for p in self.peers if self.is_live(p, now_ms) and self.health_of(p).canaries_ok
         }
@@ -146,6 +152,27 @@ class NodeCore:
             return False
         return record is not None and record.state is DispatchState.POSTING
 
+    def next_tick_ms(self) -> int:
+        """When ``tick`` next has work: the shell sleeps until then (or until
+        a fact arrives, after which it asks again)."""
+        due = [self._next_heartbeat_ms, self._next_gc_ms]
+        timeout = self.settings.peer_timeout_ms
+        # When a peer we still count as live would fall silent.
+        due += [self.heard[p] + timeout + 1 for p in self.peers if p in self._voters]
+        due += [d.deadline_ms for d in self.dispatch.values() if d.open]
+        # Timed notes are due only where tick would act on them.
+        if self.node in self._voters:
+            for target in self._partial:
+                entry = self.log.get(keys.state(target))
+                if entry is not None:
+                    due.append(entry.hlc.wall_ms + self.settings.partial_note_after_ms)
+        if self.canaries_ok:
+            for peer in self.peers:
+                record = self.peer_record(peer)
+                if record.state is not NodeState.VOTING and not record.noted:
+                    due.append(record.since_ms + grace_ms(record.state, self.settings))
+        return min(due)
+
     # -- facts ---------------------------------------------------------------
 
     def check_observed(
@@ -166,7 +193,9 @@ class NodeCore:
             step.commands.append(Recheck(target, self.settings.retry_interval_ms))
         if first_failure:
             step.commands.append(CheckCanaries())
-        if after.public() != before.public():
+        if after.public() != before.public() and self.canaries_ok is not False:
+            # While our own network is down our checks say nothing of the
+            # targets: they stay in memory and are forgotten on recovery.
             entry = self._write(keys.obs(self.node, target), after.to_value(), now_ms)
             step.written.append(entry)
             if (
@@ -194,10 +223,15 @@ class NodeCore:
             step.commands.append(Push((entry,)))
         self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
         if ok and changed:
-            # Back from isolation: what we saw while cut off says nothing.
+            # Back from isolation: what we saw while cut off says nothing of
+            # the targets. Forget it and look again at once.
             for target in sorted(self.targets):
                 verdict = self.verdicts.get(target, Verdict())
                 if verdict.last_ok is False:
+                    self.verdicts[target] = Verdict(flap=verdict.flap)
+                    step.written.append(
+                        self._write(keys.obs(self.node, target), Verdict().to_value(), now_ms)
+                    )
                     step.commands.append(Recheck(target, 0))
         step.extend(self._reassess_if_voters_changed(now_ms, force=changed))
         # A single-vantage verdict waits for a canary pass after its failures.
@@ -211,8 +245,10 @@ class NodeCore:
         entries: Sequence[Entry],
         now_ms: int,
         covered: Mapping[str, int] | None = None,
+        complete: bool = False,
     ) -> Step:
-        """Entries from a peer: pushed, or one page of a delta we asked for.
+        """Entries from a peer: pushed, or one page of a delta we asked for
+        (``covered`` from the page; ``complete`` on its last page).
 
         Every entry is checked before any is merged: a bad batch merges nothing."""
         if peer not in self.peers:
@@ -233,6 +269,8 @@ class NodeCore:
         merged = self.log.merge_all(entries)
         if covered:
             self.log.advance(covered)
+        if complete:
+            self._pulled.add(peer)
         step.written.extend(merged)
         step.extend(self._react(merged, now_ms))
         return step
@@ -284,10 +322,12 @@ class NodeCore:
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
         step = Step()
-        if now_ms >= self._next_heartbeat_ms and self.canaries_ok is not None:
-            health = Health(self.canaries_ok, self.canary_pass)
-            step.written.append(self._write(keys.health(self.node), health.to_value(), now_ms))
+        if now_ms >= self._next_heartbeat_ms:
             self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
+            if self.canaries_ok is not None:
+                health = Health(self.canaries_ok, self.canary_pass)
+                entry = self._write(keys.health(self.node), health.to_value(), now_ms)
+                step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
         step.extend(self._watch_peers(now_ms))
         step.extend(self._partial_notes(now_ms))
@@ -333,6 +373,8 @@ class NodeCore:
 
     def _evaluate(self, target: str, now_ms: int) -> Step:
         step = Step()
+        if not self.ready(now_ms):
+            return step
         record = self.record(target)
         found = self.assessment(target, now_ms)
         if found is None or found.state is record.state:
@@ -389,9 +431,9 @@ class NodeCore:
             if record.state is not AgreedState.PARTIAL or record.paged is not None:
                 self._partial.discard(target)
                 continue
-            if record.since_ms is None:
-                continue
-            if now_ms - record.since_ms < self.settings.partial_note_after_ms:
+            # Counted from the move to PARTIAL, not from the streak's anchor.
+            entry = self.log.get(keys.state(target))
+            if entry is None or now_ms - entry.hlc.wall_ms < self.settings.partial_note_after_ms:
                 continue
             found = Assessment(
                 record.state, record.mode, record.anchor, tuple(sorted(self._voters))
@@ -408,7 +450,7 @@ class NodeCore:
 
     def _watch_peers(self, now_ms: int) -> Step:
         step = Step()
-        if not self.canaries_ok:
+        if not self.canaries_ok or not self.ready(now_ms):
             # An isolated node cannot tell its peers' trouble from its own.
             return step
         for peer in self.peers:
@@ -421,6 +463,8 @@ class NodeCore:
             else:
                 seen = NodeState.VOTING
             before = self.peer_record(peer)
+            if seen is NodeState.VOTING and before.state is NodeState.VOTING:
+                continue
             after, notice = observe_peer(before, seen, anchor, now_ms, self.settings)
             if after == before:
                 continue

@@ -9,7 +9,7 @@ streak leads to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from consensus.errors import InvalidEntry
@@ -78,6 +78,22 @@ class Verdict:
         settings: Settings,
     ) -> Verdict:
         """The verdict after one more check."""
+        if ok and self._steady_up(settings):
+            # The common case, kept cheap: nothing moves but the last check.
+            return Verdict(
+                self.state,
+                self.since,
+                self.fails,
+                self.oks,
+                self.streak_start,
+                True,
+                reason[:MAX_REASON_CHARS],
+                latency_ms,
+                at,
+                self.flap,
+                self.flap_since,
+                self.confirmed,
+            )
         outcome = Outcome.OK if ok else Outcome.FAIL
         continues = self.last_ok is ok
         streak_start = self.streak_start if continues and self.streak_start else at
@@ -98,8 +114,7 @@ class Verdict:
             flap_since = at
         elif not flap.flapping:
             flap_since = None
-        return replace(
-            self,
+        return Verdict(
             state=state,
             since=since,
             fails=fails,
@@ -111,6 +126,15 @@ class Verdict:
             checked=at,
             flap=flap,
             flap_since=flap_since,
+            confirmed=self.confirmed,
+        )
+
+    def _steady_up(self, settings: Settings) -> bool:
+        return (
+            self.state is VerdictState.UP
+            and self.last_ok is True
+            and self.oks >= settings.streak_cap
+            and self.flap.settled
         )
 
     def public(self) -> tuple[object, ...]:
