@@ -57,119 +57,143 @@ def _percentile(values: Sequence[float], q: float) -> float | None:
     return round(ordered[index], 1)
 
 
-def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, Any]:
-    confirm = confirmation_ms(settings)
-    blockers: list[tuple[str | None, str | None, Window]] = []
-    blockers += [(p.target, p.node, p) for p in scenario.paths]
-    blockers += [(None, i.node, i) for i in scenario.isolations]
-    blockers += [(None, c.node, c) for c in scenario.crashes]
+class _Truth:
+    """Matches what the pair announced against what really happened."""
 
-    def visible(target: str, window: Window) -> bool:
-        lead = 2 * 60_000
+    def __init__(self, scenario: Scenario, record: Record) -> None:
+        self.scenario = scenario
+        self.record = record
+        self.outages = list(scenario.outages)
+        self.blockers: list[tuple[str | None, Window]] = []
+        self.blockers += [(p.target, p) for p in scenario.paths]
+        self.blockers += [(None, i) for i in scenario.isolations]
+        self.blockers += [(None, c) for c in scenario.crashes]
+
+    def visible(self, index: int) -> bool:
+        """Both nodes could see the outage: nothing in the way of either."""
+        outage = self.outages[index]
+        lead_ms = 2 * 60_000
         return not any(
-            (t is None or t == target) and w.overlaps(window.start_ms - lead, window.end_ms)
-            for t, _, w in blockers
+            (target is None or target == outage.target)
+            and window.overlaps(outage.start_ms - lead_ms, outage.end_ms)
+            for target, window in self.blockers
         )
 
-    outages = list(scenario.outages)
-    flaps = list(scenario.flaps)
-    decided = record.decided
-    posted_ids = {p.event.id for p in record.posts}
+    def decided_at(self, event: Event, fallback_ms: int) -> int:
+        return self.record.decided.get(event.id, (fallback_ms, event))[0]
 
-    def outage_of(event: Event, at_ms: int, slack_ms: int, ends: bool) -> int | None:
-        for i, outage in enumerate(outages):
+    def outage_of(self, event: Event, at_ms: int, ends: bool) -> int | None:
+        """The outage a DOWN (or, with ends, an UP) decided at at_ms belongs to."""
+        slack_ms = UP_SLACK_MS if ends else DOWN_SLACK_MS
+        for i, outage in enumerate(self.outages):
             if outage.target != event.subject:
                 continue
             lo = outage.end_ms if ends else outage.start_ms
-            hi = outage.end_ms + slack_ms
-            if lo <= at_ms <= hi:
+            if lo <= at_ms <= outage.end_ms + slack_ms:
                 return i
         return None
 
-    def in_flap(event: Event, at_ms: int) -> bool:
+    def in_flap(self, event: Event, at_ms: int) -> bool:
         return any(
             f.target == event.subject and f.start_ms <= at_ms <= f.end_ms + DOWN_SLACK_MS
-            for f in flaps
+            for f in self.scenario.flaps
         )
 
-    detected_at: dict[int, int] = {}
-    delivered_at: dict[int, int] = {}
-    false_alarms = 0
-    single_false = 0
-    for event_id, (at_ms, event) in decided.items():
-        if not _is_down(event):
-            continue
-        index = outage_of(event, at_ms, DOWN_SLACK_MS, ends=False)
-        if index is not None:
-            detected_at[index] = min(detected_at.get(index, at_ms), at_ms)
-        elif in_flap(event, at_ms):
-            continue
-        elif event.mode is Mode.SINGLE_VANTAGE:
-            single_false += 1
-        else:
-            false_alarms += 1
-    for post in record.posts:
-        if _is_down(post.event):
-            at_ms = decided.get(post.event.id, (post.at_ms, post.event))[0]
-            index = outage_of(post.event, at_ms, DOWN_SLACK_MS, ends=False)
+    def detections(self) -> tuple[dict[int, int], int, int]:
+        """First DOWN decision per outage; false alarms, quorum and single vantage."""
+        detected: dict[int, int] = {}
+        false_alarms = single_false = 0
+        for at_ms, event in self.record.decided.values():
+            if not _is_down(event):
+                continue
+            index = self.outage_of(event, at_ms, ends=False)
             if index is not None:
-                delivered_at[index] = min(delivered_at.get(index, post.at_ms), post.at_ms)
+                detected[index] = min(detected.get(index, at_ms), at_ms)
+            elif self.in_flap(event, at_ms):
+                continue
+            elif event.mode is Mode.SINGLE_VANTAGE:
+                single_false += 1
+            else:
+                false_alarms += 1
+        return detected, false_alarms, single_false
 
-    must = [i for i, o in enumerate(outages) if o.length_ms > confirm and visible(o.target, o)]
-    missed = [i for i in must if i not in detected_at]
+    def deliveries(self) -> dict[int, int]:
+        """First DOWN post ntfy accepted per outage."""
+        delivered: dict[int, int] = {}
+        for post in self.record.posts:
+            if _is_down(post.event):
+                at_ms = self.decided_at(post.event, post.at_ms)
+                index = self.outage_of(post.event, at_ms, ends=False)
+                if index is not None:
+                    delivered[index] = min(delivered.get(index, post.at_ms), post.at_ms)
+        return delivered
 
-    copies: Counter[tuple[object, ...]] = Counter()
-    for post in record.posts:
-        event = post.event
-        at_ms = decided.get(event.id, (post.at_ms, event))[0]
-        group: tuple[object, ...] = ("event", event.id)
-        if _is_down(event):
-            index = outage_of(event, at_ms, DOWN_SLACK_MS, ends=False)
-            if index is not None:
-                group = ("down", index)
-        elif event.notice is Notice.UP:
-            index = outage_of(event, at_ms, UP_SLACK_MS, ends=True)
-            if index is not None:
-                group = ("up", index)
-        copies[group] += 1
+    def copies(self) -> Counter[tuple[object, ...]]:
+        """Posts per transition: per outage and direction, else per event id."""
+        copies: Counter[tuple[object, ...]] = Counter()
+        for post in self.record.posts:
+            event = post.event
+            at_ms = self.decided_at(event, post.at_ms)
+            group: tuple[object, ...] = ("event", event.id)
+            if _is_down(event):
+                index = self.outage_of(event, at_ms, ends=False)
+                if index is not None:
+                    group = ("down", index)
+            elif event.notice is Notice.UP:
+                index = self.outage_of(event, at_ms, ends=True)
+                if index is not None:
+                    group = ("up", index)
+            copies[group] += 1
+        return copies
 
-    lost = [
-        event_id
-        for event_id, (at_ms, event) in decided.items()
-        if not event.suppressed
-        and event_id not in posted_ids
-        and scenario.duration_ms - at_ms > 45 * 60_000
-    ]
-    latency = [(detected_at[i] - outages[i].start_ms) / 1000 for i in must if i in detected_at]
-    delivery = [(delivered_at[i] - outages[i].start_ms) / 1000 for i in must if i in delivered_at]
-    notices = Counter(p.event.notice.value for p in record.posts)
+    def lost(self) -> int:
+        """Events decided long enough before the end that nobody ever posted."""
+        posted = {p.event.id for p in self.record.posts}
+        return sum(
+            1
+            for event_id, (at_ms, event) in self.record.decided.items()
+            if not event.suppressed
+            and event_id not in posted
+            and self.scenario.duration_ms - at_ms > 45 * 60_000
+        )
+
+
+def _spread(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "p50": _percentile(values, 0.5),
+        "p95": _percentile(values, 0.95),
+        "max": _percentile(values, 1.0),
+    }
+
+
+def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, Any]:
+    confirm = confirmation_ms(settings)
+    truth = _Truth(scenario, record)
+    outages = truth.outages
+    detected, false_alarms, single_false = truth.detections()
+    delivered = truth.deliveries()
+    must = [i for i, o in enumerate(outages) if o.length_ms > confirm and truth.visible(i)]
+    copies = truth.copies()
+    latency = [(detected[i] - outages[i].start_ms) / 1000 for i in must if i in detected]
+    delivery = [(delivered[i] - outages[i].start_ms) / 1000 for i in must if i in delivered]
+    convergence = max(record.convergence_ms, default=0)
     return {
         "outages": len(outages),
         "must_detect": len(must),
-        "detected": len(detected_at),
-        "missed": len(missed),
+        "detected": len(detected),
+        "missed": sum(1 for i in must if i not in detected),
         "false_alarms": false_alarms,
         "single_vantage_false_alarms": single_false,
         "duplicates": sum(1 for c in copies.values() if c > 1),
         "max_copies": max(copies.values(), default=0),
-        "detection_latency_s": {
-            "p50": _percentile(latency, 0.5),
-            "p95": _percentile(latency, 0.95),
-            "max": _percentile(latency, 1.0),
-        },
-        "delivery_latency_s": {
-            "p50": _percentile(delivery, 0.5),
-            "p95": _percentile(delivery, 0.95),
-            "max": _percentile(delivery, 1.0),
-        },
-        "convergence_s": (
-            round(max(record.convergence_ms) / 1000, 1) if record.convergence_ms else 0.0
-        ),
+        "detection_latency_s": _spread(latency),
+        "delivery_latency_s": _spread(delivery),
+        "convergence_s": round(convergence / 1000, 1),
         "heals": len(record.convergence_ms) + record.unconverged,
         "unconverged": record.unconverged,
-        "lost_events": len(lost),
-        "notifications": dict(sorted(notices.items())),
-        "flap_episodes": len(flaps),
+        "lost_events": truth.lost(),
+        "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
+        "flap_episodes": len(scenario.flaps),
         "warnings": dict(sorted(record.warnings.items())),
         "sync_bytes": dict(sorted(record.sync_bytes.items())),
         "confirmation_s": confirm / 1000,

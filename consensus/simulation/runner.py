@@ -12,6 +12,7 @@ import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from consensus import keys
 from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
@@ -103,15 +104,15 @@ class Simulation:
 
     def run(self) -> Record:
         for node in self.nodes.values():
-            self.at(0, lambda n=node: self._start(n))
+            self.at(0, partial(self._start, node))
         for crash in self.scenario.crashes:
-            self.at(crash.start_ms, lambda c=crash: self._crash(self.nodes[c.node]))
-            self.at(crash.end_ms, lambda c=crash: self._restart(self.nodes[c.node]))
+            self.at(crash.start_ms, partial(self._crash, self.nodes[crash.node]))
+            self.at(crash.end_ms, partial(self._restart, self.nodes[crash.node]))
         heals = [p.end_ms for p in self.scenario.partitions]
         heals += [i.end_ms for i in self.scenario.isolations if i.uplink]
         heals += [c.end_ms + 1 for c in self.scenario.crashes]
         for heal in heals:
-            self.at(heal, lambda h=heal: self._measure_convergence(h))
+            self.at(heal, partial(self._measure_convergence, heal))
         end = self.scenario.duration_ms
         while self._queue:
             t_ms, _, action = heapq.heappop(self._queue)
@@ -271,12 +272,8 @@ class Simulation:
         for peer in self.nodes.values():
             if peer is node:
                 continue
-            self._send(
-                node,
-                peer,
-                _size(entries),
-                lambda p=peer: self._receive_push(node, p, entries, claims),
-            )
+            deliver = partial(self._receive_push, node, peer, entries, claims)
+            self._send(node, peer, _size(entries), deliver)
 
     def _receive_push(
         self, src: SimNode, dst: SimNode, entries: tuple[Entry, ...], claims: list[str]

@@ -127,124 +127,157 @@ class _Calendar:
         self.busy.setdefault(target, []).append(window)
 
 
-def generate(
-    seed: int, days: float, target_count: int, node_count: int, faults: Iterable[Fault]
-) -> Scenario:
-    rng = random.Random(seed)
-    enabled = frozenset(faults)
-    nodes = node_names(node_count)
-    targets = tuple(f"t{i:04d}" for i in range(target_count))
-    duration = int(days * DAY_MS)
-    warmup = 10 * MINUTE_MS
-    calendar = _Calendar()
+class _Draw:
+    """Draws each kind of fault from one random stream, in a fixed order."""
 
-    def when(length_ms: int) -> int:
-        return rng.randrange(warmup, max(warmup + 1, duration - length_ms - 15 * MINUTE_MS))
+    def __init__(self, seed: int, days: float, nodes: tuple[str, ...], targets: tuple[str, ...]):
+        self.rng = random.Random(seed)
+        self.days = days
+        self.nodes = nodes
+        self.targets = targets
+        self.duration_ms = int(days * DAY_MS)
+        self.calendar = _Calendar()
 
-    outages: list[Outage] = []
-    for _ in range(_count(rng, target_count / 3, days)):
-        target = rng.choice(targets)
-        if rng.random() < 0.3:
-            length = rng.randrange(20_000, 120_000)
-        else:
-            length = rng.randrange(3 * MINUTE_MS, 60 * MINUTE_MS)
-        start = when(length)
-        if calendar.free(target, start, start + length):
-            calendar.book(target, Window(start, start + length))
-            outages.append(Outage(start, start + length, target))
+    def count(self, per_day: float) -> range:
+        return range(_count(self.rng, per_day, self.days))
 
-    flaps: list[Flap] = []
-    if Fault.FLAP in enabled:
-        for _ in range(_count(rng, 0.5, days)):
-            target = rng.choice(targets)
-            length = rng.randrange(40 * MINUTE_MS, 90 * MINUTE_MS)
-            start = when(length)
-            if not calendar.free(target, start, start + length):
+    def length(self, low_ms: int, high_ms: int) -> int:
+        return self.rng.randrange(low_ms, high_ms)
+
+    def when(self, length_ms: int) -> int:
+        """A start after the warm-up that leaves time to see the end."""
+        warmup = 10 * MINUTE_MS
+        latest = max(warmup + 1, self.duration_ms - length_ms - 15 * MINUTE_MS)
+        return self.rng.randrange(warmup, latest)
+
+    def outages(self) -> list[Outage]:
+        found: list[Outage] = []
+        for _ in self.count(len(self.targets) / 3):
+            target = self.rng.choice(self.targets)
+            if self.rng.random() < 0.3:
+                length = self.length(20_000, 120_000)
+            else:
+                length = self.length(3 * MINUTE_MS, 60 * MINUTE_MS)
+            start = self.when(length)
+            if self.calendar.free(target, start, start + length):
+                self.calendar.book(target, Window(start, start + length))
+                found.append(Outage(start, start + length, target))
+        return sorted(found, key=lambda o: o.start_ms)
+
+    def flaps(self) -> list[Flap]:
+        found: list[Flap] = []
+        for _ in self.count(0.5):
+            target = self.rng.choice(self.targets)
+            length = self.length(40 * MINUTE_MS, 90 * MINUTE_MS)
+            start = self.when(length)
+            if not self.calendar.free(target, start, start + length):
                 continue
             down: list[Window] = []
             t = start
             while t < start + length:
-                d = rng.randrange(30_000, 120_000)
+                d = self.length(30_000, 120_000)
                 down.append(Window(t, min(t + d, start + length)))
-                t += d + rng.randrange(30_000, 180_000)
-            calendar.book(target, Window(start, start + length))
-            flaps.append(Flap(start, start + length, target, tuple(down)))
+                t += d + self.length(30_000, 180_000)
+            self.calendar.book(target, Window(start, start + length))
+            found.append(Flap(start, start + length, target, tuple(down)))
+        return found
 
-    paths: list[PathFailure] = []
-    if Fault.PATH in enabled:
-        for _ in range(_count(rng, 2.0, days)):
-            length = rng.randrange(5 * MINUTE_MS, 60 * MINUTE_MS)
-            start = when(length)
-            target = rng.choice(targets)
-            node = rng.choice(nodes)
+    def paths(self) -> list[PathFailure]:
+        found: list[PathFailure] = []
+        for _ in self.count(2.0):
+            length = self.length(5 * MINUTE_MS, 60 * MINUTE_MS)
+            start = self.when(length)
+            target = self.rng.choice(self.targets)
+            node = self.rng.choice(self.nodes)
             # Never from every side at once: that would be an outage.
             clash = any(
                 p.target == target and p.node != node and p.overlaps(start, start + length)
-                for p in paths
+                for p in found
             )
             if not clash:
-                paths.append(PathFailure(start, start + length, node, target))
+                found.append(PathFailure(start, start + length, node, target))
+        return found
 
-    isolations: list[Isolation] = []
-    if Fault.ISOLATION in enabled:
-        for _ in range(_count(rng, 0.5, days)):
-            length = rng.randrange(2 * MINUTE_MS, 20 * MINUTE_MS)
-            start = when(length)
-            isolations.append(
-                Isolation(start, start + length, rng.choice(nodes), rng.random() < 0.6)
-            )
+    def isolations(self) -> list[Isolation]:
+        found: list[Isolation] = []
+        for _ in self.count(0.5):
+            length = self.length(2 * MINUTE_MS, 20 * MINUTE_MS)
+            start = self.when(length)
+            node = self.rng.choice(self.nodes)
+            found.append(Isolation(start, start + length, node, self.rng.random() < 0.6))
+        return found
 
-    partitions: list[Window] = []
-    if Fault.PARTITION in enabled:
-        for _ in range(_count(rng, 0.5, days)):
-            length = rng.randrange(2 * MINUTE_MS, 30 * MINUTE_MS)
-            start = when(length)
-            partitions.append(Window(start, start + length))
+    def partitions(self) -> list[Window]:
+        found: list[Window] = []
+        for _ in self.count(0.5):
+            length = self.length(2 * MINUTE_MS, 30 * MINUTE_MS)
+            start = self.when(length)
+            found.append(Window(start, start + length))
+        return found
 
-    crashes: list[Crash] = []
-    if Fault.CRASH in enabled:
-        for _ in range(_count(rng, 4.0, days)):
-            length = rng.randrange(5_000, 5 * MINUTE_MS)
-            if outages and rng.random() < 0.5:
+    def crashes(self, outages: list[Outage]) -> list[Crash]:
+        found: list[Crash] = []
+        for _ in self.count(4.0):
+            length = self.length(5_000, 5 * MINUTE_MS)
+            if outages and self.rng.random() < 0.5:
                 # Around a transition, where a crash hurts most.
-                start = rng.choice(outages).start_ms + rng.randrange(0, 120_000)
+                start = self.rng.choice(outages).start_ms + self.length(0, 120_000)
             else:
-                start = when(length)
-            crashes.append(Crash(start, start + length, rng.choice(nodes)))
+                start = self.when(length)
+            found.append(Crash(start, start + length, self.rng.choice(self.nodes)))
+        return sorted(found, key=lambda c: c.start_ms)
 
+    def ntfy(self) -> list[NtfyTrouble]:
+        found: list[NtfyTrouble] = []
+        for _ in self.count(0.5):
+            length = self.length(5 * MINUTE_MS, 30 * MINUTE_MS)
+            start = self.when(length)
+            found.append(NtfyTrouble(start, start + length, None))
+        for _ in self.count(0.5):
+            length = self.length(5 * MINUTE_MS, 15 * MINUTE_MS)
+            start = self.when(length)
+            found.append(NtfyTrouble(start, start + length, self.length(10, 60)))
+        return found
+
+    def slow(self) -> list[Outage]:
+        found: list[Outage] = []
+        for _ in self.count(2.0):
+            length = self.length(5 * MINUTE_MS, 30 * MINUTE_MS)
+            start = self.when(length)
+            found.append(Outage(start, start + length, self.rng.choice(self.targets)))
+        return found
+
+
+def generate(
+    seed: int, days: float, target_count: int, node_count: int, faults: Iterable[Fault]
+) -> Scenario:
+    """The whole scenario for one seed; a fault not enabled is drawn as empty."""
+    enabled = frozenset(faults)
+    nodes = node_names(node_count)
+    targets = tuple(f"t{i:04d}" for i in range(target_count))
+    draw = _Draw(seed, days, nodes, targets)
+    outages = draw.outages()
+    flaps = draw.flaps() if Fault.FLAP in enabled else []
+    paths = draw.paths() if Fault.PATH in enabled else []
+    isolations = draw.isolations() if Fault.ISOLATION in enabled else []
+    partitions = draw.partitions() if Fault.PARTITION in enabled else []
+    crashes = draw.crashes(outages) if Fault.CRASH in enabled else []
     skew: dict[str, int] = {}
     if Fault.SKEW in enabled and len(nodes) > 1:
-        skew[nodes[1]] = rng.choice((-1, 1)) * 5 * MINUTE_MS
-
-    ntfy: list[NtfyTrouble] = []
-    if Fault.NTFY in enabled:
-        for _ in range(_count(rng, 0.5, days)):
-            length = rng.randrange(5 * MINUTE_MS, 30 * MINUTE_MS)
-            start = when(length)
-            ntfy.append(NtfyTrouble(start, start + length, None))
-        for _ in range(_count(rng, 0.5, days)):
-            length = rng.randrange(5 * MINUTE_MS, 15 * MINUTE_MS)
-            start = when(length)
-            ntfy.append(NtfyTrouble(start, start + length, rng.randrange(10, 60)))
-
-    slow: list[Outage] = []
-    for _ in range(_count(rng, 2.0, days)):
-        length = rng.randrange(5 * MINUTE_MS, 30 * MINUTE_MS)
-        start = when(length)
-        slow.append(Outage(start, start + length, rng.choice(targets)))
-
+        skew[nodes[1]] = draw.rng.choice((-1, 1)) * 5 * MINUTE_MS
+    ntfy = draw.ntfy() if Fault.NTFY in enabled else []
     return Scenario(
         nodes=nodes,
         targets=targets,
-        duration_ms=duration,
+        duration_ms=draw.duration_ms,
         faults=enabled,
-        outages=tuple(sorted(outages, key=lambda o: o.start_ms)),
+        outages=tuple(outages),
         paths=tuple(paths),
         isolations=tuple(isolations),
         partitions=tuple(partitions),
         flaps=tuple(flaps),
-        crashes=tuple(sorted(crashes, key=lambda c: c.start_ms)),
+        crashes=tuple(crashes),
         skew_ms=skew,
         ntfy=tuple(ntfy),
-        slow=tuple(slow),
+        slow=tuple(draw.slow()),
     )
