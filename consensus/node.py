@@ -46,6 +46,7 @@ T = TypeVar("T")
 
 SKEW_WARN_EVERY_MS = 10 * 60_000
 RESTART_SETTLE_MS = 10_000
+STATE_SETTLE_MS = 1_000
 GC_EVERY_MS = 3_600_000
 
 
@@ -87,6 +88,7 @@ class NodeCore:
         self._skew_warned: dict[str, int] = {}
         self._confirm: set[str] = set()
         self._pulled: set[str] = set()
+        self._held: dict[str, int] = {}
         self._voters: frozenset[str] = frozenset()
         self._next_heartbeat_ms = now_ms
         self._next_gc_ms = now_ms + GC_EVERY_MS
@@ -160,6 +162,7 @@ class NodeCore:
         # When a peer we still count as live would fall silent.
         due += [self.heard[p] + timeout + 1 for p in self.peers if p in self._voters]
         due += [d.deadline_ms for d in self.dispatch.values() if d.open]
+        due += self._held.values()
         # Timed notes are due only where tick would act on them.
         if self.node in self._voters:
             for target in self._partial:
@@ -198,12 +201,8 @@ class NodeCore:
             # targets: they stay in memory and are forgotten on recovery.
             entry = self._write(keys.obs(self.node, target), after.to_value(), now_ms)
             step.written.append(entry)
-            if (
-                first_failure
-                or after.state is not before.state
-                or after.confirmed != before.confirmed
-            ):
-                step.commands.append(Push((entry,)))
+            # Views change rarely (streak steps, verdicts, flapping): push each.
+            step.commands.append(Push((entry,)))
             # The agreed state reads only the log: unchanged views, unchanged state.
             step.extend(self._evaluate(target, now_ms))
         return step
@@ -329,6 +328,8 @@ class NodeCore:
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
                 step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
+        for target in sorted(t for t, until in self._held.items() if until <= now_ms):
+            step.extend(self._evaluate(target, now_ms))
         step.extend(self._watch_peers(now_ms))
         step.extend(self._partial_notes(now_ms))
         step.extend(self._dispatch_deadlines(now_ms))
@@ -375,6 +376,11 @@ class NodeCore:
         step = Step()
         if not self.ready(now_ms):
             return step
+        held = self._held.get(target)
+        if held is not None:
+            if now_ms < held:
+                return step
+            del self._held[target]
         record = self.record(target)
         found = self.assessment(target, now_ms)
         if found is None or found.state is record.state:
@@ -387,7 +393,11 @@ class NodeCore:
         step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
         if event is not None:
             step.extend(self._announce(event, now_ms))
-        step.commands.append(Push(tuple(e for e in step.written if _urgent(e.key))))
+        # The views behind the decision travel with it, so the peer decides
+        # from the same facts.
+        views = [self.log.get(keys.obs(n, target)) for n in self.nodes]
+        urgent = [e for e in step.written if _urgent(e.key)]
+        step.commands.append(Push((*urgent, *(v for v in views if v is not None))))
         return step
 
     def _event(
@@ -604,6 +614,10 @@ class NodeCore:
             if target_of_state is not None and target_of_state in self.targets:
                 touched.add(target_of_state)
                 self._index_state(target_of_state)
+                # A peer just decided: if we see it otherwise, our view may be
+                # the stale one. Look again in a moment rather than answer at
+                # once, so two nodes never overwrite each other in a loop.
+                self._held[target_of_state] = now_ms + STATE_SETTLE_MS
                 continue
             step.extend(self._react_dispatch(entry, now_ms))
         voters_step = self._reassess_if_voters_changed(now_ms)

@@ -1,0 +1,149 @@
+"""Links NodeCore copies through a fake network that a test steps by hand,
+as h11's tests link two peers (tests/helpers.py there)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from consensus import keys
+from consensus.agreement import AgreedState
+from consensus.commands import Publish, Push, Recheck, Step, Warn
+from consensus.events import Event
+from consensus.lww import Entry
+from consensus.node import NodeCore
+from consensus.settings import Settings
+
+START_MS = 1_700_000_000_000
+
+
+@dataclass
+class Net:
+    names: tuple[str, ...]
+    targets: tuple[str, ...]
+    settings: Settings = field(default_factory=Settings)
+    now_ms: int = START_MS
+    # Posts are acknowledged by ntfy at once unless a test says otherwise.
+    ntfy_up: bool = True
+
+    def __post_init__(self) -> None:
+        self.cores = {
+            n: NodeCore(n, self.names, self.targets, self.settings, self.now_ms) for n in self.names
+        }
+        self.inbox: list[tuple[str, str, tuple[Entry, ...]]] = []
+        self.cut: set[frozenset[str]] = set()
+        self.posts: list[tuple[str, Event]] = []
+        self.rechecks: list[tuple[str, str, int]] = []
+        self.warnings: list[Warn] = []
+
+    # -- wiring ---------------------------------------------------------------
+
+    def linked(self, a: str, b: str) -> bool:
+        return frozenset((a, b)) not in self.cut
+
+    def partition(self, a: str, b: str) -> None:
+        self.cut.add(frozenset((a, b)))
+
+    def heal(self) -> None:
+        self.cut.clear()
+
+    def run(self, node: str, step: Step) -> None:
+        for command in step.commands:
+            if isinstance(command, Push):
+                for other in self.names:
+                    if other != node and self.linked(node, other) and command.entries:
+                        self.inbox.append((node, other, command.entries))
+            elif isinstance(command, Publish):
+                if self.ntfy_up:
+                    self.posts.append((node, command.event))
+                    self.run(
+                        node, self.cores[node].publish_succeeded(command.event.id, self.now_ms)
+                    )
+            elif isinstance(command, Recheck):
+                self.rechecks.append((node, command.target, command.delay_ms))
+            elif isinstance(command, Warn):
+                self.warnings.append(command)
+
+    def deliver(self) -> None:
+        while self.inbox:
+            src, dst, entries = self.inbox.pop(0)
+            if not self.linked(src, dst):
+                continue
+            self.run(dst, self.cores[dst].entries_received(src, entries, self.now_ms))
+            for entry in entries:
+                claimed = keys.suffix(entry.key, keys.CLAIM)
+                if claimed is not None and entry.origin == src:
+                    self.run(src, self.cores[src].claim_acknowledged(claimed, self.now_ms))
+
+    def sync(self) -> None:
+        """A full pull in every direction that is linked."""
+        for a in self.names:
+            for b in self.names:
+                if a == b or not self.linked(a, b):
+                    continue
+                cursor = None
+                while True:
+                    vector = dict(self.cores[a].log.vector)
+                    page = self.cores[b].delta_requested(a, vector, self.now_ms, cursor, limit=50)
+                    step = self.cores[a].entries_received(
+                        b, page.entries, self.now_ms, page.covered, page.next_cursor is None
+                    )
+                    self.run(a, step)
+                    if page.next_cursor is None:
+                        break
+                    cursor = page.next_cursor
+        self.deliver()
+
+    # -- facts ----------------------------------------------------------------
+
+    def start(self) -> None:
+        for name in self.names:
+            self.canaries(name, True)
+        self.sync()
+        self.tick()
+
+    def advance(self, ms: int) -> None:
+        """Time passes; the periodic pull runs at the end of it, then a tick."""
+        self.now_ms += ms
+        self.sync()
+        self.tick()
+
+    def tick(self) -> None:
+        for name in self.names:
+            self.run(name, self.cores[name].tick(self.now_ms))
+        self.deliver()
+
+    def canaries(self, node: str, ok: bool) -> None:
+        self.run(node, self.cores[node].canaries_observed(ok, self.now_ms))
+        self.deliver()
+
+    def check(self, node: str, target: str, ok: bool, reason: str = "") -> None:
+        reason = reason or ("status 200" if ok else "status 503")
+        self.run(node, self.cores[node].check_observed(target, ok, reason, 12.0, self.now_ms))
+        self.deliver()
+
+    def round(self, target: str, results: dict[str, bool], gap_ms: int = 10_000) -> None:
+        """Every named node checks target once, then time moves on."""
+        for node, ok in results.items():
+            self.check(node, target, ok)
+        self.advance(gap_ms)
+
+    def rounds(self, target: str, results: dict[str, bool], count: int) -> None:
+        for _ in range(count):
+            self.round(target, results)
+
+    # -- reading --------------------------------------------------------------
+
+    def state(self, target: str, node: str | None = None) -> AgreedState:
+        return self.cores[node or self.names[0]].record(target).state
+
+    def notices(self, subject: str | None = None) -> list[str]:
+        return [e.notice.value for _, e in self.posts if subject in (None, e.subject)]
+
+    def all_equal(self) -> bool:
+        digests = {self.cores[n].log.digest() for n in self.names}
+        return len(digests) == 1
+
+
+def results(names: Iterable[str], ok: bool) -> dict[str, bool]:
+    return dict.fromkeys(names, ok)

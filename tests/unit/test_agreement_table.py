@@ -1,0 +1,159 @@
+"""One test per row of the agreement table in the design, stepped by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from consensus.agreement import (
+    AgreedRecord,
+    AgreedState,
+    Assessment,
+    Mode,
+    advance,
+    note_partial,
+)
+from consensus.errors import IllegalTransition
+from tests.unit.pair import Net, results
+
+PAIR = ("huginn", "muninn")
+T = "blog"
+
+
+@pytest.fixture
+def net() -> Net:
+    n = Net(PAIR, (T, "shop"))
+    n.start()
+    n.rounds(T, results(PAIR, True), 2)
+    assert n.state(T) is AgreedState.UP
+    return n
+
+
+def test_every_voter_down_pages_once_then_recovers_once(net: Net) -> None:
+    net.rounds(T, results(PAIR, False), 2)
+    assert net.state(T, "huginn") is AgreedState.DOWN
+    assert net.state(T, "muninn") is AgreedState.DOWN
+    assert net.notices(T) == ["DOWN"]
+    down = net.posts[0][1]
+    assert down.mode is Mode.QUORUM
+    assert set(down.voters) == set(PAIR)
+    net.rounds(T, results(PAIR, True), 2)
+    assert net.notices(T) == ["DOWN", "UP"]
+    assert net.all_equal() or (net.sync() or net.all_equal())
+
+
+def test_first_failure_is_pushed_and_the_peer_rechecks_at_once(net: Net) -> None:
+    net.rechecks.clear()
+    net.check("huginn", T, False)
+    assert ("muninn", T, 0) in net.rechecks
+    assert ("huginn", T, net.settings.retry_interval_ms) in net.rechecks
+
+
+def test_path_problem_on_one_side_is_partial_without_a_page(net: Net) -> None:
+    net.rounds(T, {"huginn": False, "muninn": True}, 6)
+    assert net.state(T) is AgreedState.PARTIAL
+    assert net.notices(T) == []
+    # One low-priority note once it outlasts its grace, and only one.
+    net.advance(net.settings.partial_note_after_ms)
+    net.rounds(T, {"huginn": False, "muninn": True}, 3)
+    net.advance(net.settings.partial_note_after_ms)
+    assert net.notices(T) == ["PARTIAL_LASTING"]
+    # Seen from both sides again: the user hears it is fine.
+    net.rounds(T, results(PAIR, True), 2)
+    assert net.notices(T) == ["PARTIAL_LASTING", "UP"]
+
+
+def test_a_node_whose_canaries_fail_abstains_and_the_peer_notes_it_once(net: Net) -> None:
+    net.canaries("huginn", False)
+    for target in (T, "shop"):
+        net.rounds(target, {"huginn": False, "muninn": True}, 4)
+    assert "huginn" not in net.cores["muninn"].voters(net.now_ms)
+    net.advance(net.settings.isolated_note_after_ms)
+    net.advance(net.settings.isolated_note_after_ms)
+    assert net.notices() == ["NODE_ISOLATED"]
+    assert net.posts[0][0] == "muninn"
+    assert net.state(T) is AgreedState.UP
+    net.canaries("huginn", True)
+    net.rounds(T, results(PAIR, True), 2)
+    net.advance(1_000)
+    assert net.notices() == ["NODE_ISOLATED", "PEER_BACK"]
+
+
+def test_a_silent_peer_makes_each_side_decide_alone_with_stricter_confirmation(
+    net: Net,
+) -> None:
+    net.partition("huginn", "muninn")
+    net.advance(net.settings.peer_timeout_ms + 1)
+    assert net.cores["muninn"].voters(net.now_ms) == {"muninn"}
+    # Two failures are enough together, not alone.
+    net.rounds(T, {"muninn": False}, 2)
+    assert net.notices(T) == []
+    assert net.state(T, "muninn") is AgreedState.PARTIAL
+    net.rounds(T, {"muninn": False}, 2)
+    assert net.notices(T) == []  # still waits for a canary pass after the last failure
+    net.canaries("muninn", True)
+    assert net.state(T, "muninn") is AgreedState.DOWN
+    # The claim cannot reach the silent peer: post once the ack wait is over.
+    assert net.notices(T) == []
+    net.advance(net.settings.claim_ack_wait_ms)
+    assert net.notices(T) == ["DOWN"]
+    sender, event = net.posts[-1]
+    assert sender == "muninn"
+    assert event.mode is Mode.SINGLE_VANTAGE
+
+
+def test_a_silent_peer_that_saw_the_target_up_holds_a_one_sided_streak(net: Net) -> None:
+    # Huginn sees failures, Muninn re-checks and sees it up, then goes silent.
+    net.check("huginn", T, False)
+    net.check("muninn", T, True)
+    net.partition("huginn", "muninn")
+    net.advance(net.settings.peer_timeout_ms + 1)
+    net.rounds(T, {"huginn": False}, 5)
+    net.canaries("huginn", True)
+    assert net.state(T, "huginn") is AgreedState.PARTIAL
+    assert net.notices(T) == []
+
+
+def test_flapping_gives_one_note_when_it_starts_and_one_when_it_settles(net: Net) -> None:
+    for i in range(16):
+        net.round(T, results(PAIR, i % 2 == 0))
+    assert net.state(T) is AgreedState.FLAPPING
+    for _ in range(30):
+        net.round(T, results(PAIR, True))
+    assert net.state(T) is AgreedState.UP
+    assert net.notices(T) == ["FLAPPING_STARTED", "FLAPPING_SETTLED"]
+
+
+def test_maintenance_records_but_sends_nothing(net: Net) -> None:
+    for name in PAIR:
+        net.run(name, net.cores[name].set_maintenance(T, True, net.now_ms))
+    net.rounds(T, results(PAIR, False), 4)
+    assert net.state(T) is AgreedState.MAINTENANCE
+    assert net.notices(T) == []
+
+
+def test_three_nodes_down_by_majority_partial_below_it() -> None:
+    names = ("node1", "node2", "node3")
+    net = Net(names, (T,))
+    net.start()
+    net.rounds(T, results(names, True), 2)
+    net.rounds(T, {"node1": False, "node2": True, "node3": True}, 3)
+    assert net.state(T) is AgreedState.PARTIAL
+    net.rounds(T, {"node1": False, "node2": False, "node3": True}, 3)
+    assert net.state(T) is AgreedState.DOWN
+    assert net.notices(T) == ["DOWN"]
+
+
+def test_both_nodes_offline_post_nothing(net: Net) -> None:
+    for name in PAIR:
+        net.canaries(name, False)
+    net.rounds(T, results(PAIR, False), 6)
+    net.advance(10 * 60_000)
+    assert net.notices() == []
+
+
+def test_illegal_moves_name_the_state_and_the_event() -> None:
+    up = AgreedRecord(AgreedState.UP)
+    with pytest.raises(IllegalTransition, match="event assess UP is not allowed in state UP"):
+        advance(up, Assessment(AgreedState.UP, Mode.QUORUM, None, ("huginn",)))
+    with pytest.raises(IllegalTransition, match=r"note partial.*state UP"):
+        note_partial(up, "abc")
