@@ -98,7 +98,13 @@ class Dispatch:
 
     @property
     def open(self) -> bool:
+        """Still waiting on a deadline of ours."""
         return self.state in (W, C)
+
+    @property
+    def finished(self) -> bool:
+        """Nothing left to do: ours was sent, or someone else's was."""
+        return self.state in (T, Y)
 
 
 def start(

@@ -255,7 +255,7 @@ class NodeCore:
         for entry in entries:
             entry.check()
             _validate_value(entry)
-        self.heard[peer] = now_ms
+        self._hear(peer, now_ms)
         step = Step()
         for entry in entries:
             received = self.clock.receive(entry.hlc, now_ms)
@@ -285,7 +285,7 @@ class NodeCore:
         """A peer asks what it lacks; its vector also tells us what it has seen."""
         if peer not in self.peers:
             raise InvalidEntry(f"delta request from unknown node {peer!r}")
-        self.heard[peer] = now_ms
+        self._hear(peer, now_ms)
         known = self.peer_vectors.setdefault(peer, {})
         for origin, version in vector.items():
             known[origin] = max(known.get(origin, 0), version)
@@ -340,7 +340,7 @@ class NodeCore:
                 now_ms,
                 self.settings.tombstone_ttl_ms,
             )
-            self.dispatch = {k: d for k, d in self.dispatch.items() if d.open}
+            self.dispatch = {k: d for k, d in self.dispatch.items() if not d.finished}
         return step
 
     # -- agreement -----------------------------------------------------------
@@ -675,6 +675,12 @@ class NodeCore:
             # key: write just after it so that our newer decision wins.
             hlc = Hlc(current.hlc.wall_ms, current.hlc.logical + 1, self.node)
         return self.log.write(key, value, hlc)
+
+    def _hear(self, peer: str, now_ms: int) -> None:
+        if not self.is_live(peer, now_ms):
+            # Back from silence: what we hold of it is stale until a full pull.
+            self._pulled.discard(peer)
+        self.heard[peer] = now_ms
 
     def _skew_warning(self, origin: str, ahead_ms: int, now_ms: int) -> list[Warn]:
         last = self._skew_warned.get(origin)

@@ -23,6 +23,8 @@ class Settings:
     peer_lost_note_after_ms: int = 120_000
     flap_high_pct: float = 30.0
     flap_low_pct: float = 25.0
+    # Flapping ends only after the score stayed low, with no change, this long.
+    flap_calm_ms: int = 10 * 60_000
     claim_ack_wait_ms: int = 2_000
     # Longer than the sender's whole retry window for one post plus a sync interval.
     failover_ms: int = 90_000

@@ -108,7 +108,13 @@ class Verdict:
         state = MOVES[(self.state, outcome)] if threshold_reached else self.state
         since = streak_start if state is not self.state else self.since
         changed = self.last_ok is not None and not continues
-        flap = self.flap.record(changed, settings.flap_high_pct, settings.flap_low_pct)
+        flap = self.flap.record(
+            changed,
+            at.wall_ms,
+            settings.flap_high_pct,
+            settings.flap_low_pct,
+            settings.flap_calm_ms,
+        )
         flap_since = self.flap_since
         if flap.flapping and not self.flap.flapping:
             flap_since = at
@@ -154,6 +160,7 @@ class Verdict:
             "checked": _enc(self.checked),
             "flap": self.flap.changes,
             "flapping": self.flap.flapping,
+            "flap_calm_since_ms": self.flap.calm_since_ms,
             "flap_since": _enc(self.flap_since),
             "confirmed": _enc(self.confirmed),
         }
@@ -175,12 +182,20 @@ class Verdict:
                 reason=str(value.get("reason", "")),
                 latency_ms=float(latency) if isinstance(latency, int | float) else None,
                 checked=_dec(value.get("checked")),
-                flap=FlapHistory(str(value.get("flap", "")), bool(value.get("flapping"))),
+                flap=FlapHistory(
+                    str(value.get("flap", "")),
+                    bool(value.get("flapping")),
+                    _int_or_none(value.get("flap_calm_since_ms")),
+                ),
                 flap_since=_dec(value.get("flap_since")),
                 confirmed=_dec(value.get("confirmed")),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"verdict: {exc}") from exc
+
+
+def _int_or_none(value: JsonValue) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _enc(hlc: Hlc | None) -> str | None:

@@ -119,6 +119,9 @@ def test_flapping_gives_one_note_when_it_starts_and_one_when_it_settles(net: Net
     assert net.state(T) is AgreedState.FLAPPING
     for _ in range(30):
         net.round(T, results(PAIR, True))
+    assert net.state(T) is AgreedState.FLAPPING  # calm, but not calm for long enough
+    for _ in range(net.settings.flap_calm_ms // 10_000):
+        net.round(T, results(PAIR, True))
     assert net.state(T) is AgreedState.UP
     assert net.notices(T) == ["FLAPPING_STARTED", "FLAPPING_SETTLED"]
 

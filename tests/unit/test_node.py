@@ -1,0 +1,174 @@
+"""The node core end to end over the fake network: agreement as a function of
+the log, one post per transition, restarts, bad input, skew."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from consensus import keys
+from consensus.agreement import AgreedState
+from consensus.errors import InvalidEntry
+from consensus.hlc import Hlc
+from consensus.lww import Entry
+from consensus.node import NodeCore
+from tests.unit.pair import Net, results
+
+PAIR = ("huginn", "muninn")
+TARGETS = ("blog", "shop")
+
+
+def started() -> Net:
+    net = Net(PAIR, TARGETS)
+    net.start()
+    for target in TARGETS:
+        net.rounds(target, results(PAIR, True), 2)
+    return net
+
+
+rounds = st.lists(
+    st.tuples(st.sampled_from(TARGETS), st.booleans(), st.booleans()), min_size=1, max_size=40
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rounds)
+def test_equal_logs_give_equal_agreed_states_and_event_ids(plan: list) -> None:
+    net = started()
+    for target, huginn_ok, muninn_ok in plan:
+        net.round(target, {"huginn": huginn_ok, "muninn": muninn_ok})
+    net.advance(5_000)
+    net.sync()
+    assert net.all_equal()
+    h, m = net.cores["huginn"], net.cores["muninn"]
+    for target in TARGETS:
+        assert h.record(target) == m.record(target)
+        assert h.assessment(target, net.now_ms) == m.assessment(target, net.now_ms)
+    ids = [e.id for _, e in net.posts]
+    assert len(ids) == len(set(ids)), "an event was posted twice"
+    for event_id in ids:
+        assert h.event(event_id) == m.event(event_id) is not None
+
+
+def test_a_sender_that_dies_before_posting_posts_once_after_restart() -> None:
+    net = started()
+    net.ntfy_up = False
+    net.rounds("blog", results(PAIR, False), 2)
+    assert net.posts == []
+    event_id = net.cores["huginn"].record("blog").event
+    assert event_id is not None
+    claim = net.cores["huginn"].log.get(keys.claim(event_id))
+    assert claim is not None
+    sender = claim.origin
+    # kill -9 and restart from what is on disk: the log and the clock.
+    core = net.cores[sender]
+    net.cores[sender] = NodeCore(
+        sender, PAIR, TARGETS, net.settings, net.now_ms, log=core.log, clock_last=core.clock.last
+    )
+    net.ntfy_up = True
+    net.canaries(sender, True)
+    net.sync()
+    net.advance(15_000)
+    assert [(n, e.notice.value) for n, e in net.posts] == [(sender, "DOWN")]
+    # A second restart finds sent in the log and posts nothing.
+    core = net.cores[sender]
+    net.cores[sender] = NodeCore(
+        sender, PAIR, TARGETS, net.settings, net.now_ms, log=core.log, clock_last=core.clock.last
+    )
+    net.canaries(sender, True)
+    net.advance(net.settings.failover_ms * 2)
+    assert len(net.posts) == 1
+
+
+def test_while_ntfy_is_down_the_standby_respects_a_live_claim() -> None:
+    net = started()
+    net.ntfy_up = False
+    net.rounds("blog", results(PAIR, False), 2)
+    for _ in range(5):
+        net.advance(net.settings.failover_ms)
+    assert net.posts == []
+    event_id = net.cores["huginn"].record("blog").event or ""
+    claimants = {
+        net.cores[n].log.get(keys.claim(event_id)).origin  # type: ignore[union-attr]
+        for n in PAIR
+    }
+    assert len(claimants) == 1, "the standby claimed too"
+
+
+def test_the_standby_takes_over_when_the_sender_is_gone() -> None:
+    net = started()
+    net.ntfy_up = False
+    net.rounds("blog", results(PAIR, False), 2)
+    event_id = net.cores["huginn"].record("blog").event or ""
+    sender = net.cores["huginn"].log.get(keys.claim(event_id))
+    assert sender is not None
+    standby = next(n for n in PAIR if n != sender.origin)
+    del net.cores[sender.origin]
+    net.names = (standby,)
+    net.ntfy_up = True
+    for _ in range(4):
+        net.advance(net.settings.failover_ms // 2)
+    assert [(n, e.id) for n, e in net.posts] == [(standby, event_id)]
+
+
+def test_a_bad_batch_merges_nothing() -> None:
+    net = started()
+    core = net.cores["huginn"]
+    before = core.log.digest()
+    good = Entry("target/new", {"kind": "tcp"}, Hlc(net.now_ms, 0, "muninn"), "muninn", 999)
+    bad = Entry("state/blog", {"state": "SIDEWAYS"}, Hlc(net.now_ms, 1, "muninn"), "muninn", 1000)
+    with pytest.raises(InvalidEntry, match="agreed state"):
+        core.entries_received("muninn", [good, bad], net.now_ms)
+    assert core.log.digest() == before
+    with pytest.raises(InvalidEntry, match="unknown node 'mallory'"):
+        core.entries_received("mallory", [good], net.now_ms)
+    with pytest.raises(InvalidEntry, match="unknown target 'nope'"):
+        core.check_observed("nope", True, "", None, net.now_ms)
+
+
+def test_a_peer_far_ahead_is_merged_warned_about_and_does_not_drag_the_clock() -> None:
+    net = started()
+    core = net.cores["huginn"]
+    ahead = 5 * 60_000
+    entry = Entry("target/x", {"kind": "tcp"}, Hlc(net.now_ms + ahead, 0, "muninn"), "muninn", 500)
+    step = core.entries_received("muninn", [entry], net.now_ms)
+    assert core.log.get("target/x") is not None
+    assert core.clock.last.wall_ms <= net.now_ms
+    warnings = [c for c in step.commands if getattr(c, "what", "") == "clock_skew"]
+    assert len(warnings) == 1 and warnings[0].detail["ahead_ms"] == ahead
+    # Said once, not for every entry.
+    entry2 = Entry("target/y", {}, Hlc(net.now_ms + ahead, 1, "muninn"), "muninn", 501)
+    again = core.entries_received("muninn", [entry2], net.now_ms + 1000)
+    assert not [c for c in again.commands if getattr(c, "what", "") == "clock_skew"]
+
+
+def test_a_skewed_peers_decision_does_not_pin_the_agreed_state() -> None:
+    """Muninn's clock runs five minutes ahead; Huginn's later decision must
+    still win the multi-writer state key."""
+    net = started()
+    muninn = net.cores["muninn"]
+    skewed = NodeCore(
+        "muninn",
+        PAIR,
+        TARGETS,
+        net.settings,
+        net.now_ms + 300_000,
+        log=muninn.log,
+        clock_last=muninn.clock.last,
+    )
+    skewed.canaries_observed(True, net.now_ms + 300_000)
+    net.rounds("blog", results(PAIR, False), 2)
+    net.rounds("blog", results(PAIR, True), 2)
+    net.sync()
+    assert net.state("blog", "huginn") is AgreedState.UP
+    assert net.state("blog", "muninn") is AgreedState.UP
+
+
+def test_restart_resumes_verdicts_from_the_log() -> None:
+    net = started()
+    net.rounds("blog", results(PAIR, False), 2)
+    core = net.cores["huginn"]
+    again = NodeCore("huginn", PAIR, TARGETS, net.settings, net.now_ms, log=core.log)
+    assert again.verdicts["blog"].fails == core.verdicts["blog"].fails
+    assert again.clock.last >= core.clock.last

@@ -1,0 +1,5 @@
+"""``python -m watchers`` runs the ravens command."""
+
+from watchers.cli import main
+
+main()
