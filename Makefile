@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo simulate clean
+.PHONY: test lint typecheck unit demo simulate bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ unit: $(STAMP)
 simulate: $(STAMP)
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
 		--faults partition,isolation,path,flap,crash,skew,ntfy
+
+# The simulator's speed: a simulated week of 100 targets on two nodes, every fault on.
+bench: $(STAMP)
+	@echo "python $$($(BIN)/python -c 'import platform; print(platform.python_version())'), $$(nproc) cores"
+	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
+		--faults partition,isolation,path,flap,crash,skew,ntfy | grep -E '^(checks|sim_seconds|wall)'
 
 demo:
 	@echo "make demo arrives with the watcher node (issue: a watcher node that runs for real)."

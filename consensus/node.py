@@ -211,6 +211,7 @@ class NodeCore:
         """This node's canaries (its own network) were checked."""
         step = Step()
         changed = ok != self.canaries_ok
+        was_isolated = self.canaries_ok is False
         self.canaries_ok = ok
         hlc = self.clock.tick(now_ms)
         if ok:
@@ -221,21 +222,28 @@ class NodeCore:
         if changed:
             step.commands.append(Push((entry,)))
         self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
-        if ok and changed:
-            # Back from isolation: what we saw while cut off says nothing of
-            # the targets. Forget it and look again at once.
-            for target in sorted(self.targets):
-                verdict = self.verdicts.get(target, Verdict())
-                if verdict.last_ok is False:
-                    self.verdicts[target] = Verdict(flap=verdict.flap)
-                    step.written.append(
-                        self._write(keys.obs(self.node, target), Verdict().to_value(), now_ms)
-                    )
-                    step.commands.append(Recheck(target, 0))
+        if ok and was_isolated:
+            step.extend(self._forget_isolated_checks(now_ms))
         step.extend(self._reassess_if_voters_changed(now_ms, force=changed))
         # A single-vantage verdict waits for a canary pass after its failures.
         if ok and len(self._voters) == 1:
             step.extend(self._evaluate_all(now_ms))
+        return step
+
+    def _forget_isolated_checks(self, now_ms: int) -> Step:
+        """Back from isolation: what we saw while cut off says nothing of the
+        targets. Forget those streaks (not the flap history) and look again."""
+        step = Step()
+        for target in sorted(self.targets):
+            verdict = self.verdicts.get(target, Verdict())
+            if verdict.last_ok is not False:
+                continue
+            fresh = Verdict(flap=verdict.flap, flap_since=verdict.flap_since)
+            self.verdicts[target] = fresh
+            entry = self._write(keys.obs(self.node, target), fresh.to_value(), now_ms)
+            step.written.append(entry)
+            step.commands.append(Push((entry,)))
+            step.commands.append(Recheck(target, 0))
         return step
 
     def entries_received(
