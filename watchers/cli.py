@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
 
 from consensus.simulation import Fault, simulate
+from watchers.config import ConfigError, load_config, read_secret, sync_secret
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -30,6 +32,26 @@ def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fa
 @click.version_option(package_name="ravens")
 def main() -> None:
     """Huginn and Muninn: two uptime watchers that agree before they page anyone."""
+
+
+@main.command(name="check-config")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+def check_config_command(path: Path) -> None:
+    """Validate a node's config file (and that its secrets can be read) without starting."""
+    try:
+        config = load_config(path)
+        sync_secret(config)
+        if config.ntfy is not None and (config.ntfy.token_file or config.ntfy.token_env):
+            read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{path}: {problem}", err=True)
+        raise SystemExit(1) from None
+    kinds = ", ".join(sorted({t.kind for t in config.targets})) or "none"
+    click.echo(
+        f"{path}: ok: node {config.node.name}, {len(config.peers)} peer(s), "
+        f"{len(config.targets)} target(s) ({kinds})"
+    )
 
 
 @main.command(name="simulate")

@@ -1,0 +1,175 @@
+"""The config file: one declared schema; each kind of mistake named by its key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from watchers.config import ConfigError, load_config, parse_config, sync_secret
+
+SECRET = "s" * 40
+GOOD = """
+[node]
+name = "huginn"
+listen = "127.0.0.1:8470"
+data_dir = "/var/lib/ravens"
+public_url = "https://huginn.example.net"
+
+[[peers]]
+name = "muninn"
+url = "https://muninn.example.net:8470"
+
+[sync]
+secret_env = "RAVENS_TEST_SECRET"
+
+[defaults]
+interval_s = 60
+
+[[canaries]]
+host = "9.9.9.9"
+
+[ntfy]
+url = "https://ntfy.example.net"
+topic = "biphrost-status"
+
+[[targets]]
+id = "blog"
+kind = "http"
+url = "https://blog.example.com/"
+keyword = "Welcome"
+tags = ["customer"]
+
+[[targets]]
+id = "db"
+kind = "tcp"
+host = "10.0.0.5"
+port = 5432
+
+[[targets]]
+id = "resolver"
+kind = "dns"
+query = "example.com"
+record_type = "A"
+resolver = "9.9.9.9"
+
+[[targets]]
+id = "gateway"
+kind = "icmp"
+host = "10.0.0.1"
+
+[[targets]]
+id = "backup"
+kind = "push"
+grace_s = 90000
+token_env = "RAVENS_PUSH_BACKUP"
+"""
+
+
+def problems(text: str, tmp_path: Path) -> list[str]:
+    path = tmp_path / "node.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.problems
+
+
+def test_the_complete_example_is_valid(tmp_path: Path) -> None:
+    path = tmp_path / "node.toml"
+    path.write_text(GOOD)
+    config = load_config(path)
+    assert config.node.name == "huginn" and config.node.port == 8470
+    assert [t.kind for t in config.targets] == ["http", "tcp", "dns", "icmp", "push"]
+    assert config.defaults.fail_threshold == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("[node]", "[node]\ncolour = 'blue'"), "node.colour: unknown key"),
+        (('name = "huginn"\n', ""), "node.name: required key missing"),
+        (("port = 5432", "port = -5"), "targets[1].port: expected a number of at least 1, got -5"),
+        (("port = 5432", 'port = "five"'), "targets[1].port: expected a whole number, got 'five'"),
+        (('kind = "tcp"', 'kind = "smtp"'), "targets[1].kind: unknown kind 'smtp'"),
+        (('resolver = "9.9.9.9"', 'resolver = "nine"'),
+         "targets[2].resolver: expected an IPv4 or IPv6 address, got 'nine'"),
+        (('listen = "127.0.0.1:8470"', 'listen = "everywhere"'),
+         "node.listen: expected HOST:PORT such as 0.0.0.0:8470, got 'everywhere'"),
+        (("interval_s = 60", "interval_s = 0"),
+         "defaults.interval_s: expected a number above 0, got 0"),
+        (('id = "db"', 'id = "blog"'), "target id 'blog' appears twice"),
+        (('url = "https://muninn.example.net:8470"', 'url = "muninn"'),
+         "peers[0].url: expected a URL"),
+        (('secret_env = "RAVENS_TEST_SECRET"', ""),
+         "sync: give exactly one of secret_file or secret_env"),
+        (('token_env = "RAVENS_PUSH_BACKUP"', ""),
+         "targets[4]: give exactly one of token_file or token_env"),
+        (('topic = "biphrost-status"', 'topic = "no spaces allowed"'),
+         "ntfy.topic: expected text matching"),
+        (("keyword = \"Welcome\"", "regex = \"(unclosed\""),
+         "targets[0].regex: expected a regular expression"),
+    ],
+)  # fmt: skip
+def test_each_mistake_names_its_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
+    old, new = change
+    assert old in GOOD
+    found = problems(GOOD.replace(old, new, 1), tmp_path)
+    assert any(expected in p for p in found), found
+
+
+def test_an_inline_secret_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    found = problems(GOOD.replace("[sync]", '[sync]\nsecret = "hunter2-very-secret"'), tmp_path)
+    assert found == [
+        "sync.secret: unknown key (secrets come from a *_file or *_env key, never inline)"
+    ]
+    assert "hunter2" not in "\n".join(found)
+
+
+def test_bad_toml_says_where(tmp_path: Path) -> None:
+    (found,) = problems("[node\nname = 1", tmp_path)
+    assert "not valid TOML" in found and "line 1" in found
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"nope\.toml: cannot read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_the_sync_secret_must_be_set_and_long(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = parse_config(__import__("tomllib").loads(GOOD))
+    monkeypatch.delenv("RAVENS_TEST_SECRET", raising=False)
+    with pytest.raises(ConfigError, match="RAVENS_TEST_SECRET is not set"):
+        sync_secret(config)
+    monkeypatch.setenv("RAVENS_TEST_SECRET", "short")
+    with pytest.raises(ConfigError, match=r"too short \(5 characters\)") as caught:
+        sync_secret(config)
+    assert "short" not in str(caught.value).replace("too short", "")
+    monkeypatch.setenv("RAVENS_TEST_SECRET", SECRET)
+    assert sync_secret(config) == SECRET
+
+
+def run_check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "watchers", "check-config", str(path)],
+        capture_output=True, text=True, timeout=60, check=False, env=env,
+    )  # fmt: skip
+
+
+def test_check_config_exits_zero_on_a_good_file_and_one_on_a_bad_one(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "RAVENS_TEST_SECRET": SECRET}
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    done = run_check(good, env)
+    assert done.returncode == 0, done.stderr
+    assert "ok: node huginn, 1 peer(s), 5 target(s)" in done.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD.replace("port = 5432", "port = 99999"))
+    done = run_check(bad, env)
+    assert done.returncode == 1
+    assert "targets[1].port: expected a number of at most 65535, got 99999" in done.stderr

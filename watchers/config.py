@@ -1,0 +1,273 @@
+"""The node's one TOML file, validated against one declared schema.
+
+Unknown keys are refused. Every problem names the dotted key, the value and
+what was expected; secrets are never inline and never echoed back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
+
+from watchers.probes import KINDS, Target
+from watchers.probes.base import Strict
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
+ENV_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+MIN_SECRET_CHARS = 32
+SECRET_WORDS = ("secret", "token", "password", "key")
+
+
+class ConfigError(Exception):
+    """Everything wrong with a config file, one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class SecretSource(Strict):
+    """A secret comes from a file or an environment variable, never inline."""
+
+    secret_file: Path | None = None
+    secret_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretSource:
+        if (self.secret_file is None) == (self.secret_env is None):
+            raise ValueError("give exactly one of secret_file or secret_env")
+        return self
+
+
+class NodeSection(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    listen: str = "127.0.0.1:8470"
+    data_dir: Path
+    public_url: AnyHttpUrl | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65_536 or not host:
+            raise ValueError("expected HOST:PORT such as 0.0.0.0:8470")
+        host = host.strip("[]")
+        if host != "localhost":
+            try:
+                ipaddress.ip_address(host)
+            except ValueError as exc:
+                raise ValueError("expected an IP address or localhost before the port") from exc
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+class PeerSection(Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    url: AnyHttpUrl
+
+
+class SyncSection(SecretSource):
+    interval_s: float = Field(default=10, gt=0, le=3600)
+    max_skew_ms: int = Field(default=60_000, gt=0)
+    page_size: int = Field(default=500, ge=10, le=10_000)
+
+
+class DefaultsSection(Strict):
+    interval_s: float = Field(default=60, gt=0, le=86_400)
+    timeout_s: float = Field(default=10, gt=0, le=300)
+    retry_interval_s: float = Field(default=10, gt=0, le=3600)
+    fail_threshold: int = Field(default=2, ge=1, le=20)
+    success_threshold: int = Field(default=2, ge=1, le=20)
+    single_vantage_fail_threshold: int = Field(default=4, ge=1, le=40)
+    max_concurrent_checks: int = Field(default=200, ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _stricter_alone(self) -> DefaultsSection:
+        if self.single_vantage_fail_threshold < self.fail_threshold:
+            raise ValueError(
+                "single_vantage_fail_threshold must be at least fail_threshold "
+                f"({self.fail_threshold})"
+            )
+        return self
+
+
+class CanarySection(Strict):
+    """A host this node should always reach; TCP connect."""
+
+    host: str = Field(min_length=1, max_length=253)
+    port: int = Field(default=53, ge=1, le=65_535)
+
+
+# Public anycast resolvers of three operators, by TCP: if none answers, the
+# trouble is ours, not the targets'.
+DEFAULT_CANARIES = (
+    CanarySection(host="1.1.1.1"),
+    CanarySection(host="9.9.9.9"),
+    CanarySection(host="8.8.8.8"),
+)
+
+
+class NtfySection(Strict):
+    url: AnyHttpUrl = AnyHttpUrl("https://ntfy.sh")
+    topic: str = Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")
+    token_file: Path | None = None
+    token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> NtfySection:
+        if self.token_file is not None and self.token_env is not None:
+            raise ValueError("give at most one of token_file or token_env")
+        return self
+
+
+class Config(Strict):
+    node: NodeSection
+    peers: tuple[PeerSection, ...] = ()
+    sync: SyncSection
+    defaults: DefaultsSection = DefaultsSection()
+    canaries: tuple[CanarySection, ...] = DEFAULT_CANARIES
+    ntfy: NtfySection | None = None
+    targets: tuple[Target, ...] = ()
+
+    @model_validator(mode="after")
+    def _names_and_ids(self) -> Config:
+        seen: set[str] = set()
+        for target in self.targets:
+            if target.id in seen:
+                raise ValueError(f"target id {target.id!r} appears twice")
+            seen.add(target.id)
+        names = [self.node.name, *(p.name for p in self.peers)]
+        if len(set(names)) != len(names):
+            raise ValueError(f"node and peer names must differ, got {names}")
+        return self
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate; raises ConfigError with every problem found."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{path}: not valid TOML: {exc}"]) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text: {exc.reason}"]) from exc
+    return parse_config(raw)
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_problem(error) for error in exc.errors()]) from None
+
+
+def _problem(error: Any) -> str:
+    key = _dotted(error["loc"])
+    message = str(error["msg"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        hint = ""
+        if any(word in key.rsplit(".", 1)[-1] for word in SECRET_WORDS):
+            hint = " (secrets come from a *_file or *_env key, never inline)"
+        return f"{key}: unknown key{hint}"
+    if kind == "missing":
+        return f"{key}: required key missing"
+    if kind == "union_tag_invalid":
+        return (
+            f"{key}.kind: unknown kind {error['ctx']['tag']!r}; expected one of {', '.join(KINDS)}"
+        )
+    message = _EXPECTED.get(kind, message).format(**error.get("ctx", {}))
+    message = message.removeprefix("Value error, ")
+    value = error.get("input")
+    if isinstance(value, dict | list):
+        return f"{key}: {message}" if key else message
+    return f"{key}: {message}, got {value!r}" if key else f"{message}, got {value!r}"
+
+
+# Pydantic's wording, turned into what the key expected.
+_EXPECTED = {
+    "greater_than": "expected a number above {gt:g}",
+    "greater_than_equal": "expected a number of at least {ge:g}",
+    "less_than": "expected a number below {lt:g}",
+    "less_than_equal": "expected a number of at most {le:g}",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "int_from_float": "expected a whole number",
+    "float_parsing": "expected a number",
+    "float_type": "expected a number",
+    "bool_type": "expected true or false",
+    "bool_parsing": "expected true or false",
+    "string_type": "expected text",
+    "string_too_short": "expected at least {min_length} characters",
+    "string_too_long": "expected at most {max_length} characters",
+    "string_pattern_mismatch": "expected text matching {pattern}",
+    "literal_error": "expected one of {expected}",
+    "url_parsing": "expected a URL ({error})",
+    "url_scheme": "expected a URL with scheme {expected_schemes}",
+    "ip_any_address": "expected an IPv4 or IPv6 address",
+    "tuple_type": "expected a list",
+    "dict_type": "expected a table",
+    "model_type": "expected a table",
+}
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """('targets', 3, 'tcp', 'port') -> 'targets[3].port' (the kind tag dropped)."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif i > 0 and loc[0] == "targets" and part in KINDS and isinstance(loc[i - 1], int):
+            continue
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def read_secret(source_key: str, file: Path | None, env: str | None) -> str:
+    """The secret's value, or a ConfigError naming the key (never the value)."""
+    if file is not None:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                [f"{source_key}_file: cannot read {file}: {exc.strerror or exc}"]
+            ) from exc
+        where = f"{source_key}_file"
+    elif env is not None:
+        value = os.environ.get(env, "").strip()
+        if not value:
+            raise ConfigError([f"{source_key}_env: environment variable {env} is not set"])
+        where = f"{source_key}_env"
+    else:
+        raise ConfigError([f"{source_key}_file: required key missing"])
+    return value if value else _empty(where)
+
+
+def _empty(where: str) -> str:
+    raise ConfigError([f"{where}: the secret is empty"])
+
+
+def sync_secret(config: Config) -> str:
+    secret = read_secret("sync.secret", config.sync.secret_file, config.sync.secret_env)
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            [
+                f"sync.secret: too short ({len(secret)} characters); use at least "
+                f"{MIN_SECRET_CHARS}, for example from: openssl rand -hex 32"
+            ]
+        )
+    return secret

@@ -1,0 +1,90 @@
+"""Probe kinds: one module each, one registry here.
+
+Adding a kind means a module with its target model and probe function, one
+line in ``KINDS`` and its model in ``AnyTarget``; a test checks that the two
+agree and that every kind is complete.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from watchers.probes.base import CheckResult, TargetBase
+from watchers.probes.dns import DnsTarget, probe_dns
+from watchers.probes.http import HttpClients, HttpTarget, probe_http
+from watchers.probes.icmp import IcmpTarget, probe_icmp
+from watchers.probes.push import PushTarget, judge_push
+from watchers.probes.tcp import TcpTarget, probe_tcp
+
+
+@dataclass
+class ProbeContext:
+    """What probes share on one node: the HTTP clients and the last push
+    heartbeat per target (from the log, whichever node received it)."""
+
+    http: HttpClients
+    last_push_ms: Callable[[str], int | None]
+    now_ms: Callable[[], int]
+
+
+async def _http(target: Any, ctx: ProbeContext, timeout_s: float) -> CheckResult:
+    return await probe_http(target, ctx.http, timeout_s)
+
+
+async def _tcp(target: Any, _ctx: ProbeContext, timeout_s: float) -> CheckResult:
+    return await probe_tcp(target, timeout_s)
+
+
+async def _dns(target: Any, _ctx: ProbeContext, timeout_s: float) -> CheckResult:
+    return await probe_dns(target, timeout_s)
+
+
+async def _icmp(target: Any, _ctx: ProbeContext, timeout_s: float) -> CheckResult:
+    return await probe_icmp(target, timeout_s)
+
+
+async def _push(target: Any, ctx: ProbeContext, _timeout_s: float) -> CheckResult:
+    return judge_push(target, ctx.last_push_ms(target.id), ctx.now_ms())
+
+
+Probe = Callable[[Any, ProbeContext, float], Awaitable[CheckResult]]
+
+
+@dataclass(frozen=True)
+class Kind:
+    model: type[TargetBase]
+    probe: Probe
+
+
+KINDS: dict[str, Kind] = {
+    "http": Kind(HttpTarget, _http),
+    "tcp": Kind(TcpTarget, _tcp),
+    "dns": Kind(DnsTarget, _dns),
+    "icmp": Kind(IcmpTarget, _icmp),
+    "push": Kind(PushTarget, _push),
+}
+
+AnyTarget = HttpTarget | TcpTarget | DnsTarget | IcmpTarget | PushTarget
+# The config's target: one of the kinds above, chosen by its "kind" key.
+Target = Annotated[AnyTarget, Field(discriminator="kind")]
+
+
+async def run_check(target: TargetBase, ctx: ProbeContext, timeout_s: float) -> CheckResult:
+    """One check of any kind. A down target is a result, never an exception."""
+    kind = KINDS[target.kind]
+    return await kind.probe(target, ctx, timeout_s)
+
+
+__all__ = [
+    "KINDS",
+    "AnyTarget",
+    "CheckResult",
+    "HttpClients",
+    "ProbeContext",
+    "Target",
+    "run_check",
+]

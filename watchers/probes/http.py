@@ -1,0 +1,214 @@
+"""HTTP(S): status, body conditions, latency and TLS expiry, as a visitor meets them.
+
+Each check opens a fresh connection (keep-alive is off in the shared clients),
+follows at most ``max_redirects`` redirects, reads at most ``max_body_kb`` of
+the body, and gives up after ``timeout_s`` in all, however the server dawdles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import ssl
+import time
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import httpx
+from pydantic import AnyHttpUrl, Field, field_validator, model_validator
+
+from watchers.probes.base import CheckResult, TargetBase, seconds
+
+REDIRECTS = {301, 302, 303, 307, 308}
+DEFAULT_STATUS = tuple(range(200, 400))
+
+
+class HttpTarget(TargetBase):
+    kind: Literal["http"]
+    url: AnyHttpUrl
+    method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
+    headers: dict[str, str] = Field(default_factory=dict)
+    expect_status: tuple[int, ...] = DEFAULT_STATUS
+    keyword: str | None = Field(default=None, min_length=1)
+    keyword_absent: str | None = Field(default=None, min_length=1)
+    regex: str | None = None
+    json_path: str | None = Field(default=None, pattern=r"^[^.]+(\.[^.]+)*$")
+    json_equals: str | int | float | bool | None = None
+    json_contains: str | None = None
+    max_latency_ms: float | None = Field(default=None, gt=0)
+    max_redirects: int = Field(default=5, ge=0, le=20)
+    verify_tls: bool = True
+    max_body_kb: int = Field(default=1024, ge=1, le=65_536)
+
+    @field_validator("expect_status")
+    @classmethod
+    def _statuses(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [s for s in value if not 100 <= s <= 599]
+        if bad or not value:
+            raise ValueError(f"expected HTTP status codes between 100 and 599, got {list(value)}")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"expected a regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _json_needs_path(self) -> HttpTarget:
+        if (self.json_equals is not None or self.json_contains is not None) and not self.json_path:
+            raise ValueError("json_equals and json_contains need json_path")
+        return self
+
+
+class HttpClients:
+    """The node's two shared clients (verifying TLS or not), keep-alive off so
+    every check opens its own connection. Never one client per check: that
+    costs tens of milliseconds of CPU each."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
+        headers = {"User-Agent": "ravens uptime watcher"}
+        self.verifying = httpx.AsyncClient(
+            limits=limits, headers=headers, verify=True, transport=transport
+        )
+        self.trusting = httpx.AsyncClient(
+            limits=limits, headers=headers, verify=False, transport=transport
+        )
+
+    def for_target(self, target: HttpTarget) -> httpx.AsyncClient:
+        return self.verifying if target.verify_tls else self.trusting
+
+    async def aclose(self) -> None:
+        await self.verifying.aclose()
+        await self.trusting.aclose()
+
+
+async def probe_http(target: HttpTarget, clients: HttpClients, timeout_s: float) -> CheckResult:
+    started = time.perf_counter()
+    try:
+        async with asyncio.timeout(timeout_s):
+            status, body, details = await _fetch(target, clients.for_target(target), timeout_s)
+    except TimeoutError:
+        return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
+    except _TooManyRedirects:
+        return CheckResult(False, _ms(started), f"more than {target.max_redirects} redirects")
+    except httpx.TimeoutException:
+        return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
+    except httpx.HTTPError as exc:
+        return CheckResult(False, _ms(started), _transport_reason(exc))
+    latency = _ms(started)
+    reason = _judge(target, status, body, latency)
+    if reason is not None:
+        return CheckResult(False, latency, reason, details)
+    return CheckResult(True, latency, f"status {status}", details)
+
+
+class _TooManyRedirects(Exception):
+    pass
+
+
+async def _fetch(
+    target: HttpTarget, client: httpx.AsyncClient, timeout_s: float
+) -> tuple[int, bytes, dict[str, float | int | str]]:
+    url = str(target.url)
+    method = target.method
+    cap = target.max_body_kb * 1024
+    for _ in range(target.max_redirects + 1):
+        request = client.build_request(method, url, headers=target.headers, timeout=timeout_s)
+        response = await client.send(request, stream=True)
+        try:
+            details = _tls_details(response)
+            location = response.headers.get("location")
+            if response.status_code in REDIRECTS and location and target.max_redirects:
+                url = urljoin(url, location)
+                method = "GET" if response.status_code == 303 else method
+                continue
+            body = bytearray()
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= cap:
+                    break  # enough to judge; a bottomless body must not hurt us
+            return response.status_code, bytes(body[:cap]), details
+        finally:
+            await response.aclose()
+    raise _TooManyRedirects
+
+
+def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> str | None:
+    """The first condition that fails, as a reason; None when all hold."""
+    if status not in target.expect_status:
+        return f"status {status}"
+    text = body.decode("utf-8", errors="replace")
+    if target.keyword is not None and target.keyword not in text:
+        return f"keyword {target.keyword!r} missing"
+    if target.keyword_absent is not None and target.keyword_absent in text:
+        return f"keyword {target.keyword_absent!r} present"
+    if target.regex is not None and re.search(target.regex, text) is None:
+        return f"regex {target.regex!r} not matched"
+    if target.json_path is not None:
+        reason = _judge_json(target, text)
+        if reason is not None:
+            return reason
+    if target.max_latency_ms is not None and latency_ms > target.max_latency_ms:
+        return f"slow: {latency_ms:.0f} ms over {target.max_latency_ms:g} ms"
+    return None
+
+
+def _judge_json(target: HttpTarget, text: str) -> str | None:
+    assert target.json_path is not None
+    try:
+        value: Any = json.loads(text)
+    except ValueError:
+        return "body is not JSON"
+    for part in target.json_path.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return f"JSON path {target.json_path} missing"
+    if target.json_equals is not None and value != target.json_equals:
+        return f"JSON {target.json_path} is {value!r}, expected {target.json_equals!r}"
+    if target.json_contains is not None and target.json_contains not in str(value):
+        return f"JSON {target.json_path} lacks {target.json_contains!r}"
+    return None
+
+
+def _tls_details(response: httpx.Response) -> dict[str, float | int | str]:
+    """Days until the server's certificate expires, on every HTTPS check."""
+    stream = response.extensions.get("network_stream")
+    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+    if ssl_object is None:
+        return {}
+    cert = ssl_object.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return {}
+    expires = ssl.cert_time_to_seconds(str(cert["notAfter"]))
+    return {"cert_days_left": round((expires - time.time()) / 86_400, 1)}
+
+
+def _transport_reason(exc: httpx.HTTPError) -> str:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            message = cause.verify_message or "verification failed"
+            if "expired" in message:
+                return "certificate expired"
+            return f"certificate invalid: {message}"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc) or type(exc).__name__
+    if "refused" in text.lower():
+        return "connection refused"
+    return text[:160]
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
