@@ -16,6 +16,7 @@ from typing import Any, Literal
 from urllib.parse import urljoin
 
 import httpx
+from cryptography import x509
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from watchers.probes.base import CheckResult, TargetBase, seconds
@@ -71,11 +72,15 @@ class HttpClients:
     every check opens its own connection. Never one client per check: that
     costs tens of milliseconds of CPU each."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        trust: ssl.SSLContext | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
         headers = {"User-Agent": "ravens uptime watcher"}
         self.verifying = httpx.AsyncClient(
-            limits=limits, headers=headers, verify=True, transport=transport
+            limits=limits, headers=headers, verify=trust or True, transport=transport
         )
         self.trusting = httpx.AsyncClient(
             limits=limits, headers=headers, verify=False, transport=transport
@@ -186,10 +191,11 @@ def _tls_details(response: httpx.Response) -> dict[str, float | int | str]:
     ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if ssl_object is None:
         return {}
-    cert = ssl_object.getpeercert()
-    if not cert or "notAfter" not in cert:
+    # The binary form is there whether or not the certificate was verified.
+    der = ssl_object.getpeercert(binary_form=True)
+    if not der:
         return {}
-    expires = ssl.cert_time_to_seconds(str(cert["notAfter"]))
+    expires = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
     return {"cert_days_left": round((expires - time.time()) / 86_400, 1)}
 
 

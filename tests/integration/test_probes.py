@@ -1,0 +1,206 @@
+"""Each probe kind against real servers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.integration.servers import dns_server, http_server, tls_context
+from watchers.probes import KINDS, AnyTarget, HttpClients, ProbeContext, run_check
+from watchers.probes.base import CheckResult
+from watchers.probes.dns import DnsTarget
+from watchers.probes.http import HttpTarget
+from watchers.probes.icmp import NO_PERMISSION, IcmpTarget
+from watchers.probes.push import PushTarget, judge_push
+from watchers.probes.tcp import TcpTarget
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+async def check(
+    target: Any, timeout_s: float = 5.0, trust: ssl.SSLContext | None = None
+) -> CheckResult:
+    clients = HttpClients(trust=trust)
+    try:
+        ctx = ProbeContext(clients, last_push_ms=lambda _id: None, now_ms=lambda: 0)
+        return await run_check(target, ctx, timeout_s)
+    finally:
+        await clients.aclose()
+
+
+def http(url: str, **fields: Any) -> HttpTarget:
+    return HttpTarget(kind="http", id="site", url=url, **fields)
+
+
+def test_the_registry_and_the_config_union_agree() -> None:
+    import typing
+
+    assert set(typing.get_args(AnyTarget)) == {kind.model for kind in KINDS.values()}
+    for name, kind in KINDS.items():
+        assert kind.model.model_fields["kind"].annotation == typing.Literal[name]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "ok", "reason"),
+    [
+        ("/ok", {}, True, "status 200"),
+        ("/down", {}, False, "status 503"),
+        ("/down", {"expect_status": (503,)}, True, "status 503"),
+        ("/ok", {"keyword": "Welcome"}, True, "status 200"),
+        ("/ok", {"keyword": "Goodbye"}, False, "keyword 'Goodbye' missing"),
+        ("/ok", {"keyword_absent": "Welcome"}, False, "keyword 'Welcome' present"),
+        ("/ok", {"regex": r"Welcome to the \w+"}, True, "status 200"),
+        ("/ok", {"regex": r"^\d+$"}, False, r"regex '^\\d+$' not matched"),
+        ("/json", {"json_path": "status.db", "json_equals": "ok"}, True, "status 200"),
+        ("/json", {"json_path": "status.replicas.1", "json_equals": 2}, True, "status 200"),
+        ("/json", {"json_path": "version", "json_contains": "1.4"}, True, "status 200"),
+        ("/json", {"json_path": "status.db", "json_equals": "down"}, False,
+         "JSON status.db is 'ok', expected 'down'"),
+        ("/json", {"json_path": "status.cache"}, False, "JSON path status.cache missing"),
+        ("/ok", {"json_path": "status"}, False, "body is not JSON"),
+        ("/redirect", {"keyword": "Welcome"}, True, "status 200"),
+        ("/redirect", {"max_redirects": 0}, True, "status 302"),
+        ("/loop", {"max_redirects": 3}, False, "more than 3 redirects"),
+    ],
+)  # fmt: skip
+def test_http_conditions(path: str, fields: dict[str, Any], ok: bool, reason: str) -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + path, **fields))
+
+    result = run(go())
+    assert (result.ok, result.reason) == (ok, reason)
+    assert result.latency_ms is not None and result.latency_ms >= 0
+
+
+def test_http_gives_up_on_a_slow_server_after_the_timeout() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + "/slow"), timeout_s=0.5)
+
+    result = run(go())
+    assert (result.ok, result.reason) == (False, "timeout after 500 ms")
+
+
+def test_http_reads_a_bottomless_body_only_up_to_its_cap() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + "/stream", max_body_kb=256, keyword="xxx"))
+
+    result = run(go())
+    assert result.ok, result.reason
+
+
+def test_http_latency_limit() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + "/ok", max_latency_ms=0.001))
+
+    result = run(go())
+    assert not result.ok and result.reason.startswith("slow: ")
+
+
+def test_http_connection_refused() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            url = base + "/ok"
+        return await check(http(url))  # the server is closed now
+
+    result = run(go())
+    assert (result.ok, result.reason) == (False, "connection refused")
+
+
+def test_https_records_days_left_and_judges_the_certificate(tmp_path: Path) -> None:
+    fresh = tls_context(tmp_path, days_left=30)
+    expired = tls_context(tmp_path, days_left=-2)
+
+    def trust(days: int) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=tmp_path / f"cert{days}.pem")
+        return context
+
+    async def go() -> list[CheckResult]:
+        out = []
+        async with http_server(fresh) as base:
+            out.append(await check(http(base + "/ok"), trust=trust(30)))
+            out.append(await check(http(base + "/ok")))  # not trusted
+            out.append(await check(http(base + "/ok", verify_tls=False)))
+        async with http_server(expired) as base:
+            out.append(await check(http(base + "/ok"), trust=trust(-2)))
+        return out
+
+    trusted, untrusted, unverified, old = run(go())
+    assert trusted.ok and 29 <= float(trusted.details["cert_days_left"]) <= 30
+    assert not untrusted.ok and untrusted.reason.startswith("certificate invalid")
+    assert unverified.ok and 29 <= float(unverified.details["cert_days_left"]) <= 30
+    assert (old.ok, old.reason) == (False, "certificate expired")
+
+
+def test_tcp_connect_and_refused() -> None:
+    async def go() -> tuple[CheckResult, CheckResult]:
+        server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        up = await check(TcpTarget(kind="tcp", id="db", host="127.0.0.1", port=port))
+        server.close()
+        await server.wait_closed()
+        down = await check(TcpTarget(kind="tcp", id="db", host="127.0.0.1", port=port))
+        return up, down
+
+    up, down = run(go())
+    assert (up.ok, up.reason) == (True, f"connected to port {up.reason.rsplit(' ', 1)[1]}")
+    assert (down.ok, down.reason) == (False, "connection refused")
+
+
+def test_dns_answers_expected_records_and_names_what_is_wrong() -> None:
+    async def go() -> list[CheckResult]:
+        async with dns_server({"app.example.test.": "192.0.2.7"}) as port:
+
+            def target(query: str, **fields: Any) -> DnsTarget:
+                return DnsTarget(kind="dns", id="dns", query=query, resolver="127.0.0.1",
+                                 port=port, **fields)  # fmt: skip
+
+            return [
+                await check(target("app.example.test", expect="192.0.2.7")),
+                await check(target("app.example.test", expect="192.0.2.8")),
+                await check(target("gone.example.test")),
+            ]
+
+    good, wrong, missing = run(go())
+    assert (good.ok, good.reason) == (True, "A 192.0.2.7")
+    assert (wrong.ok, wrong.reason) == (False, "answer '192.0.2.7' lacks '192.0.2.8'")
+    assert (missing.ok, missing.reason) == (False, "rcode NXDOMAIN")
+
+
+def test_dns_without_an_answer_times_out() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:  # bound, never answers
+        mute.bind(("127.0.0.1", 0))
+        port = mute.getsockname()[1]
+        target = DnsTarget(kind="dns", id="dns", query="x.test", resolver="127.0.0.1", port=port)
+        result = run(check(target, timeout_s=0.3))
+    assert (result.ok, result.reason) == (False, "no answer after 300 ms")
+
+
+def test_icmp_ping_of_loopback() -> None:
+    result = run(check(IcmpTarget(kind="icmp", id="lo", host="127.0.0.1"), timeout_s=2))
+    if os.geteuid() != 0 and result.reason == NO_PERMISSION:
+        pytest.skip("this user may not ping: " + NO_PERMISSION)
+    assert (result.ok, result.reason) == (True, "echo reply from 127.0.0.1")
+
+
+def test_push_is_judged_by_the_silence_since_the_last_heartbeat() -> None:
+    target = PushTarget(kind="push", id="backup", grace_s=60, token_env="RAVENS_PUSH")
+    assert judge_push(target, None, 0).reason == "no heartbeat received yet"
+    assert judge_push(target, 1_000, 31_000) == CheckResult(True, None, "heartbeat 30 s ago")
+    late = judge_push(target, 1_000, 91_000)
+    assert (late.ok, late.reason) == (False, "no heartbeat for 90 s (grace 60 s)")
