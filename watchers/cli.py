@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,6 +15,8 @@ import click
 
 from consensus.simulation import Fault, simulate
 from watchers.config import ConfigError, load_config, read_secret, sync_secret
+from watchers.serve import serve
+from watchers.storage import StorageError
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -52,6 +57,35 @@ def check_config_command(path: Path) -> None:
         f"{path}: ok: node {config.node.name}, {len(config.peers)} peer(s), "
         f"{len(config.targets)} target(s) ({kinds})"
     )
+
+
+@main.command(name="run")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The node's TOML file.",
+)
+def run_command(config_path: Path) -> None:
+    """Run the watcher node until SIGTERM or SIGINT."""
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    # One line per state change is ours; the libraries' per-request chatter is not.
+    for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        config = load_config(config_path)
+        secret = sync_secret(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{config_path}: {problem}", err=True)
+        raise SystemExit(1) from None
+    try:
+        asyncio.run(serve(config, secret))
+    except StorageError as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(1) from None
 
 
 @main.command(name="simulate")

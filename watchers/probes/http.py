@@ -76,9 +76,12 @@ class HttpClients:
         self,
         trust: ssl.SSLContext | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        node: str = "",
     ) -> None:
         limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
-        headers = {"User-Agent": "ravens uptime watcher"}
+        # Says which node looks, so a target's owner can tell the two apart.
+        agent = f"ravens/{node} (uptime watcher)" if node else "ravens (uptime watcher)"
+        headers = {"User-Agent": agent}
         self.verifying = httpx.AsyncClient(
             limits=limits, headers=headers, verify=trust or True, transport=transport
         )

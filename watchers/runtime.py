@@ -1,0 +1,285 @@
+"""One watcher node at run time: the I/O shell around the pure core.
+
+It feeds the core check results, canary results, peers' entries and the
+time; it commits each resulting step in one transaction, then carries out
+its commands (push to peers, re-check, queue a notification, warn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from consensus import keys
+from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
+from consensus.errors import InvalidEntry
+from consensus.lww import Entry
+from consensus.node import NodeCore
+from consensus.settings import Settings
+from watchers import wire
+from watchers.config import Config
+from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
+from watchers.probes.tcp import TcpTarget, probe_tcp
+from watchers.storage import CheckRow, Store
+
+log = logging.getLogger("ravens")
+
+CANARY_INTERVAL_S = 15.0
+CANARY_TIMEOUT_S = 3.0
+MAX_TICK_SLEEP_S = 1.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def settings_from(config: Config) -> Settings:
+    d = config.defaults
+    return Settings(
+        fail_threshold=d.fail_threshold,
+        success_threshold=d.success_threshold,
+        single_vantage_fail_threshold=d.single_vantage_fail_threshold,
+        retry_interval_ms=int(d.retry_interval_s * 1000),
+        max_skew_ms=config.sync.max_skew_ms,
+        heartbeat_interval_ms=int(min(10.0, config.sync.interval_s) * 1000),
+        peer_timeout_ms=int(max(35.0, config.sync.interval_s * 3.5) * 1000),
+    )
+
+
+class Node:
+    def __init__(self, config: Config, secret: str, store: Store, core: NodeCore) -> None:
+        self.config = config
+        self.name = config.node.name
+        self.secret = secret
+        self.store = store
+        self.core = core
+        self.targets: dict[str, AnyTarget] = {t.id: t for t in config.targets}
+        self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
+        self.http = HttpClients(node=self.name)
+        self.sync_client = httpx.AsyncClient(timeout=10.0)
+        self.scheduler = AsyncIOScheduler()
+        self.limit = asyncio.Semaphore(config.defaults.max_concurrent_checks)
+        self.busy: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in self.targets}
+        self.tasks: set[asyncio.Task[Any]] = set()
+        self.wake = asyncio.Event()
+        self.last_sync_ms: dict[str, int] = {}
+        self.probe_ctx = ProbeContext(self.http, last_push_ms=lambda _t: None, now_ms=now_ms)
+
+    @classmethod
+    async def open(cls, config: Config, secret: str) -> Node:
+        store = await Store.open(config.node.data_dir / "ravens.sqlite3")
+        entries, clock = await store.load(config.node.name)
+        core = NodeCore(
+            config.node.name,
+            [p.name for p in config.peers],
+            [t.id for t in config.targets],
+            settings_from(config),
+            now_ms(),
+            log=entries,
+            clock_last=clock,
+        )
+        return cls(config, secret, store, core)
+
+    # -- life ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Check the canaries, then schedule checks, canaries, sync and ticks."""
+        await self._canaries()
+        now = time.time()
+        for target in self.targets.values():
+            interval = target.interval_s or self.config.defaults.interval_s
+            # Spread first runs; no jitter, which APScheduler adds to every
+            # interval and so stretches them all.
+            first = now + random.uniform(0, min(interval, 5.0))
+            self.scheduler.add_job(
+                self._check, "interval", seconds=interval, args=[target.id], id=target.id,
+                next_run_time=_dt(first), max_instances=1, coalesce=True,
+                misfire_grace_time=int(interval),
+            )  # fmt: skip
+        self.scheduler.add_job(self._canaries, "interval", seconds=CANARY_INTERVAL_S,
+                               max_instances=1, coalesce=True)  # fmt: skip
+        self.scheduler.add_job(self._sync_all, "interval", seconds=self.config.sync.interval_s,
+                               next_run_time=_dt(now), max_instances=1, coalesce=True)  # fmt: skip
+        self.scheduler.start()
+        self._ticker_task = asyncio.create_task(self._ticker())
+
+    async def close(self) -> None:
+        """Stop scheduling, let in-flight work go, close the database last."""
+        self.scheduler.shutdown(wait=False)
+        self._ticker_task.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(self._ticker_task, *self.tasks, return_exceptions=True)
+        await self.http.aclose()
+        await self.sync_client.aclose()
+        await self.store.close()
+
+    def _spawn(self, work: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _ticker(self) -> None:
+        while True:
+            await self.apply(self.core.tick(now_ms()))
+            delay = (self.core.next_tick_ms() - now_ms()) / 1000
+            self.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), max(0.05, min(delay, MAX_TICK_SLEEP_S)))
+
+    # -- checks --------------------------------------------------------------
+
+    async def _check(self, target_id: str) -> None:
+        target = self.targets.get(target_id)
+        if target is None:
+            return
+        lock = self.busy[target_id]
+        if lock.locked():
+            return  # one check per target at a time
+        async with lock, self.limit:
+            timeout = target.timeout_s or self.config.defaults.timeout_s
+            result = await run_check(target, self.probe_ctx, timeout)
+        at = now_ms()
+        row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason)
+        step = self.core.check_observed(target_id, result.ok, result.reason, result.latency_ms, at)
+        await self.apply(step, checks=[row])
+
+    async def _canaries(self) -> None:
+        canaries = self.config.canaries
+        results = await asyncio.gather(
+            *(probe_tcp(TcpTarget(kind="tcp", id="canary", host=c.host, port=c.port),
+                        CANARY_TIMEOUT_S) for c in canaries)
+        )  # fmt: skip
+        ok = any(r.ok for r in results)
+        if ok != self.core.canaries_ok:
+            log.info("canaries node=%s ok=%s passed=%d/%d", self.name, ok,
+                     sum(r.ok for r in results), len(results))  # fmt: skip
+        await self.apply(self.core.canaries_observed(ok, now_ms()))
+
+    def _recheck(self, target_id: str, delay_ms: int) -> None:
+        if target_id not in self.targets:
+            return
+        when = _dt(time.time() + delay_ms / 1000)
+        self.scheduler.add_job(self._check, "date", run_date=when, args=[target_id],
+                               id=f"recheck:{target_id}", replace_existing=True)  # fmt: skip
+
+    # -- carrying out steps --------------------------------------------------
+
+    async def apply(self, step: Step, checks: list[CheckRow] | None = None) -> None:
+        """Commit the step with what it caused, then carry out its commands."""
+        outbox = [
+            (c.event.id, c.event.subject, c.event.notice.value,
+             wire.json_text(c.event.to_value()), now_ms())
+            for c in step.commands if isinstance(c, Publish)
+        ]  # fmt: skip
+        if step.written or checks or outbox:
+            await self.store.commit(
+                step.written, dict(self.core.log.vector), self.core.clock.last,
+                checks or (), outbox,
+            )  # fmt: skip
+        self._log_moves(step)
+        for command in step.commands:
+            if isinstance(command, Push):
+                for peer in self.peers:
+                    self._spawn(self._push(peer, command.entries))
+            elif isinstance(command, Recheck):
+                self._recheck(command.target, command.delay_ms)
+            elif isinstance(command, CheckCanaries):
+                self._spawn(self._canaries())
+            elif isinstance(command, Publish):
+                log.info("event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued",
+                         self.name, command.event.id, command.event.subject,
+                         command.event.notice.value, command.event.state,
+                         command.event.mode.value)  # fmt: skip
+            elif isinstance(command, Warn):
+                fields = " ".join(f"{k}={v}" for k, v in command.detail.items())
+                log.warning("%s node=%s %s", command.what, self.name, fields)
+        self.wake.set()
+
+    def _log_moves(self, step: Step) -> None:
+        for entry in step.written:
+            target = keys.suffix(entry.key, keys.STATE)
+            if target is not None and entry.origin == self.name and isinstance(entry.value, dict):
+                log.info("agreed node=%s target=%s state=%s mode=%s event=%s", self.name, target,
+                         entry.value.get("state"), entry.value.get("mode"),
+                         entry.value.get("event"))  # fmt: skip
+
+    # -- sync ----------------------------------------------------------------
+
+    async def _signed_post(self, peer: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = wire.json_bytes(payload)
+        headers = wire.signed_headers(self.secret, self.name, now_ms(), "POST", path, body)
+        response = await self.sync_client.post(self.peers[peer] + path, content=body,
+                                               headers=headers)  # fmt: skip
+        if response.status_code != 200:
+            raise wire.WireError(response.status_code, response.text[:200])
+        wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
+                    now_ms())  # fmt: skip
+        return wire.parse_body(response.content)
+
+    async def _push(self, peer: str, entries: tuple[Entry, ...]) -> None:
+        payload = {"entries": [wire.entry_to_json(e) for e in entries]}
+        try:
+            await self._signed_post(peer, "/sync/push", payload)
+        except (httpx.HTTPError, wire.WireError) as exc:
+            log.debug("push node=%s peer=%s failed: %s", self.name, peer, exc)
+            return
+        for entry in entries:
+            claimed = keys.suffix(entry.key, keys.CLAIM)
+            if claimed is not None and entry.origin == self.name:
+                await self.apply(self.core.claim_acknowledged(claimed, now_ms()))
+
+    async def _sync_all(self) -> None:
+        await asyncio.gather(*(self._pull(peer) for peer in self.peers))
+
+    async def _pull(self, peer: str) -> None:
+        cursor: tuple[str, int] | None = None
+        try:
+            while True:
+                payload = {"vector": dict(self.core.log.vector),
+                           "cursor": list(cursor) if cursor else None,
+                           "limit": self.config.sync.page_size}  # fmt: skip
+                data = await self._signed_post(peer, "/sync/pull", payload)
+                entries = wire.entries_from(data)
+                covered = wire.vector_from({"vector": data.get("covered", {})})
+                cursor = wire.cursor_from({"cursor": data.get("next_cursor")})
+                step = self.core.entries_received(peer, entries, now_ms(), covered, cursor is None)
+                await self.apply(step)
+                if cursor is None:
+                    self.last_sync_ms[peer] = now_ms()
+                    return
+        except (httpx.HTTPError, wire.WireError, InvalidEntry) as exc:
+            log.debug("pull node=%s peer=%s failed: %s", self.name, peer, exc)
+
+    # -- answering peers -----------------------------------------------------
+
+    async def answer_pull(self, peer: str, data: dict[str, Any]) -> dict[str, Any]:
+        limit = data.get("limit", self.config.sync.page_size)
+        if not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise wire.WireError(400, "limit: expected a whole number from 1 to 10000")
+        page = self.core.delta_requested(peer, wire.vector_from(data), now_ms(),
+                                         wire.cursor_from(data), limit)  # fmt: skip
+        return wire.page_to_json(page)
+
+    async def answer_push(self, peer: str, data: dict[str, Any]) -> dict[str, Any]:
+        entries = wire.entries_from(data)
+        try:
+            step = self.core.entries_received(peer, entries, now_ms())
+        except InvalidEntry as exc:
+            raise wire.WireError(422, str(exc)) from exc
+        await self.apply(step)
+        return {"merged": len(step.written)}
+
+
+def _dt(epoch_s: float) -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch_s, UTC)

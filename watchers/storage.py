@@ -1,0 +1,196 @@
+"""The node's one SQLite file: the log, the clock, raw checks and the outbox.
+
+One writer connection; every ``Step`` of the core is committed in one
+``BEGIN IMMEDIATE`` transaction together with what it caused (checks,
+outbox rows), so a kill -9 at any moment leaves a consistent database. WAL
+mode lets readers run beside the writer. The schema is versioned with
+``PRAGMA user_version`` and migrated at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from consensus.hlc import ZERO, Hlc
+from consensus.lww import Entry, LwwMap
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the first schema.
+    """
+    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE log (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        wall_ms INTEGER NOT NULL,
+        logical INTEGER NOT NULL,
+        origin TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        tombstone INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX log_by_origin ON log (origin, version);
+    CREATE TABLE checks (
+        target TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        ok INTEGER NOT NULL,
+        latency_ms REAL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX checks_by_target ON checks (target, at_ms);
+    CREATE TABLE outbox (
+        event_id TEXT PRIMARY KEY,
+        subject TEXT NOT NULL,
+        notice TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        created_ms INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT
+    );
+    """,
+)
+
+
+class StorageError(Exception):
+    """The database could not be opened, migrated or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRow:
+    target: str
+    at_ms: int
+    ok: bool
+    latency_ms: float | None
+    reason: str
+
+
+class Store:
+    """The single writer of one node's database."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            store = cls(db, path)
+            await store._migrate()
+        except (aiosqlite.Error, OSError) as exc:
+            raise StorageError(f"{path}: cannot open the database: {exc}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise StorageError(
+                f"{self.path}: schema version {current} is newer than this ravens "
+                f"({len(MIGRATIONS)}); upgrade ravens or restore a backup"
+            )
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in filter(str.strip, script.split(";")):
+                    await self._db.execute(statement)
+                await self._db.execute(f"PRAGMA user_version = {version}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def load(self, node: str) -> tuple[LwwMap, Hlc]:
+        """The log and the persisted clock, as the core restarts from them."""
+        log = LwwMap(node)
+        async with self._db.execute(
+            "SELECT key, value, wall_ms, logical, origin, version, tombstone FROM log"
+        ) as cursor:
+            async for key, value, wall, logical, origin, version, tomb in cursor:
+                log.merge(
+                    Entry(key, json.loads(value), Hlc(wall, logical, origin), origin, version,
+                          bool(tomb))
+                )  # fmt: skip
+        meta = await self._meta()
+        log.vector = {k: int(v) for k, v in json.loads(meta.get("vector", "{}")).items()}
+        clock = Hlc.decode(meta["clock"]) if "clock" in meta else ZERO
+        return log, clock
+
+    async def _meta(self) -> dict[str, str]:
+        async with self._db.execute("SELECT name, value FROM meta") as cursor:
+            return {name: value async for name, value in cursor}
+
+    async def commit(
+        self,
+        entries: Sequence[Entry],
+        vector: dict[str, int],
+        clock: Hlc,
+        checks: Iterable[CheckRow] = (),
+        outbox: Iterable[tuple[str, str, str, str, int]] = (),
+    ) -> None:
+        """One transaction: log entries, vector, clock, checks, outbox rows."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.executemany(
+                    "INSERT INTO log (key, value, wall_ms, logical, origin, version, tombstone) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                    "value=excluded.value, wall_ms=excluded.wall_ms, logical=excluded.logical, "
+                    "origin=excluded.origin, version=excluded.version, "
+                    "tombstone=excluded.tombstone",
+                    [
+                        (e.key, json.dumps(e.value), e.hlc.wall_ms, e.hlc.logical, e.origin,
+                         e.version, int(e.tombstone))
+                        for e in entries
+                    ],
+                )  # fmt: skip
+                await self._db.executemany(
+                    "INSERT INTO meta (name, value) VALUES (?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                    [("vector", json.dumps(vector, sort_keys=True)), ("clock", clock.encode())],
+                )
+                await self._db.executemany(
+                    "INSERT INTO checks (target, at_ms, ok, latency_ms, reason) VALUES (?,?,?,?,?)",
+                    [(c.target, c.at_ms, int(c.ok), c.latency_ms, c.reason) for c in checks],
+                )
+                await self._db.executemany(
+                    "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+                    list(outbox),
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+
+    async def recent_checks(self, target: str, limit: int = 50) -> list[CheckRow]:
+        async with self._db.execute(
+            "SELECT target, at_ms, ok, latency_ms, reason FROM checks WHERE target = ? "
+            "ORDER BY at_ms DESC LIMIT ?",
+            (target, limit),
+        ) as cursor:
+            return [CheckRow(t, a, bool(o), lat, r) async for t, a, o, lat, r in cursor]
+
+    async def outbox_depth(self) -> int:
+        async with self._db.execute("SELECT count(*) FROM outbox WHERE status = 'queued'") as c:
+            row = await c.fetchone()
+        return int(row[0]) if row else 0
+
+    async def integrity(self) -> str:
+        async with self._db.execute("PRAGMA integrity_check") as cursor:
+            row = await cursor.fetchone()
+        return str(row[0]) if row else "no answer"

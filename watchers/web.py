@@ -1,0 +1,83 @@
+"""The node's HTTP face: the signed sync endpoints and a first read API."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from consensus.verdict import Verdict
+from watchers import wire
+from watchers.runtime import Node, now_ms
+
+Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+def app_for(node: Node) -> Starlette:
+    def signed(path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            declared = request.headers.get("content-length", "0")
+            if declared.isdigit() and int(declared) > wire.MAX_BODY_BYTES:
+                return _error(413, f"body of {declared} bytes is over {wire.MAX_BODY_BYTES}")
+            body = await request.body()
+            try:
+                peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
+                                   body, now_ms())  # fmt: skip
+                answer = await handler(peer, wire.parse_body(body))
+            except wire.WireError as exc:
+                return _error(exc.status, str(exc))
+            content = wire.json_bytes(answer)
+            headers = wire.signed_headers(node.secret, node.name, now_ms(), "ANSWER", path,
+                                          content)  # fmt: skip
+            return Response(content, headers=headers)
+
+        return endpoint
+
+    async def targets(_request: Request) -> Response:
+        return JSONResponse(
+            {"node": node.name, "targets": [_target(node, t) for t in node.targets]}
+        )
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"node": node.name, "ok": True})
+
+    return Starlette(
+        routes=[
+            Route("/sync/pull", signed("/sync/pull", node.answer_pull), methods=["POST"]),
+            Route("/sync/push", signed("/sync/push", node.answer_push), methods=["POST"]),
+            Route("/api/v1/targets", targets, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+def _target(node: Node, target_id: str) -> dict[str, Any]:
+    core = node.core
+    record = core.record(target_id)
+    views = {}
+    for name in core.nodes:
+        view: Verdict = core.view(name, target_id)
+        views[name] = {
+            "verdict": view.state.value,
+            "reason": view.reason,
+            "latency_ms": view.latency_ms,
+            "checked_ms": None if view.checked is None else view.checked.wall_ms,
+            "flapping": view.flapping,
+        }
+    return {
+        "id": target_id,
+        "kind": node.targets[target_id].kind,
+        "state": record.state.value,
+        "mode": record.mode.value,
+        "since_ms": record.since_ms,
+        "event": record.event,
+        "views": views,
+    }
+
+
+def _error(status: int, message: str) -> Response:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
