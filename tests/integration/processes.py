@@ -1,0 +1,139 @@
+"""Huginn and Muninn as real `ravens run` subprocesses on loopback, for tests.
+
+Every process a test starts is stopped by the fixture that started it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+NAMES = ("huginn", "muninn")
+
+
+def free_port() -> int:
+    """A port the kernel just handed out for 127.0.0.1 (bound to 0, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Pair:
+    root: Path
+    targets_toml: str
+    canary_port: int
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.secret_file = self.root / "sync-secret"
+        self.secret_file.write_text(secrets.token_hex(32))
+        self.ports = {name: free_port() for name in NAMES}
+
+    def config(self, name: str) -> Path:
+        peer = next(n for n in NAMES if n != name)
+        text = f"""
+[node]
+name = "{name}"
+listen = "127.0.0.1:{self.ports[name]}"
+data_dir = "{self.root / name}"
+
+[[peers]]
+name = "{peer}"
+url = "http://127.0.0.1:{self.ports[peer]}"
+
+[sync]
+secret_file = "{self.secret_file}"
+interval_s = 0.5
+
+[defaults]
+interval_s = 1
+retry_interval_s = 0.5
+timeout_s = 2
+
+[[canaries]]
+host = "127.0.0.1"
+port = {self.canary_port}
+{self.targets_toml}
+"""
+        path = self.root / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+    def start(self, name: str) -> None:
+        with (self.root / f"{name}.log").open("ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "watchers", "run", "--config", str(self.config(name))],
+                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        self.wait(lambda: self.api(name) is not None, f"{name} answers", 20)
+
+    def start_all(self) -> None:
+        for name in NAMES:
+            self.start(name)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+
+    def stop_all(self) -> None:
+        for name in list(self.procs):
+            proc = self.procs.pop(name)
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+    def url(self, name: str, path: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def api(self, name: str) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(self.url(name, "/api/v1/targets"), timeout=2) as resp:
+                return dict(json.load(resp))
+        except OSError:
+            return None
+
+    def state(self, name: str, target: str) -> str | None:
+        data = self.api(name)
+        if data is None:
+            return None
+        for item in data["targets"]:
+            if item["id"] == target:
+                return str(item["state"])
+        return None
+
+    def wait(self, condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.2)
+        logs = "\n".join(
+            (self.root / f"{n}.log").read_text()[-2000:]
+            for n in NAMES
+            if (self.root / f"{n}.log").exists()
+        )
+        raise AssertionError(f"timed out waiting for: {what}\n{logs}")
+
+    def both(self, target: str, state: str) -> Callable[[], bool]:
+        return lambda: all(self.state(n, target) == state for n in NAMES)
+
+    def database(self, name: str) -> Path:
+        return self.root / name / "ravens.sqlite3"

@@ -1,0 +1,133 @@
+"""Two nodes as real subprocesses on loopback: agreement, one-sided failures,
+kill -9, and refused sync input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.processes import Pair
+from tests.integration.target_server import Behaviour, serve
+from watchers import wire
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Behaviour, int]]:
+    behaviour = Behaviour()
+    server, port = serve(behaviour)
+    yield behaviour, port
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def pair(tmp_path: Path, site: tuple[Behaviour, int]) -> Iterator[Pair]:
+    _, port = site
+    targets = f"""
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+keyword = "Welcome"
+"""
+    p = Pair(tmp_path, targets, canary_port=port)
+    try:
+        p.start_all()
+        yield p
+    finally:
+        p.stop_all()
+
+
+def outbox(pair: Pair, name: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(pair.database(name)) as db:
+        return list(db.execute("SELECT subject, notice FROM outbox ORDER BY created_ms"))
+
+
+def test_a_target_taken_down_is_agreed_down_by_both_and_recovers(
+    pair: Pair, site: tuple[Behaviour, int]
+) -> None:
+    behaviour, _ = site
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    behaviour.down = True
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
+    behaviour.down = False
+    pair.wait(pair.both("blog", "UP"), "both agree blog is UP again")
+    time.sleep(1)
+    events = outbox(pair, "huginn") + outbox(pair, "muninn")
+    # Each transition is queued by its one designated sender.
+    assert sorted(events) == [("blog", "DOWN"), ("blog", "UP")]
+
+
+def test_a_one_sided_failure_is_partial_and_pages_nobody(
+    pair: Pair, site: tuple[Behaviour, int]
+) -> None:
+    behaviour, _ = site
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    behaviour.down_for = "muninn"
+    pair.wait(pair.both("blog", "PARTIAL"), "both call blog PARTIAL")
+    time.sleep(3)
+    assert pair.state("huginn", "blog") == "PARTIAL"
+    assert outbox(pair, "huginn") + outbox(pair, "muninn") == []
+
+
+def test_kill_9_during_an_outage_resumes_the_same_agreed_state(
+    pair: Pair, site: tuple[Behaviour, int]
+) -> None:
+    behaviour, _ = site
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    behaviour.down = True
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
+    pair.kill("huginn")
+    with sqlite3.connect(pair.database("huginn")) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    pair.start("huginn")
+    pair.wait(pair.both("blog", "DOWN"), "huginn back with blog DOWN")
+    time.sleep(2)
+    events = outbox(pair, "huginn") + outbox(pair, "muninn")
+    assert events == [("blog", "DOWN")], "a restart must not queue the transition again"
+
+
+def post(pair: Pair, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+    request = urllib.request.Request(pair.url("huginn", path), data=body, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_bad_sync_input_is_refused_and_merges_nothing(pair: Pair) -> None:
+    secret = pair.secret_file.read_text()
+    entry = {"key": "target/intruder", "value": {"kind": "tcp"}, "hlc": "1.0.muninn",
+             "origin": "muninn", "version": 999, "tombstone": False}  # fmt: skip
+    good = json.dumps({"entries": [entry]}).encode()
+    now = int(time.time() * 1000)
+
+    def signed(body: bytes, node: str = "muninn", key: str = secret) -> dict[str, str]:
+        return wire.signed_headers(key, node, now, "POST", "/sync/push", body)
+
+    cases = [
+        (good, {"Content-Type": "application/json"}, 401, "missing X-Ravens-Node"),
+        (good, signed(good, key="x" * 64), 401, "bad signature"),
+        (good, signed(good, node="mallory", key=secret), 403, "not a configured peer"),
+        (b"{not json", signed(b"{not json"), 400, "body is not JSON"),
+        (b'{"entries": 3}', signed(b'{"entries": 3}'), 400, "entries: expected a list"),
+    ]
+    bad_entry = json.dumps({"entries": [{**entry, "origin": "huginn"}]}).encode()
+    cases.append((bad_entry, signed(bad_entry), 422, "differs from origin"))
+    for body, headers, status, message in cases:
+        got, text = post(pair, "/sync/push", body, headers)
+        assert (got, message in text) == (status, True), (got, text)
+    with sqlite3.connect(pair.database("huginn")) as db:
+        assert db.execute("SELECT count(*) FROM log WHERE key = 'target/intruder'").fetchone() == (
+            0,
+        )
+    # The same entry, properly signed, is merged.
+    assert post(pair, "/sync/push", good, signed(good))[0] == 200
