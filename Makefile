@@ -34,10 +34,8 @@ bench: $(STAMP)
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
 		--faults partition,isolation,path,flap,crash,skew,ntfy | grep -E '^(checks|sim_seconds|wall)'
 
-demo:
-	@echo "make demo arrives with the watcher node (issue: a watcher node that runs for real)."
-	@echo "Until then, watch the pair agree in the simulator: make simulate"
-	@exit 1
+demo: $(STAMP)
+	$(BIN)/ravens demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

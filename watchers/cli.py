@@ -15,6 +15,7 @@ import click
 
 from consensus.simulation import Fault, simulate
 from watchers.config import ConfigError, load_config, read_secret, sync_secret
+from watchers.demo import run_demo
 from watchers.serve import serve
 from watchers.storage import StorageError
 
@@ -86,6 +87,27 @@ def run_command(config_path: Path) -> None:
     except StorageError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
+
+
+@main.command(name="demo")
+@click.option(
+    "--dir",
+    "root",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path(".demo"),
+    show_default=True,
+    help="Configs, databases and logs.",
+)
+@click.option(
+    "--duration",
+    "duration_s",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Stop by itself after this many seconds.",
+)
+def demo_command(root: Path, duration_s: float | None) -> None:
+    """Huginn and Muninn on loopback, watching local demo targets."""
+    run_demo(root.resolve(), duration_s)
 
 
 @main.command(name="simulate")

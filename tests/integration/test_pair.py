@@ -14,15 +14,27 @@ from pathlib import Path
 import pytest
 
 from tests.integration.processes import Pair
-from tests.integration.target_server import Behaviour, serve
 from watchers import wire
+from watchers.demo import serve_target
+
+
+class Behaviour:
+    """What the target answers: healthy, down, or down for one node only."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.down_for: str | None = None  # a node name seen in the User-Agent
+
+    def __call__(self, agent: str, _t: float) -> tuple[int, float]:
+        blocked = self.down_for is not None and self.down_for in agent
+        return (503 if self.down or blocked else 200), 0.0
 
 
 @pytest.fixture
 def site() -> Iterator[tuple[Behaviour, int]]:
     behaviour = Behaviour()
-    server, port = serve(behaviour)
-    yield behaviour, port
+    server = serve_target(behaviour, time.time())
+    yield behaviour, server.server_address[1]
     server.shutdown()
     server.server_close()
 
