@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 
 from consensus.simulation import Fault, simulate
 from watchers.config import ConfigError, load_config, read_secret, sync_secret
@@ -87,6 +88,36 @@ def run_command(config_path: Path) -> None:
     except StorageError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
+
+
+@main.command(name="status")
+@click.option(
+    "--node",
+    "node_url",
+    default="http://127.0.0.1:8470",
+    show_default=True,
+    help="Either node's base URL.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON as it came.")
+def status_command(node_url: str, as_json: bool) -> None:
+    """Targets with their agreed state and each node's view."""
+    url = node_url.rstrip("/") + "/api/v1/targets"
+    try:
+        response = httpx.get(url, timeout=10)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise click.ClickException(f"{url}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"as seen by {data['node']}")
+    click.echo(f"{'target':<20} {'agreed':<12} {'mode':<15} views")
+    for item in data["targets"]:
+        views = "  ".join(
+            f"{name}: {v['verdict']} ({v['reason'] or '-'})" for name, v in item["views"].items()
+        )
+        click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
 
 
 @main.command(name="demo")

@@ -143,3 +143,18 @@ def test_bad_sync_input_is_refused_and_merges_nothing(pair: Pair) -> None:
         )
     # The same entry, properly signed, is merged.
     assert post(pair, "/sync/push", good, signed(good))[0] == 200
+
+
+def test_ravens_status_prints_the_agreed_table(pair: Pair) -> None:
+    import subprocess
+    import sys
+
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    done = subprocess.run(
+        [sys.executable, "-m", "watchers", "status", "--node", pair.url("muninn", "")],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    assert "as seen by muninn" in done.stdout
+    assert (
+        "blog" in done.stdout and "UP" in done.stdout and "huginn: UP (status 200)" in done.stdout
+    )

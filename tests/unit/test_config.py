@@ -173,3 +173,16 @@ def test_check_config_exits_zero_on_a_good_file_and_one_on_a_bad_one(tmp_path: P
     done = run_check(bad, env)
     assert done.returncode == 1
     assert "targets[1].port: expected a number of at most 65535, got 99999" in done.stderr
+
+
+def test_the_readme_examples_are_valid_configs() -> None:
+    import re
+    import tomllib
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    names = []
+    for block in blocks:
+        if "[node]" in block:
+            names.append(parse_config(tomllib.loads(block)).node.name)
+    assert names == ["huginn", "muninn"]
