@@ -3,7 +3,8 @@
 Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
 ``rollup/<node>/<target>/<bucket>``. Multi-writer keys resolve by hlc:
 ``target/<id>``, ``state/<target>``, ``peer/<node>``, ``event/<id>``,
-``claim/<id>``, ``sent/<id>``.
+``claim/<id>``, ``sent/<id>``, ``push/<target>`` (the last heartbeat, whichever
+node received it).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ EVENT = "event/"
 CLAIM = "claim/"
 SENT = "sent/"
 TARGET = "target/"
+PUSH = "push/"
 NODE_SUBJECT = "node:"
 
 # Entries that are pushed to peers at once instead of waiting for the next sync.
-URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER)
+URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER, PUSH)
 
 
 def obs(node: str, target: str) -> str:
@@ -48,6 +50,10 @@ def claim(event_id: str) -> str:
 
 def sent(event_id: str) -> str:
     return f"{SENT}{event_id}"
+
+
+def push(target: str) -> str:
+    return f"{PUSH}{target}"
 
 
 def node_subject(node: str) -> str:

@@ -319,6 +319,21 @@ class NodeCore:
         step.commands.append(Push((entry,)))
         return step
 
+    def heartbeat_received(self, target: str, now_ms: int) -> Step:
+        """A push target called its secret URL on this node. The heartbeat goes
+        to the peer at once, so either node can judge the silence."""
+        if target not in self.targets:
+            raise InvalidEntry(f"heartbeat for unknown target {target!r}")
+        entry = self._write(keys.push(target), {"at_ms": now_ms, "node": self.node}, now_ms)
+        return Step(written=[entry], commands=[Push((entry,))])
+
+    def last_heartbeat_ms(self, target: str) -> int | None:
+        entry = self.log.get(keys.push(target))
+        if entry is None or not isinstance(entry.value, dict):
+            return None
+        at = entry.value.get("at_ms")
+        return at if isinstance(at, int) else None
+
     def set_maintenance(self, target: str, on: bool, now_ms: int) -> Step:
         if on:
             self.maintenance.add(target)
@@ -733,5 +748,9 @@ def _validate_value(entry: Entry) -> None:
         PeerRecord.from_value(entry.value)
     elif key.startswith(keys.EVENT):
         Event.from_value(key[len(keys.EVENT) :], entry.value)
+    elif key.startswith(keys.PUSH) and not (
+        isinstance(entry.value, dict) and isinstance(entry.value.get("at_ms"), int)
+    ):
+        raise InvalidEntry(f"entry {key}: expected an object with at_ms")
     elif key.startswith((keys.CLAIM, keys.SENT)) and _node_of(entry.value) is None:
         raise InvalidEntry(f"entry {key}: expected an object with a node name")

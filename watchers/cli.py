@@ -15,7 +15,7 @@ import click
 import httpx
 
 from consensus.simulation import Fault, simulate
-from watchers.config import ConfigError, load_config, read_secret, sync_secret
+from watchers.config import ConfigError, load_config, push_tokens, read_secret, sync_secret
 from watchers.demo import run_demo
 from watchers.serve import serve
 from watchers.storage import StorageError
@@ -48,6 +48,7 @@ def check_config_command(path: Path) -> None:
     try:
         config = load_config(path)
         sync_secret(config)
+        push_tokens(config)
         if config.ntfy is not None and (config.ntfy.token_file or config.ntfy.token_env):
             read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
     except ConfigError as exc:
@@ -79,12 +80,13 @@ def run_command(config_path: Path) -> None:
     try:
         config = load_config(config_path)
         secret = sync_secret(config)
+        tokens = push_tokens(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"{config_path}: {problem}", err=True)
         raise SystemExit(1) from None
     try:
-        asyncio.run(serve(config, secret))
+        asyncio.run(serve(config, secret, tokens))
     except StorageError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

@@ -271,3 +271,17 @@ def sync_secret(config: Config) -> str:
             ]
         )
     return secret
+
+
+def push_tokens(config: Config) -> dict[str, str]:
+    """Secret token -> push target id, read from each push target's file or env."""
+    tokens: dict[str, str] = {}
+    for i, target in enumerate(config.targets):
+        if target.kind != "push":
+            continue
+        token_file = Path(target.token_file) if target.token_file else None
+        token = read_secret(f"targets[{i}].token", token_file, target.token_env)
+        if len(token) < 16:
+            raise ConfigError([f"targets[{i}].token: too short; use at least 16 characters"])
+        tokens[token] = target.id
+    return tokens

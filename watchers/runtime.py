@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import random
 import time
@@ -55,7 +56,14 @@ def settings_from(config: Config) -> Settings:
 
 
 class Node:
-    def __init__(self, config: Config, secret: str, store: Store, core: NodeCore) -> None:
+    def __init__(
+        self,
+        config: Config,
+        secret: str,
+        store: Store,
+        core: NodeCore,
+        push_tokens: dict[str, str] | None = None,
+    ) -> None:
         self.config = config
         self.name = config.node.name
         self.secret = secret
@@ -71,10 +79,13 @@ class Node:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.wake = asyncio.Event()
         self.last_sync_ms: dict[str, int] = {}
-        self.probe_ctx = ProbeContext(self.http, last_push_ms=lambda _t: None, now_ms=now_ms)
+        self.push_tokens = push_tokens or {}
+        self.probe_ctx = ProbeContext(
+            self.http, last_push_ms=self.core.last_heartbeat_ms, now_ms=now_ms
+        )
 
     @classmethod
-    async def open(cls, config: Config, secret: str) -> Node:
+    async def open(cls, config: Config, secret: str, push_tokens: dict[str, str]) -> Node:
         store = await Store.open(config.node.data_dir / "ravens.sqlite3")
         entries, clock = await store.load(config.node.name)
         core = NodeCore(
@@ -86,7 +97,7 @@ class Node:
             log=entries,
             clock_last=clock,
         )
-        return cls(config, secret, store, core)
+        return cls(config, secret, store, core, push_tokens)
 
     # -- life ----------------------------------------------------------------
 
@@ -258,6 +269,18 @@ class Node:
                     return
         except (httpx.HTTPError, wire.WireError, InvalidEntry) as exc:
             log.debug("pull node=%s peer=%s failed: %s", self.name, peer, exc)
+
+    # -- push heartbeats -----------------------------------------------------
+
+    async def heartbeat(self, token: str) -> str | None:
+        """The push target whose secret URL was called, or None."""
+        target = next(
+            (t for known, t in self.push_tokens.items() if hmac.compare_digest(known, token)),
+            None,
+        )
+        if target is not None:
+            await self.apply(self.core.heartbeat_received(target, now_ms()))
+        return target
 
     # -- answering peers -----------------------------------------------------
 

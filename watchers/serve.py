@@ -16,9 +16,9 @@ from watchers.web import app_for
 log = logging.getLogger("ravens")
 
 
-async def serve(config: Config, secret: str) -> None:
+async def serve(config: Config, secret: str, push_tokens: dict[str, str]) -> None:
     """Run until SIGTERM or SIGINT; then stop serving, finish, close the database."""
-    node = await Node.open(config, secret)
+    node = await Node.open(config, secret, push_tokens)
     server = uvicorn.Server(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,

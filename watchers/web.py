@@ -42,6 +42,12 @@ def app_for(node: Node) -> Starlette:
             {"node": node.name, "targets": [_target(node, t) for t in node.targets]}
         )
 
+    async def push(request: Request) -> Response:
+        target = await node.heartbeat(request.path_params["token"])
+        if target is None:
+            return _error(404, "no push target has this URL")
+        return JSONResponse({"target": target, "received": True})
+
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"node": node.name, "ok": True})
 
@@ -51,6 +57,7 @@ def app_for(node: Node) -> Starlette:
             Route("/sync/push", signed("/sync/push", node.answer_push), methods=["POST"]),
             Route("/api/v1/targets", targets, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/api/v1/push/{token}", push, methods=["GET", "POST"]),
         ]
     )
 

@@ -34,6 +34,7 @@ class Pair:
     root: Path
     targets_toml: str
     canary_port: int
+    env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -76,7 +77,8 @@ port = {self.canary_port}
         with (self.root / f"{name}.log").open("ab") as log:
             self.procs[name] = subprocess.Popen(
                 [sys.executable, "-m", "watchers", "run", "--config", str(self.config(name))],
-                stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                stdout=log, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )  # fmt: skip
         self.wait(lambda: self.api(name) is not None, f"{name} answers", 20)
 

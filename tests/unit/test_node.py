@@ -172,3 +172,16 @@ def test_restart_resumes_verdicts_from_the_log() -> None:
     again = NodeCore("huginn", PAIR, TARGETS, net.settings, net.now_ms, log=core.log)
     assert again.verdicts["blog"].fails == core.verdicts["blog"].fails
     assert again.clock.last >= core.clock.last
+
+
+def test_a_push_heartbeat_on_either_node_reaches_both() -> None:
+    net = started()
+    assert net.cores["huginn"].last_heartbeat_ms("blog") is None
+    net.run("muninn", net.cores["muninn"].heartbeat_received("blog", net.now_ms))
+    net.deliver()
+    assert net.cores["huginn"].last_heartbeat_ms("blog") == net.now_ms
+    with pytest.raises(InvalidEntry, match="unknown target 'nope'"):
+        net.cores["huginn"].heartbeat_received("nope", net.now_ms)
+    bad = Entry("push/blog", {"at": "noon"}, Hlc(net.now_ms + 1, 0, "muninn"), "muninn", 10_000)
+    with pytest.raises(InvalidEntry, match="expected an object with at_ms"):
+        net.cores["huginn"].entries_received("muninn", [bad], net.now_ms)
