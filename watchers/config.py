@@ -103,6 +103,10 @@ class DefaultsSection(Strict):
         return self
 
 
+class StorageSection(Strict):
+    raw_retention_days: float = Field(default=14, gt=0, le=3650)
+
+
 class CanarySection(Strict):
     """A host this node should always reach; TCP connect."""
 
@@ -137,6 +141,7 @@ class Config(Strict):
     peers: tuple[PeerSection, ...] = ()
     sync: SyncSection
     defaults: DefaultsSection = DefaultsSection()
+    storage: StorageSection = StorageSection()
     canaries: tuple[CanarySection, ...] = DEFAULT_CANARIES
     ntfy: NtfySection | None = None
     targets: tuple[Target, ...] = ()

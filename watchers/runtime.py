@@ -36,6 +36,8 @@ log = logging.getLogger("ravens")
 CANARY_INTERVAL_S = 15.0
 CANARY_TIMEOUT_S = 3.0
 MAX_TICK_SLEEP_S = 1.0
+SYNC_BACKOFF_MAX_S = 60.0
+PRUNE_EVERY_S = 3600.0
 
 
 def now_ms() -> int:
@@ -79,6 +81,8 @@ class Node:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.wake = asyncio.Event()
         self.last_sync_ms: dict[str, int] = {}
+        self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
+        self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.push_tokens = push_tokens or {}
         self.probe_ctx = ProbeContext(
             self.http, last_push_ms=self.core.last_heartbeat_ms, now_ms=now_ms
@@ -119,6 +123,8 @@ class Node:
                                max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._sync_all, "interval", seconds=self.config.sync.interval_s,
                                next_run_time=_dt(now), max_instances=1, coalesce=True)  # fmt: skip
+        self.scheduler.add_job(self._prune, "interval", seconds=PRUNE_EVERY_S,
+                               next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
         self.scheduler.start()
         self._ticker_task = asyncio.create_task(self._ticker())
 
@@ -174,6 +180,12 @@ class Node:
             log.info("canaries node=%s ok=%s passed=%d/%d", self.name, ok,
                      sum(r.ok for r in results), len(results))  # fmt: skip
         await self.apply(self.core.canaries_observed(ok, now_ms()))
+
+    async def _prune(self) -> None:
+        keep_ms = int(self.config.storage.raw_retention_days * 86_400_000)
+        removed = await self.store.prune_checks(now_ms() - keep_ms)
+        if removed:
+            log.info("retention node=%s removed_checks=%d", self.name, removed)
 
     def _recheck(self, target_id: str, delay_ms: int) -> None:
         if target_id not in self.targets:
@@ -252,6 +264,8 @@ class Node:
         await asyncio.gather(*(self._pull(peer) for peer in self.peers))
 
     async def _pull(self, peer: str) -> None:
+        if now_ms() < self.retry_at_ms[peer]:
+            return  # backing off an unreachable peer
         cursor: tuple[str, int] | None = None
         try:
             while True:
@@ -266,9 +280,17 @@ class Node:
                 await self.apply(step)
                 if cursor is None:
                     self.last_sync_ms[peer] = now_ms()
+                    if self.failures[peer]:
+                        log.info("sync node=%s peer=%s reachable again", self.name, peer)
+                    self.failures[peer] = 0
                     return
         except (httpx.HTTPError, wire.WireError, InvalidEntry) as exc:
-            log.debug("pull node=%s peer=%s failed: %s", self.name, peer, exc)
+            self.failures[peer] += 1
+            backoff_s = min(SYNC_BACKOFF_MAX_S, 2 ** min(self.failures[peer], 6))
+            self.retry_at_ms[peer] = now_ms() + int(backoff_s * 1000)
+            if self.failures[peer] == 1 or isinstance(exc, wire.WireError):
+                log.warning("sync node=%s peer=%s failed: %s; retrying with backoff",
+                            self.name, peer, str(exc)[:200])  # fmt: skip
 
     # -- push heartbeats -----------------------------------------------------
 

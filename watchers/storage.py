@@ -79,16 +79,23 @@ class Store:
 
     @classmethod
     async def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             db = await aiosqlite.connect(path, isolation_level=None)
+        except (aiosqlite.Error, OSError) as exc:
+            raise StorageError(f"{path}: cannot open the database: {exc}") from exc
+        store = cls(db, path)
+        try:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA busy_timeout=5000")
-            store = cls(db, path)
             await store._migrate()
-        except (aiosqlite.Error, OSError) as exc:
+        except aiosqlite.Error as exc:
+            await db.close()
             raise StorageError(f"{path}: cannot open the database: {exc}") from exc
+        except BaseException:
+            await db.close()
+            raise
         return store
 
     async def close(self) -> None:
@@ -176,6 +183,22 @@ class Store:
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
+
+    async def prune_checks(self, before_ms: int, batch: int = 5_000) -> int:
+        """Drop raw checks older than before_ms, a batch per transaction so
+        the writer is never held for long."""
+        removed = 0
+        while True:
+            async with self._lock:
+                cursor = await self._db.execute(
+                    "DELETE FROM checks WHERE rowid IN "
+                    "(SELECT rowid FROM checks WHERE at_ms < ? LIMIT ?)",
+                    (before_ms, batch),
+                )
+                count = cursor.rowcount
+            removed += count
+            if count < batch:
+                return removed
 
     async def recent_checks(self, target: str, limit: int = 50) -> list[CheckRow]:
         async with self._db.execute(
