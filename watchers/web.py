@@ -48,6 +48,35 @@ def app_for(node: Node) -> Starlette:
             return _error(404, "no push target has this URL")
         return JSONResponse({"target": target, "received": True})
 
+    async def nodes(_request: Request) -> Response:
+        core = node.core
+        now = now_ms()
+        voters = core.voters(now)
+        peers = []
+        for peer in core.peers:
+            health = core.health_of(peer)
+            last = node.last_sync_ms.get(peer)
+            peers.append({
+                "name": peer,
+                "voter": peer in voters,
+                "canaries_ok": health.canaries_ok,
+                "last_heard_ms": core.heard.get(peer),
+                "sync_lag_ms": None if last is None else now - last,
+                "clock_offset_ms": core.peer_offset_ms.get(peer),
+                "state": core.peer_record(peer).state.value,
+            })  # fmt: skip
+        return JSONResponse({
+            "node": node.name,
+            "version": _version(),
+            "voter": node.name in voters,
+            "canaries_ok": core.canaries_ok,
+            "ready": core.ready(now),
+            "clock": core.clock.last.encode(),
+            "log_entries": len(core.log),
+            "outbox_depth": await node.store.outbox_depth(),
+            "peers": peers,
+        })  # fmt: skip
+
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"node": node.name, "ok": True})
 
@@ -56,6 +85,7 @@ def app_for(node: Node) -> Starlette:
             Route("/sync/pull", signed("/sync/pull", node.answer_pull), methods=["POST"]),
             Route("/sync/push", signed("/sync/push", node.answer_push), methods=["POST"]),
             Route("/api/v1/targets", targets, methods=["GET"]),
+            Route("/api/v1/nodes", nodes, methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/api/v1/push/{token}", push, methods=["GET", "POST"]),
         ]
@@ -88,3 +118,12 @@ def _target(node: Node, target_id: str) -> dict[str, Any]:
 
 def _error(status: int, message: str) -> Response:
     return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ravens")
+    except PackageNotFoundError:
+        return "unknown"

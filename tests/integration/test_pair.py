@@ -158,3 +158,41 @@ def test_ravens_status_prints_the_agreed_table(pair: Pair) -> None:
     assert (
         "blog" in done.stdout and "UP" in done.stdout and "huginn: UP (status 200)" in done.stdout
     )
+
+
+def test_both_nodes_hold_the_same_log_once_synced(pair: Pair, site: tuple[Behaviour, int]) -> None:
+    import asyncio
+
+    from watchers.storage import Store
+
+    behaviour, _ = site
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    behaviour.down = True
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
+    time.sleep(3)  # a few sync rounds with nothing new
+    pair.stop_all()
+
+    async def load(name: str) -> set[tuple[str, object]]:
+        store = await Store.open(pair.database(name))
+        log, _ = await store.load(name)
+        await store.close()
+        # Heartbeats are written until the very end; everything else has settled.
+        return {(e.key, e.hlc) for e in log.entries() if not e.key.startswith("health/")}
+
+    huginn, muninn = asyncio.run(load("huginn")), asyncio.run(load("muninn"))
+    assert huginn == muninn
+    assert any(key.startswith("event/") for key, _ in huginn)
+
+
+def test_nodes_shows_voters_sync_lag_and_clock_offset(pair: Pair) -> None:
+    def nodes() -> dict[str, object]:
+        with urllib.request.urlopen(pair.url("huginn", "/api/v1/nodes"), timeout=5) as resp:
+            return dict(json.load(resp))
+
+    pair.wait(lambda: nodes()["peers"][0]["sync_lag_ms"] is not None, "a first sync")  # type: ignore[index]
+    data = nodes()
+    assert data["node"] == "huginn" and data["voter"] is True and data["ready"] is True
+    (peer,) = data["peers"]  # type: ignore[misc]
+    assert peer["name"] == "muninn" and peer["voter"] is True and peer["state"] == "VOTING"
+    assert 0 <= peer["sync_lag_ms"] < 10_000
+    assert abs(peer["clock_offset_ms"]) < 10_000
