@@ -319,6 +319,23 @@ class NodeCore:
         step.commands.append(Push((entry,)))
         return step
 
+    def add_target(self, target: str, now_ms: int) -> Step:
+        """Start watching a target at run time (from a reloaded config)."""
+        self.targets.add(target)
+        entry = self.log.get(keys.obs(self.node, target))
+        if entry is not None and target not in self.verdicts:
+            self.verdicts[target] = Verdict.from_value(entry.value)
+        self._index_state(target)
+        return self._evaluate(target, now_ms)
+
+    def remove_target(self, target: str) -> None:
+        """Stop watching a target; what the log holds of it stays as history."""
+        self.targets.discard(target)
+        self.verdicts.pop(target, None)
+        self._partial.discard(target)
+        self._held.pop(target, None)
+        self._confirm.discard(target)
+
     def heartbeat_received(self, target: str, now_ms: int) -> Step:
         """A push target called its secret URL on this node. The heartbeat goes
         to the peer at once, so either node can judge the silence."""

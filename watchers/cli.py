@@ -86,7 +86,7 @@ def run_command(config_path: Path) -> None:
             click.echo(f"{config_path}: {problem}", err=True)
         raise SystemExit(1) from None
     try:
-        asyncio.run(serve(config, secret, tokens))
+        asyncio.run(serve(config, secret, tokens, config_path))
     except StorageError as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

@@ -105,20 +105,23 @@ class Node:
 
     # -- life ----------------------------------------------------------------
 
+    def _schedule(self, target: AnyTarget) -> None:
+        interval = target.interval_s or self.config.defaults.interval_s
+        # Spread first runs; no jitter, which APScheduler adds to every
+        # interval and so stretches them all.
+        first = time.time() + random.uniform(0, min(interval, 5.0))
+        self.scheduler.add_job(
+            self._check, "interval", seconds=interval, args=[target.id], id=target.id,
+            next_run_time=_dt(first), max_instances=1, coalesce=True,
+            misfire_grace_time=int(interval), replace_existing=True,
+        )  # fmt: skip
+
     async def start(self) -> None:
         """Check the canaries, then schedule checks, canaries, sync and ticks."""
         await self._canaries()
         now = time.time()
         for target in self.targets.values():
-            interval = target.interval_s or self.config.defaults.interval_s
-            # Spread first runs; no jitter, which APScheduler adds to every
-            # interval and so stretches them all.
-            first = now + random.uniform(0, min(interval, 5.0))
-            self.scheduler.add_job(
-                self._check, "interval", seconds=interval, args=[target.id], id=target.id,
-                next_run_time=_dt(first), max_instances=1, coalesce=True,
-                misfire_grace_time=int(interval),
-            )  # fmt: skip
+            self._schedule(target)
         self.scheduler.add_job(self._canaries, "interval", seconds=CANARY_INTERVAL_S,
                                max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._sync_all, "interval", seconds=self.config.sync.interval_s,
@@ -127,6 +130,31 @@ class Node:
                                next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
         self.scheduler.start()
         self._ticker_task = asyncio.create_task(self._ticker())
+
+    async def reload(self, config: Config, push_tokens: dict[str, str]) -> None:
+        """Take a changed target list without a restart: new targets are
+        scheduled, removed ones unscheduled, changed ones rescheduled."""
+        old, new = self.targets, {t.id: t for t in config.targets}
+        for target_id in old.keys() - new.keys():
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(target_id)
+            self.core.remove_target(target_id)
+            self.busy.pop(target_id, None)
+        self.config = config
+        self.targets = new
+        self.push_tokens = push_tokens
+        for target_id, target in new.items():
+            if old.get(target_id) == target:
+                continue
+            self.busy.setdefault(target_id, asyncio.Lock())
+            if target_id not in old:
+                await self.apply(self.core.add_target(target_id, now_ms()))
+            self._schedule(target)
+        added, removed = new.keys() - old.keys(), old.keys() - new.keys()
+        changed = {t for t in new.keys() & old.keys() if new[t] != old[t]}
+        log.info("reload node=%s added=%s removed=%s changed=%s", self.name,
+                 ",".join(sorted(added)) or "-", ",".join(sorted(removed)) or "-",
+                 ",".join(sorted(changed)) or "-")  # fmt: skip
 
     async def close(self) -> None:
         """Stop scheduling, let in-flight work go, close the database last."""

@@ -6,18 +6,22 @@ import asyncio
 import contextlib
 import logging
 import signal
+from pathlib import Path
 
 import uvicorn
 
-from watchers.config import Config
+from watchers.config import Config, ConfigError, load_config, push_tokens
 from watchers.runtime import Node
 from watchers.web import app_for
 
 log = logging.getLogger("ravens")
 
 
-async def serve(config: Config, secret: str, push_tokens: dict[str, str]) -> None:
-    """Run until SIGTERM or SIGINT; then stop serving, finish, close the database."""
+async def serve(
+    config: Config, secret: str, push_tokens: dict[str, str], path: Path | None = None
+) -> None:
+    """Run until SIGTERM or SIGINT; then stop serving, finish, close the database.
+    SIGHUP rereads the config file and applies its targets without a restart."""
     node = await Node.open(config, secret, push_tokens)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -31,6 +35,15 @@ async def serve(config: Config, secret: str, push_tokens: dict[str, str]) -> Non
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[None]] = set()
+    if path is not None:
+
+        def on_hup() -> None:
+            task = asyncio.create_task(_reload(node, path))
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
     serving = asyncio.create_task(server.serve())
     await node.start()
     log.info("node=%s listening=%s peers=%s targets=%d", node.name, config.node.listen,
@@ -41,3 +54,17 @@ async def serve(config: Config, secret: str, push_tokens: dict[str, str]) -> Non
     await serving
     await node.close()
     log.info("node=%s stopped", node.name)
+
+
+async def _reload(node: Node, path: Path) -> None:
+    """A bad file changes nothing: the node keeps its targets and says why."""
+    try:
+        config = load_config(path)
+        tokens = push_tokens(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("reload node=%s refused: %s: %s", node.name, path, problem)
+        return
+    if config.node != node.config.node or config.peers != node.config.peers:
+        log.warning("reload node=%s: [node] and [[peers]] changes need a restart", node.name)
+    await node.reload(config, tokens)

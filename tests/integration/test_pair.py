@@ -196,3 +196,33 @@ def test_nodes_shows_voters_sync_lag_and_clock_offset(pair: Pair) -> None:
     assert peer["name"] == "muninn" and peer["voter"] is True and peer["state"] == "VOTING"
     assert 0 <= peer["sync_lag_ms"] < 10_000
     assert abs(peer["clock_offset_ms"]) < 10_000
+
+
+def test_sighup_applies_a_changed_target_list_without_a_restart(
+    pair: Pair, site: tuple[Behaviour, int]
+) -> None:
+    import signal
+
+    _, port = site
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    pids = {name: proc.pid for name, proc in pair.procs.items()}
+    # A broken file is refused and changes nothing.
+    for name in pair.procs:
+        (pair.root / f"{name}.toml").write_text("[node\nbroken")
+        pair.procs[name].send_signal(signal.SIGHUP)
+    pair.wait(lambda: "reload node=huginn refused" in (pair.root / "huginn.log").read_text(),
+              "the refusal is logged")  # fmt: skip
+    assert pair.state("huginn", "blog") == "UP"
+    pair.targets_toml = f"""
+[[targets]]
+id = "shop"
+kind = "tcp"
+host = "127.0.0.1"
+port = {port}
+"""
+    for name in pair.procs:
+        pair.config(name)
+        pair.procs[name].send_signal(signal.SIGHUP)
+    pair.wait(pair.both("shop", "UP"), "the new target is watched and agreed UP")
+    pair.wait(lambda: pair.state("huginn", "blog") is None, "the removed target is gone")
+    assert {name: proc.pid for name, proc in pair.procs.items()} == pids
