@@ -87,7 +87,7 @@ def run_command(config_path: Path) -> None:
         raise SystemExit(1) from None
     try:
         asyncio.run(serve(config, secret, tokens, config_path))
-    except StorageError as exc:
+    except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
 

@@ -49,6 +49,15 @@ class NodeSection(Strict):
     listen: str = "127.0.0.1:8470"
     data_dir: Path
     public_url: AnyHttpUrl | None = None
+    # Serve TLS directly (else put a reverse proxy in front, or WireGuard between nodes).
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> NodeSection:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("give both tls_cert_file and tls_key_file, or neither")
+        return self
 
     @field_validator("listen")
     @classmethod
@@ -80,6 +89,8 @@ class PeerSection(Strict):
 
 class SyncSection(SecretSource):
     interval_s: float = Field(default=10, gt=0, le=3600)
+    # Trust for the peers' certificates when they are not publicly signed.
+    ca_file: Path | None = None
     max_skew_ms: int = Field(default=60_000, gt=0)
     page_size: int = Field(default=500, ge=10, le=10_000)
 

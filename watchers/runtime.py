@@ -12,6 +12,7 @@ import contextlib
 import hmac
 import logging
 import random
+import ssl
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -74,7 +75,10 @@ class Node:
         self.targets: dict[str, AnyTarget] = {t.id: t for t in config.targets}
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
         self.http = HttpClients(node=self.name)
-        self.sync_client = httpx.AsyncClient(timeout=10.0)
+        trust: ssl.SSLContext | bool = True
+        if config.sync.ca_file is not None:
+            trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
+        self.sync_client = httpx.AsyncClient(timeout=10.0, verify=trust)
         self.scheduler = AsyncIOScheduler()
         self.limit = asyncio.Semaphore(config.defaults.max_concurrent_checks)
         self.busy: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in self.targets}

@@ -27,6 +27,7 @@ async def serve(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,
             log_level="warning", access_log=False, lifespan="off",
+            ssl_certfile=config.node.tls_cert_file, ssl_keyfile=config.node.tls_key_file,
         )
     )  # fmt: skip
     # The signals are ours: they stop the node, which then stops the server.

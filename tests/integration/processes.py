@@ -10,6 +10,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,6 +36,8 @@ class Pair:
     targets_toml: str
     canary_port: int
     env: dict[str, str] = field(default_factory=dict)
+    # (certificate, key) for 127.0.0.1: both nodes serve and sync over TLS.
+    tls: tuple[Path, Path] | None = None
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -45,20 +48,25 @@ class Pair:
 
     def config(self, name: str) -> Path:
         peer = next(n for n in NAMES if n != name)
+        tls = ""
+        trust = ""
+        if self.tls is not None:
+            tls = f'tls_cert_file = "{self.tls[0]}"\ntls_key_file = "{self.tls[1]}"\n'
+            trust = f'ca_file = "{self.tls[0]}"\n'
         text = f"""
 [node]
 name = "{name}"
 listen = "127.0.0.1:{self.ports[name]}"
 data_dir = "{self.root / name}"
-
+{tls}
 [[peers]]
 name = "{peer}"
-url = "http://127.0.0.1:{self.ports[peer]}"
+url = "{self.scheme}://127.0.0.1:{self.ports[peer]}"
 
 [sync]
 secret_file = "{self.secret_file}"
 interval_s = 0.5
-
+{trust}
 [defaults]
 interval_s = 1
 retry_interval_s = 0.5
@@ -102,12 +110,18 @@ port = {self.canary_port}
                     proc.kill()
                     proc.wait()
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
     def url(self, name: str, path: str) -> str:
-        return f"http://127.0.0.1:{self.ports[name]}{path}"
+        return f"{self.scheme}://127.0.0.1:{self.ports[name]}{path}"
 
     def api(self, name: str) -> dict[str, Any] | None:
+        context = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
         try:
-            with urllib.request.urlopen(self.url(name, "/api/v1/targets"), timeout=2) as resp:
+            url = self.url(name, "/api/v1/targets")
+            with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 return dict(json.load(resp))
         except OSError:
             return None
