@@ -30,7 +30,7 @@ from watchers import wire
 from watchers.config import Config
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
-from watchers.storage import CheckRow, Store
+from watchers.storage import CheckRow, Interval, Store
 
 log = logging.getLogger("ravens")
 
@@ -235,10 +235,16 @@ class Node:
              wire.json_text(c.event.to_value()), now_ms())
             for c in step.commands if isinstance(c, Publish)
         ]  # fmt: skip
+        moves = [
+            Interval(target, str(e.value.get("state")), str(e.value.get("mode")),
+                     _since(e.value, e.hlc.wall_ms), event=_text(e.value.get("event")))
+            for e in step.written
+            if (target := keys.suffix(e.key, keys.STATE)) is not None and isinstance(e.value, dict)
+        ]  # fmt: skip
         if step.written or checks or outbox:
             await self.store.commit(
                 step.written, dict(self.core.log.vector), self.core.clock.last,
-                checks or (), outbox,
+                checks or (), outbox, moves,
             )  # fmt: skip
         self._log_moves(step)
         for command in step.commands:
@@ -354,6 +360,19 @@ class Node:
             raise wire.WireError(422, str(exc)) from exc
         await self.apply(step)
         return {"merged": len(step.written)}
+
+
+def _since(record: dict[str, Any], fallback_ms: int) -> int:
+    """When an agreed state began: its anchor's wall time, else when it was written."""
+    anchor = record.get("anchor")
+    if isinstance(anchor, str):
+        with contextlib.suppress(ValueError):
+            return int(anchor.split(".", 1)[0])
+    return fallback_ms
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _dt(epoch_s: float) -> Any:

@@ -53,11 +53,62 @@ MIGRATIONS: tuple[str, ...] = (
         last_error TEXT
     );
     """,
+    # 2: per-node rollups of raw checks, and agreed-state intervals kept for good.
+    """
+    CREATE TABLE rollups (
+        target TEXT NOT NULL,
+        resolution TEXT NOT NULL,
+        bucket_ms INTEGER NOT NULL,
+        checks INTEGER NOT NULL,
+        ups INTEGER NOT NULL,
+        latency_min_ms REAL,
+        latency_sum_ms REAL NOT NULL DEFAULT 0,
+        latency_count INTEGER NOT NULL DEFAULT 0,
+        latency_max_ms REAL,
+        PRIMARY KEY (target, resolution, bucket_ms)
+    );
+    CREATE TABLE intervals (
+        target TEXT NOT NULL,
+        state TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        event TEXT,
+        PRIMARY KEY (target, start_ms)
+    );
+    CREATE INDEX intervals_open ON intervals (target, end_ms);
+    """,
 )
+
+RESOLUTIONS_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 
 
 class StorageError(Exception):
     """The database could not be opened, migrated or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    """A stretch of one agreed state of one target; end_ms None while it lasts."""
+
+    target: str
+    state: str
+    mode: str
+    start_ms: int
+    end_ms: int | None = None
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    target: str
+    resolution: str
+    bucket_ms: int
+    checks: int
+    ups: int
+    latency_min_ms: float | None
+    latency_avg_ms: float | None
+    latency_max_ms: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +199,11 @@ class Store:
         clock: Hlc,
         checks: Iterable[CheckRow] = (),
         outbox: Iterable[tuple[str, str, str, str, int]] = (),
+        moves: Iterable[Interval] = (),
     ) -> None:
-        """One transaction: log entries, vector, clock, checks, outbox rows."""
+        """One transaction: log entries, vector, clock, checks with their
+        rollups, outbox rows, and agreed-state moves."""
+        checks = list(checks)
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -175,6 +229,27 @@ class Store:
                     [(c.target, c.at_ms, int(c.ok), c.latency_ms, c.reason) for c in checks],
                 )
                 await self._db.executemany(
+                    "INSERT INTO rollups (target, resolution, bucket_ms, checks, ups, "
+                    "latency_min_ms, latency_sum_ms, latency_count, latency_max_ms) "
+                    "VALUES (?, ?, ?, 1, ?, ?, coalesce(?, 0), ?, ?) "
+                    "ON CONFLICT(target, resolution, bucket_ms) DO UPDATE SET "
+                    "checks = checks + 1, ups = ups + excluded.ups, "
+                    "latency_min_ms = min(coalesce(latency_min_ms, excluded.latency_min_ms), "
+                    "coalesce(excluded.latency_min_ms, latency_min_ms)), "
+                    "latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, "
+                    "latency_count = latency_count + excluded.latency_count, "
+                    "latency_max_ms = max(coalesce(latency_max_ms, excluded.latency_max_ms), "
+                    "coalesce(excluded.latency_max_ms, latency_max_ms))",
+                    [
+                        (c.target, name, c.at_ms - c.at_ms % size, int(c.ok), c.latency_ms,
+                         c.latency_ms, int(c.latency_ms is not None), c.latency_ms)
+                        for c in checks
+                        for name, size in RESOLUTIONS_MS.items()
+                    ],
+                )  # fmt: skip
+                for move in moves:
+                    await self._move(move)
+                await self._db.executemany(
                     "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
                     list(outbox),
@@ -183,6 +258,47 @@ class Store:
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
+
+    async def _move(self, move: Interval) -> None:
+        """Close the open interval of the target and open the new one, unless
+        the agreed state did not change (a peer's copy of the same move)."""
+        async with self._db.execute(
+            "SELECT state, start_ms FROM intervals WHERE target = ? AND end_ms IS NULL",
+            (move.target,),
+        ) as cursor:
+            current = await cursor.fetchone()
+        if current is not None and current[0] == move.state:
+            return
+        start = move.start_ms if current is None else max(move.start_ms, int(current[1]) + 1)
+        await self._db.execute(
+            "UPDATE intervals SET end_ms = ? WHERE target = ? AND end_ms IS NULL",
+            (start, move.target),
+        )
+        await self._db.execute(
+            "INSERT OR REPLACE INTO intervals (target, state, mode, start_ms, end_ms, event) "
+            "VALUES (?, ?, ?, ?, NULL, ?)",
+            (move.target, move.state, move.mode, start, move.event),
+        )
+
+    async def intervals(self, target: str) -> list[Interval]:
+        async with self._db.execute(
+            "SELECT target, state, mode, start_ms, end_ms, event FROM intervals "
+            "WHERE target = ? ORDER BY start_ms",
+            (target,),
+        ) as cursor:
+            return [Interval(*row) async for row in cursor]
+
+    async def rollups(self, target: str, resolution: str) -> list[Rollup]:
+        async with self._db.execute(
+            "SELECT target, resolution, bucket_ms, checks, ups, latency_min_ms, "
+            "latency_sum_ms, latency_count, latency_max_ms FROM rollups "
+            "WHERE target = ? AND resolution = ? ORDER BY bucket_ms",
+            (target, resolution),
+        ) as cursor:
+            return [
+                Rollup(t, r, b, n, ups, lo, (total / count) if count else None, hi)
+                async for t, r, b, n, ups, lo, total, count, hi in cursor
+            ]
 
     async def prune_checks(self, before_ms: int, batch: int = 5_000) -> int:
         """Drop raw checks older than before_ms, a batch per transaction so

@@ -75,6 +75,11 @@ def test_a_target_taken_down_is_agreed_down_by_both_and_recovers(
     events = outbox(pair, "huginn") + outbox(pair, "muninn")
     # Each transition is queued by its one designated sender.
     assert sorted(events) == [("blog", "DOWN"), ("blog", "UP")]
+    for name in ("huginn", "muninn"):
+        with sqlite3.connect(pair.database(name)) as db:
+            states = [row[0] for row in db.execute(
+                "SELECT state FROM intervals WHERE target = 'blog' ORDER BY start_ms")]  # fmt: skip
+        assert "DOWN" in states and states[-1] == "UP", (name, states)
 
 
 def test_a_one_sided_failure_is_partial_and_pages_nobody(

@@ -70,3 +70,51 @@ def test_the_schema_is_versioned_and_a_newer_one_is_refused(tmp_path: Path) -> N
 async def _open_close(path: Path) -> None:
     store = await Store.open(path)
     await store.close()
+
+
+def test_checks_roll_up_by_minute_hour_and_day() -> None:
+    async def go(path: Path) -> dict[str, list[object]]:
+        store = await Store.open(path)
+        rows = [
+            CheckRow("t", 0, True, 10.0, "status 200"),
+            CheckRow("t", 30_000, False, None, "connect timeout after 10 s"),
+            CheckRow("t", 61_000, True, 30.0, "status 200"),
+        ]
+        await store.commit([], {}, Hlc(1, 0, "huginn"), checks=rows)
+        out = {r: await store.rollups("t", r) for r in ("minute", "hour", "day")}
+        await store.close()
+        return out  # type: ignore[return-value]
+
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rollups = asyncio.run(go(Path(tmp) / "node.sqlite3"))
+    minute = rollups["minute"]
+    assert [(r.bucket_ms, r.checks, r.ups) for r in minute] == [(0, 2, 1), (60_000, 1, 1)]  # type: ignore[attr-defined]
+    (hour,) = rollups["hour"]
+    assert (hour.checks, hour.ups, hour.latency_min_ms, hour.latency_max_ms) == (3, 2, 10.0, 30.0)  # type: ignore[attr-defined]
+    assert hour.latency_avg_ms == 20.0  # type: ignore[attr-defined]
+
+
+def test_agreed_moves_become_intervals_and_a_repeat_changes_nothing(tmp_path: Path) -> None:
+    from watchers.storage import Interval
+
+    async def go() -> list[Interval]:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        clock = Hlc(1, 0, "huginn")
+        for move in [
+            Interval("t", "UP", "quorum", 1_000),
+            Interval("t", "DOWN", "quorum", 5_000, event="e1"),
+            Interval("t", "DOWN", "quorum", 5_000, event="e1"),  # the peer's copy
+            Interval("t", "UP", "quorum", 9_000, event="e2"),
+        ]:
+            await store.commit([], {}, clock, moves=[move])
+        found = await store.intervals("t")
+        await store.close()
+        return found
+
+    assert [(i.state, i.start_ms, i.end_ms, i.event) for i in asyncio.run(go())] == [
+        ("UP", 1_000, 5_000, None),
+        ("DOWN", 5_000, 9_000, "e1"),
+        ("UP", 9_000, None, "e2"),
+    ]
