@@ -39,6 +39,9 @@ CANARY_TIMEOUT_S = 3.0
 MAX_TICK_SLEEP_S = 1.0
 SYNC_BACKOFF_MAX_S = 60.0
 PRUNE_EVERY_S = 3600.0
+# First checks spread over this long (or the interval if shorter), so ten
+# thousand targets do not all start in the same second.
+FIRST_CHECK_SPREAD_S = 60.0
 
 
 def now_ms() -> int:
@@ -113,7 +116,7 @@ class Node:
         interval = target.interval_s or self.config.defaults.interval_s
         # Spread first runs; no jitter, which APScheduler adds to every
         # interval and so stretches them all.
-        first = time.time() + random.uniform(0, min(interval, 5.0))
+        first = time.time() + random.uniform(0, min(interval, FIRST_CHECK_SPREAD_S))
         self.scheduler.add_job(
             self._check, "interval", seconds=interval, args=[target.id], id=target.id,
             next_run_time=_dt(first), max_instances=1, coalesce=True,
@@ -197,7 +200,8 @@ class Node:
             timeout = target.timeout_s or self.config.defaults.timeout_s
             result = await run_check(target, self.probe_ctx, timeout)
         at = now_ms()
-        row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason)
+        row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason,
+                       result.details or None)  # fmt: skip
         step = self.core.check_observed(target_id, result.ok, result.reason, result.latency_ms, at)
         await self.apply(step, checks=[row])
 

@@ -77,6 +77,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (target, start_ms)
     );
     CREATE INDEX intervals_open ON intervals (target, end_ms);
+    ALTER TABLE checks ADD COLUMN details TEXT;
     """,
 )
 
@@ -118,6 +119,8 @@ class CheckRow:
     ok: bool
     latency_ms: float | None
     reason: str
+    # Facts beside the verdict, such as cert_days_left on every HTTPS check.
+    details: dict[str, float | int | str] | None = None
 
 
 class Store:
@@ -225,8 +228,19 @@ class Store:
                     [("vector", json.dumps(vector, sort_keys=True)), ("clock", clock.encode())],
                 )
                 await self._db.executemany(
-                    "INSERT INTO checks (target, at_ms, ok, latency_ms, reason) VALUES (?,?,?,?,?)",
-                    [(c.target, c.at_ms, int(c.ok), c.latency_ms, c.reason) for c in checks],
+                    "INSERT INTO checks (target, at_ms, ok, latency_ms, reason, details) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            c.target,
+                            c.at_ms,
+                            int(c.ok),
+                            c.latency_ms,
+                            c.reason,
+                            json.dumps(c.details) if c.details else None,
+                        )
+                        for c in checks
+                    ],
                 )
                 await self._db.executemany(
                     "INSERT INTO rollups (target, resolution, bucket_ms, checks, ups, "
@@ -318,11 +332,14 @@ class Store:
 
     async def recent_checks(self, target: str, limit: int = 50) -> list[CheckRow]:
         async with self._db.execute(
-            "SELECT target, at_ms, ok, latency_ms, reason FROM checks WHERE target = ? "
+            "SELECT target, at_ms, ok, latency_ms, reason, details FROM checks WHERE target = ? "
             "ORDER BY at_ms DESC LIMIT ?",
             (target, limit),
         ) as cursor:
-            return [CheckRow(t, a, bool(o), lat, r) async for t, a, o, lat, r in cursor]
+            return [
+                CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
+                async for t, a, o, lat, r, d in cursor
+            ]
 
     async def outbox_depth(self) -> int:
         async with self._db.execute("SELECT count(*) FROM outbox WHERE status = 'queued'") as c:

@@ -24,12 +24,14 @@ def test_committed_steps_come_back_as_the_same_log_vector_and_clock(tmp_path: Pa
         store = await Store.open(path)
         await store.commit(entries, dict(log.vector), Hlc(150, 3, "huginn"))
         await store.commit([log.raw("target/old")], dict(log.vector), Hlc(200, 0, "huginn"),  # type: ignore[list-item]
-                           checks=[CheckRow("t1", 1000, False, 12.5, "status 503")],
+                           checks=[CheckRow("t1", 1000, False, 12.5, "status 503",
+                                           {"cert_days_left": 29.5})],
                            outbox=[("e1", "t1", "DOWN", "{}", 1000)])  # fmt: skip
         await store.close()
         store = await Store.open(path)
         loaded, clock = await store.load("huginn")
-        assert [r.reason for r in await store.recent_checks("t1")] == ["status 503"]
+        (check,) = await store.recent_checks("t1")
+        assert (check.reason, check.details) == ("status 503", {"cert_days_left": 29.5})
         assert await store.outbox_depth() == 1
         assert await store.integrity() == "ok"
         await store.close()
