@@ -162,7 +162,7 @@ def run_check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[st
 def test_check_config_exits_zero_on_a_good_file_and_one_on_a_bad_one(tmp_path: Path) -> None:
     import os
 
-    env = {**os.environ, "RAVENS_TEST_SECRET": SECRET}
+    env = {**os.environ, "RAVENS_TEST_SECRET": SECRET, "RAVENS_PUSH_BACKUP": "p" * 24}
     good = tmp_path / "good.toml"
     good.write_text(GOOD)
     done = run_check(good, env)
@@ -186,3 +186,14 @@ def test_the_readme_examples_are_valid_configs() -> None:
         if "[node]" in block:
             names.append(parse_config(tomllib.loads(block)).node.name)
     assert names == ["huginn", "muninn"]
+
+
+def test_check_config_reads_the_push_tokens_too(tmp_path: Path) -> None:
+    import os
+
+    good = tmp_path / "good.toml"
+    good.write_text(GOOD)
+    env = {k: v for k, v in os.environ.items() if k != "RAVENS_PUSH_BACKUP"}
+    done = run_check(good, {**env, "RAVENS_TEST_SECRET": SECRET})
+    assert done.returncode == 1
+    assert "targets[4].token_env: environment variable RAVENS_PUSH_BACKUP is not set" in done.stderr
