@@ -40,6 +40,8 @@ class Event:
     # What each node saw when the move was made: state, reason, latency.
     views: Mapping[str, Mapping[str, JsonValue]] = field(default_factory=dict)
     suppressed: bool = False
+    # When the previous agreed state began: an UP says how long the outage lasted.
+    previous_since_ms: int | None = None
 
     @property
     def at_ms(self) -> int | None:
@@ -56,6 +58,7 @@ class Event:
             "voters": list(self.voters),
             "views": {node: dict(view) for node, view in self.views.items()},
             "suppressed": self.suppressed,
+            "previous_since_ms": self.previous_since_ms,
         }
 
     @classmethod
@@ -79,6 +82,11 @@ class Event:
                 if isinstance(views, dict)
                 else {},
                 suppressed=bool(value.get("suppressed", False)),
+                previous_since_ms=_int(value.get("previous_since_ms")),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"event {id_}: {exc}") from exc
+
+
+def _int(value: JsonValue) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -429,6 +429,7 @@ class NodeCore:
         event = None
         if notice is not None:
             event = self._event(target, notice, found.state, record.state.value, found, now_ms)
+            event = replace(event, previous_since_ms=record.since_ms)
             moved = with_event(moved, event.id)
         step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
         if event is not None:

@@ -1,0 +1,187 @@
+"""ntfy messages, built from events: pure, no I/O.
+
+One message per notice: a title that reads well on a lock screen, a short
+markdown body with what each node saw, tags that render as emoji, a
+priority per kind, a link to the target's page, and the event id as ntfy's
+sequence id so that a rare second copy replaces the first on phones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from consensus.agreement import Mode, Notice
+from consensus.events import Event
+from consensus.keys import NODE_SUBJECT
+
+# ntfy turns a message of 4,096 bytes or more into an attachment, or refuses
+# it; stay well under.
+MAX_BODY_BYTES = 3_000
+MAX_REASON_CHARS = 160
+
+DEFAULT_PRIORITY: dict[Notice, int] = {
+    Notice.DOWN: 5,
+    Notice.UP: 3,
+    Notice.PARTIAL_LASTING: 2,
+    Notice.FLAPPING_STARTED: 2,
+    Notice.FLAPPING_SETTLED: 2,
+    Notice.NODE_ISOLATED: 2,
+    Notice.PEER_LOST: 2,
+    Notice.PEER_BACK: 2,
+}
+
+TAGS: dict[Notice, tuple[str, ...]] = {
+    Notice.DOWN: ("rotating_light",),
+    Notice.UP: ("white_check_mark",),
+    Notice.PARTIAL_LASTING: ("warning",),
+    Notice.FLAPPING_STARTED: ("warning",),
+    Notice.FLAPPING_SETTLED: ("white_check_mark",),
+    Notice.NODE_ISOLATED: ("warning",),
+    Notice.PEER_LOST: ("warning",),
+    Notice.PEER_BACK: ("white_check_mark",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """How a target is named and linked in messages."""
+
+    label: str
+    page_url: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Style:
+    topic: str
+    priority: Mapping[Notice, int] = field(default_factory=lambda: dict(DEFAULT_PRIORITY))
+
+
+def build(event: Event, subject: Subject, style: Style) -> dict[str, object]:
+    """The JSON body of one ntfy publish request."""
+    title, body = _words(event, subject)
+    priority = style.priority.get(event.notice, 3)
+    tags = list(TAGS[event.notice])
+    if event.notice is Notice.FLAPPING_SETTLED and event.state == "DOWN":
+        tags = ["rotating_light"]
+        priority = style.priority.get(Notice.DOWN, 5)
+    if event.mode is Mode.SINGLE_VANTAGE and not event.subject.startswith(NODE_SUBJECT):
+        tags.append("single_vantage")
+    message: dict[str, object] = {
+        "topic": subject.topic or style.topic,
+        "title": title,
+        "message": _cap(body),
+        "priority": priority,
+        "tags": tags,
+        "markdown": True,
+        "sequence_id": event.id,
+    }
+    if subject.page_url:
+        message["click"] = subject.page_url
+    return message
+
+
+def _words(event: Event, subject: Subject) -> tuple[str, str]:
+    label = subject.label
+    since = _when(event.at_ms)
+    seen = _views(event)
+    alone = _single_vantage_line(event)
+    notice = event.notice
+    if notice is Notice.DOWN:
+        return f"{label} is DOWN", f"**{label}** is down since {since}.\n\n{seen}{alone}"
+    if notice is Notice.UP:
+        lasted = _duration(event.previous_since_ms, event.at_ms)
+        after = f" after {lasted} down" if lasted else ""
+        return f"{label} is UP", f"**{label}** is back{after}, since {since}.\n\n{seen}{alone}"
+    if notice is Notice.PARTIAL_LASTING:
+        down = [n for n, v in event.views.items() if v.get("state") == "DOWN"]
+        where = ", ".join(down) or "one side"
+        return (
+            f"{label}: down from {where} only",
+            f"**{label}** has been seen down from {where} only since {since}. The other side "
+            f"sees it up, so nobody was paged: likely a network path, not the target.\n\n{seen}",
+        )
+    if notice is Notice.FLAPPING_STARTED:
+        return (
+            f"{label} is flapping",
+            f"**{label}** keeps changing state since {since}. Further changes are not "
+            f"announced until it settles.\n\n{seen}",
+        )
+    if notice is Notice.FLAPPING_SETTLED:
+        return (
+            f"{label} settled: {event.state}",
+            f"**{label}** stopped flapping and is **{event.state}** since {since}.\n\n{seen}",
+        )
+    node = event.subject.removeprefix(NODE_SUBJECT)
+    if notice is Notice.NODE_ISOLATED:
+        return (
+            f"{node} lost its own network",
+            f"Watcher **{node}** is running but cannot reach the outside world since {since}. "
+            "It abstains; the other watcher decides alone. No target alarms from it.",
+        )
+    if notice is Notice.PEER_LOST:
+        return (
+            f"{node} is unreachable",
+            f"Watcher **{node}** has not been heard from since {since}: its network is down, "
+            "or the path between the watchers is cut. The other watcher decides alone "
+            "(single vantage) until it is back.",
+        )
+    return f"{node} is back", f"Watcher **{node}** is heard from again and votes again."
+
+
+def _views(event: Event) -> str:
+    lines = []
+    for node, view in sorted(event.views.items()):
+        state = view.get("state") or "UNKNOWN"
+        reason = str(view.get("reason") or "no check yet")[:MAX_REASON_CHARS]
+        latency = view.get("latency_ms")
+        took = f", {float(latency):.0f} ms" if isinstance(latency, int | float) else ""
+        checked = view.get("checked_ms")
+        at = f" at {_when(checked, seconds=True)}" if isinstance(checked, int) else ""
+        voter = "" if view.get("voter", True) else " (not voting)"
+        lines.append(f"- {node}{voter}: {state}: {_escape(reason)}{took}{at}")
+    return "\n".join(lines)
+
+
+def _single_vantage_line(event: Event) -> str:
+    if event.mode is not Mode.SINGLE_VANTAGE:
+        return ""
+    who = ", ".join(event.voters) or "one watcher"
+    return (
+        f"\n\n_Single vantage: {who} decided alone while the other watcher was unreachable;"
+        " a one-sided network problem cannot be ruled out._"
+    )
+
+
+def _when(ms: int | None, seconds: bool = False) -> str:
+    if ms is None:
+        return "an unknown time"
+    stamp = datetime.fromtimestamp(ms / 1000, UTC)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
+
+
+def _duration(start_ms: int | None, end_ms: int | None) -> str | None:
+    if start_ms is None or end_ms is None or end_ms < start_ms:
+        return None
+    seconds = (end_ms - start_ms) // 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def _escape(text: str) -> str:
+    """Reasons come from targets: keep them from being read as markdown."""
+    return "".join(f"\\{c}" if c in "\\`*_[]<>#|" else c for c in text)
+
+
+def _cap(body: str) -> str:
+    data = body.encode()
+    if len(data) <= MAX_BODY_BYTES:
+        return body
+    return data[: MAX_BODY_BYTES - 3].decode(errors="ignore") + "…"
