@@ -1,0 +1,142 @@
+"""The notifier against the ntfy-compatible inbox on loopback: exact requests,
+refusals real ntfy makes, and the outcomes the outbox acts on."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from consensus.agreement import Mode, Notice
+from consensus.events import Event
+from consensus.hlc import Hlc
+from notify.inbox import Inbox, serving
+from notify.messages import Style, Subject, build
+from notify.publisher import Delivered, Refused, RetryLater, Server, publish
+
+TOKEN = "tk_" + "a1b2c3d4e5f6g7h8i9j0k1l2m3n4o"[:29]
+
+
+def with_inbox(inbox: Inbox, work: Callable[[str, httpx.AsyncClient], Awaitable[Any]]) -> Any:
+    async def go() -> Any:
+        async with serving(inbox) as url, httpx.AsyncClient() as client:
+            return await work(url, client)
+
+    return asyncio.run(go())
+
+
+def down_event() -> Event:
+    views = {"huginn": {"state": "DOWN", "reason": "status 503"},
+             "muninn": {"state": "DOWN", "reason": "status 503"}}  # fmt: skip
+    anchor = Hlc(1_795_000_000_000, 0, "huginn")
+    return Event("abc123def456abc123def456", "blog", Notice.DOWN, "DOWN", "UP", anchor,
+                 Mode.QUORUM, ("huginn", "muninn"), views)  # fmt: skip
+
+
+def test_a_message_is_accepted_as_built_and_read_back_by_poll() -> None:
+    inbox = Inbox(token=TOKEN)
+    message = build(down_event(), Subject("blog.example.com"), Style("biphrost-status"))
+
+    async def work(url: str, client: httpx.AsyncClient) -> tuple[Any, list[dict[str, Any]]]:
+        outcome = await publish(client, Server(url, token=TOKEN), message)
+        polled = await client.get(f"{url}/biphrost-status/json", params={"poll": "1"})
+        return outcome, [json.loads(line) for line in polled.text.splitlines()]
+
+    outcome, polled = with_inbox(inbox, work)
+    assert isinstance(outcome, Delivered) and len(outcome.message_id) == 12
+    (request,) = inbox.requests
+    assert request["headers"]["authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(request["body"]) == message
+    (stored,) = polled
+    assert list(stored) == ["id", "time", "expires", "event", "topic", "title", "message",
+                            "priority", "tags", "content_type", "sequence_id"]  # fmt: skip
+    assert stored["sequence_id"] == "abc123def456abc123def456"
+    assert stored["tags"] == ["rotating_light"] and stored["priority"] == 5
+
+
+def test_the_inbox_refuses_what_real_ntfy_refuses() -> None:
+    inbox = Inbox()
+
+    async def work(url: str, client: httpx.AsyncClient) -> list[tuple[int, dict[str, Any]]]:
+        bodies: list[dict[str, Any]] = [
+            {"topic": "t", "message": "x", "priority": "high"},
+            {"topic": "t", "message": "x", "cache": False},
+            {"topic": "bad topic", "message": "x"},
+            {"topic": "docs", "message": "x"},
+            {"topic": "t", "message": "x", "priority": 9},
+            {"topic": "t", "message": "x" * 4096},
+        ]
+        out = []
+        for body in bodies:
+            response = await client.post(url + "/", json=body)
+            out.append((response.status_code, response.json()))
+        big = await client.post(
+            url + "/", content=b'{"topic":"t","message":"' + b"x" * 9000 + b'"}'
+        )
+        out.append((big.status_code, big.json()))
+        return out
+
+    answers = with_inbox(inbox, work)
+    assert [(status, body["code"]) for status, body in answers] == [
+        (400, 40024), (400, 40024), (400, 40010), (400, 40010), (400, 40007), (400, 40014),
+        (413, 41303),
+    ]  # fmt: skip
+    assert inbox.all() == []
+
+
+def test_outcomes_for_auth_errors_5xx_and_429() -> None:
+    message = build(down_event(), Subject("blog"), Style("biphrost-status"))
+
+    async def work(url: str, client: httpx.AsyncClient) -> list[Any]:
+        out = [await publish(client, Server(url, token="tk_wrongwrongwrongwrongwrongwro"), message),
+               await publish(client, Server(url), message)]  # fmt: skip
+        inbox.fail_status = 502
+        out.append(await publish(client, Server(url, token=TOKEN), message))
+        inbox.fail_status = None
+        inbox.retry_after_s = 30
+        out.append(await publish(client, Server(url, token=TOKEN), message))
+        return out
+
+    inbox = Inbox(token=TOKEN)
+    wrong, missing, bad_gateway, limited = with_inbox(inbox, work)
+    assert wrong == Refused(401, "unauthorized (40101)")
+    assert missing == Refused(403, "forbidden (40301)")
+    assert isinstance(bad_gateway, RetryLater) and "502" in bad_gateway.reason
+    assert limited == RetryLater("rate limited: limit reached: too many requests (42901)", 30.0)
+
+
+def test_ntfy_unreachable_is_retry_later() -> None:
+    async def go() -> Any:
+        async with serving(Inbox()) as url:
+            pass  # closed again
+        async with httpx.AsyncClient() as client:
+            return await publish(client, Server(url), {"topic": "t", "message": "x"})
+
+    outcome = asyncio.run(go())
+    assert isinstance(outcome, RetryLater) and outcome.reason.startswith("ntfy unreachable")
+
+
+def test_a_burst_past_sixty_is_rate_limited() -> None:
+    async def work(url: str, client: httpx.AsyncClient) -> list[int]:
+        codes = []
+        for i in range(62):
+            response = await client.post(url + "/", json={"topic": "t", "message": str(i)})
+            codes.append(response.status_code)
+        return codes
+
+    codes = with_inbox(Inbox(clock=lambda: 1000.0), work)
+    assert codes[:60] == [200] * 60 and codes[60:] == [429, 429]
+
+
+def test_header_publishing_with_aliases() -> None:
+    async def work(url: str, client: httpx.AsyncClient) -> dict[str, Any]:
+        response = await client.post(url + "/alerts/seq42", content="hello",
+                                     headers={"Title": "Hi", "p": "high", "ta": "a,b"})  # fmt: skip
+        return dict(response.json())
+
+    stored = with_inbox(Inbox(), work)
+    assert (stored["title"], stored["priority"], stored["tags"]) == ("Hi", 4, ["a", "b"])
+    assert stored["sequence_id"] == "seq42" and stored["message"] == "hello"
