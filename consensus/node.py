@@ -154,6 +154,11 @@ class NodeCore:
             return False
         return record is not None and record.state is DispatchState.POSTING
 
+    def sent_elsewhere(self, event_id_: str) -> bool:
+        """Another node recorded that it posted this event."""
+        sent = self.log.get(keys.sent(event_id_))
+        return sent is not None and _node_of(sent.value) != self.node
+
     def next_tick_ms(self) -> int:
         """When ``tick`` next has work: the shell sleeps until then (or until
         a fact arrives, after which it asks again)."""

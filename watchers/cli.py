@@ -81,12 +81,15 @@ def run_command(config_path: Path) -> None:
         config = load_config(config_path)
         secret = sync_secret(config)
         tokens = push_tokens(config)
+        ntfy_token = None
+        if config.ntfy is not None and (config.ntfy.token_file or config.ntfy.token_env):
+            ntfy_token = read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"{config_path}: {problem}", err=True)
         raise SystemExit(1) from None
     try:
-        asyncio.run(serve(config, secret, tokens, config_path))
+        asyncio.run(serve(config, secret, tokens, config_path, ntfy_token))
     except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

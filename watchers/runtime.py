@@ -14,7 +14,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import httpx
@@ -23,14 +23,18 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from consensus import keys
 from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
 from consensus.errors import InvalidEntry
+from consensus.events import Event
 from consensus.lww import Entry
 from consensus.node import NodeCore
 from consensus.settings import Settings
+from notify.messages import Style, Subject
+from notify.outbox import Routing, Sender
+from notify.publisher import Server
 from watchers import wire
 from watchers.config import Config
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
-from watchers.storage import CheckRow, Interval, Store
+from watchers.storage import CheckRow, Interval, OutboxRow, Store
 
 log = logging.getLogger("ravens")
 
@@ -69,6 +73,7 @@ class Node:
         store: Store,
         core: NodeCore,
         push_tokens: dict[str, str] | None = None,
+        ntfy_token: str | None = None,
     ) -> None:
         self.config = config
         self.name = config.node.name
@@ -91,12 +96,27 @@ class Node:
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.push_tokens = push_tokens or {}
+        self.ntfy_client = httpx.AsyncClient()
+        self.sender: Sender | None = None
+        if config.ntfy is not None:
+            routing = Routing(
+                Server(str(config.ntfy.url), token=ntfy_token),
+                Style(topic=config.ntfy.topic),
+                self._subject,
+            )
+            self.sender = Sender(self, routing, self.ntfy_client)
         self.probe_ctx = ProbeContext(
             self.http, last_push_ms=self.core.last_heartbeat_ms, now_ms=now_ms
         )
 
     @classmethod
-    async def open(cls, config: Config, secret: str, push_tokens: dict[str, str]) -> Node:
+    async def open(
+        cls,
+        config: Config,
+        secret: str,
+        push_tokens: dict[str, str],
+        ntfy_token: str | None = None,
+    ) -> Node:
         store = await Store.open(config.node.data_dir / "ravens.sqlite3")
         entries, clock = await store.load(config.node.name)
         core = NodeCore(
@@ -108,7 +128,7 @@ class Node:
             log=entries,
             clock_last=clock,
         )
-        return cls(config, secret, store, core, push_tokens)
+        return cls(config, secret, store, core, push_tokens, ntfy_token)
 
     # -- life ----------------------------------------------------------------
 
@@ -137,6 +157,8 @@ class Node:
                                next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
         self.scheduler.start()
         self._ticker_task = asyncio.create_task(self._ticker())
+        if self.sender is not None:
+            self._spawn(self.sender.run())
 
     async def reload(self, config: Config, push_tokens: dict[str, str]) -> None:
         """Take a changed target list without a restart: new targets are
@@ -172,6 +194,7 @@ class Node:
         await asyncio.gather(self._ticker_task, *self.tasks, return_exceptions=True)
         await self.http.aclose()
         await self.sync_client.aclose()
+        await self.ntfy_client.aclose()
         await self.store.close()
 
     def _spawn(self, work: Awaitable[Any]) -> None:
@@ -260,6 +283,8 @@ class Node:
             elif isinstance(command, CheckCanaries):
                 self._spawn(self._canaries())
             elif isinstance(command, Publish):
+                if self.sender is not None:
+                    self.sender.kick.set()
                 log.info("event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued",
                          self.name, command.event.id, command.event.subject,
                          command.event.notice.value, command.event.state,
@@ -333,6 +358,34 @@ class Node:
             if self.failures[peer] == 1 or isinstance(exc, wire.WireError):
                 log.warning("sync node=%s peer=%s failed: %s; retrying with backoff",
                             self.name, peer, str(exc)[:200])  # fmt: skip
+
+    # -- the outbox, as the sender sees it -----------------------------------
+
+    async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[OutboxRow]:
+        return await self.store.outbox_rows(statuses)
+
+    async def mark(self, event_id: str, status: str, error: str | None = None,
+                   message_id: str | None = None, attempt: bool = False) -> None:  # fmt: skip
+        await self.store.mark(event_id, status, now_ms(), error, message_id, attempt)
+
+    def should_post(self, event_id: str) -> bool:
+        return self.core.should_post(event_id)
+
+    def sent_elsewhere(self, event_id: str) -> bool:
+        return self.core.sent_elsewhere(event_id)
+
+    async def delivered(self, event_id: str) -> None:
+        await self.apply(self.core.publish_succeeded(event_id, now_ms()))
+
+    def _subject(self, event: Event) -> Subject:
+        if event.subject.startswith(keys.NODE_SUBJECT):
+            return Subject(event.subject.removeprefix(keys.NODE_SUBJECT))
+        target = self.targets.get(event.subject)
+        label = target.label if target is not None else event.subject
+        page = None
+        if self.config.node.public_url is not None:
+            page = f"{str(self.config.node.public_url).rstrip('/')}/targets/{event.subject}"
+        return Subject(label, page, target.topic if target is not None else None)
 
     # -- push heartbeats -----------------------------------------------------
 

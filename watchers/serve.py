@@ -18,11 +18,15 @@ log = logging.getLogger("ravens")
 
 
 async def serve(
-    config: Config, secret: str, push_tokens: dict[str, str], path: Path | None = None
+    config: Config,
+    secret: str,
+    push_tokens: dict[str, str],
+    path: Path | None = None,
+    ntfy_token: str | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT; then stop serving, finish, close the database.
     SIGHUP rereads the config file and applies its targets without a restart."""
-    node = await Node.open(config, secret, push_tokens)
+    node = await Node.open(config, secret, push_tokens, ntfy_token)
     server = uvicorn.Server(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,

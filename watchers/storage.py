@@ -79,6 +79,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX intervals_open ON intervals (target, end_ms);
     ALTER TABLE checks ADD COLUMN details TEXT;
     """,
+    # 3: what ntfy answered for each outbox row.
+    """
+    ALTER TABLE outbox ADD COLUMN message_id TEXT;
+    ALTER TABLE outbox ADD COLUMN updated_ms INTEGER;
+    """,
 )
 
 RESOLUTIONS_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
@@ -110,6 +115,18 @@ class Rollup:
     latency_min_ms: float | None
     latency_avg_ms: float | None
     latency_max_ms: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    event_id: str
+    subject: str
+    notice: str
+    event: str  # the event as JSON
+    status: str  # queued, posting, sent, yielded, refused
+    attempts: int
+    last_error: str | None
+    created_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,6 +357,33 @@ class Store:
                 CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
                 async for t, a, o, lat, r, d in cursor
             ]
+
+    async def outbox_rows(self, statuses: tuple[str, ...]) -> list[OutboxRow]:
+        marks = ",".join("?" for _ in statuses)
+        async with self._db.execute(
+            "SELECT event_id, subject, notice, event, status, attempts, last_error, created_ms "
+            f"FROM outbox WHERE status IN ({marks}) ORDER BY created_ms, event_id",
+            statuses,
+        ) as cursor:
+            return [OutboxRow(*row) async for row in cursor]
+
+    async def mark(
+        self,
+        event_id: str,
+        status: str,
+        now_ms: int,
+        error: str | None = None,
+        message_id: str | None = None,
+        attempt: bool = False,
+    ) -> None:
+        async with self._lock:
+            await self._db.execute(
+                "UPDATE outbox SET status = ?, updated_ms = ?, "
+                "last_error = coalesce(?, last_error), message_id = coalesce(?, message_id), "
+                "attempts = attempts + ? "
+                "WHERE event_id = ?",
+                (status, now_ms, error, message_id, int(attempt), event_id),
+            )
 
     async def outbox_depth(self) -> int:
         async with self._db.execute("SELECT count(*) FROM outbox WHERE status = 'queued'") as c:
