@@ -9,6 +9,7 @@ happens. Ctrl-C (or --duration) stops everything the demo started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -26,10 +27,13 @@ from typing import Any
 
 import click
 
+from notify.inbox import Inbox, serve_in_thread
+
 NAMES = ("huginn", "muninn")
 OUTAGE_EVERY_S = 240
 OUTAGE_LENGTH_S = 60
 OUTAGE_FIRST_AFTER_S = 45
+DEMO_TOPIC = "ravens-demo"
 
 # status_for(user_agent, seconds since the demo started) -> (status, delay_s)
 Behaviour = Callable[[str, float], tuple[int, float]]
@@ -82,13 +86,21 @@ DEMO_TARGETS: dict[str, Behaviour] = {
 }
 
 
+def _show_notification(message: dict[str, Any]) -> None:
+    tags = ",".join(message.get("tags", []))
+    click.echo(f"{time.strftime('%H:%M:%S')}  ntfy       {message.get('title')}  "
+               f"[priority {message.get('priority', 3)}; {tags}]")  # fmt: skip
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def write_configs(root: Path, target_ports: dict[str, int], canary_port: int) -> dict[str, Any]:
+def write_configs(
+    root: Path, target_ports: dict[str, int], canary_port: int, ntfy_url: str
+) -> dict[str, Any]:
     """Both nodes' config files and the shared sync secret (kept if present)."""
     root.mkdir(parents=True, exist_ok=True)
     secret = root / "sync-secret"
@@ -109,7 +121,8 @@ def write_configs(root: Path, target_ports: dict[str, int], canary_port: int) ->
             f'[[peers]]\nname = "{peer}"\nurl = "http://127.0.0.1:{ports[peer]}"\n\n'
             f'[sync]\nsecret_file = "{secret}"\ninterval_s = 1\n\n'
             "[defaults]\ninterval_s = 5\nretry_interval_s = 2\ntimeout_s = 4\n\n"
-            f'[[canaries]]\nhost = "127.0.0.1"\nport = {canary_port}\n' + targets
+            f'[[canaries]]\nhost = "127.0.0.1"\nport = {canary_port}\n\n'
+            f'[ntfy]\nurl = "{ntfy_url}"\ntopic = "{DEMO_TOPIC}"\n' + targets
         )
     return {"ports": ports}
 
@@ -127,7 +140,10 @@ def run_demo(root: Path, duration_s: float | None) -> None:
     started = time.time()
     servers = {tid: serve_target(b, started) for tid, b in DEMO_TARGETS.items()}
     ports = {tid: s.server_address[1] for tid, s in servers.items()}
-    node_ports = write_configs(root, ports, ports["healthy"])["ports"]
+    inbox = Inbox(on_message=_show_notification)
+    cleanup = contextlib.ExitStack()
+    ntfy_url = cleanup.enter_context(serve_in_thread(inbox))
+    node_ports = write_configs(root, ports, ports["healthy"], ntfy_url)["ports"]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -147,6 +163,9 @@ def run_demo(root: Path, duration_s: float | None) -> None:
         click.echo(f"  targets: {', '.join(DEMO_TARGETS)}; 'outage' goes down for "
                    f"{OUTAGE_LENGTH_S} s every {OUTAGE_EVERY_S} s, first after "
                    f"{OUTAGE_FIRST_AFTER_S} s; 'one-sided' fails for muninn only")  # fmt: skip
+        click.echo(
+            f"  ntfy inbox {ntfy_url}/{DEMO_TOPIC}/json?poll=1 (notifications marked 'ntfy')"
+        )
         click.echo("  Ctrl-C stops everything.\n")
         _watch(node_ports, procs, stop, started, duration_s)
     except KeyboardInterrupt:
@@ -163,6 +182,7 @@ def run_demo(root: Path, duration_s: float | None) -> None:
         for server in servers.values():
             server.shutdown()
             server.server_close()
+        cleanup.close()
         click.echo("\nravens demo: stopped both nodes and the demo targets.")
 
 

@@ -17,6 +17,8 @@ def test_the_demo_shows_agreement_and_cleans_up(tmp_path: Path) -> None:
     assert "healthy    UNKNOWN -> UP [quorum]" in out
     assert "one-sided" in out and "-> PARTIAL [quorum]" in out
     assert "stopped both nodes and the demo targets" in out
+    assert "ntfy inbox http://127.0.0.1:" in out
+    assert "ntfy       one-sided" not in out  # a one-sided failure pages nobody
     for name in ("huginn", "muninn"):
         log = (tmp_path / f"{name}.log").read_text()
         assert f"node={name} stopped" in log, log[-2000:]

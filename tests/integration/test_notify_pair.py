@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from notify.inbox import Inbox
-from tests.integration.inbox_thread import inbox_server
+from notify.inbox import Inbox, serve_in_thread
 from tests.integration.processes import Pair
 from watchers.demo import serve_target
 
@@ -31,7 +30,7 @@ def world(tmp_path: Path) -> Iterator[tuple[Pair, Inbox, Switch]]:
     site = serve_target(switch, time.time())
     port = site.server_address[1]
     inbox = Inbox(token=TOKEN)
-    with inbox_server(inbox) as url:
+    with serve_in_thread(inbox) as url:
         (tmp_path / "ntfy-token").write_text(TOKEN)
         extra = f"""
 [ntfy]
