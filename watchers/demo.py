@@ -47,10 +47,12 @@ def serve_target(behaviour: Behaviour, started: float) -> ThreadingHTTPServer:
             status, delay = behaviour(self.headers.get("User-Agent", ""), time.time() - started)
             time.sleep(delay)
             body = b"Welcome to the demo" if status == 200 else b"unavailable"
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            # A watcher that gave up waiting has hung up: nothing to tell it.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         def log_message(self, *_args: object) -> None:
             pass
