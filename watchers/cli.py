@@ -15,6 +15,7 @@ import click
 import httpx
 
 from consensus.simulation import Fault, simulate
+from notify.publisher import Delivered, Outcome, Server, publish
 from watchers.config import ConfigError, load_config, push_tokens, read_secret, sync_secret
 from watchers.demo import run_demo
 from watchers.serve import serve
@@ -123,6 +124,55 @@ def status_command(node_url: str, as_json: bool) -> None:
             f"{name}: {v['verdict']} ({v['reason'] or '-'})" for name, v in item["views"].items()
         )
         click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
+
+
+@main.group(name="notify")
+def notify_group() -> None:
+    """Notifications to ntfy."""
+
+
+@notify_group.command(name="test")
+@click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The node's TOML file.",
+)
+def notify_test_command(config_path: Path) -> None:
+    """Send one test notification through the configured ntfy and print its answer."""
+    try:
+        config = load_config(config_path)
+        if config.ntfy is None:
+            raise ConfigError(["ntfy: required section missing"])
+        token = None
+        if config.ntfy.token_file or config.ntfy.token_env:
+            token = read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{config_path}: {problem}", err=True)
+        raise SystemExit(1) from None
+    message = {
+        "topic": config.ntfy.topic,
+        "title": f"ravens test from {config.node.name}",
+        "message": f"If you read this, **{config.node.name}** can reach you through ntfy.",
+        "tags": ["white_check_mark"],
+        "priority": 3,
+        "markdown": True,
+    }
+    server = Server(str(config.ntfy.url), token=token)
+    outcome = asyncio.run(_send(server, message))
+    if isinstance(outcome, Delivered):
+        click.echo(f"delivered to {config.ntfy.url} topic {config.ntfy.topic}: "
+                   f"ntfy message id {outcome.message_id}")  # fmt: skip
+        return
+    click.echo(f"not delivered: {outcome}", err=True)
+    raise SystemExit(1)
+
+
+async def _send(server: Server, message: dict[str, object]) -> Outcome:
+    async with httpx.AsyncClient() as client:
+        return await publish(client, server, message)
 
 
 @main.command(name="demo")

@@ -140,3 +140,35 @@ def test_header_publishing_with_aliases() -> None:
     stored = with_inbox(Inbox(), work)
     assert (stored["title"], stored["priority"], stored["tags"]) == ("Hi", 4, ["a", "b"])
     assert stored["sequence_id"] == "seq42" and stored["message"] == "hello"
+
+
+def test_ravens_notify_test_prints_ntfys_answer(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from notify.inbox import serve_in_thread
+
+    inbox = Inbox(token=TOKEN)
+    with serve_in_thread(inbox) as url:
+        (tmp_path / "token").write_text(TOKEN)
+        (tmp_path / "secret").write_text("s" * 40)
+        config = tmp_path / "huginn.toml"
+        config.write_text(f"""
+[node]
+name = "huginn"
+data_dir = "{tmp_path}"
+[sync]
+secret_file = "{tmp_path / "secret"}"
+[ntfy]
+url = "{url}"
+topic = "ops"
+token_file = "{tmp_path / "token"}"
+""")
+        run = [sys.executable, "-m", "watchers", "notify", "test", "--config", str(config)]
+        good = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+        (tmp_path / "token").write_text("tk_" + "z" * 29)
+        bad = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0, good.stderr
+    assert f"delivered to {url}/ topic ops: ntfy message id" in good.stdout
+    assert [m["title"] for m in inbox.all()] == ["ravens test from huginn"]
+    assert bad.returncode == 1 and "unauthorized (40101)" in bad.stderr
