@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
 
+from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, Target
 from watchers.probes.base import Strict
 
@@ -156,6 +157,7 @@ class Config(Strict):
     canaries: tuple[CanarySection, ...] = DEFAULT_CANARIES
     ntfy: NtfySection | None = None
     targets: tuple[Target, ...] = ()
+    maintenance: tuple[MaintenanceWindow, ...] = ()
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:

@@ -15,6 +15,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -32,6 +33,7 @@ from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
 from watchers.config import Config
+from watchers.maintenance import in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import CheckRow, Interval, OutboxRow, Store
@@ -43,6 +45,7 @@ CANARY_TIMEOUT_S = 3.0
 MAX_TICK_SLEEP_S = 1.0
 SYNC_BACKOFF_MAX_S = 60.0
 PRUNE_EVERY_S = 3600.0
+MAINTENANCE_EVERY_S = 15.0
 # First checks spread over this long (or the interval if shorter), so ten
 # thousand targets do not all start in the same second.
 FIRST_CHECK_SPREAD_S = 60.0
@@ -153,6 +156,9 @@ class Node:
                                max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._sync_all, "interval", seconds=self.config.sync.interval_s,
                                next_run_time=_dt(now), max_instances=1, coalesce=True)  # fmt: skip
+        await self._maintenance()
+        self.scheduler.add_job(self._maintenance, "interval", seconds=MAINTENANCE_EVERY_S,
+                               max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._prune, "interval", seconds=PRUNE_EVERY_S,
                                next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
         self.scheduler.start()
@@ -239,6 +245,16 @@ class Node:
             log.info("canaries node=%s ok=%s passed=%d/%d", self.name, ok,
                      sum(r.ok for r in results), len(results))  # fmt: skip
         await self.apply(self.core.canaries_observed(ok, now_ms()))
+
+    async def _maintenance(self) -> None:
+        """Enter and leave configured maintenance windows."""
+        now = datetime.now(UTC)
+        inside = in_maintenance(self.config.maintenance, self.targets.values(), now)
+        for target_id in sorted(inside ^ (self.core.maintenance & set(self.targets))):
+            on = target_id in inside
+            log.info("maintenance node=%s target=%s %s", self.name, target_id,
+                     "begins" if on else "ends")  # fmt: skip
+            await self.apply(self.core.set_maintenance(target_id, on, now_ms()))
 
     async def _prune(self) -> None:
         keep_ms = int(self.config.storage.raw_retention_days * 86_400_000)

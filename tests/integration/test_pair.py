@@ -235,3 +235,34 @@ port = {port}
     pair.wait(pair.both("shop", "UP"), "the new target is watched and agreed UP")
     pair.wait(lambda: pair.state("huginn", "blog") is None, "the removed target is gone")
     assert {name: proc.pid for name, proc in pair.procs.items()} == pids
+
+
+def test_a_maintenance_window_records_the_outage_and_pages_nobody(
+    tmp_path: Path, site: tuple[Behaviour, int]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    behaviour, port = site
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = (now - timedelta(hours=1)).isoformat(), (now + timedelta(hours=1)).isoformat()
+    targets = f"""
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+
+[[maintenance]]
+targets = ["blog"]
+start = {start}
+end = {end}
+"""
+    pair = Pair(tmp_path, targets, canary_port=port)
+    try:
+        pair.start_all()
+        pair.wait(pair.both("blog", "MAINTENANCE"), "both put blog in maintenance")
+        behaviour.down = True
+        time.sleep(4)
+        assert pair.state("huginn", "blog") == pair.state("muninn", "blog") == "MAINTENANCE"
+        assert outbox(pair, "huginn") + outbox(pair, "muninn") == []
+    finally:
+        pair.stop_all()

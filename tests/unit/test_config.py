@@ -65,6 +65,17 @@ id = "backup"
 kind = "push"
 grace_s = 90000
 token_env = "RAVENS_PUSH_BACKUP"
+
+[[maintenance]]
+targets = ["db"]
+start = 2026-12-01T02:00:00Z
+end = 2026-12-01T03:00:00Z
+
+[[maintenance]]
+tags = ["customer"]
+days = ["sun"]
+from = "02:00"
+to = "03:00"
 """
 
 
@@ -83,6 +94,7 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
     assert config.node.name == "huginn" and config.node.port == 8470
     assert [t.kind for t in config.targets] == ["http", "tcp", "dns", "icmp", "push"]
     assert config.defaults.fail_threshold == 2
+    assert [w.targets or w.tags for w in config.maintenance] == [("db",), ("customer",)]
 
 
 @pytest.mark.parametrize(
