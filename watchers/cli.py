@@ -16,7 +16,13 @@ import httpx
 
 from consensus.simulation import Fault, simulate
 from notify.publisher import Delivered, Outcome, Server, publish
-from watchers.config import ConfigError, load_config, push_tokens, read_secret, sync_secret
+from watchers.config import (
+    ConfigError,
+    load_config,
+    ntfy_credentials,
+    push_tokens,
+    sync_secret,
+)
 from watchers.demo import run_demo
 from watchers.serve import serve
 from watchers.storage import StorageError
@@ -50,8 +56,7 @@ def check_config_command(path: Path) -> None:
         config = load_config(path)
         sync_secret(config)
         push_tokens(config)
-        if config.ntfy is not None and (config.ntfy.token_file or config.ntfy.token_env):
-            read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
+        ntfy_credentials(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"{path}: {problem}", err=True)
@@ -82,15 +87,13 @@ def run_command(config_path: Path) -> None:
         config = load_config(config_path)
         secret = sync_secret(config)
         tokens = push_tokens(config)
-        ntfy_token = None
-        if config.ntfy is not None and (config.ntfy.token_file or config.ntfy.token_env):
-            ntfy_token = read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
+        ntfy_login = ntfy_credentials(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"{config_path}: {problem}", err=True)
         raise SystemExit(1) from None
     try:
-        asyncio.run(serve(config, secret, tokens, config_path, ntfy_token))
+        asyncio.run(serve(config, secret, tokens, config_path, ntfy_login))
     except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
@@ -145,9 +148,7 @@ def notify_test_command(config_path: Path) -> None:
         config = load_config(config_path)
         if config.ntfy is None:
             raise ConfigError(["ntfy: required section missing"])
-        token = None
-        if config.ntfy.token_file or config.ntfy.token_env:
-            token = read_secret("ntfy.token", config.ntfy.token_file, config.ntfy.token_env)
+        token, basic = ntfy_credentials(config)
     except ConfigError as exc:
         for problem in exc.problems:
             click.echo(f"{config_path}: {problem}", err=True)
@@ -160,7 +161,7 @@ def notify_test_command(config_path: Path) -> None:
         "priority": 3,
         "markdown": True,
     }
-    server = Server(str(config.ntfy.url), token=token)
+    server = Server(str(config.ntfy.url), token=token, basic=basic)
     outcome = asyncio.run(_send(server, message))
     if isinstance(outcome, Delivered):
         click.echo(f"delivered to {config.ntfy.url} topic {config.ntfy.topic}: "

@@ -140,11 +140,22 @@ class NtfySection(Strict):
     topic: str = Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")
     token_file: Path | None = None
     token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+    # Or Basic credentials: a user name, its password from a file or env.
+    username: str | None = Field(default=None, min_length=1, max_length=64)
+    password_file: Path | None = None
+    password_env: str | None = Field(default=None, pattern=ENV_PATTERN)
 
     @model_validator(mode="after")
-    def _at_most_one(self) -> NtfySection:
+    def _one_way_in(self) -> NtfySection:
         if self.token_file is not None and self.token_env is not None:
             raise ValueError("give at most one of token_file or token_env")
+        has_password = self.password_file is not None or self.password_env is not None
+        if self.password_file is not None and self.password_env is not None:
+            raise ValueError("give at most one of password_file or password_env")
+        if (self.username is not None) != has_password:
+            raise ValueError("give username together with password_file or password_env")
+        if self.username is not None and (self.token_file or self.token_env):
+            raise ValueError("give a token or a username and password, not both")
         return self
 
 
@@ -303,3 +314,18 @@ def push_tokens(config: Config) -> dict[str, str]:
             raise ConfigError([f"targets[{i}].token: too short; use at least 16 characters"])
         tokens[token] = target.id
     return tokens
+
+
+def ntfy_credentials(config: Config) -> tuple[str | None, tuple[str, str] | None]:
+    """(token, (user, password)) for ntfy, read from their files or env."""
+    ntfy = config.ntfy
+    if ntfy is None:
+        return None, None
+    token = None
+    if ntfy.token_file or ntfy.token_env:
+        token = read_secret("ntfy.token", ntfy.token_file, ntfy.token_env)
+    basic = None
+    if ntfy.username is not None:
+        password = read_secret("ntfy.password", ntfy.password_file, ntfy.password_env)
+        basic = (ntfy.username, password)
+    return token, basic

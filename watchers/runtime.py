@@ -76,7 +76,7 @@ class Node:
         store: Store,
         core: NodeCore,
         push_tokens: dict[str, str] | None = None,
-        ntfy_token: str | None = None,
+        ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
     ) -> None:
         self.config = config
         self.name = config.node.name
@@ -103,7 +103,7 @@ class Node:
         self.sender: Sender | None = None
         if config.ntfy is not None:
             routing = Routing(
-                Server(str(config.ntfy.url), token=ntfy_token),
+                Server(str(config.ntfy.url), token=ntfy_login[0], basic=ntfy_login[1]),
                 Style(topic=config.ntfy.topic),
                 self._subject,
             )
@@ -118,7 +118,7 @@ class Node:
         config: Config,
         secret: str,
         push_tokens: dict[str, str],
-        ntfy_token: str | None = None,
+        ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
     ) -> Node:
         store = await Store.open(config.node.data_dir / "ravens.sqlite3")
         entries, clock = await store.load(config.node.name)
@@ -131,7 +131,7 @@ class Node:
             log=entries,
             clock_last=clock,
         )
-        return cls(config, secret, store, core, push_tokens, ntfy_token)
+        return cls(config, secret, store, core, push_tokens, ntfy_login)
 
     # -- life ----------------------------------------------------------------
 

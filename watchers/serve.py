@@ -22,11 +22,11 @@ async def serve(
     secret: str,
     push_tokens: dict[str, str],
     path: Path | None = None,
-    ntfy_token: str | None = None,
+    ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
 ) -> None:
     """Run until SIGTERM or SIGINT; then stop serving, finish, close the database.
     SIGHUP rereads the config file and applies its targets without a restart."""
-    node = await Node.open(config, secret, push_tokens, ntfy_token)
+    node = await Node.open(config, secret, push_tokens, ntfy_login)
     server = uvicorn.Server(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,

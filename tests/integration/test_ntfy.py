@@ -172,3 +172,32 @@ token_file = "{tmp_path / "token"}"
     assert f"delivered to {url}/ topic ops: ntfy message id" in good.stdout
     assert [m["title"] for m in inbox.all()] == ["ravens test from huginn"]
     assert bad.returncode == 1 and "unauthorized (40101)" in bad.stderr
+
+
+def test_basic_credentials_from_the_config(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    from notify.inbox import serve_in_thread
+
+    inbox = Inbox(basic=("ops", "correct horse"))
+    with serve_in_thread(inbox) as url:
+        (tmp_path / "secret").write_text("s" * 40)
+        (tmp_path / "password").write_text("correct horse\n")
+        config = tmp_path / "huginn.toml"
+        config.write_text(f"""
+[node]
+name = "huginn"
+data_dir = "{tmp_path}"
+[sync]
+secret_file = "{tmp_path / "secret"}"
+[ntfy]
+url = "{url}"
+topic = "ops"
+username = "ops"
+password_file = "{tmp_path / "password"}"
+""")
+        run = [sys.executable, "-m", "watchers", "notify", "test", "--config", str(config)]
+        done = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert inbox.requests[0]["headers"]["authorization"].startswith("Basic ")

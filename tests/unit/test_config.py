@@ -120,6 +120,8 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
          "targets[4]: give exactly one of token_file or token_env"),
         (('topic = "biphrost-status"', 'topic = "no spaces allowed"'),
          "ntfy.topic: expected text matching"),
+        (('topic = "biphrost-status"', 'topic = "biphrost-status"\nusername = "ops"'),
+         "ntfy: give username together with password_file or password_env"),
         (("keyword = \"Welcome\"", "regex = \"(unclosed\""),
          "targets[0].regex: expected a regular expression"),
     ],
