@@ -185,6 +185,10 @@ class Node:
             if target_id not in old:
                 await self.apply(self.core.add_target(target_id, now_ms()))
             self._schedule(target)
+        requeued = await self.store.requeue_refused(now_ms())
+        if requeued and self.sender is not None:
+            log.info("reload node=%s requeued=%d refused notification(s)", self.name, requeued)
+            self.sender.kick.set()
         added, removed = new.keys() - old.keys(), old.keys() - new.keys()
         changed = {t for t in new.keys() & old.keys() if new[t] != old[t]}
         log.info("reload node=%s added=%s removed=%s changed=%s", self.name,

@@ -385,6 +385,21 @@ class Store:
                 (status, now_ms, error, message_id, int(attempt), event_id),
             )
 
+    async def requeue_refused(self, now_ms: int) -> int:
+        """After a config change: try what ntfy refused once more."""
+        async with self._lock:
+            cursor = await self._db.execute(
+                "UPDATE outbox SET status = 'queued', updated_ms = ? WHERE status = 'refused'",
+                (now_ms,),
+            )
+            return cursor.rowcount
+
+    async def outbox_refused(self) -> list[tuple[str, str | None]]:
+        async with self._db.execute(
+            "SELECT event_id, last_error FROM outbox WHERE status = 'refused' ORDER BY created_ms"
+        ) as cursor:
+            return [(str(e), err) async for e, err in cursor]
+
     async def outbox_depth(self) -> int:
         async with self._db.execute("SELECT count(*) FROM outbox WHERE status = 'queued'") as c:
             row = await c.fetchone()

@@ -74,6 +74,11 @@ def app_for(node: Node) -> Starlette:
             "clock": core.clock.last.encode(),
             "log_entries": len(core.log),
             "outbox_depth": await node.store.outbox_depth(),
+            # What ntfy refused (a configuration error), with ntfy's words.
+            "outbox_refused": [
+                {"event": event_id, "error": error}
+                for event_id, error in await node.store.outbox_refused()
+            ],
             "peers": peers,
         })  # fmt: skip
 

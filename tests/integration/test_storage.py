@@ -120,3 +120,21 @@ def test_agreed_moves_become_intervals_and_a_repeat_changes_nothing(tmp_path: Pa
         ("DOWN", 5_000, 9_000, "e1"),
         ("UP", 9_000, None, "e2"),
     ]
+
+
+def test_refused_notifications_are_listed_and_requeued_after_a_config_change(
+    tmp_path: Path,
+) -> None:
+    async def go() -> tuple[list[tuple[str, str | None]], int, int]:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        await store.commit([], {}, Hlc(1, 0, "huginn"), outbox=[("e1", "blog", "DOWN", "{}", 1)])
+        await store.mark("e1", "refused", 2, error="forbidden (40301)")
+        refused = await store.outbox_refused()
+        requeued = await store.requeue_refused(3)
+        depth = await store.outbox_depth()
+        await store.close()
+        return refused, requeued, depth
+
+    refused, requeued, depth = asyncio.run(go())
+    assert refused == [("e1", "forbidden (40301)")]
+    assert (requeued, depth) == (1, 1)
