@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,26 @@ def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fa
     return chosen
 
 
+@contextlib.contextmanager
+def _config_errors(path: Path) -> Iterator[None]:
+    """Every config problem on stderr, prefixed with the file; exit 1 before anything starts."""
+    try:
+        yield
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{path}: {problem}", err=True)
+        raise SystemExit(1) from None
+
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The node's TOML file.",
+)
+
+
 @click.group()
 @click.version_option(package_name="ravens")
 def main() -> None:
@@ -52,15 +73,11 @@ def main() -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def check_config_command(path: Path) -> None:
     """Validate a node's config file (and that its secrets can be read) without starting."""
-    try:
+    with _config_errors(path):
         config = load_config(path)
         sync_secret(config)
         push_tokens(config)
         ntfy_credentials(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{path}: {problem}", err=True)
-        raise SystemExit(1) from None
     kinds = ", ".join(sorted({t.kind for t in config.targets})) or "none"
     click.echo(
         f"{path}: ok: node {config.node.name}, {len(config.peers)} peer(s), "
@@ -69,13 +86,7 @@ def check_config_command(path: Path) -> None:
 
 
 @main.command(name="run")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The node's TOML file.",
-)
+@config_option
 def run_command(config_path: Path) -> None:
     """Run the watcher node until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
@@ -83,15 +94,11 @@ def run_command(config_path: Path) -> None:
     # One line per state change is ours; the libraries' per-request chatter is not.
     for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    try:
+    with _config_errors(config_path):
         config = load_config(config_path)
         secret = sync_secret(config)
         tokens = push_tokens(config)
         ntfy_login = ntfy_credentials(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{config_path}: {problem}", err=True)
-        raise SystemExit(1) from None
     try:
         asyncio.run(serve(config, secret, tokens, config_path, ntfy_login))
     except (StorageError, OSError) as exc:
@@ -135,24 +142,14 @@ def notify_group() -> None:
 
 
 @notify_group.command(name="test")
-@click.option(
-    "--config",
-    "config_path",
-    required=True,
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="The node's TOML file.",
-)
+@config_option
 def notify_test_command(config_path: Path) -> None:
     """Send one test notification through the configured ntfy and print its answer."""
-    try:
+    with _config_errors(config_path):
         config = load_config(config_path)
         if config.ntfy is None:
             raise ConfigError(["ntfy: required section missing"])
         token, basic = ntfy_credentials(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            click.echo(f"{config_path}: {problem}", err=True)
-        raise SystemExit(1) from None
     message = {
         "topic": config.ntfy.topic,
         "title": f"ravens test from {config.node.name}",

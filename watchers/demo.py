@@ -94,7 +94,8 @@ def _show_notification(message: dict[str, Any]) -> None:
                f"[priority {message.get('priority', 3)}; {tags}]")  # fmt: skip
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port the kernel just handed out for 127.0.0.1 (bound to 0, then released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -109,7 +110,7 @@ def write_configs(
     if not secret.exists():
         secret.write_text(secrets.token_hex(32))
         secret.chmod(0o600)
-    ports = {name: _free_port() for name in NAMES}
+    ports = {name: free_port() for name in NAMES}
     targets = "".join(
         f'\n[[targets]]\nid = "{tid}"\nkind = "http"\nurl = "http://127.0.0.1:{port}/"\n'
         + ('keyword = "Welcome"\n' if tid != "slow" else "max_latency_ms = 5000\n")

@@ -452,7 +452,5 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _dt(epoch_s: float) -> Any:
-    from datetime import UTC, datetime
-
+def _dt(epoch_s: float) -> datetime:
     return datetime.fromtimestamp(epoch_s, UTC)

@@ -15,19 +15,24 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from watchers.demo import free_port
+
 NAMES = ("huginn", "muninn")
 
 
-def free_port() -> int:
-    """A port the kernel just handed out for 127.0.0.1 (bound to 0, then released)."""
+@contextmanager
+def listening_socket() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that accepts connections: a canary that always passes."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.listen()
+        yield int(sock.getsockname()[1])
 
 
 @dataclass

@@ -142,18 +142,15 @@ def test_header_publishing_with_aliases() -> None:
     assert stored["sequence_id"] == "seq42" and stored["message"] == "hello"
 
 
-def test_ravens_notify_test_prints_ntfys_answer(tmp_path: Any) -> None:
+def notify_test(tmp_path: Any, url: str, credentials: str) -> Callable[[], Any]:
+    """A node config pointing at url with the given [ntfy] credential lines, and a
+    runner of `ravens notify test` against it."""
     import subprocess
     import sys
 
-    from notify.inbox import serve_in_thread
-
-    inbox = Inbox(token=TOKEN)
-    with serve_in_thread(inbox) as url:
-        (tmp_path / "token").write_text(TOKEN)
-        (tmp_path / "secret").write_text("s" * 40)
-        config = tmp_path / "huginn.toml"
-        config.write_text(f"""
+    (tmp_path / "secret").write_text("s" * 40)
+    config = tmp_path / "huginn.toml"
+    config.write_text(f"""
 [node]
 name = "huginn"
 data_dir = "{tmp_path}"
@@ -162,12 +159,22 @@ secret_file = "{tmp_path / "secret"}"
 [ntfy]
 url = "{url}"
 topic = "ops"
-token_file = "{tmp_path / "token"}"
+{credentials}
 """)
-        run = [sys.executable, "-m", "watchers", "notify", "test", "--config", str(config)]
-        good = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+    run = [sys.executable, "-m", "watchers", "notify", "test", "--config", str(config)]
+    return lambda: subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_ravens_notify_test_prints_ntfys_answer(tmp_path: Any) -> None:
+    from notify.inbox import serve_in_thread
+
+    inbox = Inbox(token=TOKEN)
+    with serve_in_thread(inbox) as url:
+        (tmp_path / "token").write_text(TOKEN)
+        run = notify_test(tmp_path, url, f'token_file = "{tmp_path / "token"}"')
+        good = run()
         (tmp_path / "token").write_text("tk_" + "z" * 29)
-        bad = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+        bad = run()
     assert good.returncode == 0, good.stderr
     assert f"delivered to {url}/ topic ops: ntfy message id" in good.stdout
     assert [m["title"] for m in inbox.all()] == ["ravens test from huginn"]
@@ -175,29 +182,12 @@ token_file = "{tmp_path / "token"}"
 
 
 def test_basic_credentials_from_the_config(tmp_path: Any) -> None:
-    import subprocess
-    import sys
-
     from notify.inbox import serve_in_thread
 
     inbox = Inbox(basic=("ops", "correct horse"))
     with serve_in_thread(inbox) as url:
-        (tmp_path / "secret").write_text("s" * 40)
         (tmp_path / "password").write_text("correct horse\n")
-        config = tmp_path / "huginn.toml"
-        config.write_text(f"""
-[node]
-name = "huginn"
-data_dir = "{tmp_path}"
-[sync]
-secret_file = "{tmp_path / "secret"}"
-[ntfy]
-url = "{url}"
-topic = "ops"
-username = "ops"
-password_file = "{tmp_path / "password"}"
-""")
-        run = [sys.executable, "-m", "watchers", "notify", "test", "--config", str(config)]
-        done = subprocess.run(run, capture_output=True, text=True, timeout=60, check=False)
+        credentials = f'username = "ops"\npassword_file = "{tmp_path / "password"}"'
+        done = notify_test(tmp_path, url, credentials)()
     assert done.returncode == 0, done.stderr
     assert inbox.requests[0]["headers"]["authorization"].startswith("Basic ")

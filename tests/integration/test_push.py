@@ -10,28 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import Pair
+from tests.integration.processes import Pair, listening_socket
 
 TOKEN = "push-token-0123456789abcdef"
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
-    import socket
-
-    canary = socket.socket()
-    canary.bind(("127.0.0.1", 0))
-    canary.listen()
     targets = (
         '\n[[targets]]\nid = "backup"\nkind = "push"\ngrace_s = 4\ntoken_env = "RAVENS_PUSH"\n'
     )
-    p = Pair(tmp_path, targets, canary_port=canary.getsockname()[1], env={"RAVENS_PUSH": TOKEN})
-    try:
-        p.start_all()
-        yield p
-    finally:
-        p.stop_all()
-        canary.close()
+    with listening_socket() as canary:
+        p = Pair(tmp_path, targets, canary_port=canary, env={"RAVENS_PUSH": TOKEN})
+        try:
+            p.start_all()
+            yield p
+        finally:
+            p.stop_all()
 
 
 def call(url: str) -> int:

@@ -3,32 +3,27 @@ certificate named in [sync] ca_file."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import Pair
+from tests.integration.processes import Pair, listening_socket
 from tests.integration.servers import tls_context
 
 
 @pytest.fixture
 def pair(tmp_path: Path) -> Iterator[Pair]:
     tls_context(tmp_path, days_left=30)  # writes cert30.pem and key30.pem
-    canary = socket.socket()
-    canary.bind(("127.0.0.1", 0))
-    canary.listen()
-    port = canary.getsockname()[1]
-    targets = f'\n[[targets]]\nid = "db"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {port}\n'
-    p = Pair(tmp_path, targets, canary_port=port,
-             tls=(tmp_path / "cert30.pem", tmp_path / "key30.pem"))  # fmt: skip
-    try:
-        p.start_all()
-        yield p
-    finally:
-        p.stop_all()
-        canary.close()
+    with listening_socket() as port:
+        targets = f'\n[[targets]]\nid = "db"\nkind = "tcp"\nhost = "127.0.0.1"\nport = {port}\n'
+        p = Pair(tmp_path, targets, canary_port=port,
+                 tls=(tmp_path / "cert30.pem", tmp_path / "key30.pem"))  # fmt: skip
+        try:
+            p.start_all()
+            yield p
+        finally:
+            p.stop_all()
 
 
 def test_the_pair_agrees_over_https(pair: Pair) -> None:
