@@ -42,6 +42,10 @@ class Notice(StrEnum):
     NODE_ISOLATED = "NODE_ISOLATED"
     PEER_LOST = "PEER_LOST"
     PEER_BACK = "PEER_BACK"
+    # Not moves of the agreed state: a timed reminder, and a certificate
+    # crossing one of its expiry thresholds.
+    STILL_DOWN = "STILL_DOWN"
+    TLS_EXPIRING = "TLS_EXPIRING"
 
 
 S = AgreedState

@@ -14,12 +14,16 @@ from consensus.lww import JsonValue
 ID_HEX_CHARS = 24
 
 
-def event_id(subject: str, notice: Notice, state: str, anchor: Hlc | None, mode: Mode) -> str:
+def event_id(
+    subject: str, notice: Notice, state: str, anchor: Hlc | None, mode: Mode, extra: str = ""
+) -> str:
     """Hash of what decides the transition, never of who noticed it or when.
 
-    Also a valid ntfy sequence id (letters and digits)."""
+    ``extra`` tells apart notices of one state (the n-th reminder, a
+    certificate's threshold). Also a valid ntfy sequence id (letters and digits)."""
     anchor_text = "-" if anchor is None else anchor.encode()
-    material = "\x1f".join((subject, notice.value, state, anchor_text, mode.value))
+    parts = (subject, notice.value, state, anchor_text, mode.value, *((extra,) if extra else ()))
+    material = "\x1f".join(parts)
     return hashlib.sha256(material.encode()).hexdigest()[:ID_HEX_CHARS]
 
 
@@ -42,6 +46,9 @@ class Event:
     suppressed: bool = False
     # When the previous agreed state began: an UP says how long the outage lasted.
     previous_since_ms: int | None = None
+    # What a notice needs beyond the move: the reminder's number, a
+    # certificate's expiry and the threshold it crossed.
+    detail: Mapping[str, JsonValue] = field(default_factory=dict)
 
     @property
     def at_ms(self) -> int | None:
@@ -59,6 +66,7 @@ class Event:
             "views": {node: dict(view) for node, view in self.views.items()},
             "suppressed": self.suppressed,
             "previous_since_ms": self.previous_since_ms,
+            "detail": dict(self.detail),
         }
 
     @classmethod
@@ -83,6 +91,7 @@ class Event:
                 else {},
                 suppressed=bool(value.get("suppressed", False)),
                 previous_since_ms=_int(value.get("previous_since_ms")),
+                detail=dict(detail) if isinstance(detail := value.get("detail"), dict) else {},
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"event {id_}: {exc}") from exc

@@ -39,7 +39,7 @@ from consensus.health import Health
 from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
 from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
-from consensus.settings import Settings
+from consensus.settings import DAY_MS, Settings
 from consensus.verdict import Verdict
 
 T = TypeVar("T")
@@ -75,6 +75,8 @@ class NodeCore:
         self.clock = HybridClock(node, settings.max_skew_ms, clock_last)
         self.targets: set[str] = set(targets)
         self.maintenance: set[str] = set()
+        # Silenced targets: agreed and recorded as usual, nobody notified.
+        self.silenced: set[str] = set()
         self.verdicts: dict[str, Verdict] = {}
         for target in self.targets:
             entry = self.log.get(keys.obs(node, target))
@@ -96,6 +98,9 @@ class NodeCore:
         # Targets whose agreed record is PARTIAL without a note yet: the only
         # ones the timed note has to look at on every tick.
         self._partial: set[str] = set()
+        # Targets agreed DOWN, with when their next reminder is due: the
+        # only ones reminders have to look at.
+        self._down: dict[str, int] = {}
         for target in self.targets:
             self._index_state(target)
         self._restore_dispatch(now_ms)
@@ -154,6 +159,11 @@ class NodeCore:
             return False
         return record is not None and record.state is DispatchState.POSTING
 
+    def took_over(self, event_id_: str) -> bool:
+        """Whether we post this event as the standby, in place of the sender."""
+        record = self.dispatch.get(event_id_)
+        return record is not None and record.role is Role.STANDBY
+
     def sent_elsewhere(self, event_id_: str) -> bool:
         """Another node recorded that it posted this event."""
         sent = self.log.get(keys.sent(event_id_))
@@ -174,6 +184,7 @@ class NodeCore:
                 entry = self.log.get(keys.state(target))
                 if entry is not None:
                     due.append(entry.hlc.wall_ms + self.settings.partial_note_after_ms)
+            due += self._down.values()
         if self.canaries_ok:
             for peer in self.peers:
                 record = self.peer_record(peer)
@@ -338,6 +349,7 @@ class NodeCore:
         self.targets.discard(target)
         self.verdicts.pop(target, None)
         self._partial.discard(target)
+        self._down.pop(target, None)
         self._held.pop(target, None)
         self._confirm.discard(target)
 
@@ -363,6 +375,50 @@ class NodeCore:
             self.maintenance.discard(target)
         return self._evaluate(target, now_ms)
 
+    def set_silenced(self, target: str, on: bool) -> None:
+        """Silence a target's notifications; its events are still recorded."""
+        if on:
+            self.silenced.add(target)
+        else:
+            self.silenced.discard(target)
+
+    def certificate_observed(self, target: str, not_after_ms: int, now_ms: int) -> Step:
+        """A check saw the target's certificate, valid until not_after_ms.
+
+        Once per threshold crossed (the lowest), whichever node sees it first:
+        the id depends only on the target, the certificate's expiry and the
+        threshold, so both nodes announce the same event."""
+        if target not in self.targets or self.node not in self._voters:
+            return Step()
+        days_left = (not_after_ms - now_ms) / DAY_MS
+        crossed = [days for days in self.settings.tls_expiry_days if days_left <= days]
+        if not crossed or days_left <= 0:
+            return Step()  # fine, or expired: the failing check says that
+        threshold = min(crossed)
+        state = self.record(target).state.value
+        event_id_ = event_id(
+            target, Notice.TLS_EXPIRING, "", None, Mode.QUORUM, f"{threshold}:{not_after_ms}"
+        )
+        if self.log.get(keys.event(event_id_)) is not None:
+            return Step()
+        event = Event(
+            id=event_id_,
+            subject=target,
+            notice=Notice.TLS_EXPIRING,
+            state=state,
+            previous=state,
+            anchor=None,
+            mode=Mode.QUORUM,
+            voters=tuple(sorted(self._voters)),
+            suppressed=self._silent(target),
+            detail={
+                "threshold_days": threshold,
+                "not_after_ms": not_after_ms,
+                "days_left": round(days_left, 1),
+            },
+        )
+        return self._announce(event, now_ms)
+
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
         step = Step()
@@ -377,6 +433,7 @@ class NodeCore:
             step.extend(self._evaluate(target, now_ms))
         step.extend(self._watch_peers(now_ms))
         step.extend(self._partial_notes(now_ms))
+        step.extend(self._reminders(now_ms))
         step.extend(self._dispatch_deadlines(now_ms))
         if now_ms >= self._next_gc_ms:
             self._next_gc_ms = now_ms + GC_EVERY_MS
@@ -475,8 +532,11 @@ class NodeCore:
             mode=found.mode,
             voters=found.voters,
             views=views,
-            suppressed=subject in self.maintenance,
+            suppressed=self._silent(subject),
         )
+
+    def _silent(self, subject: str) -> bool:
+        return subject in self.maintenance or subject in self.silenced
 
     def _partial_notes(self, now_ms: int) -> Step:
         step = Step()
@@ -499,6 +559,37 @@ class NodeCore:
             )
             noted = note_partial(record, event.id)
             step.written.append(self._write(keys.state(target), noted.to_value(), now_ms))
+            step.extend(self._announce(event, now_ms))
+        return step
+
+    def _reminders(self, now_ms: int) -> Step:
+        """Still DOWN after every ``remind_down_every_ms``: one reminder per
+        round, with an id both nodes compute alike (target, outage, round)."""
+        step = Step()
+        every = self.settings.remind_down_every_ms
+        if not every or self.node not in self._voters:
+            return step
+        for target in sorted(t for t, due in self._down.items() if due <= now_ms):
+            record = self.record(target)
+            since = record.since_ms
+            if record.state is not AgreedState.DOWN or since is None:
+                continue
+            rounds = (now_ms - since) // every
+            self._down[target] = since + (rounds + 1) * every
+            if rounds < 1:
+                continue
+            event_id_ = event_id(
+                target, Notice.STILL_DOWN, record.state.value, record.anchor, record.mode,
+                str(rounds),
+            )  # fmt: skip
+            if self.log.get(keys.event(event_id_)) is not None:
+                continue
+            found = Assessment(
+                record.state, record.mode, record.anchor, tuple(sorted(self._voters))
+            )
+            event = self._event(target, Notice.STILL_DOWN, record.state, "DOWN", found, now_ms)
+            event = replace(event, id=event_id_, previous_since_ms=since,
+                            detail={"reminder": rounds, "down_for_ms": rounds * every})  # fmt: skip
             step.extend(self._announce(event, now_ms))
         return step
 
@@ -713,6 +804,11 @@ class NodeCore:
             self._partial.add(target)
         else:
             self._partial.discard(target)
+        every = self.settings.remind_down_every_ms
+        if record.state is AgreedState.DOWN and every and record.since_ms is not None:
+            self._down.setdefault(target, record.since_ms + every)
+        else:
+            self._down.pop(target, None)
 
     def _write_at(self, key: str, value: JsonValue, hlc: Hlc) -> Entry:
         current = self.log.raw(key)

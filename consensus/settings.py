@@ -29,11 +29,22 @@ class Settings:
     # Longer than the sender's whole retry window for one post plus a sync interval.
     failover_ms: int = 90_000
     tombstone_ttl_ms: int = 7 * DAY_MS
+    # A reminder while a target stays DOWN, every this long; 0: never.
+    remind_down_every_ms: int = 0
+    # One notice when a certificate has this many days left or fewer, once
+    # per threshold (the lowest one crossed).
+    tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if value <= 0:
+            if f.name == "remind_down_every_ms":
+                if value < 0:
+                    raise ValueError(f"{f.name}: expected 0 (off) or more, got {value}")
+            elif f.name == "tls_expiry_days":
+                if any(days <= 0 for days in value):
+                    raise ValueError(f"{f.name}: expected positive numbers of days, got {value}")
+            elif value <= 0:
                 raise ValueError(f"{f.name}: expected a positive number, got {value}")
         if self.single_vantage_fail_threshold < self.fail_threshold:
             raise ValueError(

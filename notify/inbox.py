@@ -20,7 +20,7 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +52,7 @@ HEADERS = {
     "sequence_id": ("x-sequence-id", "sequence-id", "sid"),
 }
 LINK = "https://ntfy.sh/docs/publish/"
+DURATION = re.compile(r"^(\d+)([smhd])$")
 
 
 class Refused(Exception):
@@ -81,7 +82,7 @@ class Inbox:
 
 def app_for(inbox: Inbox) -> Starlette:
     async def publish_json(request: Request) -> Response:
-        return await _guarded(inbox, request, _from_json)
+        return await _guarded(inbox, request, read_json_publish)
 
     async def publish_topic(request: Request) -> Response:
         topic = request.path_params["topic"]
@@ -92,7 +93,12 @@ def app_for(inbox: Inbox) -> Starlette:
 
     async def poll(request: Request) -> Response:
         topic = request.path_params["topic"]
-        lines = [json.dumps(m, separators=(",", ":")) for m in inbox.messages.get(topic, [])]
+        try:
+            _authenticate(inbox, request)
+            cached = _since(inbox, inbox.messages.get(topic, []), request.query_params)
+        except Refused as exc:
+            return _error(exc, None)
+        lines = [json.dumps(m, separators=(",", ":")) for m in cached]
         return Response("".join(line + "\n" for line in lines),
                         media_type="application/x-ndjson")  # fmt: skip
 
@@ -149,6 +155,29 @@ def _authenticate(inbox: Inbox, request: Request) -> None:
         raise Refused(401, 40101, "unauthorized", "https://ntfy.sh/docs/publish/#authentication")
 
 
+def _since(
+    inbox: Inbox, cached: list[dict[str, Any]], params: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """ntfy's since=: all, latest, none, a message id, a unix time or a duration."""
+    since = params.get("since", "all")
+    if since == "all":
+        return cached
+    if since == "none":
+        return []
+    if since == "latest":
+        return cached[-1:]
+    ids = [m["id"] for m in cached]
+    if since in ids:
+        return cached[ids.index(since) + 1 :]
+    if since.isdigit():
+        return [m for m in cached if m["time"] >= int(since)]
+    duration = DURATION.match(since)
+    if duration:
+        seconds = int(duration[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86_400}[duration[2]]
+        return [m for m in cached if m["time"] >= inbox.clock() - seconds]
+    raise Refused(400, 40008, "invalid request: since parameter invalid")
+
+
 def _rate_limit(inbox: Inbox, visitor: str) -> None:
     if inbox.retry_after_s is not None:
         raise Refused(429, 42901, "limit reached: too many requests",
@@ -177,7 +206,7 @@ def _priority(value: object) -> int | None:
     raise Refused(400, 40007, "invalid priority")
 
 
-def _from_json(body: bytes) -> dict[str, Any]:
+def read_json_publish(body: bytes) -> dict[str, Any]:
     if len(body) > MAX_JSON_BYTES:
         raise Refused(413, 41303, "request entity too large", None)
     try:

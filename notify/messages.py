@@ -8,7 +8,8 @@ sequence id so that a rare second copy replaces the first on phones.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,7 +31,12 @@ DEFAULT_PRIORITY: dict[Notice, int] = {
     Notice.NODE_ISOLATED: 2,
     Notice.PEER_LOST: 2,
     Notice.PEER_BACK: 2,
+    Notice.STILL_DOWN: 4,
+    Notice.TLS_EXPIRING: 3,
 }
+# Old news gathered into one message wakes nobody.
+SUMMARY_PRIORITY = 3
+SUMMARY_LINES = 30
 
 TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.DOWN: ("rotating_light",),
@@ -41,6 +47,8 @@ TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.NODE_ISOLATED: ("warning",),
     Notice.PEER_LOST: ("warning",),
     Notice.PEER_BACK: ("white_check_mark",),
+    Notice.STILL_DOWN: ("rotating_light", "repeat"),
+    Notice.TLS_EXPIRING: ("lock", "warning"),
 }
 
 
@@ -114,6 +122,16 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
             f"{label} settled: {event.state}",
             f"**{label}** stopped flapping and is **{event.state}** since {since}.\n\n{seen}",
         )
+    if notice is Notice.STILL_DOWN:
+        down_for = event.detail.get("down_for_ms")
+        lasted = _duration(0, down_for) if isinstance(down_for, int) else None
+        return (
+            f"{label} is still DOWN",
+            f"**{label}** is still down, for {lasted or 'a while'} now (since {since}).\n\n"
+            f"{seen}{alone}",
+        )
+    if notice is Notice.TLS_EXPIRING:
+        return _tls_words(event, label)
     node = event.subject.removeprefix(NODE_SUBJECT)
     if notice is Notice.NODE_ISOLATED:
         return (
@@ -129,6 +147,56 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
             "(single vantage) until it is back.",
         )
     return f"{node} is back", f"Watcher **{node}** is heard from again and votes again."
+
+
+def _tls_words(event: Event, label: str) -> tuple[str, str]:
+    detail = event.detail
+    threshold = detail.get("threshold_days")
+    not_after = detail.get("not_after_ms")
+    left = detail.get("days_left")
+    days = f"{float(left):.0f}" if isinstance(left, int | float) else f"{threshold}"
+    expires = _when(not_after) if isinstance(not_after, int) else "soon"
+    return (
+        f"{label}: TLS certificate expires in {days} days",
+        f"The certificate of **{label}** expires on {expires}, in about {days} days "
+        f"(threshold: {threshold} days). Renew it before visitors see a warning.",
+    )
+
+
+def build_summary(events: Sequence[tuple[Event, Subject]], topic: str) -> dict[str, object]:
+    """One message for events too old to send one by one (ntfy was down, or
+    this node was), so that a phone does not ring for each stale alert."""
+    lines = [
+        f"- {_when(event.at_ms)}: {_title(event, subject)}"
+        + (" (single vantage)" if event.mode is Mode.SINGLE_VANTAGE else "")
+        for event, subject in events[:SUMMARY_LINES]
+    ]
+    if len(events) > SUMMARY_LINES:
+        lines.append(f"- and {len(events) - SUMMARY_LINES} more on the status page")
+    body = (
+        f"These {len(events)} notifications could not be sent when they happened; "
+        "here they are at once, oldest first. The status page has the current state.\n\n"
+        + "\n".join(lines)
+    )
+    return {
+        "topic": topic,
+        "title": f"{len(events)} delayed notifications",
+        "message": _cap(body),
+        "priority": SUMMARY_PRIORITY,
+        "tags": ["inbox_tray"],
+        "markdown": True,
+        "sequence_id": summary_id([event.id for event, _ in events]),
+    }
+
+
+def summary_id(event_ids: Sequence[str]) -> str:
+    """The sequence id of the summary of these events, computed again after a crash."""
+    digest = hashlib.sha256("\x1f".join(sorted(event_ids)).encode()).hexdigest()
+    return "s" + digest[:23]
+
+
+def _title(event: Event, subject: Subject) -> str:
+    return _words(event, subject)[0]
 
 
 def _views(event: Event) -> str:

@@ -4,10 +4,14 @@ Rows are written by the node in the same transaction as the move that caused
 them; this loop only reads and marks them. Before each attempt it asks the
 core whether the event is still ours to post (the designated sender, or a
 standby that took over). Network errors and 5xx are retried with exponential
-backoff and jitter; a 429 pauses the whole server for its Retry-After; any
-other 4xx is a configuration error, logged once with ntfy's words and kept
-until the configuration changes. A row in flight when the node died is
-looked up on ntfy by its sequence id before it is posted again.
+backoff and jitter; a 429 pauses the whole server for its Retry-After and
+spaces the posts after it; any other 4xx is a configuration error, logged
+once with ntfy's words and kept until the configuration changes.
+
+A post whose answer was lost (a crash, a read timeout) and a post a standby
+takes over are first looked up on ntfy by sequence id, so the copy is not
+sent at all when the first one arrived. Events older than the summary age
+go out as one summary per topic instead of a burst of stale alarms.
 """
 
 from __future__ import annotations
@@ -17,20 +21,25 @@ import contextlib
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
 
 from consensus.events import Event
-from notify.messages import Style, Subject, build
+from notify.messages import Style, Subject, build, build_summary
 from notify.publisher import Delivered, Refused, RetryLater, Server, publish
 
 log = logging.getLogger("ravens")
 
 MAX_BACKOFF_S = 300.0
 IDLE_WAIT_S = 5.0
+# After a 429, posts are spaced this far apart until a pass goes through.
+RATE_LIMITED_GAP_S = 1.0
+# A lookup reads the topic's cache from a little before the event.
+LOOKUP_MARGIN_S = 120
 
 
 class Row(Protocol):
@@ -40,6 +49,10 @@ class Row(Protocol):
     def event(self) -> str: ...
     @property
     def attempts(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def sequence_id(self) -> str | None: ...
 
 
 class Host(Protocol):
@@ -48,13 +61,20 @@ class Host(Protocol):
     async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[Row]: ...
 
     async def mark(self, event_id: str, status: str, error: str | None = None,
-                   message_id: str | None = None, attempt: bool = False) -> None: ...  # fmt: skip
+                   message_id: str | None = None, attempt: bool = False,
+                   sequence_id: str | None = None) -> None: ...  # fmt: skip
 
     def should_post(self, event_id: str) -> bool: ...
 
     def sent_elsewhere(self, event_id: str) -> bool: ...
 
+    def took_over(self, event_id: str) -> bool: ...
+
     async def delivered(self, event_id: str) -> None: ...
+
+
+def wall_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -62,81 +82,180 @@ class Routing:
     server: Server
     style: Style
     subject_for: Callable[[Event], Subject]
+    # Events older than this when their turn comes go out as one summary per
+    # topic (two or more of them); None: always one by one.
+    summarize_after_ms: int | None = 3_600_000
+    now_ms: Callable[[], int] = wall_ms
 
 
+@dataclass
+class Post:
+    """One request to ntfy: one event, or the summary of several stale ones."""
+
+    rows: list[Row]
+    events: list[Event]
+    message: dict[str, object]
+    summary: bool = False
+
+    @property
+    def sequence_id(self) -> str:
+        return str(self.message["sequence_id"])
+
+    @property
+    def topic(self) -> str:
+        return str(self.message["topic"])
+
+
+@dataclass
 class Sender:
-    def __init__(self, host: Host, routing: Routing, client: httpx.AsyncClient,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:  # fmt: skip
-        self.host = host
-        self.routing = routing
-        self.client = client
-        self.kick = asyncio.Event()
-        self.sleep = sleep
-        self.pause_s = 0.0
+    host: Host
+    routing: Routing
+    client: httpx.AsyncClient
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    kick: asyncio.Event = field(default_factory=asyncio.Event)
+    # Events a standby already looked up on ntfy before taking over.
+    looked_up: set[str] = field(default_factory=set)
+    rate_limited: bool = False
 
     async def run(self) -> None:
-        await self._verify_in_flight()
         while True:
-            waited = await self._pass()
+            waited = await self.send_due()
             self.kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.kick.wait(), waited or IDLE_WAIT_S)
 
-    async def _pass(self) -> float | None:
-        """One pass over the queue, oldest first; the wait before the next
-        when ntfy asked for one, else None."""
-        for row in await self.host.outbox_rows(("queued",)):
+    async def send_due(self) -> float | None:
+        """One pass over the outbox, oldest first. Returns the wait before the
+        next when ntfy asked for one (nothing later may go first), else None."""
+        ready: list[tuple[Row, Event]] = []
+        for row in await self.host.outbox_rows(("posting", "queued")):
             if self.host.sent_elsewhere(row.event_id):
                 await self.host.mark(row.event_id, "yielded")
                 continue
             if not self.host.should_post(row.event_id):
                 continue  # not ours (yet): the core says when
-            event = Event.from_value(row.event_id, json.loads(row.event))
-            message = build(event, self.routing.subject_for(event), self.routing.style)
-            await self.host.mark(row.event_id, "posting", attempt=True)
-            outcome = await publish(self.client, self.routing.server, message)
-            if isinstance(outcome, Delivered):
-                await self.host.mark(row.event_id, "sent", message_id=outcome.message_id)
-                await self.host.delivered(row.event_id)
-                log.info("notified event=%s notice=%s topic=%s ntfy_id=%s", event.id,
-                         event.notice.value, message["topic"], outcome.message_id)  # fmt: skip
-            elif isinstance(outcome, Refused):
-                await self.host.mark(row.event_id, "refused", error=outcome.error)
-                log.error("ntfy refused event=%s status=%d: %s (kept; fix [ntfy] and reload)",
-                          event.id, outcome.status, outcome.error)  # fmt: skip
-            elif isinstance(outcome, RetryLater):
-                await self.host.mark(row.event_id, "queued", error=outcome.reason)
-                wait = outcome.after_s
-                if wait is None:
-                    wait = min(MAX_BACKOFF_S, 2.0 ** min(row.attempts + 1, 9))
-                    wait *= random.uniform(0.8, 1.2)
-                if row.attempts == 0:
-                    log.warning("ntfy not delivering event=%s: %s; retrying in %.0f s",
-                                event.id, outcome.reason, wait)  # fmt: skip
-                return wait  # in order: nothing later goes first
+            ready.append((row, Event.from_value(row.event_id, json.loads(row.event))))
+        ready = await self._already_there(ready)
+        for number, post in enumerate(self._posts(ready)):
+            if number and self.rate_limited:
+                await self.sleep(RATE_LIMITED_GAP_S)
+            wait = await self._deliver(post)
+            if wait is not None:
+                return wait
+        self.rate_limited = False
         return None
 
-    async def _verify_in_flight(self) -> None:
-        """A row left 'posting' by a crash: ask ntfy whether it arrived."""
-        for row in await self.host.outbox_rows(("posting",)):
-            event = Event.from_value(row.event_id, json.loads(row.event))
-            topic = build(event, self.routing.subject_for(event), self.routing.style)["topic"]
-            found = await find_sequence(self.client, self.routing.server, str(topic), event.id)
-            if found is not None:
-                await self.host.mark(row.event_id, "sent", message_id=found)
-                await self.host.delivered(row.event_id)
-            else:
-                await self.host.mark(row.event_id, "queued")
+    async def _already_there(self, ready: list[tuple[Row, Event]]) -> list[tuple[Row, Event]]:
+        """Look up on ntfy what may have arrived already: posts whose answer
+        was lost, and events a standby takes over. Returns what is left to post."""
+        found_ids: dict[str, str | None] = {}
+        left = []
+        for row, event in ready:
+            taking_over = self.host.took_over(event.id) and event.id not in self.looked_up
+            if row.status != "posting" and not taking_over:
+                left.append((row, event))
+                continue
+            self.looked_up.add(event.id)
+            sequence = row.sequence_id or event.id
+            if sequence not in found_ids:
+                topic = self._message(event)["topic"]
+                since_s = max(0, (event.at_ms or 0) // 1000 - LOOKUP_MARGIN_S)
+                found_ids[sequence] = await find_sequence(
+                    self.client, self.routing.server, str(topic), sequence, since_s
+                )
+            message_id = found_ids[sequence]
+            if message_id is None:
+                left.append((row, event))
+                continue
+            await self.host.mark(event.id, "sent", message_id=message_id)
+            await self.host.delivered(event.id)
+            log.info("notified event=%s already on ntfy as %s: not posted again", event.id,
+                     message_id)  # fmt: skip
+        return left
+
+    def _message(self, event: Event) -> dict[str, object]:
+        return build(event, self.routing.subject_for(event), self.routing.style)
+
+    def _posts(self, ready: list[tuple[Row, Event]]) -> list[Post]:
+        """Stale events as one summary per topic, then the rest one by one."""
+        limit = self.routing.summarize_after_ms
+        now = self.routing.now_ms()
+        stale = [
+            (row, event)
+            for row, event in ready
+            if limit is not None and event.at_ms is not None and now - event.at_ms > limit
+        ]
+        if len(stale) < 2:
+            stale = []
+        posts: list[Post] = []
+        by_topic: dict[str, list[tuple[Row, Event, Subject]]] = {}
+        for row, event in stale:
+            subject = self.routing.subject_for(event)
+            topic = subject.topic or self.routing.style.topic
+            by_topic.setdefault(topic, []).append((row, event, subject))
+        for topic, group in by_topic.items():
+            if len(group) == 1:
+                continue  # alone in its topic: sent as itself below
+            message = build_summary([(e, s) for _, e, s in group], topic)
+            posts.append(Post([r for r, _, _ in group], [e for _, e, _ in group], message, True))
+        summarized = {e.id for post in posts for e in post.events}
+        posts += [
+            Post([row], [event], self._message(event))
+            for row, event in ready
+            if event.id not in summarized
+        ]
+        return posts
+
+    async def _deliver(self, post: Post) -> float | None:
+        sequence = post.sequence_id if post.summary else None
+        for row in post.rows:
+            await self.host.mark(row.event_id, "posting", attempt=True, sequence_id=sequence)
+        outcome = await publish(self.client, self.routing.server, post.message)
+        if isinstance(outcome, Delivered):
+            for event in post.events:
+                await self.host.mark(event.id, "sent", message_id=outcome.message_id)
+                await self.host.delivered(event.id)
+            log.info("notified events=%s topic=%s ntfy_id=%s%s",
+                     ",".join(e.id for e in post.events), post.topic, outcome.message_id,
+                     " (one summary)" if post.summary else "")  # fmt: skip
+            return None
+        if isinstance(outcome, Refused):
+            for event in post.events:
+                await self.host.mark(event.id, "refused", error=outcome.error)
+            log.error("ntfy refused events=%s status=%d: %s (kept; fix [ntfy] and reload)",
+                      ",".join(e.id for e in post.events), outcome.status,
+                      outcome.error)  # fmt: skip
+            return None
+        return await self._later(post, outcome)
+
+    async def _later(self, post: Post, outcome: RetryLater) -> float:
+        # In doubt, the rows stay 'posting' so the next pass looks them up first.
+        status = "posting" if outcome.in_doubt else "queued"
+        sequence = post.sequence_id if post.summary and outcome.in_doubt else None
+        for event in post.events:
+            await self.host.mark(event.id, status, error=outcome.reason, sequence_id=sequence)
+        attempts = max(row.attempts for row in post.rows)
+        wait = outcome.after_s
+        if wait is not None:
+            self.rate_limited = True
+        else:
+            wait = min(MAX_BACKOFF_S, 2.0 ** min(attempts + 1, 9)) * random.uniform(0.8, 1.2)
+        if attempts == 0:
+            log.warning("ntfy not delivering events=%s: %s; retrying in %.0f s",
+                        ",".join(e.id for e in post.events), outcome.reason, wait)  # fmt: skip
+        return wait
 
 
 async def find_sequence(
-    client: httpx.AsyncClient, server: Server, topic: str, sequence_id: str
+    client: httpx.AsyncClient, server: Server, topic: str, sequence_id: str, since_s: int = 0
 ) -> str | None:
     """ntfy's id of a cached message with this sequence id, if any."""
     url = f"{server.base_url.rstrip('/')}/{topic}/json"
+    since = str(since_s) if since_s else "all"
+    headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
     try:
-        response = await client.get(url, params={"poll": "1", "since": "all"},
-                                    headers=server.headers(), timeout=10)  # fmt: skip
+        response = await client.get(url, params={"poll": "1", "since": since},
+                                    headers=headers, timeout=server.timeout_s)  # fmt: skip
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

@@ -3,7 +3,10 @@
 Every answer becomes one of three outcomes, never an exception: delivered
 (with ntfy's message id), retry later (network errors, 5xx, 429 with its
 Retry-After), or refused (any other 4xx: a configuration error, with
-ntfy's own error text, kept until the configuration changes).
+ntfy's own error text, kept until the configuration changes). A retry is
+"in doubt" when the request may have arrived and only the answer was lost
+(a read timeout, a dropped connection): the message is then looked up on
+ntfy by its sequence id before it is posted again.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class RetryLater:
     reason: str
     # From a 429's Retry-After: the whole server is to be left alone this long.
     after_s: float | None = None
+    in_doubt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +51,7 @@ class Server:
     base_url: str
     token: str | None = None
     basic: tuple[str, str] | None = None
+    timeout_s: float = TIMEOUT_S
 
     def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
@@ -66,11 +71,15 @@ async def publish(client: httpx.AsyncClient, server: Server, message: dict[str, 
     url = server.base_url.rstrip("/") + "/"
     try:
         response = await client.post(url, content=body, headers=server.headers(),
-                                     timeout=TIMEOUT_S)  # fmt: skip
-    except httpx.TimeoutException:
-        return RetryLater(f"no answer from ntfy after {TIMEOUT_S:g} s")
-    except httpx.HTTPError as exc:
+                                     timeout=server.timeout_s)  # fmt: skip
+    except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError) as exc:
         return RetryLater(f"ntfy unreachable: {str(exc)[:160] or type(exc).__name__}")
+    except httpx.TimeoutException:
+        return RetryLater(f"no answer from ntfy after {server.timeout_s:g} s", in_doubt=True)
+    except httpx.HTTPError as exc:
+        # Sent, perhaps, and the answer lost on the way back.
+        reason = f"ntfy connection failed: {str(exc)[:160] or type(exc).__name__}"
+        return RetryLater(reason, in_doubt=True)
     if response.status_code == 200:
         try:
             return Delivered(str(response.json()["id"]))

@@ -10,7 +10,7 @@ import ipaddress
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
 
@@ -104,6 +104,9 @@ class DefaultsSection(Strict):
     success_threshold: int = Field(default=2, ge=1, le=20)
     single_vantage_fail_threshold: int = Field(default=4, ge=1, le=40)
     max_concurrent_checks: int = Field(default=200, ge=1, le=10_000)
+    # One notice when an HTTPS target's certificate has this many days left,
+    # once per threshold.
+    tls_expiry_days: tuple[Annotated[int, Field(ge=1, le=365)], ...] = (14, 7, 3, 1)
 
     @model_validator(mode="after")
     def _stricter_alone(self) -> DefaultsSection:
@@ -135,9 +138,27 @@ DEFAULT_CANARIES = (
 )
 
 
+Topic = Annotated[str, Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")]
+# ntfy's priorities: 1 (min) to 5 (max, urgent).
+Priority = Annotated[int, Field(ge=1, le=5)]
+NoticeName = Literal[
+    "down", "up", "partial_lasting", "flapping_started", "flapping_settled",
+    "node_isolated", "peer_lost", "peer_back", "still_down", "tls_expiring",
+]  # fmt: skip
+
+
 class NtfySection(Strict):
     url: AnyHttpUrl = AnyHttpUrl("https://ntfy.sh")
-    topic: str = Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")
+    topic: Topic
+    # A target's own topic wins, then the first of its tags listed here,
+    # then the default topic.
+    tag_topics: dict[str, Topic] = Field(default_factory=dict)
+    priority: dict[NoticeName, Priority] = Field(default_factory=dict)
+    # A reminder while a target stays DOWN, every this many seconds; 0: never.
+    remind_down_every_s: float = Field(default=0, ge=0, le=30 * 86_400)
+    # Events older than this when ntfy takes them again go out as one summary.
+    summarize_after_s: float = Field(default=3600, gt=0)
+    timeout_s: float = Field(default=10, gt=0, le=120)
     token_file: Path | None = None
     token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
     # Or Basic credentials: a user name, its password from a file or env.
@@ -169,6 +190,9 @@ class Config(Strict):
     ntfy: NtfySection | None = None
     targets: tuple[Target, ...] = ()
     maintenance: tuple[MaintenanceWindow, ...] = ()
+    # Same fields as maintenance windows: the state is agreed and recorded as
+    # usual, but nobody is notified.
+    silences: tuple[MaintenanceWindow, ...] = ()
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:
@@ -217,6 +241,12 @@ def _problem(error: Any) -> str:
     if kind == "union_tag_invalid":
         return (
             f"{key}.kind: unknown kind {error['ctx']['tag']!r}; expected one of {', '.join(KINDS)}"
+        )
+    if error["loc"] and error["loc"][-1] == "[key]":
+        # A table whose keys are a fixed set: name the key, not "[key]".
+        key = _dotted(error["loc"][:-2])
+        return f"{key}: unknown key {error.get('input')!r}; expected one of " + (
+            str(error.get("ctx", {}).get("expected", "")).replace("'", "")
         )
     message = _EXPECTED.get(kind, message).format(**error.get("ctx", {}))
     message = message.removeprefix("Value error, ")

@@ -14,7 +14,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,13 +22,14 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from consensus import keys
+from consensus.agreement import Notice
 from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
 from consensus.errors import InvalidEntry
 from consensus.events import Event
 from consensus.lww import Entry
 from consensus.node import NodeCore
 from consensus.settings import Settings
-from notify.messages import Style, Subject
+from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
@@ -39,6 +40,9 @@ from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import CheckRow, Interval, OutboxRow, Store
 
 log = logging.getLogger("ravens")
+
+# A Bearer token, or Basic credentials, for ntfy.
+NtfyLogin = tuple[str | None, tuple[str, str] | None]
 
 CANARY_INTERVAL_S = 15.0
 CANARY_TIMEOUT_S = 3.0
@@ -65,6 +69,24 @@ def settings_from(config: Config) -> Settings:
         max_skew_ms=config.sync.max_skew_ms,
         heartbeat_interval_ms=int(min(10.0, config.sync.interval_s) * 1000),
         peer_timeout_ms=int(max(35.0, config.sync.interval_s * 3.5) * 1000),
+        remind_down_every_ms=int(config.ntfy.remind_down_every_s * 1000) if config.ntfy else 0,
+        tls_expiry_days=d.tls_expiry_days,
+    )
+
+
+def routing_from(
+    config: Config, login: NtfyLogin, subject_for: Callable[[Event], Subject]
+) -> Routing:
+    """Where and how the node posts, from the [ntfy] section."""
+    assert config.ntfy is not None
+    ntfy = config.ntfy
+    priority = dict(DEFAULT_PRIORITY)
+    priority.update({Notice(name.upper()): value for name, value in ntfy.priority.items()})
+    return Routing(
+        Server(str(ntfy.url), token=login[0], basic=login[1], timeout_s=ntfy.timeout_s),
+        Style(topic=ntfy.topic, priority=priority),
+        subject_for,
+        summarize_after_ms=int(ntfy.summarize_after_s * 1000),
     )
 
 
@@ -76,7 +98,7 @@ class Node:
         store: Store,
         core: NodeCore,
         push_tokens: dict[str, str] | None = None,
-        ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
+        ntfy_login: NtfyLogin = (None, None),
     ) -> None:
         self.config = config
         self.name = config.node.name
@@ -102,11 +124,7 @@ class Node:
         self.ntfy_client = httpx.AsyncClient()
         self.sender: Sender | None = None
         if config.ntfy is not None:
-            routing = Routing(
-                Server(str(config.ntfy.url), token=ntfy_login[0], basic=ntfy_login[1]),
-                Style(topic=config.ntfy.topic),
-                self._subject,
-            )
+            routing = routing_from(config, ntfy_login, self._subject)
             self.sender = Sender(self, routing, self.ntfy_client)
         self.probe_ctx = ProbeContext(
             self.http, last_push_ms=self.core.last_heartbeat_ms, now_ms=now_ms
@@ -118,7 +136,7 @@ class Node:
         config: Config,
         secret: str,
         push_tokens: dict[str, str],
-        ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
+        ntfy_login: NtfyLogin = (None, None),
     ) -> Node:
         store = await Store.open(config.node.data_dir / "ravens.sqlite3")
         entries, clock = await store.load(config.node.name)
@@ -236,6 +254,9 @@ class Node:
         row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason,
                        result.details or None)  # fmt: skip
         step = self.core.check_observed(target_id, result.ok, result.reason, result.latency_ms, at)
+        not_after = result.details.get("cert_not_after_ms")
+        if isinstance(not_after, int):
+            step.extend(self.core.certificate_observed(target_id, not_after, at))
         await self.apply(step, checks=[row])
 
     async def _canaries(self) -> None:
@@ -251,8 +272,14 @@ class Node:
         await self.apply(self.core.canaries_observed(ok, now_ms()))
 
     async def _maintenance(self) -> None:
-        """Enter and leave configured maintenance windows."""
+        """Enter and leave configured maintenance windows and silences."""
         now = datetime.now(UTC)
+        silenced = in_maintenance(self.config.silences, self.targets.values(), now)
+        for target_id in sorted(silenced ^ (self.core.silenced & set(self.targets))):
+            on = target_id in silenced
+            log.info("silence node=%s target=%s %s", self.name, target_id,
+                     "begins" if on else "ends")  # fmt: skip
+            self.core.set_silenced(target_id, on)
         inside = in_maintenance(self.config.maintenance, self.targets.values(), now)
         for target_id in sorted(inside ^ (self.core.maintenance & set(self.targets))):
             on = target_id in inside
@@ -385,8 +412,12 @@ class Node:
         return await self.store.outbox_rows(statuses)
 
     async def mark(self, event_id: str, status: str, error: str | None = None,
-                   message_id: str | None = None, attempt: bool = False) -> None:  # fmt: skip
-        await self.store.mark(event_id, status, now_ms(), error, message_id, attempt)
+                   message_id: str | None = None, attempt: bool = False,
+                   sequence_id: str | None = None) -> None:  # fmt: skip
+        await self.store.mark(event_id, status, now_ms(), error, message_id, attempt, sequence_id)
+
+    def took_over(self, event_id: str) -> bool:
+        return self.core.took_over(event_id)
 
     def should_post(self, event_id: str) -> bool:
         return self.core.should_post(event_id)
@@ -404,8 +435,12 @@ class Node:
         label = target.label if target is not None else event.subject
         page = None
         if self.config.node.public_url is not None:
-            page = f"{str(self.config.node.public_url).rstrip('/')}/targets/{event.subject}"
-        return Subject(label, page, target.topic if target is not None else None)
+            page = f"{str(self.config.node.public_url).rstrip('/')}/t/{event.subject}"
+        topic = None
+        if target is not None and self.config.ntfy is not None:
+            routes = self.config.ntfy.tag_topics
+            topic = target.topic or next((routes[t] for t in target.tags if t in routes), None)
+        return Subject(label, page, topic)
 
     # -- push heartbeats -----------------------------------------------------
 

@@ -84,6 +84,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN message_id TEXT;
     ALTER TABLE outbox ADD COLUMN updated_ms INTEGER;
     """,
+    # 4: the sequence id of the post in flight (the event's own, or a summary's).
+    """
+    ALTER TABLE outbox ADD COLUMN sequence_id TEXT;
+    """,
 )
 
 RESOLUTIONS_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
@@ -127,6 +131,9 @@ class OutboxRow:
     attempts: int
     last_error: str | None
     created_ms: int
+    # While 'posting': the sequence id the post carried (a summary's, or None
+    # for the event's own), to look it up on ntfy if the answer was lost.
+    sequence_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,8 +368,8 @@ class Store:
     async def outbox_rows(self, statuses: tuple[str, ...]) -> list[OutboxRow]:
         marks = ",".join("?" for _ in statuses)
         async with self._db.execute(
-            "SELECT event_id, subject, notice, event, status, attempts, last_error, created_ms "
-            f"FROM outbox WHERE status IN ({marks}) ORDER BY created_ms, event_id",
+            "SELECT event_id, subject, notice, event, status, attempts, last_error, created_ms, "
+            f"sequence_id FROM outbox WHERE status IN ({marks}) ORDER BY created_ms, event_id",
             statuses,
         ) as cursor:
             return [OutboxRow(*row) async for row in cursor]
@@ -375,14 +382,15 @@ class Store:
         error: str | None = None,
         message_id: str | None = None,
         attempt: bool = False,
+        sequence_id: str | None = None,
     ) -> None:
         async with self._lock:
             await self._db.execute(
                 "UPDATE outbox SET status = ?, updated_ms = ?, "
                 "last_error = coalesce(?, last_error), message_id = coalesce(?, message_id), "
-                "attempts = attempts + ? "
+                "attempts = attempts + ?, sequence_id = ? "
                 "WHERE event_id = ?",
-                (status, now_ms, error, message_id, int(attempt), event_id),
+                (status, now_ms, error, message_id, int(attempt), sequence_id, event_id),
             )
 
     async def requeue_refused(self, now_ms: int) -> int:
@@ -401,7 +409,9 @@ class Store:
             return [(str(e), err) async for e, err in cursor]
 
     async def outbox_depth(self) -> int:
-        async with self._db.execute("SELECT count(*) FROM outbox WHERE status = 'queued'") as c:
+        async with self._db.execute(
+            "SELECT count(*) FROM outbox WHERE status IN ('queued', 'posting')"
+        ) as c:
             row = await c.fetchone()
         return int(row[0]) if row else 0
 

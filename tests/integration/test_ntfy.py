@@ -42,7 +42,8 @@ def test_a_message_is_accepted_as_built_and_read_back_by_poll() -> None:
 
     async def work(url: str, client: httpx.AsyncClient) -> tuple[Any, list[dict[str, Any]]]:
         outcome = await publish(client, Server(url, token=TOKEN), message)
-        polled = await client.get(f"{url}/biphrost-status/json", params={"poll": "1"})
+        polled = await client.get(f"{url}/biphrost-status/json", params={"poll": "1"},
+                                  headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
         return outcome, [json.loads(line) for line in polled.text.splitlines()]
 
     outcome, polled = with_inbox(inbox, work)

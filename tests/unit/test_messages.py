@@ -1,93 +1,230 @@
-"""ntfy messages: exact bodies per notice, size caps, the sequence id."""
+"""ntfy messages: the exact body of every kind, size caps, the sequence id,
+and that nothing the notifier builds is refused by ntfy's rules."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
 from consensus.hlc import Hlc
-from notify.messages import MAX_BODY_BYTES, Style, Subject, build
+from notify.inbox import MAX_MESSAGE_BYTES, read_json_publish
+from notify.messages import (
+    DEFAULT_PRIORITY,
+    MAX_BODY_BYTES,
+    Style,
+    Subject,
+    build,
+    build_summary,
+    summary_id,
+)
 
 AT = 1_795_000_000_000  # 2026-11-18 11:06:40 UTC
+ID = "0123456789abcdef01234567"
 VIEWS = {
     "huginn": {"state": "DOWN", "reason": "status 503", "latency_ms": 120.4,
                "checked_ms": AT + 5_000, "voter": True},
     "muninn": {"state": "DOWN", "reason": "connect timeout after 10 s", "latency_ms": None,
                "checked_ms": AT + 7_000, "voter": True},
 }  # fmt: skip
-
-
-def event(notice: Notice, state: str = "DOWN", mode: Mode = Mode.QUORUM, **more: object) -> Event:
-    return Event(
-        id="0123456789abcdef01234567", subject="blog", notice=notice, state=state,
-        previous="UP", anchor=Hlc(AT, 0, "huginn"), mode=mode, voters=("huginn", "muninn"),
-        views=VIEWS, **more,  # type: ignore[arg-type]
-    )  # fmt: skip
-
-
-SUBJECT = Subject("blog.example.com", "https://huginn.example.net/targets/blog")
+ONE_SIDED = {
+    "huginn": {"state": "DOWN", "reason": "connect timeout after 10 s", "latency_ms": None,
+               "checked_ms": AT + 5_000, "voter": True},
+    "muninn": {"state": "UP", "reason": "status 200", "latency_ms": 80.0,
+               "checked_ms": AT + 7_000, "voter": True},
+}  # fmt: skip
+SEEN_DOWN = (
+    "- huginn: DOWN: status 503, 120 ms at 2026-11-18 11:06:45 UTC\n"
+    "- muninn: DOWN: connect timeout after 10 s at 2026-11-18 11:06:47 UTC"
+)
+SUBJECT = Subject("blog.example.com", "https://huginn.example.net/t/blog")
 STYLE = Style(topic="biphrost-status")
 
 
-def test_a_down_message_exactly() -> None:
-    assert build(event(Notice.DOWN), SUBJECT, STYLE) == {
-        "topic": "biphrost-status",
-        "title": "blog.example.com is DOWN",
-        "message": (
-            "**blog.example.com** is down since 2026-11-18 11:06 UTC.\n\n"
-            "- huginn: DOWN: status 503, 120 ms at 2026-11-18 11:06:45 UTC\n"
-            "- muninn: DOWN: connect timeout after 10 s at 2026-11-18 11:06:47 UTC"
-        ),
-        "priority": 5,
-        "tags": ["rotating_light"],
-        "markdown": True,
-        "sequence_id": "0123456789abcdef01234567",
-        "click": "https://huginn.example.net/targets/blog",
-    }
+def event(notice: Notice, state: str = "DOWN", mode: Mode = Mode.QUORUM, **more: Any) -> Event:
+    fields: dict[str, Any] = {
+        "id": ID, "subject": "blog", "notice": notice, "state": state, "previous": "UP",
+        "anchor": Hlc(AT, 0, "huginn"), "mode": mode, "voters": ("huginn", "muninn"),
+        "views": VIEWS,
+    }  # fmt: skip
+    fields.update(more)
+    return Event(**fields)
 
 
-def test_an_up_message_says_how_long_it_was_down() -> None:
-    up = event(Notice.UP, state="UP", previous_since_ms=AT - 3_725_000)
-    message = build(up, SUBJECT, STYLE)
-    assert message["title"] == "blog.example.com is UP"
-    assert "is back after 1 h 2 min down" in str(message["message"])
-    assert (message["priority"], message["tags"]) == (3, ["white_check_mark"])
+def expected(title: str, message: str, priority: int, tags: list[str], click: bool = True) -> dict:
+    body: dict[str, object] = {
+        "topic": "biphrost-status", "title": title, "message": message, "priority": priority,
+        "tags": tags, "markdown": True, "sequence_id": ID,
+    }  # fmt: skip
+    if click:
+        body["click"] = "https://huginn.example.net/t/blog"
+    return body
+
+
+EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
+    (event(Notice.DOWN), SUBJECT, expected(
+        "blog.example.com is DOWN",
+        f"**blog.example.com** is down since 2026-11-18 11:06 UTC.\n\n{SEEN_DOWN}",
+        5, ["rotating_light"])),
+    (event(Notice.UP, state="UP", previous="DOWN", previous_since_ms=AT - 3_725_000,
+           views={n: {**v, "state": "UP", "reason": "status 200"} for n, v in VIEWS.items()}),
+     SUBJECT, expected(
+        "blog.example.com is UP",
+        "**blog.example.com** is back after 1 h 2 min down, since 2026-11-18 11:06 UTC.\n\n"
+        "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
+        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        3, ["white_check_mark"])),
+    (event(Notice.PARTIAL_LASTING, state="PARTIAL", views=ONE_SIDED), SUBJECT, expected(
+        "blog.example.com: down from huginn only",
+        "**blog.example.com** has been seen down from huginn only since 2026-11-18 11:06 UTC. "
+        "The other side sees it up, so nobody was paged: likely a network path, not the "
+        "target.\n\n"
+        "- huginn: DOWN: connect timeout after 10 s at 2026-11-18 11:06:45 UTC\n"
+        "- muninn: UP: status 200, 80 ms at 2026-11-18 11:06:47 UTC",
+        2, ["warning"])),
+    (event(Notice.FLAPPING_STARTED, state="FLAPPING"), SUBJECT, expected(
+        "blog.example.com is flapping",
+        "**blog.example.com** keeps changing state since 2026-11-18 11:06 UTC. Further changes "
+        f"are not announced until it settles.\n\n{SEEN_DOWN}",
+        2, ["warning"])),
+    (event(Notice.FLAPPING_SETTLED, state="UP", previous="FLAPPING",
+           views={n: {**v, "state": "UP", "reason": "status 200"} for n, v in VIEWS.items()}),
+     SUBJECT, expected(
+        "blog.example.com settled: UP",
+        "**blog.example.com** stopped flapping and is **UP** since 2026-11-18 11:06 UTC.\n\n"
+        "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
+        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        2, ["white_check_mark"])),
+    (event(Notice.FLAPPING_SETTLED, state="DOWN", previous="FLAPPING"), SUBJECT, expected(
+        "blog.example.com settled: DOWN",
+        "**blog.example.com** stopped flapping and is **DOWN** since 2026-11-18 11:06 UTC."
+        f"\n\n{SEEN_DOWN}",
+        5, ["rotating_light"])),
+    (event(Notice.STILL_DOWN, detail={"reminder": 2, "down_for_ms": 7_200_000}), SUBJECT,
+     expected(
+        "blog.example.com is still DOWN",
+        "**blog.example.com** is still down, for 2 h 0 min now (since 2026-11-18 11:06 UTC)."
+        f"\n\n{SEEN_DOWN}",
+        4, ["rotating_light", "repeat"])),
+    (event(Notice.TLS_EXPIRING, state="UP", anchor=None, views={},
+           detail={"threshold_days": 7, "not_after_ms": AT + 6 * 86_400_000 + 3_600_000,
+                   "days_left": 6.0}),
+     SUBJECT, expected(
+        "blog.example.com: TLS certificate expires in 6 days",
+        "The certificate of **blog.example.com** expires on 2026-11-24 12:06 UTC, in about "
+        "6 days (threshold: 7 days). Renew it before visitors see a warning.",
+        3, ["lock", "warning"])),
+    (event(Notice.NODE_ISOLATED, subject="node:muninn", state="NODE_ISOLATED", views={}),
+     Subject("muninn"), expected(
+        "muninn lost its own network",
+        "Watcher **muninn** is running but cannot reach the outside world since 2026-11-18 "
+        "11:06 UTC. It abstains; the other watcher decides alone. No target alarms from it.",
+        2, ["warning"], click=False)),
+    (event(Notice.PEER_LOST, subject="node:muninn", state="PEER_LOST", views={}),
+     Subject("muninn"), expected(
+        "muninn is unreachable",
+        "Watcher **muninn** has not been heard from since 2026-11-18 11:06 UTC: its network "
+        "is down, or the path between the watchers is cut. The other watcher decides alone "
+        "(single vantage) until it is back.",
+        2, ["warning"], click=False)),
+    (event(Notice.PEER_BACK, subject="node:muninn", state="VOTING", views={}),
+     Subject("muninn"), expected(
+        "muninn is back", "Watcher **muninn** is heard from again and votes again.",
+        2, ["white_check_mark"], click=False)),
+]  # fmt: skip
+
+
+def test_every_kind_exactly() -> None:
+    assert {e.notice for e, _, _ in EXACT} == set(Notice)
+    for built_from, subject, body in EXACT:
+        assert build(built_from, subject, STYLE) == body, built_from.notice
 
 
 def test_single_vantage_is_said_and_tagged() -> None:
-    alone = event(Notice.DOWN, mode=Mode.SINGLE_VANTAGE)
-    message = build(alone, SUBJECT, STYLE)
+    message = build(event(Notice.DOWN, mode=Mode.SINGLE_VANTAGE), SUBJECT, STYLE)
     assert message["tags"] == ["rotating_light", "single_vantage"]
-    assert "_Single vantage: huginn, muninn decided alone" in str(message["message"])
+    assert str(message["message"]).endswith(
+        "\n\n_Single vantage: huginn, muninn decided alone while the other watcher was "
+        "unreachable; a one-sided network problem cannot be ruled out._"
+    )
 
 
-def test_every_notice_has_a_title_tags_and_priority() -> None:
-    for notice in Notice:
-        subject = "node:muninn" if notice.name.startswith(("NODE", "PEER")) else "blog"
-        e = event(notice)
-        message = build(
-            Event(e.id, subject, notice, e.state, e.previous, e.anchor, e.mode, e.voters, e.views),
-            SUBJECT, STYLE,
-        )  # fmt: skip
-        assert message["title"] and message["tags"]
-        assert message["priority"] in (2, 3, 5)
-        assert message["sequence_id"] == e.id
+def test_priorities_are_configurable_and_a_target_topic_wins() -> None:
+    style = Style("biphrost-status", {**DEFAULT_PRIORITY, Notice.DOWN: 4, Notice.UP: 1})
+    routed = Subject("blog", topic="blog-only")
+    assert build(event(Notice.DOWN), routed, style)["priority"] == 4
+    assert build(event(Notice.UP, state="UP"), routed, style)["priority"] == 1
+    assert build(event(Notice.DOWN), routed, style)["topic"] == "blog-only"
 
 
-def test_notes_are_low_priority_and_a_topic_override_wins() -> None:
-    message = build(event(Notice.PARTIAL_LASTING, state="PARTIAL"),
-                    Subject("blog", topic="blog-only"), STYLE)  # fmt: skip
-    assert (message["priority"], message["topic"]) == (2, "blog-only")
-    assert message["title"] == "blog: down from huginn, muninn only"
-    assert "click" not in message
+def test_stale_events_become_one_summary_exactly() -> None:
+    down = event(Notice.DOWN)
+    up = event(Notice.UP, id="f" * 24, state="UP", anchor=Hlc(AT + 600_000, 0, "muninn"))
+    message = build_summary([(down, SUBJECT), (up, SUBJECT)], "biphrost-status")
+    assert message == {
+        "topic": "biphrost-status",
+        "title": "2 delayed notifications",
+        "message": (
+            "These 2 notifications could not be sent when they happened; here they are at "
+            "once, oldest first. The status page has the current state.\n\n"
+            "- 2026-11-18 11:06 UTC: blog.example.com is DOWN\n"
+            "- 2026-11-18 11:16 UTC: blog.example.com is UP"
+        ),
+        "priority": 3,
+        "tags": ["inbox_tray"],
+        "markdown": True,
+        "sequence_id": summary_id([ID, "f" * 24]),
+    }
+    assert summary_id(["b", "a"]) == summary_id(["a", "b"])
 
 
 def test_bodies_stay_under_the_limit_and_reasons_cannot_inject_markdown() -> None:
     views = {f"node{i}": {"state": "DOWN", "reason": "x" * 5_000 + "*bold* [link](x)"}
              for i in range(40)}  # fmt: skip
-    big = Event("e", "blog", Notice.DOWN, "DOWN", "UP", Hlc(AT, 0, "n"), Mode.QUORUM, (), views)
-    message = build(big, SUBJECT, STYLE)
+    message = build(event(Notice.DOWN, views=views), SUBJECT, STYLE)
     assert len(str(message["message"]).encode()) <= MAX_BODY_BYTES
     small = {"n": {"state": "DOWN", "reason": "*bold* [link](x)"}}
-    plain = build(Event("e", "blog", Notice.DOWN, "DOWN", "UP", None, Mode.QUORUM, (), small),
-                  SUBJECT, STYLE)  # fmt: skip
+    plain = build(event(Notice.DOWN, views=small), SUBJECT, STYLE)
     assert r"\*bold\* \[link\](x)" in str(plain["message"])
+    many = [(event(Notice.DOWN, id=f"{i:024x}"), SUBJECT) for i in range(500)]
+    assert len(str(build_summary(many, "t")["message"]).encode()) <= MAX_BODY_BYTES
+
+
+reasons = st.text(max_size=400)
+views_strategy = st.dictionaries(
+    st.sampled_from(["huginn", "muninn", "third"]),
+    st.fixed_dictionaries({
+        "state": st.sampled_from(["UP", "DOWN", "UNKNOWN"]),
+        "reason": reasons,
+        "latency_ms": st.none() | st.floats(0, 1e6),
+        "checked_ms": st.none() | st.integers(0, 2**42),
+    }),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    notice=st.sampled_from(list(Notice)),
+    mode=st.sampled_from(list(Mode)),
+    label=st.text(min_size=1, max_size=200),
+    views=views_strategy,
+    anchor_ms=st.none() | st.integers(0, 2**42),
+    priority=st.integers(1, 5),
+)
+def test_ntfy_accepts_everything_the_notifier_builds(
+    notice: Notice, mode: Mode, label: str, views: dict, anchor_ms: int | None, priority: int
+) -> None:
+    anchor = None if anchor_ms is None else Hlc(anchor_ms, 0, "huginn")
+    built = build(
+        event(notice, mode=mode, views=views, anchor=anchor, detail={"threshold_days": 7}),
+        Subject(label, "https://huginn.example.net/t/blog"),
+        Style("biphrost-status", dict.fromkeys(Notice, priority)),
+    )
+    body = json.dumps(built, separators=(",", ":")).encode()
+    parsed = read_json_publish(body)  # raises what ntfy would refuse
+    assert parsed["priority"] == built["priority"] and parsed["sequence_id"] == ID
+    assert len(parsed["message"].encode()) <= MAX_MESSAGE_BYTES

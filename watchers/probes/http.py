@@ -199,7 +199,10 @@ def _tls_details(response: httpx.Response) -> dict[str, float | int | str]:
     if not der:
         return {}
     expires = x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
-    return {"cert_days_left": round((expires - time.time()) / 86_400, 1)}
+    return {
+        "cert_days_left": round((expires - time.time()) / 86_400, 1),
+        "cert_not_after_ms": int(expires * 1000),
+    }
 
 
 def _transport_reason(exc: httpx.HTTPError) -> str:
