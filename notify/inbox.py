@@ -6,7 +6,8 @@ ntfy accepts, and it refuses what they refuse: both publish forms, topic
 rules, header aliases and JSON field types, Bearer/Basic auth with 401/403,
 the one-line error JSON, the 4 KB message limit, 429 after a burst, the
 success JSON in ntfy's field order, and ``GET /<topic>/json?poll=1``. A test
-can tell it to fail on cue (5xx, 429 with Retry-After, slow answers).
+can tell it to fail on cue (5xx, 429 with Retry-After, slow answers, an
+answer lost after the message was stored), per request if it likes.
 """
 
 from __future__ import annotations
@@ -72,6 +73,13 @@ class Inbox:
     fail_status: int | None = None  # 5xx on cue
     retry_after_s: int | None = None  # 429 on cue
     delay_s: float = 0.0
+    # Store the message, then answer this late: the client may give up and
+    # never learn that it arrived.
+    answer_delay_s: float = 0.0
+    # Called before each publish request: a test sets faults per request.
+    before_request: Callable[[Inbox], None] | None = None
+    # Publish requests being handled now, answered or abandoned by the client.
+    in_flight: int = 0
     clock: Callable[[], float] = time.time
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     on_message: Callable[[dict[str, Any]], None] | None = None
@@ -116,8 +124,20 @@ async def _guarded(
     inbox: Inbox, request: Request, parse: Callable[[bytes], dict[str, Any]]
 ) -> Response:
     body = await request.body()
+    if inbox.before_request is not None:
+        inbox.before_request(inbox)
     inbox.requests.append({"headers": dict(request.headers), "body": body,
                            "path": request.url.path})  # fmt: skip
+    inbox.in_flight += 1
+    try:
+        return await _handle(inbox, request, body, parse)
+    finally:
+        inbox.in_flight -= 1
+
+
+async def _handle(
+    inbox: Inbox, request: Request, body: bytes, parse: Callable[[bytes], dict[str, Any]]
+) -> Response:
     if inbox.delay_s:
         await asyncio.sleep(inbox.delay_s)
     try:
@@ -128,6 +148,8 @@ async def _guarded(
         message = _store(inbox, parse(body))
     except Refused as exc:
         return _error(exc, inbox.retry_after_s if exc.http == 429 else None)
+    if inbox.answer_delay_s:
+        await asyncio.sleep(inbox.answer_delay_s)
     return Response(json.dumps(message, separators=(",", ":")) + "\n",
                     media_type="application/json")  # fmt: skip
 
