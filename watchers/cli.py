@@ -116,16 +116,12 @@ def run_command(config_path: Path) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON as it came.")
 def status_command(node_url: str, as_json: bool) -> None:
-    """Targets with their agreed state and each node's view."""
-    url = node_url.rstrip("/") + "/api/v1/targets"
-    try:
-        response = httpx.get(url, timeout=10)
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise click.ClickException(f"{url}: {exc}") from None
+    """Targets with their agreed state and each node's view, then the outbox:
+    what waits for ntfy and what ntfy refused."""
+    data = _get_json(node_url, "/api/v1/targets")
+    nodes = _get_json(node_url, "/api/v1/nodes")
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps({**data, "node_status": nodes}, indent=2))
         return
     click.echo(f"as seen by {data['node']}")
     click.echo(f"{'target':<20} {'agreed':<12} {'mode':<15} views")
@@ -134,6 +130,23 @@ def status_command(node_url: str, as_json: bool) -> None:
             f"{name}: {v['verdict']} ({v['reason'] or '-'})" for name, v in item["views"].items()
         )
         click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
+    refused = nodes.get("outbox_refused", [])
+    click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
+    for row in refused:
+        click.echo(f"  refused {row['event']}: {row['error']} (fix [ntfy], then reload)")
+
+
+def _get_json(node_url: str, path: str) -> dict[str, Any]:
+    url = node_url.rstrip("/") + path
+    try:
+        response = httpx.get(url, timeout=10)
+        response.raise_for_status()
+        data = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise click.ClickException(f"{url}: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{url}: expected a JSON object")
+    return data
 
 
 @main.group(name="notify")

@@ -104,6 +104,8 @@ class DefaultsSection(Strict):
     success_threshold: int = Field(default=2, ge=1, le=20)
     single_vantage_fail_threshold: int = Field(default=4, ge=1, le=40)
     max_concurrent_checks: int = Field(default=200, ge=1, le=10_000)
+    # A flapping target is settled after this long without a change.
+    flap_calm_s: float = Field(default=600, ge=1, le=86_400)
     # One notice when an HTTPS target's certificate has this many days left,
     # once per threshold.
     tls_expiry_days: tuple[Annotated[int, Field(ge=1, le=365)], ...] = (14, 7, 3, 1)
@@ -159,6 +161,9 @@ class NtfySection(Strict):
     # Events older than this when ntfy takes them again go out as one summary.
     summarize_after_s: float = Field(default=3600, gt=0)
     timeout_s: float = Field(default=10, gt=0, le=120)
+    # How long the standby waits for the designated sender's post before it
+    # posts itself (after looking the event up on ntfy).
+    failover_s: float = Field(default=90, ge=5, le=3600)
     token_file: Path | None = None
     token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
     # Or Basic credentials: a user name, its password from a file or env.

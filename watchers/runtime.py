@@ -69,8 +69,10 @@ def settings_from(config: Config) -> Settings:
         max_skew_ms=config.sync.max_skew_ms,
         heartbeat_interval_ms=int(min(10.0, config.sync.interval_s) * 1000),
         peer_timeout_ms=int(max(35.0, config.sync.interval_s * 3.5) * 1000),
+        failover_ms=int(config.ntfy.failover_s * 1000) if config.ntfy else 90_000,
         remind_down_every_ms=int(config.ntfy.remind_down_every_s * 1000) if config.ntfy else 0,
         tls_expiry_days=d.tls_expiry_days,
+        flap_calm_ms=int(d.flap_calm_s * 1000),
     )
 
 
@@ -121,7 +123,10 @@ class Node:
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.push_tokens = push_tokens or {}
-        self.ntfy_client = httpx.AsyncClient()
+        # ntfy's logs (and a test) can tell which node posted.
+        self.ntfy_client = httpx.AsyncClient(
+            headers={"User-Agent": f"ravens/{self.name} (uptime watcher)"}
+        )
         self.sender: Sender | None = None
         if config.ntfy is not None:
             routing = routing_from(config, ntfy_login, self._subject)
@@ -184,9 +189,12 @@ class Node:
         if self.sender is not None:
             self._spawn(self.sender.run())
 
-    async def reload(self, config: Config, push_tokens: dict[str, str]) -> None:
-        """Take a changed target list without a restart: new targets are
-        scheduled, removed ones unscheduled, changed ones rescheduled."""
+    async def reload(
+        self, config: Config, push_tokens: dict[str, str], ntfy_login: NtfyLogin = (None, None)
+    ) -> None:
+        """Take a changed target list and [ntfy] section without a restart: new
+        targets are scheduled, removed ones unscheduled, changed ones
+        rescheduled; what ntfy refused is tried again with the new settings."""
         old, new = self.targets, {t.id: t for t in config.targets}
         for target_id in old.keys() - new.keys():
             with contextlib.suppress(Exception):
@@ -203,6 +211,12 @@ class Node:
             if target_id not in old:
                 await self.apply(self.core.add_target(target_id, now_ms()))
             self._schedule(target)
+        if config.ntfy is not None:
+            routing = routing_from(config, ntfy_login, self._subject)
+            if self.sender is None:
+                self.sender = Sender(self, routing, self.ntfy_client)
+                self._spawn(self.sender.run())
+            self.sender.routing = routing
         requeued = await self.store.requeue_refused(now_ms())
         if requeued and self.sender is not None:
             log.info("reload node=%s requeued=%d refused notification(s)", self.name, requeued)

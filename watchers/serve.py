@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from watchers.config import Config, ConfigError, load_config, push_tokens
+from watchers.config import Config, ConfigError, load_config, ntfy_credentials, push_tokens
 from watchers.runtime import Node
 from watchers.web import app_for
 
@@ -66,10 +66,11 @@ async def _reload(node: Node, path: Path) -> None:
     try:
         config = load_config(path)
         tokens = push_tokens(config)
+        login = ntfy_credentials(config)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("reload node=%s refused: %s: %s", node.name, path, problem)
         return
     if config.node != node.config.node or config.peers != node.config.peers:
         log.warning("reload node=%s: [node] and [[peers]] changes need a restart", node.name)
-    await node.reload(config, tokens)
+    await node.reload(config, tokens, login)

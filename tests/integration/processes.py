@@ -43,6 +43,8 @@ class Pair:
     env: dict[str, str] = field(default_factory=dict)
     # (certificate, key) for 127.0.0.1: both nodes serve and sync over TLS.
     tls: tuple[Path, Path] | None = None
+    # More lines for the [defaults] table.
+    defaults_toml: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -76,7 +78,7 @@ interval_s = 0.5
 interval_s = 1
 retry_interval_s = 0.5
 timeout_s = 2
-
+{self.defaults_toml}
 [[canaries]]
 host = "127.0.0.1"
 port = {self.canary_port}
@@ -122,10 +124,10 @@ port = {self.canary_port}
     def url(self, name: str, path: str) -> str:
         return f"{self.scheme}://127.0.0.1:{self.ports[name]}{path}"
 
-    def api(self, name: str) -> dict[str, Any] | None:
+    def api(self, name: str, path: str = "/api/v1/targets") -> dict[str, Any] | None:
         context = ssl.create_default_context(cafile=str(self.tls[0])) if self.tls else None
         try:
-            url = self.url(name, "/api/v1/targets")
+            url = self.url(name, path)
             with urllib.request.urlopen(url, timeout=2, context=context) as resp:
                 return dict(json.load(resp))
         except OSError:

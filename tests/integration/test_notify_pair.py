@@ -3,9 +3,13 @@ and keeps what it could not post until ntfy takes it."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,51 +18,67 @@ from tests.integration.processes import Pair
 from watchers.demo import serve_target
 
 TOKEN = "tk_" + "q" * 29
+OTHER_TOKEN = "tk_" + "r" * 29
 
 
 class Switch:
     def __init__(self) -> None:
         self.down = False
+        self.flapping = False
+        self.seen: dict[str, int] = {}
 
-    def __call__(self, _agent: str, _t: float) -> tuple[int, float]:
+    def __call__(self, agent: str, _t: float) -> tuple[int, float]:
+        if self.flapping:  # every node sees it alternate, check by check
+            self.seen[agent] = self.seen.get(agent, 0) + 1
+            return (503 if self.seen[agent] % 2 else 200), 0.0
         return (503 if self.down else 200), 0.0
 
 
+World = tuple[Pair, Inbox, Switch]
+
+
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Pair, Inbox, Switch]]:
-    switch = Switch()
-    site = serve_target(switch, time.time())
-    port = site.server_address[1]
-    inbox = Inbox(token=TOKEN)
-    with serve_in_thread(inbox) as url:
+def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
+    stack: list[Callable[[], None]] = []
+
+    def make(ntfy: str = "", defaults: str = "") -> World:
+        switch = Switch()
+        site = serve_target(switch, time.time())
+        stack.append(lambda: (site.shutdown(), site.server_close()))
+        port = site.server_address[1]
+        inbox = Inbox(token=TOKEN)
+        threaded = serve_in_thread(inbox)
+        url = threaded.__enter__()
+        stack.append(lambda: threaded.__exit__(None, None, None))
         (tmp_path / "ntfy-token").write_text(TOKEN)
         extra = f"""
 [ntfy]
 url = "{url}"
 topic = "biphrost-status"
 token_file = "{tmp_path / "ntfy-token"}"
-
+{ntfy}
 [[targets]]
 id = "blog"
 kind = "http"
 url = "http://127.0.0.1:{port}/"
+tags = ["web"]
 """
-        pair = Pair(tmp_path, extra, canary_port=port)
-        try:
-            pair.start_all()
-            yield pair, inbox, switch
-        finally:
-            pair.stop_all()
-            site.shutdown()
-            site.server_close()
+        pair = Pair(tmp_path, extra, canary_port=port, defaults_toml=defaults)
+        stack.append(pair.stop_all)
+        pair.start_all()
+        return pair, inbox, switch
+
+    yield make
+    for undo in reversed(stack):
+        undo()
 
 
 def titles(inbox: Inbox) -> list[str]:
     return [str(m.get("title")) for m in inbox.all()]
 
 
-def test_one_notification_per_transition(world: tuple[Pair, Inbox, Switch]) -> None:
-    pair, inbox, switch = world
+def test_one_notification_per_transition(make_world: Callable[..., World]) -> None:
+    pair, inbox, switch = make_world()
     pair.wait(pair.both("blog", "UP"), "both see blog UP")
     switch.down = True
     pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "one DOWN notification")
@@ -72,9 +92,9 @@ def test_one_notification_per_transition(world: tuple[Pair, Inbox, Switch]) -> N
 
 
 def test_ntfy_failing_during_an_outage_delays_but_loses_nothing(
-    world: tuple[Pair, Inbox, Switch],
+    make_world: Callable[..., World],
 ) -> None:
-    pair, inbox, switch = world
+    pair, inbox, switch = make_world()
     pair.wait(pair.both("blog", "UP"), "both see blog UP")
     inbox.fail_status = 503
     switch.down = True
@@ -86,3 +106,101 @@ def test_ntfy_failing_during_an_outage_delays_but_loses_nothing(
     pair.wait(lambda: len(titles(inbox)) == 2, "both notifications after ntfy recovers", 60)
     time.sleep(2)
     assert titles(inbox) == ["blog is DOWN", "blog is UP"]
+
+
+def test_tag_topics_and_priorities_come_from_the_config(make_world: Callable[..., World]) -> None:
+    pair, inbox, switch = make_world(ntfy='tag_topics = { web = "biphrost-web" }\n'
+                                          "priority = { down = 4 }\n")  # fmt: skip
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    switch.down = True
+    pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "one DOWN notification")
+    (down,) = inbox.all()
+    assert (down["topic"], down["priority"]) == ("biphrost-web", 4)
+
+
+def status_output(pair: Pair, name: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "watchers", "status", "--node", pair.url(name, "")],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return done.stdout
+
+
+def test_what_ntfy_refuses_is_shown_kept_and_sent_after_the_config_is_fixed(
+    make_world: Callable[..., World], tmp_path: Path
+) -> None:
+    pair, inbox, switch = make_world()
+    inbox.token = OTHER_TOKEN  # the operator rotated the token on ntfy only
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    switch.down = True
+    pair.wait(lambda: any("refused" in status_output(pair, n) for n in ("huginn", "muninn")),
+              "the refusal in ravens status")  # fmt: skip
+    shown = "".join(status_output(pair, n) for n in ("huginn", "muninn"))
+    assert "unauthorized (40101)" in shown and "fix [ntfy], then reload" in shown
+    assert inbox.all() == []
+    (tmp_path / "ntfy-token").write_text(OTHER_TOKEN)
+    for proc in pair.procs.values():
+        proc.send_signal(signal.SIGHUP)
+    pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "the kept DOWN, once, after the reload")
+    time.sleep(2)
+    assert titles(inbox) == ["blog is DOWN"]
+
+
+def test_the_sender_killed_right_after_posting_is_not_followed_by_a_second_post(
+    make_world: Callable[..., World],
+) -> None:
+    pair, inbox, switch = make_world(ntfy="failover_s = 5\n")
+    killed: list[str] = []
+
+    def kill_the_poster(_message: dict[str, Any]) -> None:
+        if killed:
+            return
+        agent = inbox.requests[-1]["headers"]["user-agent"]
+        name = "huginn" if "huginn" in agent else "muninn"
+        killed.append(name)
+        pair.kill(name)  # before ntfy's answer reaches it
+
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    inbox.on_message = kill_the_poster
+    switch.down = True
+    pair.wait(lambda: bool(killed), "the DOWN posted, and its sender killed")
+    (survivor,) = [n for n in ("huginn", "muninn") if n not in killed]
+
+    # The standby takes over once the sender is silent past the peer timeout,
+    # finds the post on ntfy, and records it as sent instead of posting again.
+    def settled() -> bool:
+        nodes = pair.api(survivor, "/api/v1/nodes") or {}
+        return nodes.get("outbox_depth") == 0 and outbox_sent(pair, survivor) == 1
+
+    pair.wait(settled, "the standby settles the event", 90)
+    pair.start(killed[0])
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN after the restart")
+    switch.down = False
+    pair.wait(lambda: len(titles(inbox)) == 2, "the UP")
+    time.sleep(3)
+    assert titles(inbox) == ["blog is DOWN", "blog is UP"]
+    down_requests = [r for r in inbox.requests if b"is DOWN" in r["body"]]
+    assert len(down_requests) == 1, "posted once; the standby looked it up"
+
+
+def outbox_sent(pair: Pair, name: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(pair.database(name)) as db:
+        row = db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()
+    db.close()
+    return int(row[0])
+
+
+def test_a_flapping_target_gives_one_flapping_and_one_settled(
+    make_world: Callable[..., World],
+) -> None:
+    pair, inbox, switch = make_world(defaults="flap_calm_s = 4\n")
+    pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    switch.flapping = True
+    pair.wait(pair.both("blog", "FLAPPING"), "both agree blog is FLAPPING", 60)
+    time.sleep(5)  # it keeps flapping: nothing more is announced
+    switch.flapping = False
+    pair.wait(lambda: len(titles(inbox)) == 2, "the settled message", 90)
+    time.sleep(2)
+    assert titles(inbox) == ["blog is flapping", "blog settled: UP"]
