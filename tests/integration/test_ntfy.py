@@ -192,3 +192,30 @@ def test_basic_credentials_from_the_config(tmp_path: Any) -> None:
         done = notify_test(tmp_path, url, credentials)()
     assert done.returncode == 0, done.stderr
     assert inbox.requests[0]["headers"]["authorization"].startswith("Basic ")
+
+
+def test_every_kind_goes_out_as_exactly_these_bytes_and_headers() -> None:
+    from tests.unit.test_messages import EXACT, STYLE
+
+    inbox = Inbox(token=TOKEN, basic=("ops", "hunter2-hunter2"))
+    servers = [Server("", token=TOKEN), Server("", basic=("ops", "hunter2-hunter2"))]
+
+    async def work(url: str, client: httpx.AsyncClient) -> list[Any]:
+        out = []
+        for i, (event, subject, _) in enumerate(EXACT):
+            login = servers[i % 2]
+            server = Server(url, login.token, login.basic)
+            out.append(await publish(client, server, build(event, subject, STYLE)))
+        return out
+
+    outcomes = with_inbox(inbox, work)
+    assert all(isinstance(o, Delivered) for o in outcomes), outcomes
+    for i, ((_, _, body), request) in enumerate(zip(EXACT, inbox.requests, strict=True)):
+        assert request["body"] == json.dumps(body, separators=(",", ":")).encode()
+        assert request["path"] == "/"
+        headers = request["headers"]
+        assert headers["content-type"] == "application/json"
+        assert headers["authorization"] == (
+            f"Bearer {TOKEN}" if i % 2 == 0 else "Basic b3BzOmh1bnRlcjItaHVudGVyMg=="
+        )
+        assert "x-title" not in headers and "x-priority" not in headers  # all in the JSON

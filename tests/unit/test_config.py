@@ -124,6 +124,18 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
          "ntfy: give username together with password_file or password_env"),
         (("keyword = \"Welcome\"", "regex = \"(unclosed\""),
          "targets[0].regex: expected a regular expression"),
+        (('topic = "biphrost-status"', 'topic = "biphrost-status"\npriority = { downn = 5 }'),
+         "ntfy.priority: unknown key 'downn'; expected one of down, up,"),
+        (('topic = "biphrost-status"', 'topic = "biphrost-status"\npriority = { down = 6 }'),
+         "ntfy.priority.down: expected a number of at most 5, got 6"),
+        (('topic = "biphrost-status"', 'topic = "biphrost-status"\ntag_topics = { db = "a b" }'),
+         "ntfy.tag_topics.db: expected text matching"),
+        (('topic = "biphrost-status"', 'topic = "biphrost-status"\nremind_down_every_s = -1'),
+         "ntfy.remind_down_every_s: expected a number of at least 0, got -1"),
+        (("interval_s = 60", "interval_s = 60\ntls_expiry_days = [14, 0]"),
+         "defaults.tls_expiry_days[1]: expected a number of at least 1, got 0"),
+        (("[[maintenance]]", "[[silences]]\ntargets = []\n\n[[maintenance]]"),
+         "silences[0]: name the targets or tags the window covers"),
     ],
 )  # fmt: skip
 def test_each_mistake_names_its_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:
