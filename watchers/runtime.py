@@ -122,6 +122,7 @@ class Node:
         self.last_sync_ms: dict[str, int] = {}
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
+        self.pulling: set[str] = set()
         self.push_tokens = push_tokens or {}
         # ntfy's logs (and a test) can tell which node posted.
         self.ntfy_client = httpx.AsyncClient(
@@ -392,8 +393,15 @@ class Node:
         await asyncio.gather(*(self._pull(peer) for peer in self.peers))
 
     async def _pull(self, peer: str) -> None:
-        if now_ms() < self.retry_at_ms[peer]:
-            return  # backing off an unreachable peer
+        if now_ms() < self.retry_at_ms[peer] or peer in self.pulling:
+            return  # backing off an unreachable peer, or already pulling
+        self.pulling.add(peer)
+        try:
+            await self._pull_pages(peer)
+        finally:
+            self.pulling.discard(peer)
+
+    async def _pull_pages(self, peer: str) -> None:
         cursor: tuple[str, int] | None = None
         try:
             while True:
@@ -476,7 +484,50 @@ class Node:
             raise wire.WireError(400, "limit: expected a whole number from 1 to 10000")
         page = self.core.delta_requested(peer, wire.vector_from(data), now_ms(),
                                          wire.cursor_from(data), limit)  # fmt: skip
+        self._peer_is_back(peer)
         return wire.page_to_json(page)
+
+    async def answer_history(self, _peer: str, data: dict[str, Any]) -> dict[str, Any]:
+        """This node's own checks or rollups of one target, for the read API."""
+        target, start, end = data.get("target"), data.get("from_ms"), data.get("to_ms")
+        resolution, limit = data.get("resolution"), data.get("limit")
+        if not isinstance(target, str) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in (start, end, limit)
+        ):
+            raise wire.WireError(400, "history: expected target, from_ms, to_ms and limit")
+        assert isinstance(start, int) and isinstance(end, int) and isinstance(limit, int)
+        if not 1 <= limit <= 10_000:
+            raise wire.WireError(400, "history: limit: expected 1 to 10000")
+        points: list[dict[str, Any]]
+        if resolution == "raw":
+            rows = await self.store.checks_between(target, start, end, limit)
+            points = [{"node": self.name, "at_ms": r.at_ms, "ok": r.ok,
+                       "latency_ms": r.latency_ms, "reason": r.reason} for r in rows]  # fmt: skip
+        elif resolution in ("hour", "day"):
+            ups = await self.store.rollups_between(target, resolution, start, end, limit)
+            points = [{"node": self.name, "at_ms": u.bucket_ms, "checks": u.checks, "ups": u.ups,
+                       "latency_min_ms": u.latency_min_ms, "latency_avg_ms": u.latency_avg_ms,
+                       "latency_max_ms": u.latency_max_ms} for u in ups]  # fmt: skip
+        else:
+            raise wire.WireError(400, "history: resolution: expected raw, hour or day")
+        return {"points": points}
+
+    async def peer_history(self, peer: str, query: dict[str, Any]) -> dict[str, Any] | None:
+        """The peer's points, or None when it cannot be asked now."""
+        if now_ms() < self.retry_at_ms[peer]:
+            return None  # known unreachable: answer with our own points at once
+        try:
+            answer = await self._signed_post(peer, "/sync/history", query)
+        except (httpx.HTTPError, wire.WireError) as exc:
+            log.debug("history node=%s peer=%s failed: %s", self.name, peer, exc)
+            return None
+        points = answer.get("points")
+        if not isinstance(points, list) or not all(
+            isinstance(p, dict) and p.get("node") == peer and isinstance(p.get("at_ms"), int)
+            for p in points
+        ):
+            return None
+        return {"points": points}
 
     async def answer_push(self, peer: str, data: dict[str, Any]) -> dict[str, Any]:
         entries = wire.entries_from(data)
@@ -485,7 +536,15 @@ class Node:
         except InvalidEntry as exc:
             raise wire.WireError(422, str(exc)) from exc
         await self.apply(step)
+        self._peer_is_back(peer)
         return {"merged": len(step.written)}
+
+    def _peer_is_back(self, peer: str) -> None:
+        """The peer reached us: stop backing off and pull from it at once, or
+        we would not be ready (nor vote) until the backoff ran out."""
+        if self.failures[peer] and self.retry_at_ms[peer] > now_ms():
+            self.retry_at_ms[peer] = 0
+            self._spawn(self._pull(peer))
 
 
 def _since(record: dict[str, Any], fallback_ms: int) -> int:

@@ -1,35 +1,48 @@
-"""The node's HTTP face: the signed sync endpoints and a first read API."""
+"""The node's HTTP face: signed sync endpoints for the peer, the read API
+with its OpenAPI description, metrics and health, push heartbeats."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from consensus.verdict import Verdict
 from watchers import wire
+from watchers.api import router_for
+from watchers.metrics import metrics_text
 from watchers.runtime import Node, now_ms
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def app_for(node: Node) -> Starlette:
+def app_for(node: Node) -> FastAPI:
+    app = FastAPI(
+        title="ravens",
+        version=version(),
+        description=f"Huginn and Muninn, uptime watchers: node {node.name}.",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+
     def signed(path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             declared = request.headers.get("content-length", "0")
             if declared.isdigit() and int(declared) > wire.MAX_BODY_BYTES:
-                return _error(413, f"body of {declared} bytes is over {wire.MAX_BODY_BYTES}")
+                return error(413, f"body of {declared} bytes is over {wire.MAX_BODY_BYTES}")
             body = await request.body()
             try:
                 peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
                                    body, now_ms())  # fmt: skip
                 answer = await handler(peer, wire.parse_body(body))
             except wire.WireError as exc:
-                return _error(exc.status, str(exc))
+                return error(exc.status, str(exc))
             content = wire.json_bytes(answer)
             headers = wire.signed_headers(node.secret, node.name, now_ms(), "ANSWER", path,
                                           content)  # fmt: skip
@@ -37,18 +50,14 @@ def app_for(node: Node) -> Starlette:
 
         return endpoint
 
-    async def targets(_request: Request) -> Response:
-        return JSONResponse(
-            {"node": node.name, "targets": [_target(node, t) for t in node.targets]}
-        )
+    for path, handler in (("/sync/pull", node.answer_pull), ("/sync/push", node.answer_push),
+                          ("/sync/history", node.answer_history)):  # fmt: skip
+        app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
 
-    async def push(request: Request) -> Response:
-        target = await node.heartbeat(request.path_params["token"])
-        if target is None:
-            return _error(404, "no push target has this URL")
-        return JSONResponse({"target": target, "received": True})
+    app.include_router(router_for(node))
 
-    async def nodes(_request: Request) -> Response:
+    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, sync lag, skew, outbox")
+    async def nodes() -> dict[str, Any]:
         core = node.core
         now = now_ms()
         voters = core.voters(now)
@@ -65,9 +74,9 @@ def app_for(node: Node) -> Starlette:
                 "clock_offset_ms": core.peer_offset_ms.get(peer),
                 "state": core.peer_record(peer).state.value,
             })  # fmt: skip
-        return JSONResponse({
+        return {
             "node": node.name,
-            "version": _version(),
+            "version": version(),
             "voter": node.name in voters,
             "canaries_ok": core.canaries_ok,
             "ready": core.ready(now),
@@ -80,55 +89,55 @@ def app_for(node: Node) -> Starlette:
                 for event_id, error in await node.store.outbox_refused()
             ],
             "peers": peers,
-        })  # fmt: skip
-
-    async def healthz(_request: Request) -> Response:
-        return JSONResponse({"node": node.name, "ok": True})
-
-    return Starlette(
-        routes=[
-            Route("/sync/pull", signed("/sync/pull", node.answer_pull), methods=["POST"]),
-            Route("/sync/push", signed("/sync/push", node.answer_push), methods=["POST"]),
-            Route("/api/v1/targets", targets, methods=["GET"]),
-            Route("/api/v1/nodes", nodes, methods=["GET"]),
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/api/v1/push/{token}", push, methods=["GET", "POST"]),
-        ]
-    )
-
-
-def _target(node: Node, target_id: str) -> dict[str, Any]:
-    core = node.core
-    record = core.record(target_id)
-    views = {}
-    for name in core.nodes:
-        view: Verdict = core.view(name, target_id)
-        views[name] = {
-            "verdict": view.state.value,
-            "reason": view.reason,
-            "latency_ms": view.latency_ms,
-            "checked_ms": None if view.checked is None else view.checked.wall_ms,
-            "flapping": view.flapping,
         }
-    return {
-        "id": target_id,
-        "kind": node.targets[target_id].kind,
-        "state": record.state.value,
-        "mode": record.mode.value,
-        "since_ms": record.since_ms,
-        "event": record.event,
-        "views": views,
-    }
+
+    @app.get("/api/v1/metrics", summary="Prometheus text exposition")
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = metrics_text(node, await node.store.outbox_depth())
+        return Response(body, media_type=content_type)
+
+    @app.get("/healthz", summary="200 while the process serves")
+    async def healthz() -> dict[str, Any]:
+        return {"node": node.name, "ok": True}
+
+    @app.api_route("/api/v1/push/{token}", methods=["GET", "POST"],
+                   summary="A push target's heartbeat")  # fmt: skip
+    async def push(token: str) -> dict[str, Any]:
+        target = await node.heartbeat(token)
+        if target is None:
+            raise HTTPException(404, "no push target has this URL")
+        return {"target": target, "received": True}
+
+    return app
 
 
-def _error(status: int, message: str) -> Response:
+def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404 and exc.detail == "Not Found":
+        return error(404, "no such path; the API is described at /api/v1/openapi.json")
+    return error(exc.status_code, str(exc.detail))
+
+
+async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's validation errors, as one message naming each bad parameter."""
+    problems = []
+    for item in exc.errors():
+        where = ".".join(str(part) for part in item.get("loc", ()) if part != "query")
+        value = item.get("input")
+        got = f", got {value!r}" if value is not None and not isinstance(value, dict) else ""
+        problems.append(f"{where}: {item.get('msg', 'invalid')}{got}")
+    return error(400, "; ".join(problems))
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     try:
-        return version("ravens")
+        return installed("ravens")
     except PackageNotFoundError:
         return "unknown"

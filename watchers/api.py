@@ -1,0 +1,232 @@
+"""The read API under /api/v1: what the rest of the platform reads.
+
+Either node answers the same once synced: agreed states, intervals and
+events are replicated; raw checks and rollups are per node, so history asks
+the peer for its points over the signed channel and says when it could not.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+
+from consensus import keys
+from consensus.verdict import Verdict
+from watchers.runtime import Node, now_ms
+from watchers.storage import Interval
+from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
+
+MAX_PAGE = 10_000
+FROM = Query(alias="from", description="epoch ms or ISO 8601 with an offset")
+TO = Query(description="epoch ms or ISO 8601 with an offset; default now")
+ALL_WINDOWS = ",".join(WINDOWS_MS)
+StateName = Literal["UP", "DOWN", "PARTIAL", "FLAPPING", "MAINTENANCE", "UNKNOWN"]
+
+
+def when_ms(value: str | None, name: str, default: int) -> int:
+    """Epoch milliseconds, or an ISO 8601 time with an offset."""
+    if value is None or value == "":
+        return default
+    if value.lstrip("-").isdigit():
+        return int(value)
+    try:
+        stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        message = f"{name}: expected epoch milliseconds or an ISO 8601 time such as "
+        raise HTTPException(400, f"{message}2026-11-29T12:00:00Z, got {value!r}") from None
+    if stamp.tzinfo is None:
+        raise HTTPException(400, f"{name}: expected a time with an offset (Z or +01:00)")
+    return int(stamp.timestamp() * 1000)
+
+
+def router_for(node: Node) -> APIRouter:
+    api = APIRouter(prefix="/api/v1")
+
+    def known(target_id: str) -> None:
+        if target_id not in node.targets:
+            raise HTTPException(404, f"no target with id {target_id!r}")
+
+    @api.get("/targets", summary="Every target with its agreed state and each node's view")
+    async def targets(
+        tag: Annotated[str | None, Query(description="only targets with this tag")] = None,
+        state: Annotated[StateName | None, Query(description="only this agreed state")] = None,
+    ) -> dict[str, Any]:
+        items = [
+            target_summary(node, t)
+            for t, target in sorted(node.targets.items())
+            if (tag is None or tag in target.tags)
+        ]
+        if state is not None:
+            items = [i for i in items if i["state"] == state]
+        return {"node": node.name, "targets": items}
+
+    @api.get("/targets/{target_id}", summary="One target, with its current incident if any")
+    async def target(target_id: str) -> dict[str, Any]:
+        known(target_id)
+        item = target_summary(node, target_id)
+        item["incident"] = None
+        if item["state"] in INCIDENT_STATES:
+            current = await node.store.incidents(INCIDENT_STATES, now_ms(), now_ms() + 1,
+                                                 target_id)  # fmt: skip
+            if current:
+                item["incident"] = (await incidents_json(node, current[-1:]))[0]
+        return item
+
+    @api.get("/targets/{target_id}/history", summary="Checks or rollups from both nodes")
+    async def history(
+        target_id: str,
+        from_: Annotated[str | None, FROM] = None,
+        to: Annotated[str | None, TO] = None,
+        resolution: Literal["raw", "hour", "day"] = "raw",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="points per node")] = 1000,
+    ) -> dict[str, Any]:
+        known(target_id)
+        end = when_ms(to, "to", now_ms())
+        start = when_ms(from_, "from", end - 86_400_000)
+        if start >= end:
+            raise HTTPException(400, "from: expected a time before to")
+        query = {"target": target_id, "from_ms": start, "to_ms": end,
+                 "resolution": resolution, "limit": limit}  # fmt: skip
+        return await merged_history(node, query)
+
+    @api.get("/targets/{target_id}/uptime", summary="Uptime from agreed-state intervals")
+    async def uptime_of(
+        target_id: str,
+        windows: Annotated[str, Query(description="comma-separated windows")] = ALL_WINDOWS,
+    ) -> dict[str, Any]:
+        known(target_id)
+        try:
+            names = parse_windows(windows)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from None
+        stretches = await node.store.intervals(target_id)
+        now = now_ms()
+        out = {}
+        for name in names:
+            found = uptime(stretches, now - WINDOWS_MS[name], now, now)
+            out[name] = {
+                "uptime_pct": found.percent,
+                "down_s": found.down_s,
+                "incidents": found.incidents,
+                "seconds_by_state": found.seconds,
+                "maintenance_excluded_s": found.seconds.get("MAINTENANCE", 0.0),
+                "unknown_excluded_s": found.seconds.get("UNKNOWN", 0.0),
+            }
+        return {
+            "target": target_id,
+            "windows": out,
+            "method": "exact seconds of agreed state; MAINTENANCE and UNKNOWN time are left "
+            "out; PARTIAL and FLAPPING count as up",
+        }
+
+    @api.get("/incidents", summary="Agreed DOWN, PARTIAL and FLAPPING intervals")
+    async def incidents(
+        from_: Annotated[str | None, FROM] = None,
+        to: Annotated[str | None, TO] = None,
+        target: Annotated[str | None, Query(description="only this target")] = None,
+    ) -> dict[str, Any]:
+        if target is not None:
+            known(target)
+        end = when_ms(to, "to", now_ms() + 1)
+        start = when_ms(from_, "from", end - 30 * 86_400_000)
+        if start >= end:
+            raise HTTPException(400, "from: expected a time before to")
+        found = await node.store.incidents(INCIDENT_STATES, start, end, target)
+        return {"from_ms": start, "to_ms": end, "incidents": await incidents_json(node, found)}
+
+    @api.get("/readyz", summary="200 once the node may decide: canaries known, peers pulled")
+    async def readyz() -> Response:
+        core = node.core
+        ready = core.canaries_ok is not None and core.ready(now_ms())
+        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    return api
+
+
+async def merged_history(node: Node, query: dict[str, Any]) -> dict[str, Any]:
+    """Both nodes' points in time order; a page ends where the first node's
+    full page ends, and next_from_ms continues from there."""
+    answers = {node.name: await node.answer_history(node.name, query)}
+    reached = {node.name: "ok"}
+    for peer in node.peers:
+        answer = await node.peer_history(peer, query)
+        reached[peer] = "ok" if answer is not None else "unreachable"
+        if answer is not None:
+            answers[peer] = answer
+    points = sorted(
+        (p for a in answers.values() for p in a["points"]), key=lambda p: (p["at_ms"], p["node"])
+    )
+    limit = query["limit"]
+    full = [a["points"][-1]["at_ms"] for a in answers.values() if len(a["points"]) >= limit]
+    next_from = None
+    if full:
+        cut = min(full)
+        points = [p for p in points if p["at_ms"] <= cut]
+        next_from = cut + 1
+    return {
+        "target": query["target"], "resolution": query["resolution"],
+        "from_ms": query["from_ms"], "to_ms": query["to_ms"], "nodes": reached,
+        "points": points, "next_from_ms": next_from,
+        "raw_retention_days": node.config.storage.raw_retention_days,
+    }  # fmt: skip
+
+
+def target_summary(node: Node, target_id: str) -> dict[str, Any]:
+    core = node.core
+    record = core.record(target_id)
+    target = node.targets[target_id]
+    views = {}
+    for name in core.nodes:
+        view: Verdict = core.view(name, target_id)
+        views[name] = {
+            "verdict": view.state.value,
+            "reason": view.reason,
+            "latency_ms": view.latency_ms,
+            "checked_ms": None if view.checked is None else view.checked.wall_ms,
+            "flapping": view.flapping,
+        }
+    return {
+        "id": target_id,
+        "name": target.label,
+        "kind": target.kind,
+        "tags": list(target.tags),
+        "state": record.state.value,
+        "mode": record.mode.value,
+        "since_ms": record.since_ms,
+        "event": record.event,
+        "silenced": target_id in core.silenced,
+        "views": views,
+    }
+
+
+async def incidents_json(node: Node, found: list[Interval]) -> list[dict[str, Any]]:
+    statuses = await node.store.outbox_status([i.event for i in found if i.event])
+    out = []
+    for interval in found:
+        event = node.core.event(interval.event) if interval.event else None
+        sent = node.core.log.get(keys.sent(interval.event)) if interval.event else None
+        notified: dict[str, Any] = {"status": "none"}
+        if event is not None and event.suppressed:
+            notified = {"status": "suppressed"}
+        elif sent is not None and isinstance(sent.value, dict):
+            notified = {"status": "sent", "by": sent.value.get("node")}
+        elif interval.event in statuses:
+            notified = {"status": statuses[interval.event]}
+        out.append({
+            "target": interval.target,
+            "state": interval.state,
+            "mode": interval.mode,
+            "start_ms": interval.start_ms,
+            "end_ms": interval.end_ms,
+            "ongoing": interval.end_ms is None,
+            "event": interval.event,
+            # Whose failing check anchored the decision.
+            "noticed_first": None if event is None or event.anchor is None
+            else event.anchor.node,
+            "notification": notified,
+        })  # fmt: skip
+    return out

@@ -1,0 +1,70 @@
+"""Prometheus metrics, read from the node's state at scrape time (nothing is
+counted twice or kept in step by hand)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from consensus.agreement import AgreedState
+from watchers.runtime import Node, now_ms
+
+
+class NodeCollector(Collector):
+    def __init__(self, node: Node, outbox_depth: int) -> None:
+        self.node = node
+        self.outbox_depth = outbox_depth
+
+    def collect(self) -> Iterator[Metric]:
+        node, core = self.node, self.node.core
+        now = now_ms()
+        state = GaugeMetricFamily(
+            "ravens_target_state", "1 for the target's agreed state", labels=["target", "state"]
+        )
+        up = GaugeMetricFamily("ravens_target_up", "1 unless agreed DOWN", labels=["target"])
+        latency = GaugeMetricFamily(
+            "ravens_check_latency_seconds", "Latency of the last check", labels=["target", "node"]
+        )
+        for target in sorted(node.targets):
+            agreed = core.record(target).state
+            for candidate in AgreedState:
+                state.add_metric([target, candidate.value], float(candidate is agreed))
+            up.add_metric([target], float(agreed is not AgreedState.DOWN))
+            for name in core.nodes:
+                view = core.view(name, target)
+                if view.latency_ms is not None:
+                    latency.add_metric([target, name], view.latency_ms / 1000)
+        yield state
+        yield up
+        yield latency
+        voters = core.voters(now)
+        voter = GaugeMetricFamily("ravens_node_voter", "1 if the node votes", labels=["node"])
+        for name in core.nodes:
+            voter.add_metric([name], float(name in voters))
+        yield voter
+        yield GaugeMetricFamily(
+            "ravens_canaries_ok",
+            "1 if this node's canaries answer",
+            value=float(bool(core.canaries_ok)),
+        )
+        yield GaugeMetricFamily(
+            "ravens_outbox_depth", "Notifications waiting for ntfy", value=float(self.outbox_depth)
+        )
+        yield GaugeMetricFamily(
+            "ravens_log_entries", "Entries in the log", value=float(len(core.log))
+        )
+        lag = GaugeMetricFamily(
+            "ravens_sync_lag_seconds", "Since the last full pull", labels=["peer"]
+        )
+        for peer, last in node.last_sync_ms.items():
+            lag.add_metric([peer], (now - last) / 1000)
+        yield lag
+
+
+def metrics_text(node: Node, outbox_depth: int) -> tuple[bytes, str]:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(node, outbox_depth))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
