@@ -161,7 +161,8 @@ def run_demo(root: Path, duration_s: float | None) -> None:
                 )  # fmt: skip
         click.echo("ravens demo: Huginn and Muninn on loopback")
         for name in NAMES:
-            click.echo(f"  {name:<7} http://127.0.0.1:{node_ports[name]}/api/v1/targets"
+            base = f"http://127.0.0.1:{node_ports[name]}"
+            click.echo(f"  {name:<7} status page {base}/   API {base}/api/v1/targets"
                        f"   log: {root / (name + '.log')}")  # fmt: skip
         click.echo(f"  targets: {', '.join(DEMO_TARGETS)}; 'outage' goes down for "
                    f"{OUTAGE_LENGTH_S} s every {OUTAGE_EVERY_S} s, first after "

@@ -318,6 +318,18 @@ class Store:
             (move.target, move.state, move.mode, start, move.event),
         )
 
+    async def intervals_since(self, start_ms: int) -> dict[str, list[Interval]]:
+        """Every target's intervals that overlap [start_ms, now), oldest first."""
+        found: dict[str, list[Interval]] = {}
+        async with self._db.execute(
+            "SELECT target, state, mode, start_ms, end_ms, event FROM intervals "
+            "WHERE end_ms IS NULL OR end_ms > ? ORDER BY target, start_ms",
+            (start_ms,),
+        ) as cursor:
+            async for row in cursor:
+                found.setdefault(row[0], []).append(Interval(*row))
+        return found
+
     async def intervals(self, target: str) -> list[Interval]:
         async with self._db.execute(
             "SELECT target, state, mode, start_ms, end_ms, event FROM intervals "

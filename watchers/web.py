@@ -15,6 +15,7 @@ from watchers import wire
 from watchers.api import router_for
 from watchers.metrics import metrics_text
 from watchers.runtime import Node, now_ms
+from watchers.site import add_site
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -55,6 +56,7 @@ def app_for(node: Node) -> FastAPI:
         app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
 
     app.include_router(router_for(node))
+    add_site(app, node)
 
     @app.get("/api/v1/nodes", summary="Each node: voter, canaries, sync lag, skew, outbox")
     async def nodes() -> dict[str, Any]:

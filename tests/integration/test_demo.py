@@ -13,7 +13,7 @@ def test_the_demo_shows_agreement_and_cleans_up(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120, check=True,
     )  # fmt: skip
     out = done.stdout
-    assert "huginn  http://127.0.0.1:" in out
+    assert "huginn  status page http://127.0.0.1:" in out
     assert "healthy    UNKNOWN -> UP [quorum]" in out
     assert "one-sided" in out and "-> PARTIAL [quorum]" in out
     assert "stopped both nodes and the demo targets" in out

@@ -1,0 +1,64 @@
+"""The human face of a node: the status page, per-target pages, badges."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import FastAPI, Query
+from fastapi.responses import HTMLResponse, Response
+
+from watchers import badges
+from watchers.page import THEMES, render_missing, render_status, render_target
+from watchers.runtime import Node, now_ms
+from watchers.uptime import WINDOWS_MS, uptime
+
+Theme = Annotated[Literal["neon", "plain"], Query(description="the look: neon or plain")]
+SVG = "image/svg+xml"
+# Badges are embedded in READMEs and dashboards: let caches keep them a minute.
+BADGE_CACHE = {"Cache-Control": "public, max-age=60"}
+
+
+def add_site(app: FastAPI, node: Node) -> None:
+    assert THEMES == ("neon", "plain")
+
+    @app.get("/", response_class=HTMLResponse, summary="The status page")
+    async def status_page(theme: Theme = "neon") -> HTMLResponse:
+        return HTMLResponse(await render_status(node, theme))
+
+    @app.get("/t/{target_id}", response_class=HTMLResponse, summary="One target's page")
+    async def target_page(target_id: str, theme: Theme = "neon") -> HTMLResponse:
+        if target_id not in node.targets:
+            return HTMLResponse(render_missing(node, target_id, theme), status_code=404)
+        return HTMLResponse(await render_target(node, target_id, theme))
+
+    def svg(body: str, found: bool = True) -> Response:
+        return Response(body, media_type=SVG, headers=BADGE_CACHE,
+                        status_code=200 if found else 404)  # fmt: skip
+
+    def unknown() -> Response:
+        return svg(badges.badge("ravens", "unknown target", "#9f9f9f"), found=False)
+
+    @app.get("/badge/{target_id}/status.svg", summary="Agreed state badge")
+    async def status_badge(target_id: str) -> Response:
+        target = node.targets.get(target_id)
+        if target is None:
+            return unknown()
+        return svg(badges.status_badge(target.label, node.core.record(target_id).state.value))
+
+    @app.get("/badge/{target_id}/uptime.svg", summary="Uptime badge")
+    async def uptime_badge(
+        target_id: str, window: Literal["24h", "7d", "30d", "90d", "365d"] = "30d"
+    ) -> Response:
+        if target_id not in node.targets:
+            return unknown()
+        now = now_ms()
+        found = uptime(await node.store.intervals(target_id), now - WINDOWS_MS[window], now, now)
+        return svg(badges.uptime_badge(window, found.percent))
+
+    @app.get("/badge/{target_id}/latency.svg", summary="Latency badge (mean of the nodes)")
+    async def latency_badge(target_id: str) -> Response:
+        if target_id not in node.targets:
+            return unknown()
+        seen = [node.core.view(n, target_id).latency_ms for n in node.core.nodes]
+        values = [v for v in seen if v is not None]
+        return svg(badges.latency_badge(sum(values) / len(values) if values else None))
