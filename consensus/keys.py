@@ -4,7 +4,8 @@ Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
 ``rollup/<node>/<target>/<bucket>``. Multi-writer keys resolve by hlc:
 ``target/<id>``, ``state/<target>``, ``peer/<node>``, ``event/<id>``,
 ``claim/<id>``, ``sent/<id>``, ``push/<target>`` (the last heartbeat, whichever
-node received it).
+node received it), and what the admin API writes: ``target/<id>``,
+``maint/<id>``, ``silence/<id>``, ``ack/<event id>``, ``audit/<node>/<hlc>``.
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ CLAIM = "claim/"
 SENT = "sent/"
 TARGET = "target/"
 PUSH = "push/"
+# Written by the admin API on either node; replicated like everything else.
+MAINTENANCE = "maint/"
+SILENCE = "silence/"
+ACK = "ack/"
+AUDIT = "audit/"
+ADMIN_PREFIXES = (TARGET, MAINTENANCE, SILENCE, ACK, AUDIT)
 NODE_SUBJECT = "node:"
 
 # Entries that are pushed to peers at once instead of waiting for the next sync.
-URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER, PUSH)
+URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)
 
 
 def obs(node: str, target: str) -> str:
@@ -54,6 +61,10 @@ def sent(event_id: str) -> str:
 
 def push(target: str) -> str:
     return f"{PUSH}{target}"
+
+
+def ack(event_id: str) -> str:
+    return f"{ACK}{event_id}"
 
 
 def node_subject(node: str) -> str:

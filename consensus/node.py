@@ -419,6 +419,25 @@ class NodeCore:
         )
         return self._announce(event, now_ms)
 
+    def admin_write(
+        self, key: str, value: JsonValue, now_ms: int, audit: dict[str, JsonValue]
+    ) -> Step:
+        """An admin change (a target, a window, a silence, an acknowledgement),
+        with its audit record, in one step that goes to the peer at once.
+        A value of None removes the key (a tombstone)."""
+        if not key.startswith(keys.ADMIN_PREFIXES) or key.startswith(keys.AUDIT):
+            raise InvalidEntry(f"{key}: not a key the admin API writes")
+        hlc = self.clock.tick(now_ms)
+        entry = self._write_at(key, value, hlc, tombstone=value is None)
+        _validate_value(entry)
+        record = self._write_at(f"{keys.AUDIT}{self.node}/{hlc.encode()}",
+                                {**audit, "key": key, "at_ms": now_ms}, hlc)  # fmt: skip
+        return Step(written=[entry, record], commands=[Push((entry, record))])
+
+    def acknowledged(self, event_id_: str) -> bool:
+        entry = self.log.get(keys.ack(event_id_))
+        return entry is not None and not entry.tombstone
+
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
         step = Step()
@@ -574,6 +593,8 @@ class NodeCore:
             since = record.since_ms
             if record.state is not AgreedState.DOWN or since is None:
                 continue
+            if record.event is not None and self.acknowledged(record.event):
+                continue  # someone is on it: no more reminders for this outage
             rounds = (now_ms - since) // every
             self._down[target] = since + (rounds + 1) * every
             if rounds < 1:
@@ -810,13 +831,13 @@ class NodeCore:
         else:
             self._down.pop(target, None)
 
-    def _write_at(self, key: str, value: JsonValue, hlc: Hlc) -> Entry:
+    def _write_at(self, key: str, value: JsonValue, hlc: Hlc, tombstone: bool = False) -> Entry:
         current = self.log.raw(key)
         if current is not None and current.hlc >= hlc:
             # A peer's entry stamped ahead of our clock (refused skew) holds the
             # key: write just after it so that our newer decision wins.
             hlc = Hlc(current.hlc.wall_ms, current.hlc.logical + 1, self.node)
-        return self.log.write(key, value, hlc)
+        return self.log.write(key, value, hlc, tombstone)
 
     def _hear(self, peer: str, now_ms: int) -> None:
         if not self.is_live(peer, now_ms):
@@ -873,3 +894,6 @@ def _validate_value(entry: Entry) -> None:
         raise InvalidEntry(f"entry {key}: expected an object with at_ms")
     elif key.startswith((keys.CLAIM, keys.SENT)) and _node_of(entry.value) is None:
         raise InvalidEntry(f"entry {key}: expected an object with a node name")
+    elif key.startswith(keys.ADMIN_PREFIXES) and not isinstance(entry.value, dict):
+        # The shell validates the fields (a target's kind, a window's times).
+        raise InvalidEntry(f"entry {key}: expected an object")

@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import JSONResponse, Response
 
 from consensus import keys
 from consensus.verdict import Verdict
@@ -137,13 +136,6 @@ def router_for(node: Node) -> APIRouter:
         found = await node.store.incidents(INCIDENT_STATES, start, end, target)
         return {"from_ms": start, "to_ms": end, "incidents": await incidents_json(node, found)}
 
-    @api.get("/readyz", summary="200 once the node may decide: canaries known, peers pulled")
-    async def readyz() -> Response:
-        core = node.core
-        ready = core.canaries_ok is not None and core.ready(now_ms())
-        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok}
-        return JSONResponse(body, status_code=200 if ready else 503)
-
     return api
 
 
@@ -199,6 +191,8 @@ def target_summary(node: Node, target_id: str) -> dict[str, Any]:
         "since_ms": record.since_ms,
         "event": record.event,
         "silenced": target_id in core.silenced,
+        "in_maintenance": target_id in core.maintenance,
+        "source": node.source_of(target_id),
         "views": views,
     }
 
@@ -224,9 +218,15 @@ async def incidents_json(node: Node, found: list[Interval]) -> list[dict[str, An
             "end_ms": interval.end_ms,
             "ongoing": interval.end_ms is None,
             "event": interval.event,
+            "acknowledged": _ack(node, interval.event),
             # Whose failing check anchored the decision.
             "noticed_first": None if event is None or event.anchor is None
             else event.anchor.node,
             "notification": notified,
         })  # fmt: skip
     return out
+
+
+def _ack(node: Node, event_id: str | None) -> Any:
+    entry = node.core.log.get(keys.ack(event_id)) if event_id else None
+    return None if entry is None else entry.value

@@ -19,6 +19,7 @@ from consensus.simulation import Fault, simulate
 from notify.publisher import Delivered, Outcome, Server, publish
 from watchers.config import (
     ConfigError,
+    api_tokens,
     load_config,
     ntfy_credentials,
     push_tokens,
@@ -78,6 +79,7 @@ def check_config_command(path: Path) -> None:
         sync_secret(config)
         push_tokens(config)
         ntfy_credentials(config)
+        api_tokens(config)
     kinds = ", ".join(sorted({t.kind for t in config.targets})) or "none"
     click.echo(
         f"{path}: ok: node {config.node.name}, {len(config.peers)} peer(s), "
@@ -99,8 +101,9 @@ def run_command(config_path: Path) -> None:
         secret = sync_secret(config)
         tokens = push_tokens(config)
         ntfy_login = ntfy_credentials(config)
+        api = api_tokens(config)
     try:
-        asyncio.run(serve(config, secret, tokens, config_path, ntfy_login))
+        asyncio.run(serve(config, secret, tokens, config_path, ntfy_login, api))
     except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -185,6 +186,37 @@ class NtfySection(Strict):
         return self
 
 
+class TokenSource(Strict):
+    token_file: Path | None = None
+    token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+
+
+class AdminSection(TokenSource):
+    """One person or tool allowed to change targets, windows and silences;
+    its name goes into the audit record of every change it makes."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> AdminSection:
+        if (self.token_file is None) == (self.token_env is None):
+            raise ValueError("give exactly one of token_file or token_env")
+        return self
+
+
+class ApiSection(Strict):
+    # The read API and status page are open unless a read token is set.
+    read_token_file: Path | None = None
+    read_token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+    admins: tuple[AdminSection, ...] = ()
+
+    @model_validator(mode="after")
+    def _at_most_one(self) -> ApiSection:
+        if self.read_token_file is not None and self.read_token_env is not None:
+            raise ValueError("give at most one of read_token_file or read_token_env")
+        return self
+
+
 class Config(Strict):
     node: NodeSection
     peers: tuple[PeerSection, ...] = ()
@@ -198,6 +230,7 @@ class Config(Strict):
     # Same fields as maintenance windows: the state is agreed and recorded as
     # usual, but nobody is notified.
     silences: tuple[MaintenanceWindow, ...] = ()
+    api: ApiSection = ApiSection()
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:
@@ -229,10 +262,10 @@ def parse_config(raw: dict[str, Any]) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError([_problem(error) for error in exc.errors()]) from None
+        raise ConfigError([describe_problem(error) for error in exc.errors()]) from None
 
 
-def _problem(error: Any) -> str:
+def describe_problem(error: Any) -> str:
     key = _dotted(error["loc"])
     message = str(error["msg"])
     kind = error["type"]
@@ -349,6 +382,28 @@ def push_tokens(config: Config) -> dict[str, str]:
             raise ConfigError([f"targets[{i}].token: too short; use at least 16 characters"])
         tokens[token] = target.id
     return tokens
+
+
+@dataclass(frozen=True)
+class ApiTokens:
+    read: str | None
+    admins: dict[str, str]  # token -> admin name
+
+
+def api_tokens(config: Config) -> ApiTokens:
+    """The read token, if any, and each admin's token, from files or env."""
+    api = config.api
+    read = None
+    if api.read_token_file or api.read_token_env:
+        read = read_secret("api.read_token", api.read_token_file, api.read_token_env)
+    admins: dict[str, str] = {}
+    for i, admin in enumerate(api.admins):
+        token = read_secret(f"api.admins[{i}].token", admin.token_file, admin.token_env)
+        if len(token) < MIN_SECRET_CHARS:
+            raise ConfigError([f"api.admins[{i}].token: too short ({len(token)} characters); "
+                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
+        admins[token] = admin.name
+    return ApiTokens(read, admins)
 
 
 def ntfy_credentials(config: Config) -> tuple[str | None, tuple[str, str] | None]:

@@ -20,26 +20,28 @@ from typing import Any
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from pydantic import TypeAdapter, ValidationError
 
 from consensus import keys
 from consensus.agreement import Notice
 from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
 from consensus.errors import InvalidEntry
 from consensus.events import Event
-from consensus.lww import Entry
+from consensus.lww import Entry, LwwMap
 from consensus.node import NodeCore
 from consensus.settings import Settings
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
-from watchers.config import Config
-from watchers.maintenance import in_maintenance
-from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
+from watchers.config import ApiTokens, Config
+from watchers.maintenance import MaintenanceWindow, in_maintenance
+from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import CheckRow, Interval, OutboxRow, Store
 
 log = logging.getLogger("ravens")
+TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)
 
 # A Bearer token, or Basic credentials, for ntfy.
 NtfyLogin = tuple[str | None, tuple[str, str] | None]
@@ -101,13 +103,18 @@ class Node:
         core: NodeCore,
         push_tokens: dict[str, str] | None = None,
         ntfy_login: NtfyLogin = (None, None),
+        api: ApiTokens | None = None,
     ) -> None:
         self.config = config
+        self.api = api or ApiTokens(None, {})
         self.name = config.node.name
         self.secret = secret
         self.store = store
         self.core = core
-        self.targets: dict[str, AnyTarget] = {t.id: t for t in config.targets}
+        self.targets: dict[str, AnyTarget] = {
+            **api_targets(core.log),
+            **{t.id: t for t in config.targets},
+        }
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
         self.http = HttpClients(node=self.name)
         trust: ssl.SSLContext | bool = True
@@ -143,19 +150,20 @@ class Node:
         secret: str,
         push_tokens: dict[str, str],
         ntfy_login: NtfyLogin = (None, None),
+        api: ApiTokens | None = None,
     ) -> Node:
         store = await Store.open(config.node.data_dir / "ravens.sqlite3")
         entries, clock = await store.load(config.node.name)
         core = NodeCore(
             config.node.name,
             [p.name for p in config.peers],
-            [t.id for t in config.targets],
+            {*api_targets(entries), *(t.id for t in config.targets)},
             settings_from(config),
             now_ms(),
             log=entries,
             clock_last=clock,
         )
-        return cls(config, secret, store, core, push_tokens, ntfy_login)
+        return cls(config, secret, store, core, push_tokens, ntfy_login, api)
 
     # -- life ----------------------------------------------------------------
 
@@ -191,27 +199,20 @@ class Node:
             self._spawn(self.sender.run())
 
     async def reload(
-        self, config: Config, push_tokens: dict[str, str], ntfy_login: NtfyLogin = (None, None)
+        self,
+        config: Config,
+        push_tokens: dict[str, str],
+        ntfy_login: NtfyLogin = (None, None),
+        api: ApiTokens | None = None,
     ) -> None:
         """Take a changed target list and [ntfy] section without a restart: new
         targets are scheduled, removed ones unscheduled, changed ones
         rescheduled; what ntfy refused is tried again with the new settings."""
-        old, new = self.targets, {t.id: t for t in config.targets}
-        for target_id in old.keys() - new.keys():
-            with contextlib.suppress(Exception):
-                self.scheduler.remove_job(target_id)
-            self.core.remove_target(target_id)
-            self.busy.pop(target_id, None)
         self.config = config
-        self.targets = new
         self.push_tokens = push_tokens
-        for target_id, target in new.items():
-            if old.get(target_id) == target:
-                continue
-            self.busy.setdefault(target_id, asyncio.Lock())
-            if target_id not in old:
-                await self.apply(self.core.add_target(target_id, now_ms()))
-            self._schedule(target)
+        self.api = api or self.api
+        old = self.targets
+        new = await self._apply_targets()
         if config.ntfy is not None:
             routing = routing_from(config, ntfy_login, self._subject)
             if self.sender is None:
@@ -227,6 +228,32 @@ class Node:
         log.info("reload node=%s added=%s removed=%s changed=%s", self.name,
                  ",".join(sorted(added)) or "-", ",".join(sorted(removed)) or "-",
                  ",".join(sorted(changed)) or "-")  # fmt: skip
+
+    def source_of(self, target_id: str) -> str:
+        """Where a target was defined: the config file, or the admin API."""
+        return "config" if any(t.id == target_id for t in self.config.targets) else "api"
+
+    async def _apply_targets(self) -> dict[str, AnyTarget]:
+        """Watch exactly the config's targets and the admin API's (the config
+        wins on a shared id): schedule the new, unschedule the removed,
+        reschedule the changed."""
+        old = self.targets
+        new = {**api_targets(self.core.log), **{t.id: t for t in self.config.targets}}
+        for target_id in old.keys() - new.keys():
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(target_id)
+            self.core.remove_target(target_id)
+            self.busy.pop(target_id, None)
+        self.targets = new
+        for target_id, target in new.items():
+            if old.get(target_id) == target:
+                continue
+            self.busy.setdefault(target_id, asyncio.Lock())
+            if target_id not in old:
+                await self.apply(self.core.add_target(target_id, now_ms()))
+            if self.scheduler.running:
+                self._schedule(target)
+        return new
 
     async def close(self) -> None:
         """Stop scheduling, let in-flight work go, close the database last."""
@@ -289,13 +316,15 @@ class Node:
     async def _maintenance(self) -> None:
         """Enter and leave configured maintenance windows and silences."""
         now = datetime.now(UTC)
-        silenced = in_maintenance(self.config.silences, self.targets.values(), now)
+        silences = (*self.config.silences, *api_windows(self.core.log, keys.SILENCE))
+        silenced = in_maintenance(silences, self.targets.values(), now)
         for target_id in sorted(silenced ^ (self.core.silenced & set(self.targets))):
             on = target_id in silenced
             log.info("silence node=%s target=%s %s", self.name, target_id,
                      "begins" if on else "ends")  # fmt: skip
             self.core.set_silenced(target_id, on)
-        inside = in_maintenance(self.config.maintenance, self.targets.values(), now)
+        windows = (*self.config.maintenance, *api_windows(self.core.log, keys.MAINTENANCE))
+        inside = in_maintenance(windows, self.targets.values(), now)
         for target_id in sorted(inside ^ (self.core.maintenance & set(self.targets))):
             on = target_id in inside
             log.info("maintenance node=%s target=%s %s", self.name, target_id,
@@ -336,6 +365,10 @@ class Node:
                 checks or (), outbox, moves,
             )  # fmt: skip
         self._log_moves(step)
+        if any(e.key.startswith(keys.TARGET) for e in step.written):
+            await self._apply_targets()
+        if any(e.key.startswith((keys.MAINTENANCE, keys.SILENCE)) for e in step.written):
+            self._spawn(self._maintenance())
         for command in step.commands:
             if isinstance(command, Push):
                 for peer in self.peers:
@@ -545,6 +578,32 @@ class Node:
         if self.failures[peer] and self.retry_at_ms[peer] > now_ms():
             self.retry_at_ms[peer] = 0
             self._spawn(self._pull(peer))
+
+
+def api_targets(entries: LwwMap) -> dict[str, AnyTarget]:
+    """Targets the admin API added, as the log holds them (either node's)."""
+    found: dict[str, AnyTarget] = {}
+    for entry in entries.items(keys.TARGET):
+        value = entry.value.get("target") if isinstance(entry.value, dict) else None
+        try:
+            target = TARGET_ADAPTER.validate_python(value)
+        except ValidationError:
+            log.warning("log entry %s: not a valid target; ignored", entry.key)
+            continue
+        found[target.id] = target
+    return found
+
+
+def api_windows(entries: LwwMap, prefix: str) -> list[MaintenanceWindow]:
+    """Maintenance windows or silences the admin API added."""
+    found = []
+    for entry in entries.items(prefix):
+        value = entry.value.get("window") if isinstance(entry.value, dict) else None
+        try:
+            found.append(MaintenanceWindow.model_validate(value))
+        except ValidationError:
+            log.warning("log entry %s: not a valid window; ignored", entry.key)
+    return found
 
 
 def _since(record: dict[str, Any], fallback_ms: int) -> int:

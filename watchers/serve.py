@@ -10,7 +10,15 @@ from pathlib import Path
 
 import uvicorn
 
-from watchers.config import Config, ConfigError, load_config, ntfy_credentials, push_tokens
+from watchers.config import (
+    ApiTokens,
+    Config,
+    ConfigError,
+    api_tokens,
+    load_config,
+    ntfy_credentials,
+    push_tokens,
+)
 from watchers.runtime import Node
 from watchers.web import app_for
 
@@ -23,10 +31,11 @@ async def serve(
     push_tokens: dict[str, str],
     path: Path | None = None,
     ntfy_login: tuple[str | None, tuple[str, str] | None] = (None, None),
+    api: ApiTokens | None = None,
 ) -> None:
     """Run until SIGTERM or SIGINT; then stop serving, finish, close the database.
     SIGHUP rereads the config file and applies its targets without a restart."""
-    node = await Node.open(config, secret, push_tokens, ntfy_login)
+    node = await Node.open(config, secret, push_tokens, ntfy_login, api)
     server = uvicorn.Server(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,
@@ -67,10 +76,11 @@ async def _reload(node: Node, path: Path) -> None:
         config = load_config(path)
         tokens = push_tokens(config)
         login = ntfy_credentials(config)
+        api = api_tokens(config)
     except ConfigError as exc:
         for problem in exc.problems:
             log.error("reload node=%s refused: %s: %s", node.name, path, problem)
         return
     if config.node != node.config.node or config.peers != node.config.peers:
         log.warning("reload node=%s: [node] and [[peers]] changes need a restart", node.name)
-    await node.reload(config, tokens, login)
+    await node.reload(config, tokens, login, api)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import FastAPI, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from watchers import badges
@@ -18,8 +18,9 @@ SVG = "image/svg+xml"
 BADGE_CACHE = {"Cache-Control": "public, max-age=60"}
 
 
-def add_site(app: FastAPI, node: Node) -> None:
+def site_router(node: Node) -> APIRouter:
     assert THEMES == ("neon", "plain")
+    app = APIRouter()
 
     @app.get("/", response_class=HTMLResponse, summary="The status page")
     async def status_page(theme: Theme = "neon") -> HTMLResponse:
@@ -62,3 +63,5 @@ def add_site(app: FastAPI, node: Node) -> None:
         seen = [node.core.view(n, target_id).latency_ms for n in node.core.nodes]
         values = [v for v in seen if v is not None]
         return svg(badges.latency_badge(sum(values) / len(values) if values else None))
+
+    return app

@@ -6,16 +6,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from watchers import wire
+from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
 from watchers.metrics import metrics_text
 from watchers.runtime import Node, now_ms
-from watchers.site import add_site
+from watchers.site import site_router
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -29,6 +30,7 @@ def app_for(node: Node) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
+    app.state.node = node
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
@@ -55,10 +57,23 @@ def app_for(node: Node) -> FastAPI:
                           ("/sync/history", node.answer_history)):  # fmt: skip
         app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
 
-    app.include_router(router_for(node))
-    add_site(app, node)
+    async def reader(request: Request) -> None:
+        """With a read token configured, reading needs it (or an admin token)."""
+        if node.api.read is None:
+            return
+        token = bearer(request)
+        allowed = {node.api.read: "reader", **node.api.admins}
+        if token_owner(token, allowed) is None:
+            raise HTTPException(401, "send Authorization: Bearer <read token>",
+                                {"WWW-Authenticate": 'Bearer realm="ravens"'})  # fmt: skip
 
-    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, sync lag, skew, outbox")
+    readers = [Depends(reader)]
+    app.include_router(router_for(node), dependencies=readers)
+    app.include_router(site_router(node), dependencies=readers)
+    app.include_router(admin_router(node))
+
+    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, sync lag, skew, outbox",
+             dependencies=readers)  # fmt: skip
     async def nodes() -> dict[str, Any]:
         core = node.core
         now = now_ms()
@@ -93,8 +108,8 @@ def app_for(node: Node) -> FastAPI:
             "peers": peers,
         }
 
-    @app.get("/api/v1/metrics", summary="Prometheus text exposition")
-    @app.get("/metrics", include_in_schema=False)
+    @app.get("/api/v1/metrics", summary="Prometheus text exposition", dependencies=readers)
+    @app.get("/metrics", include_in_schema=False, dependencies=readers)
     async def metrics() -> Response:
         body, content_type = metrics_text(node, await node.store.outbox_depth())
         return Response(body, media_type=content_type)
@@ -102,6 +117,13 @@ def app_for(node: Node) -> FastAPI:
     @app.get("/healthz", summary="200 while the process serves")
     async def healthz() -> dict[str, Any]:
         return {"node": node.name, "ok": True}
+
+    @app.get("/api/v1/readyz", summary="200 once the node may decide: canaries known, peers pulled")
+    async def readyz() -> Response:
+        core = node.core
+        ready = core.canaries_ok is not None and core.ready(now_ms())
+        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok}
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.api_route("/api/v1/push/{token}", methods=["GET", "POST"],
                    summary="A push target's heartbeat")  # fmt: skip
@@ -121,7 +143,9 @@ def error(status: int, message: str) -> JSONResponse:
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 404 and exc.detail == "Not Found":
         return error(404, "no such path; the API is described at /api/v1/openapi.json")
-    return error(exc.status_code, str(exc.detail))
+    answer = error(exc.status_code, str(exc.detail))
+    answer.headers.update(exc.headers or {})
+    return answer
 
 
 async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

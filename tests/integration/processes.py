@@ -95,7 +95,7 @@ port = {self.canary_port}
                 stdout=log, stderr=subprocess.STDOUT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )  # fmt: skip
-        self.wait(lambda: self.api(name) is not None, f"{name} answers", 20)
+        self.wait(lambda: self.api(name, "/healthz") is not None, f"{name} answers", 20)
 
     def start_all(self) -> None:
         for name in NAMES:

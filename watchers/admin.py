@@ -1,0 +1,185 @@
+"""The admin API under /api/v1/admin: targets, maintenance windows and
+silences at run time, acknowledgements, and the audit trail.
+
+Every change is a log entry written with its audit record in one step, so it
+reaches the peer like any other fact and either node answers the same.
+Bearer tokens come from the config's [[api.admins]]; a missing or wrong
+token is a 401 and the comparison takes the same time either way.
+"""
+
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from consensus import keys
+from consensus.lww import JsonValue
+from watchers.api import target_summary
+from watchers.config import describe_problem
+from watchers.maintenance import MaintenanceWindow
+from watchers.probes import KINDS, AnyTarget
+from watchers.runtime import TARGET_ADAPTER, Node, now_ms
+
+JsonBody = Annotated[dict[str, Any], Body(description="a JSON object")]
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ravens admin"'}
+Write = Callable[[str, JsonValue, str, str, str], Awaitable[None]]
+
+
+def bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
+def token_owner(token: str | None, known: dict[str, str]) -> str | None:
+    """The name behind token; every known token is compared, in constant time."""
+    owner = None
+    for candidate, name in known.items():
+        if hmac.compare_digest(candidate.encode(), (token or "").encode()):
+            owner = name
+    return owner if token else None
+
+
+async def admin_name(request: Request) -> str:
+    """The admin behind the request's Bearer token, or a 401."""
+    node: Node = request.app.state.node
+    if not node.api.admins:
+        raise HTTPException(401, "the admin API is off: no [[api.admins]] in this node's config",
+                            headers=CHALLENGE)  # fmt: skip
+    token = bearer(request)
+    if token is None:
+        raise HTTPException(401, "send Authorization: Bearer <admin token>", CHALLENGE)
+    who = token_owner(token, node.api.admins)
+    if who is None:
+        raise HTTPException(401, "admin token not accepted", CHALLENGE)
+    return who
+
+
+Admin = Annotated[str, Depends(admin_name)]
+
+
+def admin_router(node: Node) -> APIRouter:
+    api = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+    async def write(key: str, value: JsonValue, who: str, action: str, subject: str) -> None:
+        audit: dict[str, JsonValue] = {"who": who, "action": action, "subject": subject}
+        await node.apply(node.core.admin_write(key, value, now_ms(), audit))
+
+    _target_routes(api, node, write)
+    _window_routes(api, node, write, "maintenance", keys.MAINTENANCE)
+    _window_routes(api, node, write, "silences", keys.SILENCE)
+    _incident_routes(api, node, write)
+    return api
+
+
+def _problems(exc: ValidationError) -> HTTPException:
+    """Pydantic's errors as the config file words them; a target's kind tag
+    is not part of the key the caller wrote."""
+    problems = []
+    for error in exc.errors():
+        loc = error["loc"]
+        shown = {**error, "loc": loc[1:]} if loc and loc[0] in KINDS else error
+        problems.append(describe_problem(shown))
+    return HTTPException(400, "; ".join(problems))
+
+
+def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
+    def parse(body: dict[str, Any]) -> AnyTarget:
+        try:
+            target = TARGET_ADAPTER.validate_python(body)
+        except ValidationError as exc:
+            raise _problems(exc) from None
+        if target.kind == "push":
+            raise HTTPException(400, "kind: push targets need a token file; add them to the "
+                                     "config file")  # fmt: skip
+        return target
+
+    def api_owned(target_id: str) -> None:
+        if target_id in node.targets and node.source_of(target_id) == "config":
+            raise HTTPException(409, f"target {target_id!r} is defined in the config file; "
+                                     "change it there")  # fmt: skip
+
+    @api.post("/targets", status_code=201, summary="Add a target")
+    async def add_target(body: JsonBody, who: Admin) -> dict[str, Any]:
+        target = parse(body)
+        api_owned(target.id)
+        if target.id in node.targets:
+            raise HTTPException(409, f"target {target.id!r} exists; PUT to change it")
+        await write(f"{keys.TARGET}{target.id}", {"target": body}, who, "add target", target.id)
+        return target_summary(node, target.id)
+
+    @api.put("/targets/{target_id}", summary="Change a target the API added")
+    async def change_target(target_id: str, body: JsonBody, who: Admin) -> dict[str, Any]:
+        body = {**body, "id": body.get("id", target_id)}
+        target = parse(body)
+        if target.id != target_id:
+            raise HTTPException(400, f"id: the body says {target.id!r}, the path {target_id!r}")
+        api_owned(target_id)
+        if target_id not in node.targets:
+            raise HTTPException(404, f"no target with id {target_id!r}")
+        await write(f"{keys.TARGET}{target_id}", {"target": body}, who, "change target",
+                    target_id)  # fmt: skip
+        return target_summary(node, target_id)
+
+    @api.delete("/targets/{target_id}", status_code=204, summary="Remove a target the API added")
+    async def remove_target(target_id: str, who: Admin) -> Response:
+        api_owned(target_id)
+        if target_id not in node.targets:
+            raise HTTPException(404, f"no target with id {target_id!r}")
+        await write(f"{keys.TARGET}{target_id}", None, who, "remove target", target_id)
+        return Response(status_code=204)
+
+
+def _window_routes(api: APIRouter, node: Node, write: Write, kind: str, prefix: str) -> None:
+    @api.post(f"/{kind}", status_code=201, summary=f"Add a {kind} window")
+    async def add_window(body: JsonBody, who: Admin) -> dict[str, Any]:
+        try:
+            window = MaintenanceWindow.model_validate(body)
+        except ValidationError as exc:
+            raise _problems(exc) from None
+        window_id = secrets.token_hex(6)
+        await write(f"{prefix}{window_id}", {"window": body}, who, f"add {kind}", window_id)
+        return {"id": window_id, "window": window.model_dump(mode="json", by_alias=True)}
+
+    @api.get(f"/{kind}", summary=f"{kind.capitalize()} windows, from the config and the API")
+    async def list_windows(_who: Admin) -> dict[str, Any]:
+        from_config = getattr(node.config, kind)
+        return {
+            "config": [w.model_dump(mode="json", by_alias=True) for w in from_config],
+            "api": {e.key.removeprefix(prefix): e.value for e in node.core.log.items(prefix)},
+        }
+
+    @api.delete(f"/{kind}/{{window_id}}", status_code=204, summary=f"End a {kind} window")
+    async def remove_window(window_id: str, who: Admin) -> Response:
+        if node.core.log.get(f"{prefix}{window_id}") is None:
+            raise HTTPException(404, f"no {kind} window {window_id!r} added by the API")
+        await write(f"{prefix}{window_id}", None, who, f"remove {kind}", window_id)
+        return Response(status_code=204)
+
+
+def _incident_routes(api: APIRouter, node: Node, write: Write) -> None:
+    @api.post("/incidents/{event_id}/ack", summary="Acknowledge an incident: no more reminders")
+    async def acknowledge(
+        event_id: str, who: Admin, body: JsonBody | None = None
+    ) -> dict[str, Any]:
+        if node.core.event(event_id) is None:
+            raise HTTPException(404, f"no event {event_id!r}")
+        note = (body or {}).get("note", "")
+        if not isinstance(note, str) or len(note) > 500:
+            raise HTTPException(400, "note: expected text of at most 500 characters")
+        value: dict[str, JsonValue] = {"by": who, "note": note, "at_ms": now_ms()}
+        await write(keys.ack(event_id), value, who, "acknowledge", event_id)
+        return {"event": event_id, "acknowledged": value}
+
+    @api.get("/audit", summary="Every admin change, newest first, from both nodes")
+    async def audit(_who: Admin) -> dict[str, Any]:
+        records = [e.value for e in node.core.log.items(keys.AUDIT) if isinstance(e.value, dict)]
+        records.sort(key=lambda r: (-_int(r.get("at_ms")), str(r.get("key"))))
+        return {"audit": records}
+
+
+def _int(value: JsonValue) -> int:
+    return value if isinstance(value, int) else 0
