@@ -338,9 +338,9 @@ def _error(exc: Refused, retry_after_s: int | None) -> Response:
 
 
 @asynccontextmanager
-async def serving(inbox: Inbox) -> AsyncIterator[str]:
-    """Serve the inbox on 127.0.0.1 (port from the kernel); yields its base URL."""
-    config = uvicorn.Config(app_for(inbox), host="127.0.0.1", port=0, log_level="warning",
+async def serving(inbox: Inbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+    """Serve the inbox on host (port from the kernel by default); yields its base URL."""
+    config = uvicorn.Config(app_for(inbox), host=host, port=port, log_level="warning",
                             access_log=False, lifespan="off")  # fmt: skip
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
@@ -351,7 +351,7 @@ async def serving(inbox: Inbox) -> AsyncIterator[str]:
         await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         await task

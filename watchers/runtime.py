@@ -423,7 +423,11 @@ class Node:
                 await self.apply(self.core.claim_acknowledged(claimed, now_ms()))
 
     async def _sync_all(self) -> None:
-        await asyncio.gather(*(self._pull(peer) for peer in self.peers))
+        # Each pull runs on its own: one hanging on a cut path (until its
+        # timeout) must not hold up the schedule or the other peers.
+        for peer in self.peers:
+            if peer not in self.pulling:
+                self._spawn(self._pull(peer))
 
     async def _pull(self, peer: str) -> None:
         if now_ms() < self.retry_at_ms[peer] or peer in self.pulling:

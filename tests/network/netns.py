@@ -1,0 +1,174 @@
+"""Separate networks from Linux network namespaces, for the fault tests.
+
+One namespace per node (huginn, muninn), one for the targets, one for the
+ntfy test server, and a router joining them, each on its own /24; the test
+process reaches them over a veth of its own. Faults are real: a link set
+down, policy routes that drop one path in the router, netem delay and loss.
+Everything created is removed on exit, also when a test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+LEAVES = ("huginn", "muninn", "targets", "ntfy", "world")
+# 10.77.<n>.0/24 per leaf; the router is .1 on each, the leaf .2.
+SUBNET = {"host": 0, "huginn": 1, "muninn": 2, "targets": 3, "ntfy": 4, "world": 5}
+CANARY = "10.77.5.2"  # "the rest of the internet", where the canaries are
+
+
+def why_not() -> str | None:
+    """Why namespaces cannot be made here, or None."""
+    if sys.platform != "linux":
+        return "network namespaces need Linux"
+    if os.geteuid() != 0:
+        return "network namespaces need root (CI runs as root)"
+    if shutil.which("ip") is None:
+        return "iproute2's ip is not installed (Debian: apt-get install iproute2)"
+    return None
+
+
+needs_netns = pytest.mark.skipif(why_not() is not None, reason=str(why_not()))
+
+
+def run(*argv: str) -> None:
+    subprocess.run(argv, check=True, capture_output=True, timeout=30)
+
+
+def address(leaf: str) -> str:
+    return f"10.77.{SUBNET[leaf]}.2"
+
+
+@dataclass
+class Topology:
+    tag: str = field(default_factory=lambda: f"rv{os.getpid() % 100000}")
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    cuts: set[tuple[str, str]] = field(default_factory=set)
+
+    def ns(self, leaf: str) -> str:
+        return f"{self.tag}-{leaf}"
+
+    @property
+    def router(self) -> str:
+        return f"{self.tag}-router"
+
+    def _in(self, ns: str, *argv: str) -> None:
+        run("ip", "netns", "exec", ns, *argv)
+
+    def build(self) -> None:
+        run("ip", "netns", "add", self.router)
+        self._in(self.router, "ip", "link", "set", "lo", "up")
+        self._in(self.router, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for leaf in LEAVES:
+            ns = self.ns(leaf)
+            run("ip", "netns", "add", ns)
+            self._in(ns, "ip", "link", "set", "lo", "up")
+            self._veth(leaf, ns)
+        self._veth("host", None)
+
+    def _veth(self, leaf: str, ns: str | None) -> None:
+        n = SUBNET[leaf]
+        outer, inner = f"{self.tag}r{n}", f"{self.tag}l{n}"
+        run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
+        run("ip", "link", "set", outer, "netns", self.router)
+        self._in(self.router, "ip", "addr", "add", f"10.77.{n}.1/24", "dev", outer)
+        self._in(self.router, "ip", "link", "set", outer, "up")
+        if ns is None:  # the test process's own way in
+            run("ip", "addr", "add", f"10.77.{n}.2/24", "dev", inner)
+            run("ip", "link", "set", inner, "up")
+            run("ip", "route", "add", "10.77.0.0/16", "via", f"10.77.{n}.1")
+            return
+        run("ip", "link", "set", inner, "netns", ns)
+        self._in(ns, "ip", "addr", "add", f"10.77.{n}.2/24", "dev", inner)
+        self._in(ns, "ip", "link", "set", inner, "up")
+        self._in(ns, "ip", "route", "add", "default", "via", f"10.77.{n}.1")
+
+    def start(self, leaf: str, argv: Sequence[str], log: str) -> subprocess.Popen[bytes]:
+        return self.start_in(self.ns(leaf), argv, log)
+
+    def start_in(self, ns: str, argv: Sequence[str], log: str) -> subprocess.Popen[bytes]:
+        with open(log, "ab") as out:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", ns, *argv], stdout=out,
+                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    # -- faults --------------------------------------------------------------
+
+    def link(self, leaf: str, up: bool) -> None:
+        """The leaf's one link to the world, at the router's end."""
+        state = "up" if up else "down"
+        self._in(self.router, "ip", "link", "set", f"{self.tag}r{SUBNET[leaf]}", state)
+
+    def cut(self, a: str, b: str) -> None:
+        """Drop what the router forwards between two leaves, both ways."""
+        for src, dst in ((a, b), (b, a)):
+            self._in(self.router, "ip", "rule", "add", "from", f"10.77.{SUBNET[src]}.0/24",
+                     "to", f"10.77.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
+        self.cuts.add((a, b))
+
+    def mend(self, a: str, b: str) -> None:
+        for src, dst in ((a, b), (b, a)):
+            self._in(self.router, "ip", "rule", "del", "from", f"10.77.{SUBNET[src]}.0/24",
+                     "to", f"10.77.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
+        self.cuts.discard((a, b))
+
+    def blackhole(self, leaf: str, prefix: str, on: bool = True) -> None:
+        """Drop what the router forwards from a leaf to one prefix (one way
+        is enough for TCP: no answer comes back)."""
+        verb = "add" if on else "del"
+        self._in(self.router, "ip", "rule", verb, "from", f"10.77.{SUBNET[leaf]}.0/24", "to",
+                 prefix, "blackhole")  # fmt: skip
+
+    def netem(self, leaf: str, spec: Sequence[str] | None) -> None:
+        """Delay or loss on the router's side of a leaf's link; None removes it."""
+        dev = f"{self.tag}r{SUBNET[leaf]}"
+        if spec is None:
+            with contextlib.suppress(subprocess.CalledProcessError):
+                self._in(self.router, "tc", "qdisc", "del", "dev", dev, "root")
+            return
+        self._in(self.router, "tc", "qdisc", "replace", "dev", dev, "root", "netem", *spec)
+
+    # -- cleanup -------------------------------------------------------------
+
+    def destroy(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        for ns in [*(self.ns(leaf) for leaf in LEAVES), self.router]:
+            pids = subprocess.run(
+                ["ip", "netns", "pids", ns], capture_output=True, text=True, check=False
+            )
+            for pid in pids.stdout.split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+        # The host end went with the router; its route with it.
+        subprocess.run(["ip", "link", "delete", f"{self.tag}l0"], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def topology() -> Iterator[Topology]:
+    net = Topology()
+    try:
+        net.build()
+        yield net
+    finally:
+        net.destroy()

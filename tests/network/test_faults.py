@@ -1,0 +1,126 @@
+"""The fault table, on real separate networks: each row a scenario with real
+processes in their own network namespaces and faults made by real means."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.network.netns import needs_netns, topology
+from tests.network.world import NODES, World
+
+pytestmark = needs_netns
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    with topology() as net:
+        world = World(net, tmp_path)
+        world.start_services()
+        for name in NODES:
+            world.start(name)
+        world.wait(world.both("UP"), "both see the site UP")
+        yield world
+
+
+def test_a_target_down_then_back_gives_one_down_and_one_up(world: World) -> None:
+    world.target_file.write_text("down")
+    world.wait(world.both("DOWN"), "both agree the site is DOWN")
+    world.wait(lambda: world.titles() == ["site is DOWN"], "one DOWN notification")
+    time.sleep(20)  # the outage lasts: nothing more is sent
+    world.target_file.write_text("up")
+    world.wait(world.both("UP"), "both agree the site is UP again")
+    world.wait(lambda: len(world.titles()) == 2, "the UP notification")
+    time.sleep(5)
+    assert world.titles() == ["site is DOWN", "site is UP"]
+
+
+def test_a_target_cut_off_from_huginn_only_is_partial_and_pages_nobody(world: World) -> None:
+    world.net.cut("huginn", "targets")
+    world.wait(world.both("PARTIAL"), "both agree the site is PARTIAL")
+    time.sleep(15)
+    assert world.titles() == []
+    views = world.api("muninn")["targets"][0]["views"]
+    assert views["huginn"]["verdict"] == "DOWN" and views["muninn"]["verdict"] == "UP"
+    world.net.mend("huginn", "targets")
+    world.wait(world.both("UP"), "both agree the site is UP once the path is back")
+    assert world.titles() == []
+
+
+def test_huginns_own_network_down_it_abstains_and_muninn_notes_it_once(world: World) -> None:
+    # Huginn reaches neither the targets nor the canaries; its peer still.
+    world.net.cut("huginn", "targets")
+    world.net.cut("huginn", "world")
+    world.wait(lambda: (world.api("muninn", "/api/v1/nodes") or {"peers": [{}]})["peers"][0]
+               .get("canaries_ok") is False, "muninn learns huginn's canaries fail")  # fmt: skip
+    world.wait(lambda: world.titles() == ["huginn lost its own network"],
+               "one NODE_ISOLATED note", 120)  # fmt: skip
+    assert world.state("muninn") == "UP" and world.state("huginn") == "UP"
+    world.net.mend("huginn", "targets")
+    world.net.mend("huginn", "world")
+    world.wait(lambda: (world.api("huginn", "/api/v1/nodes") or {}).get("voter") is True,
+               "huginn votes again")  # fmt: skip
+    time.sleep(10)
+    assert [t for t in world.titles() if "site" in t] == [], "no target alarms"
+
+
+def test_huginns_uplink_cut_pages_nobody_and_all_agree_after(world: World) -> None:
+    world.net.link("huginn", up=False)
+    world.wait(lambda: (world.api("muninn", "/api/v1/nodes") or {"peers": [{}]})["peers"][0]
+               .get("state") == "PEER_LOST", "muninn counts huginn as lost", 90)  # fmt: skip
+    world.target_file.write_text("up")
+    time.sleep(10)
+    assert [t for t in world.titles() if "site" in t] == []
+    world.net.link("huginn", up=True)
+    world.wait(lambda: (world.api("huginn", "/api/v1/nodes") or {}).get("voter") is True
+               and (world.api("muninn", "/api/v1/nodes") or {}).get("voter") is True,
+               "both vote again", 90)  # fmt: skip
+    world.wait(world.both("UP"), "both agree the site is UP")
+    assert [t for t in world.titles() if "site" in t] == []
+
+
+def test_a_partition_with_an_outage_inside_heals_to_equal_logs(world: World) -> None:
+    world.net.cut("huginn", "muninn")
+    world.wait(lambda: all((world.api(n, "/api/v1/nodes") or {"peers": [{}]})["peers"][0]
+                           .get("voter") is False for n in NODES),
+               "each node decides alone", 90)  # fmt: skip
+    world.target_file.write_text("down")
+    world.wait(world.both("DOWN"), "each side calls the site DOWN alone", 60)
+    modes = {t["mode"] for n in NODES for t in world.api(n)["targets"]}
+    assert modes == {"single_vantage"}
+    world.target_file.write_text("up")
+    world.wait(world.both("UP"), "each side sees it back", 60)
+    world.net.mend("huginn", "muninn")
+    world.wait(lambda: logs_equal(world), "equal logs after the heal", 60)
+    titles = world.titles()
+    assert 1 <= titles.count("site is DOWN") <= 2 and 1 <= titles.count("site is UP") <= 2
+    for name in NODES:
+        checks = count_checks(world, name)
+        assert checks > 20, f"{name} kept its own history: {checks} checks"
+
+
+def logs_equal(world: World) -> bool:
+    import sqlite3
+
+    dumps = []
+    for name in NODES:
+        with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
+            rows = db.execute("SELECT key, value, wall_ms, logical, origin FROM log "
+                              "WHERE key NOT LIKE 'health/%' ORDER BY key").fetchall()  # fmt: skip
+        # Values compare as JSON: the wire sorts keys, the origin may not.
+        dumps.append([(k, json.loads(v), w, lg, o) for k, v, w, lg, o in rows])
+        db.close()
+    return dumps[0] == dumps[1]
+
+
+def count_checks(world: World, name: str) -> int:
+    import sqlite3
+
+    with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
+        (count,) = db.execute("SELECT count(*) FROM checks").fetchone()
+    db.close()
+    return int(count)

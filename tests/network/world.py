@@ -1,0 +1,138 @@
+"""Huginn and Muninn as real `ravens run` processes in their own namespaces,
+a target and the ntfy test server in theirs, canaries on the router."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.network.netns import CANARY, Topology, address
+
+NODES = ("huginn", "muninn")
+NODE_PORT = 8470
+TARGET_PORT = 8080
+NTFY_PORT = 8090
+TOPIC = "biphrost-status"
+
+
+@dataclass
+class World:
+    net: Topology
+    root: Path
+    secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    extra: str = ""
+
+    def __post_init__(self) -> None:
+        (self.root / "sync-secret").write_text(self.secret)
+        self.target_file = self.root / "target-state"
+        self.target_file.write_text("up")
+        self.procs: dict[str, Any] = {}
+
+    def start_services(self) -> None:
+        serve = [sys.executable, "-m", "tests.network.serve"]
+        self.net.start("world", [*serve, "canary", "--bind", CANARY, "--port", "53"],
+                       str(self.root / "canary.log"))  # fmt: skip
+        self.net.start("targets", [*serve, "target", "--bind", address("targets"),
+                                   "--port", str(TARGET_PORT), "--state", str(self.target_file)],
+                       str(self.root / "target.log"))  # fmt: skip
+        self.net.start("ntfy", [*serve, "ntfy", "--bind", address("ntfy"),
+                                "--port", str(NTFY_PORT)], str(self.root / "ntfy.log"))  # fmt: skip
+        self.wait(lambda: self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1")
+                  is not None, "the ntfy test server")  # fmt: skip
+
+    def config(self, name: str) -> Path:
+        peer = next(n for n in NODES if n != name)
+        text = f"""
+[node]
+name = "{name}"
+listen = "{address(name)}:{NODE_PORT}"
+data_dir = "{self.root / name}"
+
+[[peers]]
+name = "{peer}"
+url = "http://{address(peer)}:{NODE_PORT}"
+
+[sync]
+secret_file = "{self.root / "sync-secret"}"
+interval_s = 1
+
+[defaults]
+interval_s = 2
+retry_interval_s = 1
+timeout_s = 2
+
+[[canaries]]
+host = "{CANARY}"
+port = 53
+
+[ntfy]
+url = "http://{address("ntfy")}:{NTFY_PORT}"
+topic = "{TOPIC}"
+failover_s = 10
+
+[[targets]]
+id = "site"
+kind = "http"
+url = "http://{address("targets")}:{TARGET_PORT}/"
+{self.extra}
+"""
+        path = self.root / f"{name}.toml"
+        path.write_text(text)
+        return path
+
+    def start(self, name: str) -> None:
+        argv = [sys.executable, "-m", "watchers", "run", "--config", str(self.config(name))]
+        self.procs[name] = self.net.start(name, argv, str(self.root / f"{name}.log"))
+        self.wait(lambda: self.api(name) is not None, f"{name} answers", 30)
+
+    def kill(self, name: str, sig: int = 9) -> None:
+        proc = self.procs.pop(name)
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+
+    # -- reading -------------------------------------------------------------
+
+    def get(self, url: str) -> Any:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as response:
+                raw = response.read().decode()
+        except (OSError, urllib.error.URLError):
+            return None
+        if url.endswith("poll=1"):
+            return [json.loads(line) for line in raw.splitlines() if line.strip()]
+        return json.loads(raw)
+
+    def api(self, name: str, path: str = "/api/v1/targets") -> Any:
+        return self.get(f"http://{address(name)}:{NODE_PORT}{path}")
+
+    def state(self, name: str, target: str = "site") -> str | None:
+        data = self.api(name)
+        if data is None:
+            return None
+        return next((t["state"] for t in data["targets"] if t["id"] == target), None)
+
+    def both(self, state: str, target: str = "site") -> Callable[[], bool]:
+        return lambda: all(self.state(n, target) == state for n in NODES)
+
+    def titles(self) -> list[str]:
+        found = self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1") or []
+        return [str(m.get("title")) for m in found]
+
+    def wait(self, condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return
+            time.sleep(0.5)
+        logs = "\n".join(
+            f"--- {log.name}\n" + log.read_text()[-3000:] for log in sorted(self.root.glob("*.log"))
+        )
+        raise AssertionError(f"timed out waiting for: {what}\n{logs}")
