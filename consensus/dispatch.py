@@ -108,10 +108,19 @@ class Dispatch:
 
 
 def start(
-    event_id: str, node: str, candidates: Collection[str], now_ms: int, failover_ms: int
+    event_id: str,
+    node: str,
+    candidates: Collection[str],
+    now_ms: int,
+    failover_ms: int,
+    subject: str | None = None,
 ) -> Dispatch:
-    """The first step: the sender claims at once, a standby waits."""
-    if node in candidates and designated_sender(event_id, candidates) == node:
+    """The first step: the sender claims at once, a standby waits.
+
+    The sender is chosen by subject when one is given: all events of one
+    target go through the same node, whose outbox keeps them in order (a
+    DOWN held back by an ntfy outage is never overtaken by its UP)."""
+    if node in candidates and designated_sender(subject or event_id, candidates) == node:
         return Dispatch(event_id, Role.SENDER, W, now_ms)
     return Dispatch(event_id, Role.STANDBY, W, now_ms + failover_ms)
 

@@ -674,7 +674,9 @@ class NodeCore:
         if self.log.get(keys.sent(event.id)) is not None:
             return Step()
         candidates = event.voters or (self.node,)
-        record = start(event.id, self.node, candidates, now_ms, self.settings.failover_ms)
+        record = start(
+            event.id, self.node, candidates, now_ms, self.settings.failover_ms, event.subject
+        )
         if record.role is Role.SENDER:
             record = Dispatch(record.event_id, record.role, record.state, now_ms + settle_ms)
         self.dispatch[event.id] = record

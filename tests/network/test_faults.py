@@ -4,14 +4,16 @@ processes in their own network namespaces and faults made by real means."""
 from __future__ import annotations
 
 import json
+import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.network.netns import needs_netns, topology
-from tests.network.world import NODES, World
+from tests.network.netns import address, needs_netns, topology
+from tests.network.world import NODES, NTFY_PORT, TOPIC, World
 
 pytestmark = needs_netns
 
@@ -124,3 +126,62 @@ def count_checks(world: World, name: str) -> int:
         (count,) = db.execute("SELECT count(*) FROM checks").fetchone()
     db.close()
     return int(count)
+
+
+def test_ntfy_unreachable_through_an_outage_delivers_both_afterwards_in_order(
+    world: World,
+) -> None:
+    for name in NODES:
+        world.net.cut(name, "ntfy")
+    world.target_file.write_text("down")
+    world.wait(world.both("DOWN"), "both agree the site is DOWN")
+    world.target_file.write_text("up")
+    world.wait(world.both("UP"), "both agree the site is UP")
+    depth = sum((world.api(n, "/api/v1/nodes") or {}).get("outbox_depth", 0) for n in NODES)
+    assert depth >= 2, "the two events wait in the outbox"
+    for name in NODES:
+        world.net.mend(name, "ntfy")
+    world.wait(lambda: len(world.titles()) >= 2, "both notifications after ntfy is back", 120)
+    time.sleep(5)
+    assert world.titles() == ["site is DOWN", "site is UP"]
+
+
+ROUNDS = int(os.environ.get("RAVENS_KILL_ROUNDS", "6"))
+ROUND_S = 25.0
+
+
+def test_kill_9_around_transitions_never_loses_or_doubles_from_one_node(world: World) -> None:
+    chance = random.Random(11)
+    for round_ in range(ROUNDS):
+        began = time.monotonic()
+        state = "down" if round_ % 2 == 0 else "up"
+        world.target_file.write_text(state)
+        victim = chance.choice(NODES)
+        time.sleep(chance.uniform(0.0, 6.0))  # before, during or after the decision
+        world.kill(victim)
+        time.sleep(chance.uniform(0.0, 2.0))
+        world.start(victim)
+        assert integrity(world, victim) == "ok"
+        world.wait(world.both(state.upper()), f"round {round_}: both agree {state}", 90)
+        # Rounds closer than this would be flapping, rightly announced as such.
+        time.sleep(max(0.0, ROUND_S - (time.monotonic() - began)))
+    world.wait(lambda: len(world.titles()) >= ROUNDS, "every transition notified", 180)
+    time.sleep(5)
+    messages = world.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1")
+    by_sequence: dict[str, int] = {}
+    for message in messages:
+        by_sequence[message["sequence_id"]] = by_sequence.get(message["sequence_id"], 0) + 1
+    assert len(by_sequence) == ROUNDS, "one event per transition, none lost"
+    assert max(by_sequence.values()) <= 2, "a copy, if any, only from the other node"
+    titles = [m["title"] for m in messages]
+    expected = ["site is DOWN" if r % 2 == 0 else "site is UP" for r in range(ROUNDS)]
+    assert [t for i, t in enumerate(titles) if t not in titles[:i][-1:]] == expected
+
+
+def integrity(world: World, name: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
+        (answer,) = db.execute("PRAGMA integrity_check").fetchone()
+    db.close()
+    return str(answer)
