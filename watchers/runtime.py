@@ -130,6 +130,10 @@ class Node:
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.pulling: set[str] = set()
+        # The peer's wall clock minus ours, from its signed timestamps (true
+        # readings, unlike HLCs, which never go back).
+        self.clock_offset_ms: dict[str, int] = {}
+        self._skew_logged_ms: dict[str, int] = {}
         self.push_tokens = push_tokens or {}
         # ntfy's logs (and a test) can tell which node posted.
         self.ntfy_client = httpx.AsyncClient(
@@ -408,6 +412,7 @@ class Node:
             raise wire.WireError(response.status_code, response.text[:200])
         wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
                     now_ms())  # fmt: skip
+        self.saw_clock(peer, response.headers.get("x-ravens-time", ""))
         return wire.parse_body(response.content)
 
     async def _push(self, peer: str, entries: tuple[Entry, ...]) -> None:
@@ -575,6 +580,21 @@ class Node:
         await self.apply(step)
         self._peer_is_back(peer)
         return {"merged": len(step.written)}
+
+    def saw_clock(self, peer: str, stamp: str) -> None:
+        """A verified message from peer carried its wall clock: note the offset,
+        and say so (every ten minutes at most) when it is past max_skew_ms."""
+        if not stamp.isdigit():
+            return
+        now = now_ms()
+        offset = int(stamp) - now
+        self.clock_offset_ms[peer] = offset
+        quiet = now - self._skew_logged_ms.get(peer, 0) < 600_000
+        if abs(offset) > self.config.sync.max_skew_ms and not quiet:
+            self._skew_logged_ms[peer] = now
+            log.warning("clock_skew node=%s peer=%s offset_ms=%d max_skew_ms=%d: "
+                        "check NTP on both nodes", self.name, peer, offset,
+                        self.config.sync.max_skew_ms)  # fmt: skip
 
     def _peer_is_back(self, peer: str) -> None:
         """The peer reached us: stop backing off and pull from it at once, or

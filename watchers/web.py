@@ -43,6 +43,7 @@ def app_for(node: Node) -> FastAPI:
             try:
                 peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
                                    body, now_ms())  # fmt: skip
+                node.saw_clock(peer, request.headers.get("x-ravens-time", ""))
                 answer = await handler(peer, wire.parse_body(body))
             except wire.WireError as exc:
                 return error(exc.status, str(exc))
@@ -88,7 +89,7 @@ def app_for(node: Node) -> FastAPI:
                 "canaries_ok": health.canaries_ok,
                 "last_heard_ms": core.heard.get(peer),
                 "sync_lag_ms": None if last is None else now - last,
-                "clock_offset_ms": core.peer_offset_ms.get(peer),
+                "clock_offset_ms": node.clock_offset_ms.get(peer, core.peer_offset_ms.get(peer)),
                 "state": core.peer_record(peer).state.value,
             })  # fmt: skip
         return {

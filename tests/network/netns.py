@@ -10,6 +10,7 @@ Everything created is removed on exit, also when a test fails.
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import signal
@@ -38,6 +39,21 @@ def why_not() -> str | None:
 
 
 needs_netns = pytest.mark.skipif(why_not() is not None, reason=str(why_not()))
+
+
+def faketime_library() -> str | None:
+    """Debian's libfaketime, which shifts a process's clock when preloaded."""
+    found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
+    return found[0] if found else None
+
+
+def shifted_clock(offset_s: int) -> dict[str, str]:
+    """Environment that runs a process with its wall clock offset_s off."""
+    library = faketime_library()
+    assert library is not None
+    # Monotonic time stays true: only the wall clock (what HLCs read) moves.
+    return {"LD_PRELOAD": library, "FAKETIME": f"{offset_s:+d}s",
+            "FAKETIME_DONT_FAKE_MONOTONIC": "1", "FAKETIME_NO_CACHE": "1"}  # fmt: skip
 
 
 def run(*argv: str) -> None:
@@ -92,14 +108,18 @@ class Topology:
         self._in(ns, "ip", "link", "set", inner, "up")
         self._in(ns, "ip", "route", "add", "default", "via", f"10.77.{n}.1")
 
-    def start(self, leaf: str, argv: Sequence[str], log: str) -> subprocess.Popen[bytes]:
-        return self.start_in(self.ns(leaf), argv, log)
+    def start(
+        self, leaf: str, argv: Sequence[str], log: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        return self.start_in(self.ns(leaf), argv, log, env)
 
-    def start_in(self, ns: str, argv: Sequence[str], log: str) -> subprocess.Popen[bytes]:
+    def start_in(
+        self, ns: str, argv: Sequence[str], log: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", ns, *argv], stdout=out,
-                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                ["ip", "netns", "exec", ns, *argv], stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             )  # fmt: skip
         self.procs.append(proc)
         return proc

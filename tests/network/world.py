@@ -88,9 +88,9 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         path.write_text(text)
         return path
 
-    def start(self, name: str) -> None:
+    def start(self, name: str, env: dict[str, str] | None = None) -> None:
         argv = [sys.executable, "-m", "watchers", "run", "--config", str(self.config(name))]
-        self.procs[name] = self.net.start(name, argv, str(self.root / f"{name}.log"))
+        self.procs[name] = self.net.start(name, argv, str(self.root / f"{name}.log"), env)
         self.wait(lambda: self.api(name) is not None, f"{name} answers", 30)
 
     def kill(self, name: str, sig: int = 9) -> None:
