@@ -431,8 +431,7 @@ class Node:
         # Each pull runs on its own: one hanging on a cut path (until its
         # timeout) must not hold up the schedule or the other peers.
         for peer in self.peers:
-            if peer not in self.pulling:
-                self._spawn(self._pull(peer))
+            self._spawn(self._pull(peer))  # _pull skips a peer already being pulled
 
     async def _pull(self, peer: str) -> None:
         if now_ms() < self.retry_at_ms[peer] or peer in self.pulling:

@@ -106,26 +106,17 @@ def test_a_partition_with_an_outage_inside_heals_to_equal_logs(world: World) -> 
 
 
 def logs_equal(world: World) -> bool:
-    import sqlite3
-
     dumps = []
     for name in NODES:
-        with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
-            rows = db.execute("SELECT key, value, wall_ms, logical, origin FROM log "
-                              "WHERE key NOT LIKE 'health/%' ORDER BY key").fetchall()  # fmt: skip
+        rows = world.query(name, "SELECT key, value, wall_ms, logical, origin FROM log "
+                                 "WHERE key NOT LIKE 'health/%' ORDER BY key")  # fmt: skip
         # Values compare as JSON: the wire sorts keys, the origin may not.
         dumps.append([(k, json.loads(v), w, lg, o) for k, v, w, lg, o in rows])
-        db.close()
     return dumps[0] == dumps[1]
 
 
 def count_checks(world: World, name: str) -> int:
-    import sqlite3
-
-    with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
-        (count,) = db.execute("SELECT count(*) FROM checks").fetchone()
-    db.close()
-    return int(count)
+    return int(world.query(name, "SELECT count(*) FROM checks")[0][0])
 
 
 def test_ntfy_unreachable_through_an_outage_delivers_both_afterwards_in_order(
@@ -179,12 +170,7 @@ def test_kill_9_around_transitions_never_loses_or_doubles_from_one_node(world: W
 
 
 def integrity(world: World, name: str) -> str:
-    import sqlite3
-
-    with sqlite3.connect(world.root / name / "ravens.sqlite3", timeout=5) as db:
-        (answer,) = db.execute("PRAGMA integrity_check").fetchone()
-    db.close()
-    return str(answer)
+    return str(world.query(name, "PRAGMA integrity_check")[0][0])
 
 
 NO_FAKETIME = "libfaketime is not installed (Debian: apt-get install libfaketime)"

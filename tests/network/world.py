@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import sys
 import time
 import urllib.error
@@ -109,6 +110,14 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         if url.endswith("poll=1"):
             return [json.loads(line) for line in raw.splitlines() if line.strip()]
         return json.loads(raw)
+
+    def query(self, name: str, sql: str) -> list[Any]:
+        """Rows from a node's database, read beside the running node (WAL)."""
+        db = sqlite3.connect(self.root / name / "ravens.sqlite3", timeout=5)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
 
     def api(self, name: str, path: str = "/api/v1/targets") -> Any:
         return self.get(f"http://{address(name)}:{NODE_PORT}{path}")
