@@ -83,6 +83,9 @@ class NodeCore:
             if entry is not None:
                 self.verdicts[target] = Verdict.from_value(entry.value)
         self.canaries_ok: bool | None = None
+        # False while the node's database refuses writes (disk full): it
+        # still checks and votes from memory, but claims no notification.
+        self.storage_ok = True
         self.canary_pass: Hlc | None = None
         self.heard: dict[str, int] = dict.fromkeys(self.peers, now_ms)
         self.peer_vectors: dict[str, VersionVector] = {}
@@ -279,6 +282,12 @@ class NodeCore:
         for entry in entries:
             entry.check()
             _validate_value(entry)
+            ahead_ms = entry.hlc.wall_ms - now_ms
+            if ahead_ms > self.settings.max_future_ms:
+                raise InvalidEntry(
+                    f"entry {entry.key}: stamped {ahead_ms // 1000} s in the future "
+                    f"(at most {self.settings.max_future_ms // 1000} s)"
+                )
         self._hear(peer, now_ms)
         step = Step()
         for entry in entries:
@@ -374,6 +383,11 @@ class NodeCore:
         else:
             self.maintenance.discard(target)
         return self._evaluate(target, now_ms)
+
+    def storage_observed(self, ok: bool) -> None:
+        """Whether the node's database takes writes. While it does not, a
+        notification this node would claim is left to the standby."""
+        self.storage_ok = ok
 
     def set_silenced(self, target: str, on: bool) -> None:
         """Silence a target's notifications; its events are still recorded."""
@@ -680,7 +694,7 @@ class NodeCore:
         if record.role is Role.SENDER:
             record = Dispatch(record.event_id, record.role, record.state, now_ms + settle_ms)
         self.dispatch[event.id] = record
-        if record.role is Role.SENDER and settle_ms == 0:
+        if record.role is Role.SENDER and settle_ms == 0 and self.storage_ok:
             return self._claim(record, now_ms)
         return Step()
 
@@ -720,15 +734,27 @@ class NodeCore:
             if sent:
                 self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
                 continue
-            if record.role is Role.SENDER:
-                step.extend(self._claim(record, now_ms))
-                continue
             claim = self.log.get(keys.claim(record.event_id))
             claimant = None if claim is None else _node_of(claim.value)
             live = claimant is not None and (
                 claimant == self.node or self.is_live(claimant, now_ms)
             )
-            if standby_should_take_over(claimant, live, sent, self.node) and self.canaries_ok:
+            if record.role is Role.SENDER:
+                if claimant not in (None, self.node) and live:
+                    # The standby took over while we could not claim.
+                    self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
+                elif self.storage_ok:
+                    step.extend(self._claim(record, now_ms))
+                else:
+                    # Nothing we claim could be kept: let the standby's
+                    # failover find no claim, and look again shortly.
+                    self.dispatch[record.event_id] = Dispatch(
+                        record.event_id, record.role, record.state,
+                        now_ms + self.settings.claim_ack_wait_ms,
+                    )  # fmt: skip
+                continue
+            takes_over = standby_should_take_over(claimant, live, sent, self.node)
+            if takes_over and self.canaries_ok and self.storage_ok:
                 step.extend(self._claim(record, now_ms))
             else:
                 deadline = now_ms + self.settings.failover_ms

@@ -119,7 +119,13 @@ class Sender:
 
     async def run(self) -> None:
         while True:
-            waited = await self.send_due()
+            try:
+                waited = await self.send_due()
+            except Exception:
+                # The outbox could not be read or marked (a full disk): the
+                # rows stay as they were; a post in doubt is looked up later.
+                log.exception("outbox: a pass failed; trying again in %g s", IDLE_WAIT_S)
+                waited = IDLE_WAIT_S
             self.kick.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.kick.wait(), waited or IDLE_WAIT_S)

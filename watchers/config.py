@@ -54,6 +54,8 @@ class NodeSection(Strict):
     # Serve TLS directly (else put a reverse proxy in front, or WireGuard between nodes).
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # A client must send its whole request (head and body) within this.
+    read_timeout_s: float = Field(default=30, gt=0, le=600)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> NodeSection:

@@ -53,6 +53,15 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             "ravens_outbox_depth", "Notifications waiting for ntfy", value=float(self.outbox_depth)
         )
+        storage = node.writes.status()
+        yield GaugeMetricFamily(
+            "ravens_storage_ok", "1 while the database takes writes", value=float(storage["ok"])
+        )
+        yield GaugeMetricFamily(
+            "ravens_unsaved_steps",
+            "Steps kept in memory because the database refused them",
+            value=float(storage["unsaved_steps"]),
+        )
         yield GaugeMetricFamily(
             "ravens_log_entries", "Entries in the log", value=float(len(core.log))
         )

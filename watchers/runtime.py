@@ -39,6 +39,7 @@ from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import CheckRow, Interval, OutboxRow, Store
+from watchers.writes import Batch, Writes
 
 log = logging.getLogger("ravens")
 TARGET_ADAPTER: TypeAdapter[AnyTarget] = TypeAdapter(Target)
@@ -52,6 +53,7 @@ MAX_TICK_SLEEP_S = 1.0
 SYNC_BACKOFF_MAX_S = 60.0
 PRUNE_EVERY_S = 3600.0
 MAINTENANCE_EVERY_S = 15.0
+STORAGE_RETRY_S = 5.0
 # First checks spread over this long (or the interval if shorter), so ten
 # thousand targets do not all start in the same second.
 FIRST_CHECK_SPREAD_S = 60.0
@@ -111,6 +113,7 @@ class Node:
         self.secret = secret
         self.store = store
         self.core = core
+        self.writes = Writes(store, self.name)
         self.targets: dict[str, AnyTarget] = {
             **api_targets(core.log),
             **{t.id: t for t in config.targets},
@@ -194,6 +197,8 @@ class Node:
                                next_run_time=_dt(now), max_instances=1, coalesce=True)  # fmt: skip
         await self._maintenance()
         self.scheduler.add_job(self._maintenance, "interval", seconds=MAINTENANCE_EVERY_S,
+                               max_instances=1, coalesce=True)  # fmt: skip
+        self.scheduler.add_job(self._write_kept, "interval", seconds=STORAGE_RETRY_S,
                                max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._prune, "interval", seconds=PRUNE_EVERY_S,
                                next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
@@ -335,6 +340,12 @@ class Node:
                      "begins" if on else "ends")  # fmt: skip
             await self.apply(self.core.set_maintenance(target_id, on, now_ms()))
 
+    async def _write_kept(self) -> None:
+        """While the database refuses writes, try again now and then, so
+        space coming back is noticed even when nothing new happens."""
+        if not self.writes.ok:
+            self.core.storage_observed(await self.writes.flush(now_ms()))
+
     async def _prune(self) -> None:
         keep_ms = int(self.config.storage.raw_retention_days * 86_400_000)
         removed = await self.store.prune_checks(now_ms() - keep_ms)
@@ -364,10 +375,9 @@ class Node:
             if (target := keys.suffix(e.key, keys.STATE)) is not None and isinstance(e.value, dict)
         ]  # fmt: skip
         if step.written or checks or outbox:
-            await self.store.commit(
-                step.written, dict(self.core.log.vector), self.core.clock.last,
-                checks or (), outbox, moves,
-            )  # fmt: skip
+            batch = Batch(list(step.written), dict(self.core.log.vector), self.core.clock.last,
+                          checks or [], outbox, moves)  # fmt: skip
+            self.core.storage_observed(await self.writes.commit(batch, now_ms()))
         self._log_moves(step)
         if any(e.key.startswith(keys.TARGET) for e in step.written):
             await self._apply_targets()

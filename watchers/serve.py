@@ -19,6 +19,7 @@ from watchers.config import (
     ntfy_credentials,
     push_tokens,
 )
+from watchers.limits import paced_protocol
 from watchers.runtime import Node
 from watchers.web import app_for
 
@@ -40,6 +41,7 @@ async def serve(
         uvicorn.Config(
             app_for(node), host=config.node.host, port=config.node.port,
             log_level="warning", access_log=False, lifespan="off",
+            http=paced_protocol(config.node.read_timeout_s),
             ssl_certfile=config.node.tls_cert_file, ssl_keyfile=config.node.tls_key_file,
         )
     )  # fmt: skip

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from watchers import wire
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
+from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
 from watchers.runtime import Node, now_ms
 from watchers.site import site_router
@@ -31,14 +32,12 @@ def app_for(node: Node) -> FastAPI:
         redoc_url=None,
     )
     app.state.node = node
+    app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
     def signed(path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
-            declared = request.headers.get("content-length", "0")
-            if declared.isdigit() and int(declared) > wire.MAX_BODY_BYTES:
-                return error(413, f"body of {declared} bytes is over {wire.MAX_BODY_BYTES}")
             body = await request.body()
             try:
                 peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
@@ -100,6 +99,8 @@ def app_for(node: Node) -> FastAPI:
             "ready": core.ready(now),
             "clock": core.clock.last.encode(),
             "log_entries": len(core.log),
+            # Whether the database takes writes; if not, what waits in memory.
+            "storage": node.writes.status(),
             "outbox_depth": await node.store.outbox_depth(),
             # What ntfy refused (a configuration error), with ntfy's words.
             "outbox_refused": [
@@ -123,7 +124,8 @@ def app_for(node: Node) -> FastAPI:
     async def readyz() -> Response:
         core = node.core
         ready = core.canaries_ok is not None and core.ready(now_ms())
-        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok}
+        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok,
+                "storage_ok": node.writes.ok}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.api_route("/api/v1/push/{token}", methods=["GET", "POST"],
@@ -135,6 +137,14 @@ def app_for(node: Node) -> FastAPI:
         return {"target": target, "received": True}
 
     return app
+
+
+# Sync pages may be large; everything else the node accepts is small.
+API_MAX_BODY_BYTES = 256 * 1024
+
+
+def body_limit(path: str) -> int:
+    return wire.MAX_BODY_BYTES if path.startswith("/sync/") else API_MAX_BODY_BYTES
 
 
 def error(status: int, message: str) -> JSONResponse:

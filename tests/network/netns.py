@@ -3,7 +3,8 @@
 One namespace per node (huginn, muninn), one for the targets, one for the
 ntfy test server, and a router joining them, each on its own /24; the test
 process reaches them over a veth of its own. Faults are real: a link set
-down, policy routes that drop one path in the router, netem delay and loss.
+down, policy routes that drop one path in the router, nftables rules that
+drop one direction or one port, netem delay and loss.
 Everything created is removed on exit, also when a test fails.
 """
 
@@ -41,6 +42,16 @@ def why_not() -> str | None:
 needs_netns = pytest.mark.skipif(why_not() is not None, reason=str(why_not()))
 
 
+def why_no_nft() -> str | None:
+    """Why nftables rules cannot be set here, or None."""
+    if shutil.which("nft") is None:
+        return "nftables is not installed (Debian: apt-get install nftables)"
+    return why_not()
+
+
+needs_nft = pytest.mark.skipif(why_no_nft() is not None, reason=str(why_no_nft()))
+
+
 def faketime_library() -> str | None:
     """Debian's libfaketime, which shifts a process's clock when preloaded."""
     found = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
@@ -69,6 +80,7 @@ class Topology:
     tag: str = field(default_factory=lambda: f"rv{os.getpid() % 100000}")
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     cuts: set[tuple[str, str]] = field(default_factory=set)
+    filtering: bool = False
 
     def ns(self, leaf: str) -> str:
         return f"{self.tag}-{leaf}"
@@ -150,6 +162,25 @@ class Topology:
         verb = "add" if on else "del"
         self._in(self.router, "ip", "rule", verb, "from", f"10.77.{SUBNET[leaf]}.0/24", "to",
                  prefix, "blackhole")  # fmt: skip
+
+    def drop(self, src: str, dst: str, port: int | None = None) -> None:
+        """Drop in the router what goes from src to dst, one direction only,
+        or only TCP to one port: an nftables rule in the forward hook."""
+        if not self.filtering:
+            self._in(self.router, "nft", "add", "table", "inet", "ravens")
+            self._in(self.router, "nft", "add", "chain", "inet", "ravens", "forward",
+                     "{ type filter hook forward priority 0; policy accept; }")  # fmt: skip
+            self.filtering = True
+        match = ["ip", "saddr", f"10.77.{SUBNET[src]}.0/24",
+                 "ip", "daddr", f"10.77.{SUBNET[dst]}.0/24"]  # fmt: skip
+        if port is not None:
+            match += ["tcp", "dport", str(port)]
+        self._in(self.router, "nft", "add", "rule", "inet", "ravens", "forward", *match, "drop")
+
+    def undrop(self) -> None:
+        """Remove every drop rule."""
+        if self.filtering:
+            self._in(self.router, "nft", "flush", "chain", "inet", "ravens", "forward")
 
     def netem(self, leaf: str, spec: Sequence[str] | None) -> None:
         """Delay or loss on the router's side of a leaf's link; None removes it."""

@@ -1,13 +1,14 @@
 """What runs inside the test namespaces besides the nodes: a target that
-answers 503 while its state file says down, a canary listener, and the
-ntfy test server. ``python -m tests.network.serve target|canary|ntfy ...``"""
+answers 503 while its state file says down, hostile targets, a canary
+listener, and the ntfy test server.
+``python -m tests.network.serve target|hostile|canary|ntfy ...``"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import socket
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -30,6 +31,69 @@ def target(bind: str, port: int, state: Path) -> None:
     ThreadingHTTPServer((bind, port), Handler).serve_forever()
 
 
+# Ports of the hostile targets, from --port on.
+HOSTILE = ("endless", "gigabyte", "trickle", "redirect_loop", "stalled_tls", "silent_dns")
+
+
+def hostile(bind: str, port: int) -> None:
+    """Targets that misbehave on purpose, one per port: a body that never
+    ends, a gigabyte body, a body that trickles a byte a second, a redirect
+    to itself, a TLS port that never answers the handshake, and a DNS server
+    (UDP) that never answers."""
+
+    async def endless(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (65_536, b"x" * 65_536)
+        with contextlib.suppress(OSError):
+            while True:
+                writer.write(chunk)
+                await writer.drain()
+
+    async def gigabyte(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % (1 << 30))
+        block = b"\0" * 65_536
+        with contextlib.suppress(OSError):
+            for _ in range((1 << 30) // len(block)):
+                writer.write(block)
+                await writer.drain()
+
+    async def trickle(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        with contextlib.suppress(OSError):
+            for _ in range(1000):
+                writer.write(b"x")
+                await writer.drain()
+                await asyncio.sleep(1)
+
+    async def redirect_loop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 302 Found\r\nLocation: /again\r\nContent-Length: 0\r\n"
+                     b"Connection: close\r\n\r\n")  # fmt: skip
+        await writer.drain()
+        writer.close()
+
+    async def stalled(reader: asyncio.StreamReader, _writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while await reader.read(4096):
+                pass  # takes the ClientHello and every byte after it; says nothing
+
+    class Silent(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            pass
+
+    async def forever() -> None:
+        handlers = (endless, gigabyte, trickle, redirect_loop, stalled)
+        servers = [await asyncio.start_server(h, bind, port + i) for i, h in enumerate(handlers)]
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(Silent, local_addr=(bind, port + len(handlers)))
+        async with contextlib.AsyncExitStack() as stack:
+            for server in servers:
+                await stack.enter_async_context(server)
+            await asyncio.sleep(3600 * 24)
+
+    asyncio.run(forever())
+
+
 def canary(bind: str, port: int) -> None:
     with socket.create_server((bind, port)) as server:
         while True:
@@ -37,9 +101,16 @@ def canary(bind: str, port: int) -> None:
             connection.close()
 
 
-def ntfy(bind: str, port: int) -> None:
+def ntfy(bind: str, port: int, faults: Path | None) -> None:
+    """The ntfy test server; while the faults file says 429, every publish
+    is refused with 429 and Retry-After: 2."""
+
+    def on_cue(inbox: Inbox) -> None:
+        cue = faults.read_text().strip() if faults is not None and faults.exists() else ""
+        inbox.retry_after_s = 2 if cue == "429" else None
+
     async def forever() -> None:
-        async with serving(Inbox(), bind, port):
+        async with serving(Inbox(before_request=on_cue), bind, port):
             while True:
                 await asyncio.sleep(3600)
 
@@ -48,18 +119,20 @@ def ntfy(bind: str, port: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=["target", "canary", "ntfy"])
+    parser.add_argument("what", choices=["target", "hostile", "canary", "ntfy"])
     parser.add_argument("--bind", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path)
+    parser.add_argument("--faults", type=Path)
     args = parser.parse_args()
     if args.what == "target":
         target(args.bind, args.port, args.state)
+    elif args.what == "hostile":
+        hostile(args.bind, args.port)
     elif args.what == "canary":
         canary(args.bind, args.port)
     else:
-        ntfy(args.bind, args.port)
-    time.sleep(0)
+        ntfy(args.bind, args.port, args.faults)
 
 
 if __name__ == "__main__":

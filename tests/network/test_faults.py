@@ -7,26 +7,13 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.network.netns import address, faketime_library, needs_netns, shifted_clock, topology
+from tests.network.netns import address, faketime_library, needs_netns, shifted_clock
 from tests.network.world import NODES, NTFY_PORT, TOPIC, World
 
 pytestmark = needs_netns
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    with topology() as net:
-        world = World(net, tmp_path)
-        world.start_services()
-        for name in NODES:
-            world.start(name)
-        world.wait(world.both("UP"), "both see the site UP")
-        yield world
 
 
 def test_a_target_down_then_back_gives_one_down_and_one_up(world: World) -> None:

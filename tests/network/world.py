@@ -21,6 +21,9 @@ NODES = ("huginn", "muninn")
 NODE_PORT = 8470
 TARGET_PORT = 8080
 NTFY_PORT = 8090
+HOSTILE_PORT = 9001
+# Short, so the slow-client test is quick.
+READ_TIMEOUT_S = 3
 TOPIC = "biphrost-status"
 
 
@@ -35,6 +38,7 @@ class World:
         (self.root / "sync-secret").write_text(self.secret)
         self.target_file = self.root / "target-state"
         self.target_file.write_text("up")
+        self.ntfy_faults = self.root / "ntfy-faults"
         self.procs: dict[str, Any] = {}
 
     def start_services(self) -> None:
@@ -44,10 +48,18 @@ class World:
         self.net.start("targets", [*serve, "target", "--bind", address("targets"),
                                    "--port", str(TARGET_PORT), "--state", str(self.target_file)],
                        str(self.root / "target.log"))  # fmt: skip
-        self.net.start("ntfy", [*serve, "ntfy", "--bind", address("ntfy"),
-                                "--port", str(NTFY_PORT)], str(self.root / "ntfy.log"))  # fmt: skip
+        self.net.start("ntfy", [*serve, "ntfy", "--bind", address("ntfy"), "--port",
+                                str(NTFY_PORT), "--faults", str(self.ntfy_faults)],
+                       str(self.root / "ntfy.log"))  # fmt: skip
         self.wait(lambda: self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1")
                   is not None, "the ntfy test server")  # fmt: skip
+
+    def start_all(self) -> None:
+        """Services, then both nodes, then wait until both see the site UP."""
+        self.start_services()
+        for name in NODES:
+            self.start(name)
+        self.wait(self.both("UP"), "both see the site UP")
 
     def config(self, name: str) -> Path:
         peer = next(n for n in NODES if n != name)
@@ -56,6 +68,7 @@ class World:
 name = "{name}"
 listen = "{address(name)}:{NODE_PORT}"
 data_dir = "{self.root / name}"
+read_timeout_s = {READ_TIMEOUT_S}
 
 [[peers]]
 name = "{peer}"
@@ -93,6 +106,17 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         argv = [sys.executable, "-m", "watchers", "run", "--config", str(self.config(name))]
         self.procs[name] = self.net.start(name, argv, str(self.root / f"{name}.log"), env)
         self.wait(lambda: self.api(name) is not None, f"{name} answers", 30)
+
+    def start_hostile(self) -> None:
+        serve = [sys.executable, "-m", "tests.network.serve"]
+        argv = [*serve, "hostile", "--bind", address("targets"), "--port", str(HOSTILE_PORT)]
+        self.net.start("targets", argv, str(self.root / "hostile.log"))
+
+    def rss_mb(self, name: str) -> float:
+        """The node's resident memory, from the kernel."""
+        status = Path(f"/proc/{self.procs[name].pid}/status").read_text()
+        kb = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(kb) / 1024
 
     def kill(self, name: str, sig: int = 9) -> None:
         proc = self.procs.pop(name)

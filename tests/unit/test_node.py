@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from consensus import keys
 from consensus.agreement import AgreedState
+from consensus.dispatch import designated_sender
 from consensus.errors import InvalidEntry
 from consensus.hlc import Hlc
 from consensus.lww import Entry
@@ -96,6 +97,22 @@ def test_while_ntfy_is_down_the_standby_respects_a_live_claim() -> None:
     assert len(claimants) == 1, "the standby claimed too"
 
 
+def test_a_sender_whose_disk_is_full_leaves_the_post_to_the_standby() -> None:
+    net = started()
+    sender = designated_sender("blog", PAIR)
+    standby = next(n for n in PAIR if n != sender)
+    net.cores[sender].storage_observed(False)
+    net.rounds("blog", results(PAIR, False), 2)
+    event_id = net.cores[standby].record("blog").event or ""
+    assert net.cores[sender].log.get(keys.claim(event_id)) is None
+    for _ in range(4):
+        net.advance(net.settings.failover_ms // 2)
+    assert [(n, e.id) for n, e in net.posts] == [(standby, event_id)]
+    net.cores[sender].storage_observed(True)
+    net.advance(net.settings.failover_ms * 2)
+    assert [(n, e.id) for n, e in net.posts] == [(standby, event_id)], "no second copy"
+
+
 def test_the_standby_takes_over_when_the_sender_is_gone() -> None:
     net = started()
     net.ntfy_up = False
@@ -125,6 +142,21 @@ def test_a_bad_batch_merges_nothing() -> None:
         core.entries_received("mallory", [good], net.now_ms)
     with pytest.raises(InvalidEntry, match="unknown target 'nope'"):
         core.check_observed("nope", True, "", None, net.now_ms)
+
+
+def test_an_entry_stamped_beyond_the_future_limit_refuses_its_batch() -> None:
+    net = started()
+    core = net.cores["huginn"]
+    before = core.log.digest()
+    limit = net.settings.max_future_ms
+    near = Entry("target/x", {"kind": "tcp"}, Hlc(net.now_ms + limit, 0, "muninn"), "muninn", 500)
+    far = Entry("target/y", {"kind": "tcp"}, Hlc(net.now_ms + limit + 1000, 0, "muninn"),
+                "muninn", 501)  # fmt: skip
+    with pytest.raises(InvalidEntry, match="target/y: stamped 3601 s in the future"):
+        core.entries_received("muninn", [near, far], net.now_ms)
+    assert core.log.digest() == before
+    core.entries_received("muninn", [near], net.now_ms)
+    assert core.log.get("target/x") is not None
 
 
 def test_a_peer_far_ahead_is_merged_warned_about_and_does_not_drag_the_clock() -> None:

@@ -141,7 +141,9 @@ async def _fetch(
             async for chunk in response.aiter_bytes():
                 body += chunk
                 if len(body) >= cap:
-                    break  # enough to judge; a bottomless body must not hurt us
+                    # Enough to judge; a bottomless body must not hurt us.
+                    details["body_cut_at_kb"] = target.max_body_kb
+                    break
             return response.status_code, bytes(body[:cap]), details
         finally:
             await response.aclose()

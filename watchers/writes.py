@@ -1,0 +1,129 @@
+"""Writing each step to the database, and what to do when the database
+cannot take it (the disk is full, the disk fails, the file is locked).
+
+The node keeps checking and voting from memory: a step the database
+refused is kept, in order, with every later one, and all of them are
+written in one transaction as soon as the database takes writes again.
+Agreed state, events and the outbox are never dropped; raw checks, which
+are history only, are bounded, and what had to be dropped is counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from consensus.hlc import Hlc
+from consensus.lww import Entry
+from watchers.storage import CheckRow, Interval, Store
+
+log = logging.getLogger("ravens")
+
+# SQLite's words for "the database cannot take writes now": worth waiting out.
+TRANSIENT = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN",
+             "SQLITE_READONLY")  # fmt: skip
+MAX_UNSAVED_CHECKS = 50_000
+
+OutboxInsert = tuple[str, str, str, str, int]
+
+
+@dataclass
+class Batch:
+    """What one step writes."""
+
+    entries: list[Entry]
+    vector: dict[str, int]
+    clock: Hlc
+    checks: list[CheckRow] = field(default_factory=list)
+    outbox: list[OutboxInsert] = field(default_factory=list)
+    moves: list[Interval] = field(default_factory=list)
+
+
+def transient(exc: BaseException) -> bool:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    return isinstance(exc, sqlite3.OperationalError) and name.startswith(TRANSIENT)
+
+
+@dataclass
+class Writes:
+    store: Store
+    node: str
+    unsaved: list[Batch] = field(default_factory=list)
+    problem: str | None = None
+    problem_since_ms: int | None = None
+    checks_dropped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    async def commit(self, batch: Batch, now_ms: int) -> bool:
+        """Write the batch, after any kept ones; False when it had to be kept."""
+        self.unsaved.append(batch)
+        self._bound()
+        return await self.flush(now_ms)
+
+    async def flush(self, now_ms: int) -> bool:
+        """Write everything kept, in one transaction. True when nothing is left."""
+        if not self.unsaved:
+            return True
+        whole = _joined(self.unsaved)
+        try:
+            await self.store.commit(whole.entries, whole.vector, whole.clock, whole.checks,
+                                    whole.outbox, whole.moves)  # fmt: skip
+        except sqlite3.OperationalError as exc:
+            if not transient(exc):
+                raise
+            if self.problem is None:
+                self.problem, self.problem_since_ms = str(exc), now_ms
+                log.error("storage node=%s: %s; checking and voting go on from memory, "
+                          "notifications are left to the peer; writing again when it can",
+                          self.node, exc)  # fmt: skip
+            return False
+        if self.problem is not None:
+            log.warning("storage node=%s: writes work again after %d s; wrote %d kept steps "
+                        "(%d checks), dropped %d checks", self.node,
+                        (now_ms - (self.problem_since_ms or now_ms)) // 1000, len(self.unsaved),
+                        len(whole.checks), self.checks_dropped)  # fmt: skip
+        self.unsaved.clear()
+        self.problem = self.problem_since_ms = None
+        return True
+
+    def _bound(self) -> None:
+        """Drop the oldest kept checks past the limit; keep everything else."""
+        excess = sum(len(b.checks) for b in self.unsaved) - MAX_UNSAVED_CHECKS
+        for batch in self.unsaved:
+            if excess <= 0:
+                break
+            cut = min(excess, len(batch.checks))
+            del batch.checks[:cut]
+            excess -= cut
+            self.checks_dropped += cut
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "error": self.problem,
+            "since_ms": self.problem_since_ms,
+            "unsaved_steps": len(self.unsaved),
+            "unsaved_checks": sum(len(b.checks) for b in self.unsaved),
+            "unsaved_events": sum(len(b.outbox) for b in self.unsaved),
+            "checks_dropped": self.checks_dropped,
+        }
+
+
+def _joined(batches: Sequence[Batch]) -> Batch:
+    """Batches in order as one: later entries overwrite earlier ones of the
+    same key (the log upserts), the last vector and clock are the latest."""
+    last = batches[-1]
+    return Batch(
+        [e for b in batches for e in b.entries],
+        last.vector,
+        last.clock,
+        [c for b in batches for c in b.checks],
+        [o for b in batches for o in b.outbox],
+        [m for b in batches for m in b.moves],
+    )
