@@ -18,8 +18,14 @@ def world_extra() -> str:
 
 
 @pytest.fixture
-def world(tmp_path: Path, world_extra: str) -> Iterator[World]:
+def world_defaults() -> str:
+    """More of the nodes' [defaults] (TOML); a test module overrides it."""
+    return ""
+
+
+@pytest.fixture
+def world(tmp_path: Path, world_extra: str, world_defaults: str) -> Iterator[World]:
     with topology() as net:
-        world = World(net, tmp_path, extra=world_extra)
+        world = World(net, tmp_path, extra=world_extra, defaults=world_defaults)
         world.start_all()
         yield world

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import gzip
 import os
 import shutil
 import signal
@@ -50,6 +51,15 @@ def why_no_nft() -> str | None:
 
 
 needs_nft = pytest.mark.skipif(why_no_nft() is not None, reason=str(why_no_nft()))
+
+
+def has_netem() -> bool:
+    """Whether this kernel has netem, the qdisc that delays packets."""
+    try:
+        with open("/proc/config.gz", "rb") as raw:
+            return b"CONFIG_NET_SCH_NETEM=" in gzip.decompress(raw.read())
+    except OSError:
+        return True  # no config to read: try it, and let tc say
 
 
 def faketime_library() -> str | None:
@@ -163,19 +173,41 @@ class Topology:
         self._in(self.router, "ip", "rule", verb, "from", f"10.77.{SUBNET[leaf]}.0/24", "to",
                  prefix, "blackhole")  # fmt: skip
 
-    def drop(self, src: str, dst: str, port: int | None = None) -> None:
-        """Drop in the router what goes from src to dst, one direction only,
-        or only TCP to one port: an nftables rule in the forward hook."""
+    def _nft_rule(self, *rule: str) -> None:
+        """A rule in the router's forward hook (nftables)."""
         if not self.filtering:
             self._in(self.router, "nft", "add", "table", "inet", "ravens")
             self._in(self.router, "nft", "add", "chain", "inet", "ravens", "forward",
                      "{ type filter hook forward priority 0; policy accept; }")  # fmt: skip
             self.filtering = True
+        self._in(self.router, "nft", "add", "rule", "inet", "ravens", "forward", *rule)
+
+    def drop(self, src: str, dst: str, port: int | None = None) -> None:
+        """Drop in the router what goes from src to dst, one direction only,
+        or only TCP to one port."""
         match = ["ip", "saddr", f"10.77.{SUBNET[src]}.0/24",
                  "ip", "daddr", f"10.77.{SUBNET[dst]}.0/24"]  # fmt: skip
         if port is not None:
             match += ["tcp", "dport", str(port)]
-        self._in(self.router, "nft", "add", "rule", "inet", "ravens", "forward", *match, "drop")
+        self._nft_rule(*match, "drop")
+
+    def lossy(self, leaf: str, percent: int) -> None:
+        """Lose this share of the packets to and from a leaf, at random."""
+        for way in ("saddr", "daddr"):
+            self._nft_rule("ip", way, f"10.77.{SUBNET[leaf]}.0/24", "numgen", "random", "mod",
+                           "100", "<", str(percent), "drop")  # fmt: skip
+
+    def thin(self, leaf: str, rate: str | None) -> None:
+        """A thin link: a token bucket of this rate both ways (queues build,
+        so delay grows under load); None removes it."""
+        for ns, dev in ((self.router, f"{self.tag}r{SUBNET[leaf]}"),
+                        (self.ns(leaf), f"{self.tag}l{SUBNET[leaf]}")):  # fmt: skip
+            if rate is None:
+                with contextlib.suppress(subprocess.CalledProcessError):
+                    self._in(ns, "tc", "qdisc", "del", "dev", dev, "root")
+            else:
+                self._in(ns, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
+                         "burst", "16kb", "latency", "500ms")  # fmt: skip
 
     def undrop(self) -> None:
         """Remove every drop rule."""
@@ -183,7 +215,8 @@ class Topology:
             self._in(self.router, "nft", "flush", "chain", "inet", "ravens", "forward")
 
     def netem(self, leaf: str, spec: Sequence[str] | None) -> None:
-        """Delay or loss on the router's side of a leaf's link; None removes it."""
+        """Delay or loss on the router's side of a leaf's link; None removes
+        it. Needs a kernel with netem (see has_netem)."""
         dev = f"{self.tag}r{SUBNET[leaf]}"
         if spec is None:
             with contextlib.suppress(subprocess.CalledProcessError):

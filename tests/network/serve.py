@@ -16,9 +16,16 @@ from notify.inbox import Inbox, serving
 
 
 def target(bind: str, port: int, state: Path) -> None:
+    """Answers 200, or 503 while the state file says down; while it says
+    flap, each node (by its User-Agent) sees it alternate, check by check."""
+    seen: dict[str, int] = {}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            down = state.exists() and state.read_text().strip() == "down"
+            said = state.read_text().strip() if state.exists() else "up"
+            agent = self.headers.get("User-Agent", "")
+            seen[agent] = seen.get(agent, 0) + 1
+            down = said == "down" or (said == "flap" and seen[agent] % 2 == 1)
             body = b"unavailable" if down else b"Welcome"
             self.send_response(503 if down else 200)
             self.send_header("Content-Length", str(len(body)))

@@ -106,9 +106,7 @@ def count_checks(world: World, name: str) -> int:
     return int(world.query(name, "SELECT count(*) FROM checks")[0][0])
 
 
-def test_ntfy_unreachable_through_an_outage_delivers_both_afterwards_in_order(
-    world: World,
-) -> None:
+def test_ntfy_unreachable_then_429_delivers_both_afterwards_in_order(world: World) -> None:
     for name in NODES:
         world.net.cut(name, "ntfy")
     world.target_file.write_text("down")
@@ -117,9 +115,14 @@ def test_ntfy_unreachable_through_an_outage_delivers_both_afterwards_in_order(
     world.wait(world.both("UP"), "both agree the site is UP")
     depth = sum((world.api(n, "/api/v1/nodes") or {}).get("outbox_depth", 0) for n in NODES)
     assert depth >= 2, "the two events wait in the outbox"
+    # ntfy is back but refuses every post with 429 for a while.
+    world.ntfy_faults.write_text("429")
     for name in NODES:
         world.net.mend(name, "ntfy")
-    world.wait(lambda: len(world.titles()) >= 2, "both notifications after ntfy is back", 120)
+    time.sleep(10)
+    assert world.titles() == [], "nothing gets through a 429"
+    world.ntfy_faults.write_text("")
+    world.wait(lambda: len(world.titles()) >= 2, "both notifications after the 429s end", 120)
     time.sleep(5)
     assert world.titles() == ["site is DOWN", "site is UP"]
 

@@ -33,6 +33,7 @@ class World:
     root: Path
     secret: str = field(default_factory=lambda: secrets.token_hex(32))
     extra: str = ""
+    defaults: str = ""
 
     def __post_init__(self) -> None:
         (self.root / "sync-secret").write_text(self.secret)
@@ -82,6 +83,7 @@ interval_s = 1
 interval_s = 2
 retry_interval_s = 1
 timeout_s = 2
+{self.defaults}
 
 [[canaries]]
 host = "{CANARY}"
