@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo simulate bench clean
+.PHONY: test lint typecheck unit demo simulate bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Three workers: the network scenarios (one after another, one address
+# plan) on one, everything else beside them; most tests wait on the clock.
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadgroup
 
 simulate: $(STAMP)
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
@@ -33,6 +35,13 @@ bench: $(STAMP)
 	@echo "python $$($(BIN)/python -c 'import platform; print(platform.python_version())'), $$(nproc) cores"
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
 		--faults partition,isolation,path,flap,crash,skew,ntfy | grep -E '^(checks|sim_seconds|wall)'
+
+# Both nodes on their own networks (needs root and iproute2), 300 targets,
+# outages at random and faults throughout; prints what was caught and missed.
+# A short version runs in `make test`. SOAK_MINUTES=5 for a quick look.
+SOAK_MINUTES ?= 30
+soak: $(STAMP)
+	RAVENS_TEST_NET=10.78 $(BIN)/python -m tests.network.soak --minutes $(SOAK_MINUTES) --targets 300
 
 demo: $(STAMP)
 	$(BIN)/ravens demo

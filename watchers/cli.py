@@ -137,6 +137,11 @@ def status_command(node_url: str, as_json: bool) -> None:
     click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
     for row in refused:
         click.echo(f"  refused {row['event']}: {row['error']} (fix [ntfy], then reload)")
+    storage = nodes.get("storage") or {}
+    if storage.get("ok") is False:
+        click.echo(f"storage: the database refuses writes ({storage.get('error')}); "
+                   f"{storage.get('unsaved_steps')} steps kept in memory, written once it can; "
+                   "free space in the data directory")  # fmt: skip
 
 
 def _get_json(node_url: str, path: str) -> dict[str, Any]:

@@ -155,8 +155,14 @@ def test_windows_silences_and_acknowledgements_reach_both_nodes(
               "both silence blog", 40)  # fmt: skip
     behaviour.down = True
     pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
-    _, incidents, _ = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)
-    (down,) = [i for i in incidents["incidents"] if i["state"] == "DOWN"]
+
+    def downs() -> list[dict[str, Any]]:
+        found = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
+        return [i for i in found["incidents"] if i["state"] == "DOWN"]
+
+    # The agreed state is in memory a moment before its interval is written.
+    pair.wait(lambda: len(downs()) == 1, "the incident is recorded")
+    (down,) = downs()
     assert down["notification"]["status"] == "suppressed"
     status, acked, _ = call(
         pair, "huginn", "POST", f"/api/v1/admin/incidents/{down['event']}/ack", {"note": "on it"}

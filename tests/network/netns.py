@@ -24,9 +24,11 @@ from dataclasses import dataclass, field
 import pytest
 
 LEAVES = ("huginn", "muninn", "targets", "ntfy", "world")
-# 10.77.<n>.0/24 per leaf; the router is .1 on each, the leaf .2.
+# <NET>.<n>.0/24 per leaf; the router is .1 on each, the leaf .2. Another
+# NET lets a soak run beside the tests.
+NET = os.environ.get("RAVENS_TEST_NET", "10.77")
 SUBNET = {"host": 0, "huginn": 1, "muninn": 2, "targets": 3, "ntfy": 4, "world": 5}
-CANARY = "10.77.5.2"  # "the rest of the internet", where the canaries are
+CANARY = f"{NET}.5.2"  # "the rest of the internet", where the canaries are
 
 
 def why_not() -> str | None:
@@ -82,7 +84,7 @@ def run(*argv: str) -> None:
 
 
 def address(leaf: str) -> str:
-    return f"10.77.{SUBNET[leaf]}.2"
+    return f"{NET}.{SUBNET[leaf]}.2"
 
 
 @dataclass
@@ -118,17 +120,17 @@ class Topology:
         outer, inner = f"{self.tag}r{n}", f"{self.tag}l{n}"
         run("ip", "link", "add", outer, "type", "veth", "peer", "name", inner)
         run("ip", "link", "set", outer, "netns", self.router)
-        self._in(self.router, "ip", "addr", "add", f"10.77.{n}.1/24", "dev", outer)
+        self._in(self.router, "ip", "addr", "add", f"{NET}.{n}.1/24", "dev", outer)
         self._in(self.router, "ip", "link", "set", outer, "up")
         if ns is None:  # the test process's own way in
-            run("ip", "addr", "add", f"10.77.{n}.2/24", "dev", inner)
+            run("ip", "addr", "add", f"{NET}.{n}.2/24", "dev", inner)
             run("ip", "link", "set", inner, "up")
-            run("ip", "route", "add", "10.77.0.0/16", "via", f"10.77.{n}.1")
+            run("ip", "route", "add", f"{NET}.0.0/16", "via", f"{NET}.{n}.1")
             return
         run("ip", "link", "set", inner, "netns", ns)
-        self._in(ns, "ip", "addr", "add", f"10.77.{n}.2/24", "dev", inner)
+        self._in(ns, "ip", "addr", "add", f"{NET}.{n}.2/24", "dev", inner)
         self._in(ns, "ip", "link", "set", inner, "up")
-        self._in(ns, "ip", "route", "add", "default", "via", f"10.77.{n}.1")
+        self._in(ns, "ip", "route", "add", "default", "via", f"{NET}.{n}.1")
 
     def start(
         self, leaf: str, argv: Sequence[str], log: str, env: dict[str, str] | None = None
@@ -156,21 +158,21 @@ class Topology:
     def cut(self, a: str, b: str) -> None:
         """Drop what the router forwards between two leaves, both ways."""
         for src, dst in ((a, b), (b, a)):
-            self._in(self.router, "ip", "rule", "add", "from", f"10.77.{SUBNET[src]}.0/24",
-                     "to", f"10.77.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
+            self._in(self.router, "ip", "rule", "add", "from", f"{NET}.{SUBNET[src]}.0/24",
+                     "to", f"{NET}.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
         self.cuts.add((a, b))
 
     def mend(self, a: str, b: str) -> None:
         for src, dst in ((a, b), (b, a)):
-            self._in(self.router, "ip", "rule", "del", "from", f"10.77.{SUBNET[src]}.0/24",
-                     "to", f"10.77.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
+            self._in(self.router, "ip", "rule", "del", "from", f"{NET}.{SUBNET[src]}.0/24",
+                     "to", f"{NET}.{SUBNET[dst]}.0/24", "blackhole")  # fmt: skip
         self.cuts.discard((a, b))
 
     def blackhole(self, leaf: str, prefix: str, on: bool = True) -> None:
         """Drop what the router forwards from a leaf to one prefix (one way
         is enough for TCP: no answer comes back)."""
         verb = "add" if on else "del"
-        self._in(self.router, "ip", "rule", verb, "from", f"10.77.{SUBNET[leaf]}.0/24", "to",
+        self._in(self.router, "ip", "rule", verb, "from", f"{NET}.{SUBNET[leaf]}.0/24", "to",
                  prefix, "blackhole")  # fmt: skip
 
     def _nft_rule(self, *rule: str) -> None:
@@ -185,8 +187,8 @@ class Topology:
     def drop(self, src: str, dst: str, port: int | None = None) -> None:
         """Drop in the router what goes from src to dst, one direction only,
         or only TCP to one port."""
-        match = ["ip", "saddr", f"10.77.{SUBNET[src]}.0/24",
-                 "ip", "daddr", f"10.77.{SUBNET[dst]}.0/24"]  # fmt: skip
+        match = ["ip", "saddr", f"{NET}.{SUBNET[src]}.0/24",
+                 "ip", "daddr", f"{NET}.{SUBNET[dst]}.0/24"]  # fmt: skip
         if port is not None:
             match += ["tcp", "dport", str(port)]
         self._nft_rule(*match, "drop")
@@ -194,7 +196,7 @@ class Topology:
     def lossy(self, leaf: str, percent: int) -> None:
         """Lose this share of the packets to and from a leaf, at random."""
         for way in ("saddr", "daddr"):
-            self._nft_rule("ip", way, f"10.77.{SUBNET[leaf]}.0/24", "numgen", "random", "mod",
+            self._nft_rule("ip", way, f"{NET}.{SUBNET[leaf]}.0/24", "numgen", "random", "mod",
                            "100", "<", str(percent), "drop")  # fmt: skip
 
     def thin(self, leaf: str, rate: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,12 +18,15 @@ from notify.inbox import Inbox, serving
 
 def target(bind: str, port: int, state: Path) -> None:
     """Answers 200, or 503 while the state file says down; while it says
-    flap, each node (by its User-Agent) sees it alternate, check by check."""
+    flap, each node (by its User-Agent) sees it alternate, check by check.
+    A JSON state file ({"down": [paths]}) takes down those paths only."""
     seen: dict[str, int] = {}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             said = state.read_text().strip() if state.exists() else "up"
+            if said.startswith("{"):
+                said = "down" if self.path in json.loads(said).get("down", ()) else "up"
             agent = self.headers.get("User-Agent", "")
             seen[agent] = seen.get(agent, 0) + 1
             down = said == "down" or (said == "flap" and seen[agent] % 2 == 1)

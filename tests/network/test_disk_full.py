@@ -8,14 +8,15 @@ from __future__ import annotations
 import errno
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.network.netns import CANARY, needs_netns, topology
-from tests.network.world import World
+from tests.network.netns import CANARY, address, needs_netns, topology
+from tests.network.world import NODE_PORT, World
 
 pytestmark = needs_netns
 
@@ -83,6 +84,10 @@ def test_a_full_disk_degrades_clearly_and_loses_nothing(small_disk: World) -> No
     world.wait(lambda: len(world.titles()) == 2, "the UP notification")
     kept = storage(world, "huginn")
     assert kept["ok"] is False and int(kept["unsaved_steps"]) > 0, kept  # type: ignore[call-overload]
+    shown = subprocess.run([sys.executable, "-m", "watchers", "status", "--node",
+                            f"http://{address('huginn')}:{NODE_PORT}"],
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "storage: the database refuses writes (database or disk is full)" in shown, shown
 
     filler.unlink()
     free_ms = int(time.time() * 1000)
