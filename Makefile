@@ -21,10 +21,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Three workers: the network scenarios (one after another, one address
-# plan) on one, everything else beside them; most tests wait on the clock.
+# Three pytest runs side by side (the network scenarios in two halves on
+# their own address plans, everything else in the third): most tests wait
+# on the clock. One run alone: $(BIN)/pytest tests/unit
 unit: $(STAMP)
-	$(BIN)/pytest -n 3 --dist loadgroup
+	$(BIN)/python -m tests.parallel
 
 simulate: $(STAMP)
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \

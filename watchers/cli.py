@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ import httpx
 
 from consensus.simulation import Fault, simulate
 from notify.publisher import Delivered, Outcome, Server, publish
+from watchers.backup import BackupError, backup, restore
 from watchers.config import (
     ConfigError,
     api_tokens,
@@ -27,7 +29,7 @@ from watchers.config import (
 )
 from watchers.demo import run_demo
 from watchers.serve import serve
-from watchers.storage import StorageError
+from watchers.storage import DB_NAME, StorageError
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -107,6 +109,41 @@ def run_command(config_path: Path) -> None:
     except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None
+
+
+@main.command(name="backup")
+@config_option
+@click.argument("dest", type=click.Path(path_type=Path))
+def backup_command(config_path: Path, dest: Path) -> None:
+    """Copy the node's database to DEST (a file, or a directory for a dated
+    name) while the node runs, and check the copy."""
+    with _config_errors(config_path):
+        config = load_config(config_path)
+    try:
+        made = backup(config.node.data_dir / DB_NAME, dest)
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"backup: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{made.path}: {made.size} bytes, integrity ok, "
+               f"{made.log_entries} log entries, {made.checks} checks")  # fmt: skip
+
+
+@main.command(name="restore")
+@config_option
+@click.argument("source", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+def restore_command(config_path: Path, source: Path) -> None:
+    """Put a backup in place of the node's database; the node must be stopped.
+    The replaced database is kept beside it."""
+    with _config_errors(config_path):
+        config = load_config(config_path)
+    db = config.node.data_dir / DB_NAME
+    try:
+        kept = restore(source, db, (config.node.host, config.node.port))
+    except (BackupError, OSError, sqlite3.Error) as exc:
+        click.echo(f"restore: {exc}", err=True)
+        raise SystemExit(1) from None
+    replaced = f"; the one it replaced is {kept}" if kept else ""
+    click.echo(f"{db}: restored from {source}{replaced}")
 
 
 @main.command(name="status")

@@ -339,6 +339,7 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 def read_secret(source_key: str, file: Path | None, env: str | None) -> str:
     """The secret's value, or a ConfigError naming the key (never the value)."""
     if file is not None:
+        file = _credentials(source_key, file)
         try:
             value = file.read_text(encoding="utf-8").strip()
         except OSError as exc:
@@ -354,6 +355,24 @@ def read_secret(source_key: str, file: Path | None, env: str | None) -> str:
     else:
         raise ConfigError([f"{source_key}_file: required key missing"])
     return value if value else _empty(where)
+
+
+CREDENTIALS = "$CREDENTIALS_DIRECTORY"
+
+
+def _credentials(source_key: str, file: Path) -> Path:
+    """A path that starts with $CREDENTIALS_DIRECTORY is under the directory
+    where systemd puts a unit's credentials (LoadCredential=); from a shell,
+    set the variable to where the secret files are."""
+    text = str(file)
+    if not text.startswith(CREDENTIALS):
+        return file
+    directory = os.environ.get(CREDENTIALS[1:])
+    if not directory:
+        raise ConfigError([f"{source_key}_file: {text} needs {CREDENTIALS}, which is not set "
+                           "(systemd sets it for a unit with LoadCredential=; from a shell, "
+                           "set it to the directory that holds the secret files)"])  # fmt: skip
+    return Path(directory + text[len(CREDENTIALS) :])
 
 
 def _empty(where: str) -> str:

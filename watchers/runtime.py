@@ -38,7 +38,7 @@ from watchers.config import ApiTokens, Config
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
-from watchers.storage import CheckRow, Interval, OutboxRow, Store
+from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
 from watchers.writes import Batch, Writes
 
 log = logging.getLogger("ravens")
@@ -159,7 +159,7 @@ class Node:
         ntfy_login: NtfyLogin = (None, None),
         api: ApiTokens | None = None,
     ) -> Node:
-        store = await Store.open(config.node.data_dir / "ravens.sqlite3")
+        store = await Store.open(config.node.data_dir / DB_NAME)
         entries, clock = await store.load(config.node.name)
         core = NodeCore(
             config.node.name,

@@ -90,6 +90,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+# The database file in a node's data_dir.
+DB_NAME = "ravens.sqlite3"
 RESOLUTIONS_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
 
 

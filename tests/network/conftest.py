@@ -11,16 +11,6 @@ from tests.network.netns import topology
 from tests.network.world import World
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The network scenarios share one address plan: they run one after
-    another, on one worker, while the other tests run beside them."""
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.xdist_group("netns"))
-
-
 @pytest.fixture
 def world_extra() -> str:
     """More of the nodes' config (TOML); a test module overrides it."""

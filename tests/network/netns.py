@@ -250,8 +250,34 @@ class Topology:
         subprocess.run(["ip", "link", "delete", f"{self.tag}l0"], capture_output=True, check=False)
 
 
+def sweep_stale() -> None:
+    """A run killed before its cleanup (SIGKILL, a timeout) leaves its
+    namespaces and host route on our address plan: remove them, unless a
+    process still runs inside, which means another run is using them."""
+    shown = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True,
+                           check=False).stdout  # fmt: skip
+    for line in shown.splitlines():
+        fields = line.split()
+        if f"{NET}.0.2/24" not in fields:
+            continue
+        tag = fields[1].split("@")[0][: -len("l0")]
+        listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                                check=False).stdout  # fmt: skip
+        spaces = [n.split()[0] for n in listed.splitlines() if n.startswith(f"{tag}-")]
+        for ns in spaces:
+            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                                  check=False).stdout.split()  # fmt: skip
+            if pids:
+                raise RuntimeError(f"another test run uses {NET}.0.0/16 ({ns} has processes); "
+                                   "give this one another RAVENS_TEST_NET")  # fmt: skip
+        for ns in spaces:
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, check=False)
+        subprocess.run(["ip", "link", "delete", f"{tag}l0"], capture_output=True, check=False)
+
+
 @contextlib.contextmanager
 def topology() -> Iterator[Topology]:
+    sweep_stale()
     net = Topology()
     try:
         net.build()

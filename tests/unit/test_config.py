@@ -178,6 +178,21 @@ def test_the_sync_secret_must_be_set_and_long(
     assert sync_secret(config) == SECRET
 
 
+def test_a_secret_file_under_credentials_directory_is_found_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = GOOD.replace('secret_env = "RAVENS_TEST_SECRET"',
+                        'secret_file = "$CREDENTIALS_DIRECTORY/sync-secret"')  # fmt: skip
+    config = parse_config(__import__("tomllib").loads(text))
+    monkeypatch.delenv("CREDENTIALS_DIRECTORY", raising=False)
+    unset = r"secret_file: \$CREDENTIALS_DIRECTORY/sync-secret needs \$CREDENTIALS_DIRECTORY"
+    with pytest.raises(ConfigError, match=unset):
+        sync_secret(config)
+    (tmp_path / "sync-secret").write_text(SECRET + "\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert sync_secret(config) == SECRET
+
+
 def run_check(path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "watchers", "check-config", str(path)],
