@@ -31,9 +31,12 @@ simulate: $(STAMP)
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
 		--faults partition,isolation,path,flap,crash,skew,ntfy
 
-# The simulator's speed: a simulated week of 100 targets on two nodes, every fault on.
+# Every figure of BENCHMARKS.md (about 35 minutes): probe throughput against
+# the blackbox exporter, the schedule at 1,000 and 10,000 targets, sync
+# catch-up, storage, the API under load, detection to notification; then the
+# simulator's speed. Writes bench-figures.md. BENCH_ARGS=--quick: about 5 minutes.
 bench: $(STAMP)
-	@echo "python $$($(BIN)/python -c 'import platform; print(platform.python_version())'), $$(nproc) cores"
+	$(BIN)/python -m tests.bench $(BENCH_ARGS) --write bench-figures.md --json bench-figures.json
 	$(BIN)/ravens simulate --days 7 --targets 100 --seed 1 \
 		--faults partition,isolation,path,flap,crash,skew,ntfy | grep -E '^(checks|sim_seconds|wall)'
 
@@ -42,7 +45,7 @@ bench: $(STAMP)
 # A short version runs in `make test`. SOAK_MINUTES=5 for a quick look.
 SOAK_MINUTES ?= 30
 soak: $(STAMP)
-	RAVENS_TEST_NET=10.78 $(BIN)/python -m tests.network.soak --minutes $(SOAK_MINUTES) --targets 300
+	RAVENS_TEST_NET=10.79 $(BIN)/python -m tests.network.soak --minutes $(SOAK_MINUTES) --targets 300
 
 demo: $(STAMP)
 	$(BIN)/ravens demo

@@ -7,10 +7,11 @@ the peer for its points over the signed channel and says when it could not.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from consensus import keys
 from consensus.verdict import Verdict
@@ -48,11 +49,12 @@ def router_for(node: Node) -> APIRouter:
         if target_id not in node.targets:
             raise HTTPException(404, f"no target with id {target_id!r}")
 
-    @api.get("/targets", summary="Every target with its agreed state and each node's view")
+    @api.get("/targets", summary="Every target with its agreed state and each node's view",
+             response_model=dict[str, Any])  # fmt: skip
     async def targets(
         tag: Annotated[str | None, Query(description="only targets with this tag")] = None,
         state: Annotated[StateName | None, Query(description="only this agreed state")] = None,
-    ) -> dict[str, Any]:
+    ) -> Response:
         items = [
             target_summary(node, t)
             for t, target in sorted(node.targets.items())
@@ -60,7 +62,7 @@ def router_for(node: Node) -> APIRouter:
         ]
         if state is not None:
             items = [i for i in items if i["state"] == state]
-        return {"node": node.name, "targets": items}
+        return plain_json({"node": node.name, "targets": items})
 
     @api.get("/targets/{target_id}", summary="One target, with its current incident if any")
     async def target(target_id: str) -> dict[str, Any]:
@@ -74,14 +76,15 @@ def router_for(node: Node) -> APIRouter:
                 item["incident"] = (await incidents_json(node, current[-1:]))[0]
         return item
 
-    @api.get("/targets/{target_id}/history", summary="Checks or rollups from both nodes")
+    @api.get("/targets/{target_id}/history", summary="Checks or rollups from both nodes",
+             response_model=dict[str, Any])  # fmt: skip
     async def history(
         target_id: str,
         from_: Annotated[str | None, FROM] = None,
         to: Annotated[str | None, TO] = None,
         resolution: Literal["raw", "hour", "day"] = "raw",
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="points per node")] = 1000,
-    ) -> dict[str, Any]:
+    ) -> Response:
         known(target_id)
         end = when_ms(to, "to", now_ms())
         start = when_ms(from_, "from", end - 86_400_000)
@@ -89,7 +92,7 @@ def router_for(node: Node) -> APIRouter:
             raise HTTPException(400, "from: expected a time before to")
         query = {"target": target_id, "from_ms": start, "to_ms": end,
                  "resolution": resolution, "limit": limit}  # fmt: skip
-        return await merged_history(node, query)
+        return plain_json(await merged_history(node, query))
 
     @api.get("/targets/{target_id}/uptime", summary="Uptime from agreed-state intervals")
     async def uptime_of(
@@ -137,6 +140,12 @@ def router_for(node: Node) -> APIRouter:
         return {"from_ms": start, "to_ms": end, "incidents": await incidents_json(node, found)}
 
     return api
+
+
+def plain_json(payload: dict[str, Any]) -> Response:
+    """Our payloads are plain JSON already: FastAPI's generic encoder would
+    walk them again first, which took 45 ms of 65 for a thousand targets."""
+    return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
 
 
 async def merged_history(node: Node, query: dict[str, Any]) -> dict[str, Any]:

@@ -124,7 +124,11 @@ class DefaultsSection(Strict):
 
 
 class StorageSection(Strict):
-    raw_retention_days: float = Field(default=14, gt=0, le=3650)
+    # A week of every check (about 90 KB per target-day at one a minute);
+    # older history lives on in the rollups.
+    raw_retention_days: float = Field(default=7, gt=0, le=3650)
+    # Hourly rollups (history at hour resolution); daily ones are kept for good.
+    hourly_retention_days: float = Field(default=120, gt=0, le=3650)
 
 
 class CanarySection(Strict):

@@ -53,6 +53,16 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             "ravens_outbox_depth", "Notifications waiting for ntfy", value=float(self.outbox_depth)
         )
+        late = node.lateness.summary()
+        lateness = GaugeMetricFamily(
+            "ravens_check_lateness_seconds",
+            "How late the last 10,000 checks started against their due time",
+            labels=["quantile"],
+        )
+        for quantile, key in (("0.5", "p50_ms"), ("0.99", "p99_ms"), ("1", "max_ms")):
+            if late[key] is not None:
+                lateness.add_metric([quantile], late[key] / 1000)
+        yield lateness
         storage = node.writes.status()
         yield GaugeMetricFamily(
             "ravens_storage_ok", "1 while the database takes writes", value=float(storage["ok"])

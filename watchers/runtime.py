@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
 import random
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pydantic import TypeAdapter, ValidationError
 
@@ -35,6 +37,7 @@ from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
 from watchers.config import ApiTokens, Config
+from watchers.lateness import Lateness
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
@@ -50,17 +53,29 @@ NtfyLogin = tuple[str | None, tuple[str, str] | None]
 CANARY_INTERVAL_S = 15.0
 CANARY_TIMEOUT_S = 3.0
 MAX_TICK_SLEEP_S = 1.0
-SYNC_BACKOFF_MAX_S = 60.0
+# A peer we cannot reach is tried at least this often: after a long
+# partition, the heal is noticed within this long.
+SYNC_BACKOFF_MAX_S = 10.0
 PRUNE_EVERY_S = 3600.0
 MAINTENANCE_EVERY_S = 15.0
 STORAGE_RETRY_S = 5.0
-# First checks spread over this long (or the interval if shorter), so ten
-# thousand targets do not all start in the same second.
+# A target checked less often than this is still looked at once within this
+# long of a start (spread, so ten thousand do not start in the same second).
 FIRST_CHECK_SPREAD_S = 60.0
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def check_slot(target_id: str, interval: float, turn: int, nodes: int) -> float:
+    """Where in each interval (seconds past a multiple of it, on the wall
+    clock) a node checks a target: spread over the interval by the target's
+    id, and the nodes' turns evenly apart, so the pair looks every
+    interval / 2 and an outage is seen sooner."""
+    digest = hashlib.sha256(target_id.encode()).digest()
+    spread = int.from_bytes(digest[:8], "big") / 2**64
+    return ((spread + turn / nodes) % 1.0) * interval
 
 
 def settings_from(config: Config) -> Settings:
@@ -114,6 +129,7 @@ class Node:
         self.store = store
         self.core = core
         self.writes = Writes(store, self.name)
+        self.lateness = Lateness()
         self.targets: dict[str, AnyTarget] = {
             **api_targets(core.log),
             **{t.id: t for t in config.targets},
@@ -176,14 +192,19 @@ class Node:
 
     def _schedule(self, target: AnyTarget) -> None:
         interval = target.interval_s or self.config.defaults.interval_s
-        # Spread first runs; no jitter, which APScheduler adds to every
-        # interval and so stretches them all.
-        first = time.time() + random.uniform(0, min(interval, FIRST_CHECK_SPREAD_S))
+        now = time.time()
+        turn = self.core.nodes.index(self.name), len(self.core.nodes)
+        first = now + (check_slot(target.id, interval, *turn) - now) % interval
+        # No jitter: APScheduler adds it to every interval and so stretches them all.
         self.scheduler.add_job(
             self._check, "interval", seconds=interval, args=[target.id], id=target.id,
             next_run_time=_dt(first), max_instances=1, coalesce=True,
             misfire_grace_time=int(interval), replace_existing=True,
         )  # fmt: skip
+        if first - now > FIRST_CHECK_SPREAD_S:  # a long interval: look once soon anyway
+            soon = now + random.uniform(0, FIRST_CHECK_SPREAD_S)
+            self.scheduler.add_job(self._check, "date", run_date=_dt(soon), args=[target.id],
+                                   id=f"first:{target.id}", replace_existing=True)  # fmt: skip
 
     async def start(self) -> None:
         """Check the canaries, then schedule checks, canaries, sync and ticks."""
@@ -202,10 +223,16 @@ class Node:
                                max_instances=1, coalesce=True)  # fmt: skip
         self.scheduler.add_job(self._prune, "interval", seconds=PRUNE_EVERY_S,
                                next_run_time=_dt(now + 60), max_instances=1)  # fmt: skip
+        self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.start()
         self._ticker_task = asyncio.create_task(self._ticker())
         if self.sender is not None:
             self._spawn(self.sender.run())
+
+    def _submitted(self, event: JobSubmissionEvent) -> None:
+        job = event.job_id.removeprefix("recheck:").removeprefix("first:")
+        if job in self.targets and event.scheduled_run_times:
+            self.lateness.due(job, event.scheduled_run_times[-1].timestamp() * 1000)
 
     async def reload(
         self,
@@ -299,6 +326,7 @@ class Node:
         if lock.locked():
             return  # one check per target at a time
         async with lock, self.limit:
+            self.lateness.started(target_id, time.time() * 1000)
             timeout = target.timeout_s or self.config.defaults.timeout_s
             result = await run_check(target, self.probe_ctx, timeout)
         at = now_ms()
@@ -349,8 +377,11 @@ class Node:
     async def _prune(self) -> None:
         keep_ms = int(self.config.storage.raw_retention_days * 86_400_000)
         removed = await self.store.prune_checks(now_ms() - keep_ms)
-        if removed:
-            log.info("retention node=%s removed_checks=%d", self.name, removed)
+        keep_hours_ms = int(self.config.storage.hourly_retention_days * 86_400_000)
+        hours = await self.store.prune_rollups("hour", now_ms() - keep_hours_ms)
+        if removed or hours:
+            log.info("retention node=%s removed_checks=%d removed_hourly_rollups=%d", self.name,
+                     removed, hours)  # fmt: skip
 
     def _recheck(self, target_id: str, delay_ms: int) -> None:
         if target_id not in self.targets:

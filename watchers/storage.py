@@ -88,11 +88,17 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE outbox ADD COLUMN sequence_id TEXT;
     """,
+    # 5: minute rollups were written and never read, nor ever pruned: a row
+    # per check kept for good.
+    """
+    DELETE FROM rollups WHERE resolution = 'minute';
+    """,
 )
 
 # The database file in a node's data_dir.
 DB_NAME = "ravens.sqlite3"
-RESOLUTIONS_MS = {"minute": 60_000, "hour": 3_600_000, "day": 86_400_000}
+# Hourly rollups are kept [storage] hourly_retention_days, daily ones for good.
+RESOLUTIONS_MS = {"hour": 3_600_000, "day": 86_400_000}
 
 
 class StorageError(Exception):
@@ -355,16 +361,26 @@ class Store:
             ]
 
     async def prune_checks(self, before_ms: int, batch: int = 5_000) -> int:
-        """Drop raw checks older than before_ms, a batch per transaction so
-        the writer is never held for long."""
+        """Drop raw checks older than before_ms."""
+        return await self._delete_in_batches(
+            "DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE at_ms < ? LIMIT ?)",
+            (before_ms,), batch,
+        )  # fmt: skip
+
+    async def prune_rollups(self, resolution: str, before_ms: int, batch: int = 5_000) -> int:
+        """Drop rollups of one resolution older than before_ms."""
+        return await self._delete_in_batches(
+            "DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups "
+            "WHERE resolution = ? AND bucket_ms < ? LIMIT ?)",
+            (resolution, before_ms), batch,
+        )  # fmt: skip
+
+    async def _delete_in_batches(self, sql: str, params: tuple[object, ...], batch: int) -> int:
+        """A batch per transaction, so the writer is never held for long."""
         removed = 0
         while True:
             async with self._lock:
-                cursor = await self._db.execute(
-                    "DELETE FROM checks WHERE rowid IN "
-                    "(SELECT rowid FROM checks WHERE at_ms < ? LIMIT ?)",
-                    (before_ms, batch),
-                )
+                cursor = await self._db.execute(sql, (*params, batch))
                 count = cursor.rowcount
             removed += count
             if count < batch:

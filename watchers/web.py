@@ -99,6 +99,8 @@ def app_for(node: Node) -> FastAPI:
             "ready": core.ready(now),
             "clock": core.clock.last.encode(),
             "log_entries": len(core.log),
+            # How late the last checks started against their due time.
+            "check_lateness": node.lateness.summary(),
             # Whether the database takes writes; if not, what waits in memory.
             "storage": node.writes.status(),
             "outbox_depth": await node.store.outbox_depth(),

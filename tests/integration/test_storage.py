@@ -74,7 +74,7 @@ async def _open_close(path: Path) -> None:
     await store.close()
 
 
-def test_checks_roll_up_by_minute_hour_and_day() -> None:
+def test_checks_roll_up_by_hour_and_day_and_hours_are_pruned() -> None:
     async def go(path: Path) -> dict[str, list[object]]:
         store = await Store.open(path)
         rows = [
@@ -84,6 +84,8 @@ def test_checks_roll_up_by_minute_hour_and_day() -> None:
         ]
         await store.commit([], {}, Hlc(1, 0, "huginn"), checks=rows)
         out = {r: await store.rollups("t", r) for r in ("minute", "hour", "day")}
+        assert await store.prune_rollups("hour", 3_600_000) == 1
+        assert await store.rollups("t", "hour") == [] and len(await store.rollups("t", "day")) == 1
         await store.close()
         return out  # type: ignore[return-value]
 
@@ -91,8 +93,7 @@ def test_checks_roll_up_by_minute_hour_and_day() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         rollups = asyncio.run(go(Path(tmp) / "node.sqlite3"))
-    minute = rollups["minute"]
-    assert [(r.bucket_ms, r.checks, r.ups) for r in minute] == [(0, 2, 1), (60_000, 1, 1)]  # type: ignore[attr-defined]
+    assert rollups["minute"] == [], "minute rollups are not kept: raw checks serve"
     (hour,) = rollups["hour"]
     assert (hour.checks, hour.ups, hour.latency_min_ms, hour.latency_max_ms) == (3, 2, 10.0, 30.0)  # type: ignore[attr-defined]
     assert hour.latency_avg_ms == 20.0  # type: ignore[attr-defined]

@@ -1,0 +1,96 @@
+"""``make bench``: every figure of the benchmark, printed as a table and as
+Markdown ready for BENCHMARKS.md, with the machine, versions and command.
+
+    python -m tests.bench              # the full run (about 35 minutes)
+    python -m tests.bench --quick      # a smoke run of every part (about 5 minutes)
+    python -m tests.bench --only throughput,storage --write figures.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from tests.bench import api, catchup, detection, schedule, storage, throughput
+from tests.bench.report import report
+
+FULL = {"seconds": 15, "scale": ((1000, 3), (10_000, 10)), "catchup": 1000, "storage": 100,
+        "api": (1000, 200), "detection": (20, 300)}  # fmt: skip
+QUICK = {"seconds": 3, "scale": ((1000, 1.5),), "catchup": 200, "storage": 5,
+         "api": (1000, 30), "detection": (4, 40)}  # fmt: skip
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())  # fmt: skip
+    cores = os.cpu_count()
+    tools = [f"Python {platform.python_version()}", f"httpx {version('httpx')}",
+             f"aiosqlite {version('aiosqlite')}", f"SQLite {sqlite3.sqlite_version}"]  # fmt: skip
+    if shutil.which("nginx"):
+        said = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False)
+        tools.append("nginx " + said.stderr.strip().split("/")[-1])
+    if shutil.which("prometheus-blackbox-exporter"):
+        said = subprocess.run(["prometheus-blackbox-exporter", "--version"], capture_output=True,
+                              text=True, check=False)  # fmt: skip
+        tools.append("blackbox exporter " + (said.stdout + said.stderr).split()[2])
+    return f"{model}, {cores} cores; {', '.join(tools)}"
+
+
+def sections(plan: dict[str, Any], root: Path) -> dict[str, Callable[[], Any]]:
+    return {
+        "throughput": lambda: throughput.run(root, plan["seconds"]),
+        "schedule": lambda: [schedule.run(root, n, m) for n, m in plan["scale"]],
+        "catchup": lambda: catchup.run(root / "catchup", plan["catchup"]),
+        "storage": lambda: storage.run(root, plan["storage"]),
+        "api": lambda: api.run(root / "api", *plan["api"]),
+        "detection": lambda: detection.run(root / "detection", *plan["detection"]),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run of every part")
+    parser.add_argument("--only", help="comma list of: throughput, schedule, catchup, storage, "
+                                       "api, detection")  # fmt: skip
+    parser.add_argument("--write", type=Path, help="also write the Markdown here")
+    parser.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = parser.parse_args()
+    if shutil.which("taskset") is None:
+        sys.exit("bench: taskset (util-linux) is needed to pin processes to cores")
+    plan = QUICK if args.quick else FULL
+    found: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ravens-bench-") as scratch:
+        root = Path(scratch)
+        for sub in ("catchup", "api", "detection"):
+            (root / sub).mkdir()
+        chosen = sections(plan, root)
+        wanted = args.only.split(",") if args.only else list(chosen)
+        for name in wanted:
+            began = time.monotonic()
+            print(f"bench: {name} ...", file=sys.stderr, flush=True)
+            found[name] = chosen[name]()
+            print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr)
+    command = " ".join(["python -m tests.bench", *sys.argv[1:]])
+    text = report(found, machine(), command)
+    print(text)
+    if args.write:
+        args.write.write_text(text)
+    if args.json:
+        args.json.write_text(json.dumps(found, indent=2, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The benchmark's figures as Markdown: one part after another, then each
+goal met or missed with its figure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Goal = tuple[str, str, bool]
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
+    out = [f"### 1. Probe throughput on one core (target: {t['target']} on the other core)", "",
+           "| prober | kind | checks/s | CPU µs per check | CPU used | RSS MB | failed |",
+           "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for who in ("ravens", "blackbox"):
+        for kind in ("http", "tcp"):
+            row = t.get(f"{who}_{kind}")
+            if row is None:
+                out.append(f"| {who} | {kind} | not installed | | | | |")
+                continue
+            out.append(f"| {who} | {kind} | {_n(row['checks_per_s'])} | "
+                       f"{_n(row['cpu_us_per_check'])} | {row['cpu_share']:.0%} | "
+                       f"{_n(row['rss_mb'])} | {row['failed']} |")  # fmt: skip
+    out.append("")
+    for kind in ("http", "tcp"):
+        theirs = t.get(f"blackbox_{kind}")
+        if not theirs:
+            continue
+        mine = t[f"ravens_{kind}"]
+        ratio = (mine["checks_per_s"] / mine["cpu_share"]) / (
+            theirs["checks_per_s"] / theirs["cpu_share"]
+        )
+        out += [f"{kind.upper()} checks per core-second, ravens / blackbox exporter: "
+                f"**{ratio:.2f}**", ""]  # fmt: skip
+        if kind == "http":
+            goals.append(("HTTP checks/s per core, at least 1.0 times the blackbox exporter's",
+                          f"{ratio:.2f}", ratio >= 1.0))  # fmt: skip
+    return out
+
+
+def schedule(rows: list[dict[str, Any]], goals: list[Goal]) -> list[str]:
+    out = ["### 2. The schedule at scale (one node on one core, every target every 60 s)", "",
+           "| targets | minutes | checks | late p50 ms | late p99 ms | late max ms "
+           "| mean interval s | CPU | RSS MB |",
+           "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for s in rows:
+        out.append(f"| {_n(s['targets'])} | {s['minutes']:g} | {_n(s['checks'])} | "
+                   f"{_n(s['late_p50_ms'], 1)} | {_n(s['late_p99_ms'], 1)} | "
+                   f"{_n(s['late_max_ms'], 1)} | {s['mean_interval_s']:.3f} "
+                   f"({s['interval_error_pct']:+.2f} %) | {s['cpu_pct']:.0f} % | "
+                   f"{_n(s['rss_mb'])} |")  # fmt: skip
+        if s["targets"] >= 10_000:
+            late = s["late_p99_ms"]
+            ok = late is not None and late < 1000 and abs(s["interval_error_pct"]) < 1
+            ok = ok and s["cpu_pct"] < 60 and s["rss_mb"] < 200
+            goals.append(("10,000 targets at 60 s on one core: p99 lateness < 1 s, mean "
+                          "interval within 1 %, CPU < 60 %, RSS < 200 MB",
+                          f"p99 {_n(late, 0)} ms, {s['interval_error_pct']:+.2f} %, "
+                          f"{s['cpu_pct']:.0f} %, {s['rss_mb']:.0f} MB", ok))  # fmt: skip
+    return [*out, ""]
+
+
+def catchup(c: dict[str, Any], goals: list[Goal]) -> list[str]:
+    if c["targets"] >= 1000:
+        goals.append(("sync catch-up after one hour apart, 1,000 targets, under 5 s",
+                      f"{c['catch_up_s']:.2f} s", c["catch_up_s"] < 5))  # fmt: skip
+    return ["### 3. Sync catch-up after an hour apart", "",
+            f"{_n(c['targets'])} targets every 30 s. After the hour huginn's log held "
+            f"{_n(c['huginn_log_entries'])} entries (its version {_n(c['huginn_own_version'])}), "
+            f"muninn's {_n(c['muninn_log_entries'])} (version {_n(c['muninn_own_version'])}). "
+            f"Each held what the other wrote **{c['catch_up_s']:.2f} s** after the heal; "
+            f"{_n(c['bytes_to_huginn'])} bytes went towards huginn and "
+            f"{_n(c['bytes_to_muninn'])} towards muninn (requests and answers).", ""]  # fmt: skip
+
+
+def storage(st: dict[str, Any], goals: list[Goal]) -> list[str]:
+    year = st["year_bytes_per_1000_targets"]
+    goals.append(("database for 1,000 targets after a year under 1 GB",
+                  f"{year / 2**30:.2f} GB", year < 2**30))  # fmt: skip
+    return ["### 4. Storage", "",
+            f"A check a minute costs **{_n(st['bytes_per_target_day'] / 1024, 1)} KB per "
+            "target-day** (the raw check, its index entry, the rollups). After a year, with raw "
+            f"checks kept {st['raw_retention_days']} days and hourly rollups "
+            f"{st['hourly_retention_days']} days, the database held "
+            f"{_n(st['year_bytes'] / 2**20, 1)} MB for {st['targets']} targets: "
+            f"**{year / 2**30:.2f} GB for 1,000 targets**.", ""]  # fmt: skip
+
+
+def api(a: dict[str, Any], goals: list[Goal]) -> list[str]:
+    out = [f"### 5. The API under load ({_n(a['target_count'])} targets; {a['requests']} "
+           "sequential requests each, at most 20 a second, from another process)", "",
+           "| request | p50 ms | p99 ms |", "| --- | ---: | ---: |"]  # fmt: skip
+    for name in ("targets", "history_90d_daily", "history_90d_hourly", "uptime_90d",
+                 "status_page", "target_page"):  # fmt: skip
+        out.append(f"| {name} | {a[name]['p50_ms']:.1f} | {a[name]['p99_ms']:.1f} |")
+    history = max(a["history_90d_daily"]["p50_ms"], a["uptime_90d"]["p50_ms"])
+    goals.append(("90-day uptime and (daily) history for one target under 5 ms p50",
+                  f"{history:.1f} ms", history < 5))  # fmt: skip
+    goals.append(("/api/v1/targets with 1,000 targets under 50 ms p50",
+                  f"{a['targets']['p50_ms']:.1f} ms", a["targets"]["p50_ms"] < 50))  # fmt: skip
+    return [*out, ""]
+
+
+def detection(d: dict[str, Any], goals: list[Goal]) -> list[str]:
+    ok = d["max_s"] is not None and d["p95_s"] < 25 and d["max_s"] < 40
+    goals.append(("detection to notification at a 30 s interval: p95 < 25 s, max < 40 s",
+                  f"p95 {_n(d['p95_s'], 1)} s, max {_n(d['max_s'], 1)} s", ok))  # fmt: skip
+    return ["### 6. Detection to notification (a real pair on loopback, every 30 s)", "",
+            f"{d['notified']} of {d['outages']} outages notified; from the target going down "
+            f"to the ntfy test server receiving its DOWN: p50 {_n(d['p50_s'], 1)} s, "
+            f"p95 {_n(d['p95_s'], 1)} s, max {_n(d['max_s'], 1)} s (ntfy stamps whole "
+            "seconds).", ""]  # fmt: skip
+
+
+PARTS = {"throughput": throughput, "schedule": schedule, "catchup": catchup,
+         "storage": storage, "api": api, "detection": detection}  # fmt: skip
+
+
+def report(found: dict[str, Any], where: str, command: str) -> str:
+    out = [f"Machine: {where}", "", f"Command: `{command}`", ""]
+    goals: list[Goal] = []
+    for name, part in PARTS.items():
+        if name in found:
+            out += part(found[name], goals)
+    if goals:
+        out += ["### Goals", "", "| goal | figure | |", "| --- | --- | --- |"]
+        out += [f"| {g} | {f} | {'met' if ok else '**missed**'} |" for g, f, ok in goals]
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,97 @@
+"""1. Probe throughput on one core: the node's probe code against a
+loopback target on the other core, a fresh connection per check; and the
+Prometheus blackbox exporter on the same core and target, if installed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.bench.common import NODE_CORE, OTHER_CORE, cpu_s, pinned, rss_mb, stop, wait
+from tests.bench.targets import loopback_target, pin
+from watchers.demo import free_port
+
+DRIVERS = 8
+BLACKBOX_MODULES = {"http": "http_2xx", "tcp": "tcp_connect"}
+
+
+def ravens_rate(kind: str, port: int, seconds: float) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tests.bench.prober", kind, str(port), str(seconds), str(NODE_CORE)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    found = json.loads(out.stdout)
+    return {"checks_per_s": found["checks"] / found["wall_s"],
+            "cpu_us_per_check": found["cpu_s"] / found["checks"] * 1e6,
+            "cpu_share": found["cpu_s"] / found["wall_s"], "rss_mb": found["rss_mb"],
+            "failed": found["failed"]}  # fmt: skip
+
+
+def blackbox_rate(kind: str, port: int, seconds: float, root: Path) -> dict[str, float] | None:
+    binary = shutil.which("prometheus-blackbox-exporter")
+    if binary is None:
+        return None
+    config = root / "blackbox.yml"
+    config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
+                      "  tcp_connect:\n    prober: tcp\n    timeout: 5s\n")  # fmt: skip
+    listen = free_port()
+    proc = pinned([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{listen}"],
+                  NODE_CORE, root / "blackbox.log")  # fmt: skip
+    try:
+        wait(lambda: httpx.get(f"http://127.0.0.1:{listen}/metrics").status_code == 200,
+             "the blackbox exporter", 20)  # fmt: skip
+        target = f"http://127.0.0.1:{port}/" if kind == "http" else f"127.0.0.1:{port}"
+        url = f"http://127.0.0.1:{listen}/probe?module={BLACKBOX_MODULES[kind]}&target={target}"
+        before = cpu_s(proc.pid)
+        mine = os.sched_getaffinity(0)
+        try:
+            done, ok, wall = asyncio.run(drive(url, seconds))
+        finally:
+            os.sched_setaffinity(0, mine)
+        used = cpu_s(proc.pid) - before
+        return {"checks_per_s": done / wall, "cpu_us_per_check": used / done * 1e6,
+                "cpu_share": used / wall, "rss_mb": rss_mb(proc.pid),
+                "failed": done - ok}  # fmt: skip
+    finally:
+        stop(proc)
+
+
+async def drive(url: str, seconds: float) -> tuple[int, int, float]:
+    """Ask the exporter to probe, from the other core, keeping it busy."""
+    pin(OTHER_CORE)
+    done = ok = 0
+    deadline = time.monotonic() + seconds
+    # httpx's pool slows down past a few dozen connections: eight kept alive
+    # drive the exporter harder than sixty-four would.
+    limits = httpx.Limits(max_connections=DRIVERS, max_keepalive_connections=DRIVERS)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+
+        async def worker() -> None:
+            nonlocal done, ok
+            while time.monotonic() < deadline:
+                body = (await client.get(url)).text
+                done += 1
+                ok += "probe_success 1" in body
+
+        began = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(DRIVERS)))
+        return done, ok, time.monotonic() - began
+
+
+def run(root: Path, seconds: float) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    with loopback_target(root, OTHER_CORE) as (what, port):
+        found["target"] = what
+        for kind in ("http", "tcp"):
+            found[f"ravens_{kind}"] = ravens_rate(kind, port, seconds)
+            found[f"blackbox_{kind}"] = blackbox_rate(kind, port, seconds, root)
+    return found

@@ -1,0 +1,25 @@
+"""`make bench` stays runnable: a smoke run of two of its parts prints
+their tables and goals (the full run is not part of the tests)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="taskset (util-linux) is not here")
+def test_a_quick_bench_of_storage_and_throughput_prints_its_figures(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.bench", "--quick", "--only", "storage,throughput",
+         "--write", str(tmp_path / "figures.md")],
+        capture_output=True, text=True, check=False, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "figures.md").read_text()
+    assert "### 1. Probe throughput on one core" in text and "| ravens | http |" in text
+    assert "KB per target-day" in text and "GB for 1,000 targets" in text
+    assert "### Goals" in text
