@@ -10,6 +10,7 @@ are history only, are bounded, and what had to be dropped is counted.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -55,6 +56,7 @@ class Writes:
     problem: str | None = None
     problem_since_ms: int | None = None
     checks_dropped: int = 0
+    _flushing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def ok(self) -> bool:
@@ -67,10 +69,17 @@ class Writes:
         return await self.flush(now_ms)
 
     async def flush(self, now_ms: int) -> bool:
-        """Write everything kept, in one transaction. True when nothing is left."""
-        if not self.unsaved:
-            return True
-        whole = _joined(self.unsaved)
+        """Write everything kept, in one transaction. True when nothing is left.
+
+        One flush at a time: steps arrive while a commit is in flight, and a
+        second flush must not write again what the first is writing."""
+        async with self._flushing:
+            if not self.unsaved:
+                return True
+            taken = len(self.unsaved)
+            return await self._write(_joined(self.unsaved[:taken]), taken, now_ms)
+
+    async def _write(self, whole: Batch, taken: int, now_ms: int) -> bool:
         try:
             await self.store.commit(whole.entries, whole.vector, whole.clock, whole.checks,
                                     whole.outbox, whole.moves)  # fmt: skip
@@ -86,9 +95,9 @@ class Writes:
         if self.problem is not None:
             log.warning("storage node=%s: writes work again after %d s; wrote %d kept steps "
                         "(%d checks), dropped %d checks", self.node,
-                        (now_ms - (self.problem_since_ms or now_ms)) // 1000, len(self.unsaved),
+                        (now_ms - (self.problem_since_ms or now_ms)) // 1000, taken,
                         len(whole.checks), self.checks_dropped)  # fmt: skip
-        self.unsaved.clear()
+        del self.unsaved[:taken]
         self.problem = self.problem_since_ms = None
         return True
 

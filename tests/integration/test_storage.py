@@ -139,3 +139,23 @@ def test_refused_notifications_are_listed_and_requeued_after_a_config_change(
     refused, requeued, depth = asyncio.run(go())
     assert refused == [("e1", "forbidden (40301)")]
     assert (requeued, depth) == (1, 1)
+
+
+def test_steps_committed_at_once_are_each_written_once(tmp_path: Path) -> None:
+    """Many checks finishing together: every step written exactly once
+    (a flush must not write again what another flush is writing)."""
+    from watchers.writes import Batch, Writes
+
+    async def go() -> int:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        writes = Writes(store, "huginn")
+        batches = [Batch([], {}, Hlc(i, 0, "huginn"), [CheckRow(f"t{i}", i, True, 1.0, "ok")])
+                   for i in range(200)]  # fmt: skip
+        done = await asyncio.gather(*(writes.commit(b, 0) for b in batches))
+        assert all(done) and writes.unsaved == []
+        async with store._db.execute("SELECT count(*) FROM checks") as cursor:
+            (count,) = await cursor.fetchone()  # type: ignore[misc]
+        await store.close()
+        return int(count)
+
+    assert asyncio.run(go()) == 200

@@ -206,12 +206,14 @@ def figures(soak: Soak, seconds: float) -> dict[str, Any]:
             downs.setdefault(title.split(maxsplit=1)[0], []).append(m["time"] - wall)
     latencies: list[float] = []
     missed = []
+    twice = 0  # one DOWN from each side of a partition: two events, two sequence ids
     matched: set[tuple[str, float]] = set()
     for outage in soak.plan.outages:
         hits = [t for t in downs.get(outage.target, []) if outage.start - 1 <= t <= outage.end + 60]
         if hits:
             latencies.append(max(0.0, min(hits) - outage.start))
             matched.update((outage.target, t) for t in hits)
+            twice += len(hits) > 1
         else:
             missed.append(outage)
     false_alarms = [(target, t) for target, ts in downs.items() for t in ts
@@ -237,6 +239,7 @@ def figures(soak: Soak, seconds: float) -> dict[str, Any]:
         "missed": len(missed),
         "false_alarms": len(false_alarms),
         "duplicate_messages": sum(copies[s] - 1 for s in doubled),
+        "outages_with_two_downs": twice,
         "of_which_partition_copies": min(in_partition, sum(copies[s] - 1 for s in doubled)),
         "detect_p50_s": round(statistics.median(latencies), 1) if latencies else None,
         "detect_p95_s": round(quantiles[18], 1),

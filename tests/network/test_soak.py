@@ -19,4 +19,5 @@ def test_a_short_soak_misses_nothing_and_alarms_falsely_never(tmp_path: Path) ->
     assert found["missed"] == 0, found["missed_list"]
     assert found["false_alarms"] == 0, found["false_alarm_list"]
     assert found["duplicate_messages"] == found["of_which_partition_copies"]
+    assert found["outages_with_two_downs"] <= found["outages"] // 2, "copies only from partitions"
     assert found["never_converged"] == 0, found["converged_s"]
