@@ -113,13 +113,15 @@ class Writes:
             self.checks_dropped += cut
 
     def status(self) -> dict[str, Any]:
+        # While writes work, what is in the list is only being written now.
+        kept = self.unsaved if self.problem is not None else []
         return {
             "ok": self.ok,
             "error": self.problem,
             "since_ms": self.problem_since_ms,
-            "unsaved_steps": len(self.unsaved),
-            "unsaved_checks": sum(len(b.checks) for b in self.unsaved),
-            "unsaved_events": sum(len(b.outbox) for b in self.unsaved),
+            "unsaved_steps": len(kept),
+            "unsaved_checks": sum(len(b.checks) for b in kept),
+            "unsaved_events": sum(len(b.outbox) for b in kept),
             "checks_dropped": self.checks_dropped,
         }
 
