@@ -15,6 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.integration.processes import stop
+
+__all__ = ["stop"]
+
 TICK = os.sysconf("SC_CLK_TCK")
 NODE_CORE = 0
 OTHER_CORE = 1 if (os.cpu_count() or 1) > 1 else 0
@@ -40,16 +44,6 @@ def pinned(argv: Sequence[str], core: int, log: Path, env: dict[str, str] | None
             ["taskset", "-c", str(core), *argv], stdout=out, stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def get_json(url: str, timeout: float = 10) -> Any:

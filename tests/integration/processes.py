@@ -35,6 +35,17 @@ def listening_socket() -> Iterator[int]:
         yield int(sock.getsockname()[1])
 
 
+def stop(proc: subprocess.Popen[bytes], timeout_s: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it does not end in time."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 @dataclass
 class Pair:
     root: Path
@@ -108,14 +119,7 @@ port = {self.canary_port}
 
     def stop_all(self) -> None:
         for name in list(self.procs):
-            proc = self.procs.pop(name)
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(self.procs.pop(name))
 
     @property
     def scheme(self) -> str:

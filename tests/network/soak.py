@@ -172,24 +172,12 @@ class Soak:
         waiting = [(what, at) for what, at in self.heals if what not in dict(self.converged)]
         if not waiting:
             return
-        equal = logs_equal(self.world)
+        equal = self.world.logs_equal()
         for what, at in waiting:
             if equal:
                 self.converged.append((what, self.at() - at))
             elif self.at() - at > CONVERGE_LIMIT_S:
                 self.converged.append((what, None))
-
-
-def logs_equal(world: World) -> bool:
-    dumps = []
-    for name in NODES:
-        try:
-            rows = world.query(name, "SELECT key, value, wall_ms, logical, origin FROM log "
-                                     "WHERE key NOT LIKE 'health/%' ORDER BY key")  # fmt: skip
-        except Exception:  # a node restarting: not equal yet
-            return False
-        dumps.append([(k, json.loads(v), w, lg, o) for k, v, w, lg, o in rows])
-    return dumps[0] == dumps[1]
 
 
 def figures(soak: Soak, seconds: float) -> dict[str, Any]:

@@ -145,6 +145,20 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         finally:
             db.close()
 
+    def logs_equal(self) -> bool:
+        """Both logs hold the same entries (health heartbeats aside); False
+        while a node's database cannot be read (a node restarting)."""
+        dumps = []
+        for name in NODES:
+            try:
+                rows = self.query(name, "SELECT key, value, wall_ms, logical, origin FROM log "
+                                        "WHERE key NOT LIKE 'health/%' ORDER BY key")  # fmt: skip
+            except sqlite3.Error:
+                return False
+            # Values compare as JSON: the wire sorts keys, the origin may not.
+            dumps.append([(k, json.loads(v), w, lg, o) for k, v, w, lg, o in rows])
+        return dumps[0] == dumps[1]
+
     def api(self, name: str, path: str = "/api/v1/targets") -> Any:
         return self.get(f"http://{address(name)}:{NODE_PORT}{path}")
 
