@@ -44,7 +44,15 @@ class Warn:
     detail: Mapping[str, str | int] = field(default_factory=dict)
 
 
-Command = Push | Recheck | CheckCanaries | Publish | Warn
+@dataclass(frozen=True, slots=True)
+class HistoryMoved:
+    """The target's agreed history changed (a move made here or merged):
+    the shell refreshes what it keeps derived from it."""
+
+    target: str
+
+
+Command = Push | Recheck | CheckCanaries | Publish | Warn | HistoryMoved
 
 
 @dataclass(slots=True)

@@ -6,6 +6,8 @@ Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
 ``claim/<id>``, ``sent/<id>``, ``push/<target>`` (the last heartbeat, whichever
 node received it), and what the admin API writes: ``target/<id>``,
 ``maint/<id>``, ``silence/<id>``, ``ack/<event id>``, ``audit/<node>/<hlc>``.
+Agreed moves are single-writer too: ``move/<target>/<hlc>``, where the hlc
+names the node that made the move.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ CLAIM = "claim/"
 SENT = "sent/"
 TARGET = "target/"
 PUSH = "push/"
+MOVE = "move/"
 # Written by the admin API on either node; replicated like everything else.
 MAINTENANCE = "maint/"
 SILENCE = "silence/"
@@ -28,7 +31,7 @@ ADMIN_PREFIXES = (TARGET, MAINTENANCE, SILENCE, ACK, AUDIT)
 NODE_SUBJECT = "node:"
 
 # Entries that are pushed to peers at once instead of waiting for the next sync.
-URGENT_PREFIXES = (STATE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)
+URGENT_PREFIXES = (STATE, MOVE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)
 
 
 def obs(node: str, target: str) -> str:
@@ -61,6 +64,18 @@ def sent(event_id: str) -> str:
 
 def push(target: str) -> str:
     return f"{PUSH}{target}"
+
+
+def move(target: str, hlc_text: str) -> str:
+    return f"{MOVE}{target}/{hlc_text}"
+
+
+def split_move(key: str) -> tuple[str, str] | None:
+    """``move/<target>/<hlc>`` -> (target, hlc text)."""
+    if not key.startswith(MOVE):
+        return None
+    target, _, hlc_text = key[len(MOVE) :].rpartition("/")
+    return (target, hlc_text) if target and hlc_text else None
 
 
 def ack(event_id: str) -> str:

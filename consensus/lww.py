@@ -156,6 +156,14 @@ class LwwMap:
         self._entries[entry.key] = entry
         self._by_origin.setdefault(entry.origin, {})[entry.version] = entry.key
 
+    def forget(self, key: str) -> None:
+        """Drop an entry this node no longer keeps (history past its
+        retention). Unlike a delete it is not replicated: every node drops
+        by the same rule. The vector stays, so it is not asked for again."""
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._by_origin.get(entry.origin, {}).pop(entry.version, None)
+
     # -- sync ----------------------------------------------------------------
 
     def delta_since(

@@ -24,7 +24,7 @@ from consensus.agreement import (
     note_partial,
     with_event,
 )
-from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
+from consensus.commands import CheckCanaries, HistoryMoved, Publish, Push, Recheck, Step, Warn
 from consensus.dispatch import (
     Dispatch,
     DispatchState,
@@ -36,11 +36,12 @@ from consensus.dispatch import (
 from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
 from consensus.health import Health
+from consensus.history import AgreedMove, Stretch, derive
 from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
 from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
 from consensus.settings import DAY_MS, Settings
-from consensus.verdict import Verdict
+from consensus.verdict import Verdict, VerdictState
 
 T = TypeVar("T")
 
@@ -106,6 +107,10 @@ class NodeCore:
         self._down: dict[str, int] = {}
         for target in self.targets:
             self._index_state(target)
+        # Every target's agreed moves, by key: its history derives from them.
+        self._moves: dict[str, dict[str, AgreedMove]] = {}
+        for entry in self.log.items(keys.MOVE):
+            self._index_move(entry)
         self._restore_dispatch(now_ms)
 
     # -- reading -------------------------------------------------------------
@@ -146,6 +151,28 @@ class NodeCore:
 
     def record(self, target: str) -> AgreedRecord:
         return self._parsed(keys.state(target), AgreedRecord.from_value, AgreedRecord())
+
+    def history(self, target: str) -> list[Stretch]:
+        """The target's agreed history, derived from the replicated moves:
+        the same on every node that holds the same log."""
+        return derive(self._moves.get(target, {}).values())
+
+    def history_targets(self) -> list[str]:
+        """Every target with a recorded move, watched now or not."""
+        return sorted(self._moves)
+
+    def forget_history_before(self, cutoff_ms: int) -> list[str]:
+        """Drop moves past the history's retention; per target the last move
+        before the cutoff stays, since it says what state the kept history
+        starts in. Every node drops by this rule alone. Returns the keys."""
+        dropped: list[str] = []
+        for moves in self._moves.values():
+            old = sorted((m.decided, k) for k, m in moves.items() if m.decided.wall_ms < cutoff_ms)
+            for _, key in old[:-1]:
+                del moves[key]
+                self.log.forget(key)
+                dropped.append(key)
+        return dropped
 
     def peer_record(self, peer: str) -> PeerRecord:
         return self._parsed(keys.peer(peer), PeerRecord.from_value, PeerRecord())
@@ -527,6 +554,7 @@ class NodeCore:
             event = replace(event, previous_since_ms=record.since_ms)
             moved = with_event(moved, event.id)
         step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
+        step.extend(self._record_move(target, found, moved.event, now_ms))
         if event is not None:
             step.extend(self._announce(event, now_ms))
         # The views behind the decision travel with it, so the peer decides
@@ -535,6 +563,41 @@ class NodeCore:
         urgent = [e for e in step.written if _urgent(e.key)]
         step.commands.append(Push((*urgent, *(v for v in views if v is not None))))
         return step
+
+    def _record_move(
+        self, target: str, found: Assessment, event: str | None, now_ms: int
+    ) -> Step:
+        """The move as an entry of its own, with the streak starts behind it,
+        so every node derives the same history from the log."""
+        sides: dict[str, list[int]] = {"down": [], "up": [], "flap": []}
+        for node in found.voters:
+            view = self.view(node, target)
+            if view.state is VerdictState.DOWN and view.since is not None:
+                sides["down"].append(view.since.wall_ms)
+            elif view.state is VerdictState.UP and view.since is not None:
+                sides["up"].append(view.since.wall_ms)
+            if view.flapping and view.flap_since is not None:
+                sides["flap"].append(view.flap_since.wall_ms)
+        hlc = self.clock.tick(now_ms)
+        move = AgreedMove(target, found.state, found.mode, hlc, tuple(sorted(sides["down"])),
+                    tuple(sorted(sides["up"])), tuple(sorted(sides["flap"])), event)  # fmt: skip
+        entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
+        self._index_move(entry)
+        return Step(written=[entry], commands=[HistoryMoved(target)])
+
+    def _index_move(self, entry: Entry) -> str | None:
+        """Keep a move entry in the per-target index; its target, or None
+        when the entry is not a readable move."""
+        split = keys.split_move(entry.key)
+        if split is None or entry.tombstone:
+            return None
+        target, _ = split
+        try:
+            move = AgreedMove.from_value(target, entry.hlc, entry.value)
+        except InvalidEntry:
+            return None
+        self._moves.setdefault(target, {})[entry.key] = move
+        return target
 
     def _event(
         self,
@@ -796,6 +859,10 @@ class NodeCore:
                     self._confirm.add(target)
                     step.commands.append(Recheck(target, 0))
                 continue
+            moved = self._index_move(entry) if entry.key.startswith(keys.MOVE) else None
+            if moved is not None:
+                step.commands.append(HistoryMoved(moved))
+                continue
             target_of_state = keys.suffix(entry.key, keys.STATE)
             if target_of_state is not None and target_of_state in self.targets:
                 touched.add(target_of_state)
@@ -910,6 +977,11 @@ def _validate_value(entry: Entry) -> None:
         Verdict.from_value(entry.value)
     elif key.startswith(keys.STATE):
         AgreedRecord.from_value(entry.value)
+    elif key.startswith(keys.MOVE):
+        split = keys.split_move(key)
+        if split is None or split[1] != entry.hlc.encode():
+            raise InvalidEntry(f"entry {key}: expected move/<target>/<its own hlc>")
+        AgreedMove.from_value(split[0], entry.hlc, entry.value)
     elif key.startswith(keys.HEALTH):
         Health.from_value(entry.value)
     elif key.startswith(keys.PEER):

@@ -1,0 +1,229 @@
+"""The agreed history of a target: a pure function of its replicated moves.
+
+Every agreed move a node makes is an entry of its own
+(``move/<target>/<hlc>``, single writer: the hlc names the node), carrying
+the evidence behind it: when each voter's streak began. ``derive`` orders a
+target's moves by their hlc and turns them into stretches of agreed state, so
+every node that holds the same moves tells the same history, whoever made
+them and in whatever order they arrived.
+
+A stretch starts when its evidence says the state began, not when the pair
+finished deciding: DOWN when the first voter's failing streak began, UP when
+the first voter saw the target answer again, PARTIAL on the way in when the
+first voter began failing and on the way out when the first voter saw it
+answer. A move carries the streak starts of both sides; evidence older than
+the previous stretch belongs to that stretch, not to this move, so the
+earliest evidence at or after the previous start wins, and the decision
+time is the fallback (a voter leaving, a maintenance window). A stretch of
+no length (a PARTIAL on the way into a DOWN whose first failure it shares)
+disappears.
+
+``incidents`` groups consecutive stretches of trouble into one incident per
+outage; a PARTIAL that never became more and was shorter than
+``min_partial_ms`` is the pair disagreeing for a moment, not an incident
+(its seconds still count in uptime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from consensus.agreement import AgreedState, Mode
+from consensus.errors import InvalidEntry
+from consensus.hlc import Hlc
+from consensus.lww import JsonValue
+
+S = AgreedState
+# Worst first: the state an incident is named after.
+SEVERITY = (S.DOWN, S.FLAPPING, S.PARTIAL)
+TROUBLE = frozenset(SEVERITY)
+# A move carries at most this many streak starts per side (one per voter).
+MAX_EVIDENCE = 64
+# A PARTIAL shorter than this that never became worse is not an incident.
+MIN_PARTIAL_INCIDENT_MS = 120_000
+
+
+@dataclass(frozen=True, slots=True)
+class AgreedMove:
+    """One agreed move of one target, as one node made it."""
+
+    target: str
+    state: AgreedState
+    mode: Mode
+    decided: Hlc
+    # When each voter's current streak began, per side (epoch ms).
+    down_ms: tuple[int, ...] = ()
+    up_ms: tuple[int, ...] = ()
+    flap_ms: tuple[int, ...] = ()
+    event: str | None = None
+
+    def to_value(self) -> JsonValue:
+        return {
+            "state": self.state.value,
+            "mode": self.mode.value,
+            "down_ms": list(self.down_ms),
+            "up_ms": list(self.up_ms),
+            "flap_ms": list(self.flap_ms),
+            "event": self.event,
+        }
+
+    @classmethod
+    def from_value(cls, target: str, decided: Hlc, value: JsonValue) -> AgreedMove:
+        if not isinstance(value, dict):
+            raise InvalidEntry(f"move of {target}: expected an object, got {value!r}")
+        try:
+            event = value.get("event")
+            return cls(
+                target=target,
+                state=AgreedState(str(value["state"])),
+                mode=Mode(str(value.get("mode", Mode.QUORUM.value))),
+                decided=decided,
+                down_ms=_times(value.get("down_ms"), "down_ms", target),
+                up_ms=_times(value.get("up_ms"), "up_ms", target),
+                flap_ms=_times(value.get("flap_ms"), "flap_ms", target),
+                event=event if isinstance(event, str) else None,
+            )
+        except (KeyError, ValueError) as exc:
+            raise InvalidEntry(f"move of {target}: {exc}") from exc
+
+    def evidence(self, previous: AgreedState | None) -> tuple[int, ...]:
+        """The streak starts that say when this move's state began."""
+        if self.state is S.DOWN:
+            return self.down_ms
+        if self.state is S.UP:
+            return self.up_ms
+        if self.state is S.FLAPPING:
+            return self.flap_ms
+        if self.state is S.PARTIAL:
+            # Out of an outage the PARTIAL begins with the first answer;
+            # into trouble, with the first failure.
+            return self.up_ms if previous in (S.DOWN, S.FLAPPING) else self.down_ms
+        return ()  # MAINTENANCE, UNKNOWN: when it was decided
+
+
+def _times(value: JsonValue, name: str, target: str) -> tuple[int, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_EVIDENCE:
+        raise InvalidEntry(f"move of {target}: {name}: expected a list of at most "
+                           f"{MAX_EVIDENCE} times")  # fmt: skip
+    if not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**53 for t in value):
+        raise InvalidEntry(f"move of {target}: {name}: expected epoch milliseconds")
+    return tuple(int(t) for t in value)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Stretch:
+    """A stretch of one agreed state of one target; end_ms None while it lasts."""
+
+    target: str
+    state: str
+    mode: str
+    start_ms: int
+    end_ms: int | None = None
+    event: str | None = None
+
+
+def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
+    """A target's agreed history from its moves, oldest first.
+
+    Depends only on the set of moves: the order they are given in, and
+    which node made which, change nothing."""
+    ordered = sorted(moves, key=lambda m: m.decided)
+    out: list[Stretch] = []
+    for move in ordered:
+        previous = out[-1] if out else None
+        if previous is not None and previous.state == move.state.value:
+            if previous.event is None and move.event is not None:
+                out[-1] = _with(previous, event=move.event)
+            continue
+        floor = previous.start_ms if previous is not None else None
+        start = _start(move, None if previous is None else AgreedState(previous.state), floor)
+        if previous is not None and start <= previous.start_ms:
+            # The previous stretch had no length: it was only the pair
+            # deciding; the state before it continues or this one begins.
+            out.pop()
+            start = previous.start_ms
+            if out and out[-1].state == move.state.value:
+                out[-1] = _with(out[-1], end_ms=None)
+                continue
+        if out:
+            out[-1] = _with(out[-1], end_ms=start)
+        out.append(Stretch(move.target, move.state.value, move.mode.value, start, None, move.event))
+    return out
+
+
+def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) -> int:
+    decided = move.decided.wall_ms
+    evidence = [t for t in move.evidence(previous) if t <= decided]
+    if floor is not None:
+        evidence = [t for t in evidence if t >= floor]
+    start = min(evidence, default=decided)
+    return start if floor is None else max(start, floor)
+
+
+def _with(stretch: Stretch, **changes: object) -> Stretch:
+    fields = {
+        "target": stretch.target,
+        "state": stretch.state,
+        "mode": stretch.mode,
+        "start_ms": stretch.start_ms,
+        "end_ms": stretch.end_ms,
+        "event": stretch.event,
+    }
+    fields.update(changes)
+    return Stretch(**fields)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """One outage (or lasting disagreement): consecutive stretches of trouble."""
+
+    target: str
+    state: str  # the worst state it reached
+    mode: str
+    start_ms: int
+    end_ms: int | None
+    # The event of its worst stretch: the notification users got, if any.
+    event: str | None
+    stretches: tuple[Stretch, ...]
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end_ms is None
+
+
+def incidents(
+    stretches: Sequence[Stretch], now_ms: int, min_partial_ms: int = MIN_PARTIAL_INCIDENT_MS
+) -> list[Incident]:
+    """One incident per run of DOWN, FLAPPING and PARTIAL stretches; a run
+    that was only PARTIAL, and shorter than min_partial_ms, is none."""
+    found: list[Incident] = []
+    run: list[Stretch] = []
+
+    def close() -> None:
+        if not run:
+            return
+        states = {s.state for s in run}
+        worst = next(s for s in SEVERITY if s.value in states)
+        end = run[-1].end_ms
+        length = (now_ms if end is None else end) - run[0].start_ms
+        if worst is S.PARTIAL and length < min_partial_ms:
+            run.clear()
+            return
+        first_worst = next(s for s in run if s.state == worst.value)
+        event = next((s.event for s in run if s.state == worst.value and s.event), None)
+        found.append(Incident(run[0].target, worst.value, first_worst.mode, run[0].start_ms,
+                              end, event, tuple(run)))  # fmt: skip
+        run.clear()
+
+    for stretch in stretches:
+        if stretch.state in TROUBLE and (not run or run[-1].end_ms == stretch.start_ms):
+            run.append(stretch)
+            continue
+        close()
+        if stretch.state in TROUBLE:
+            run.append(stretch)
+    close()
+    return found

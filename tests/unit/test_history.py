@@ -1,0 +1,149 @@
+"""The agreed history derived from moves: laws (hypothesis) and known cases."""
+
+from __future__ import annotations
+
+import random
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consensus.agreement import AgreedState, Mode
+from consensus.history import AgreedMove, Stretch, derive, incidents
+from consensus.hlc import Hlc
+
+S = AgreedState
+STATES = [S.UP, S.DOWN, S.PARTIAL, S.FLAPPING, S.MAINTENANCE]
+
+
+def move(state: AgreedState, decided_ms: int, node: str = "huginn", logical: int = 0,
+         down: tuple[int, ...] = (), up: tuple[int, ...] = (), flap: tuple[int, ...] = (),
+         event: str | None = None) -> AgreedMove:  # fmt: skip
+    return AgreedMove("web", state, Mode.QUORUM, Hlc(decided_ms, logical, node), down, up, flap,
+                      event)  # fmt: skip
+
+
+@st.composite
+def moves(draw: st.DrawFn) -> list[AgreedMove]:
+    count = draw(st.integers(min_value=0, max_value=12))
+    found: dict[Hlc, AgreedMove] = {}
+    for _ in range(count):
+        decided = draw(st.integers(min_value=1, max_value=10_000))
+        node = draw(st.sampled_from(["huginn", "muninn"]))
+        hlc = Hlc(decided, draw(st.integers(0, 2)), node)
+        times = st.lists(st.integers(min_value=0, max_value=decided), max_size=2)
+        found[hlc] = AgreedMove("web", draw(st.sampled_from(STATES)), Mode.QUORUM, hlc,
+                                tuple(draw(times)), tuple(draw(times)), tuple(draw(times)),
+                                draw(st.none() | st.sampled_from(["e1", "e2"])))  # fmt: skip
+    return list(found.values())
+
+
+@given(moves(), st.randoms())
+def test_history_depends_on_the_set_of_moves_only(found: list[AgreedMove], rnd: random.Random):
+    shuffled = list(found)
+    rnd.shuffle(shuffled)
+    assert derive(shuffled) == derive(found)
+
+
+@given(moves())
+def test_stretches_tile_time_without_gaps_or_repeats(found: list[AgreedMove]):
+    history = derive(found)
+    for before, after in zip(history, history[1:], strict=False):
+        assert before.end_ms == after.start_ms
+        assert before.start_ms < after.start_ms, "a stretch of no length was kept"
+        assert before.state != after.state, "two stretches of one state in a row"
+    if history:
+        assert history[-1].end_ms is None
+        latest = max(m.decided.wall_ms for m in found)
+        assert history[-1].start_ms <= latest, "a stretch starts after every decision"
+
+
+@given(moves())
+def test_incidents_cover_every_down_second(found: list[AgreedMove]):
+    history = derive(found)
+    now = 20_000
+    down = [s for s in history if s.state == "DOWN"]
+    covered = incidents(history, now)
+    for stretch in down:
+        assert any(stretch in i.stretches for i in covered)
+    for incident in covered:
+        assert incident.stretches[0].start_ms == incident.start_ms
+        assert incident.state in {s.state for s in incident.stretches}
+
+
+def test_an_outage_is_down_from_the_first_failure_to_the_first_answer():
+    # Truth: down from 100 s to 160 s. Huginn's failing streak began at
+    # 100.2 s, Muninn's at 102 s; Huginn answered again at 160.5 s.
+    found = [
+        move(S.UP, 1_000, up=(500,)),
+        move(S.PARTIAL, 100_300, down=(100_200,), up=(500,)),
+        move(S.DOWN, 110_000, "muninn", down=(100_200, 102_000), event="down1"),
+        move(S.PARTIAL, 161_000, down=(102_000,), up=(160_500,)),
+        move(S.UP, 170_000, "muninn", up=(160_500, 163_000), event="up1"),
+    ]
+    assert derive(found) == [
+        Stretch("web", "UP", "quorum", 500, 100_200, None),
+        Stretch("web", "DOWN", "quorum", 100_200, 160_500, "down1"),
+        Stretch("web", "UP", "quorum", 160_500, None, "up1"),
+    ]
+
+
+def test_both_nodes_making_the_same_moves_tell_one_history():
+    huginn = [move(S.UP, 1_000, up=(900,)), move(S.DOWN, 50_000, down=(40_000, 41_000))]
+    muninn = [move(S.UP, 1_200, "muninn", up=(900,)),
+              move(S.DOWN, 50_100, "muninn", down=(40_000, 41_000))]  # fmt: skip
+    assert derive(huginn + muninn) == derive(huginn) == [
+        Stretch("web", "UP", "quorum", 900, 40_000),
+        Stretch("web", "DOWN", "quorum", 40_000, None),
+    ]
+
+
+def test_a_lasting_partial_keeps_its_seconds():
+    # Muninn alone sees the target fail from 100 s until 700 s.
+    found = [
+        move(S.UP, 1_000, up=(0,)),
+        move(S.PARTIAL, 101_000, down=(100_000,), up=(0,)),
+        move(S.UP, 701_000, up=(0, 700_000)),
+    ]
+    history = derive(found)
+    assert [(s.state, s.start_ms, s.end_ms) for s in history] == [
+        ("UP", 0, 100_000), ("PARTIAL", 100_000, 700_000), ("UP", 700_000, None)
+    ]  # fmt: skip
+    assert [i.state for i in incidents(history, 800_000)] == ["PARTIAL"]
+
+
+def test_a_moment_of_disagreement_is_not_an_incident():
+    found = [
+        move(S.UP, 1_000, up=(0,)),
+        move(S.PARTIAL, 101_000, down=(100_000,), up=(0,)),
+        move(S.UP, 111_000, up=(0, 110_000)),
+    ]
+    history = derive(found)
+    assert "PARTIAL" in {s.state for s in history}  # the seconds stay in the record
+    assert incidents(history, 200_000) == []
+
+
+def test_an_outage_ends_when_the_first_voter_sees_it_answer():
+    # One side answers at 199 s, the other only at 390 s: the outage ended
+    # at 199 s (visitors were served again); the tail is the pair agreeing.
+    found = [
+        move(S.UP, 1_000, up=(0,)),
+        move(S.DOWN, 101_000, down=(100_000, 100_500), event="d"),
+        move(S.PARTIAL, 200_000, down=(100_500,), up=(199_000,)),
+        move(S.UP, 400_000, up=(199_000, 390_000), event="u"),
+    ]
+    (incident,) = incidents(derive(found), 500_000)
+    assert (incident.state, incident.start_ms, incident.end_ms, incident.event) == (
+        "DOWN", 100_000, 199_000, "d"
+    )  # fmt: skip
+
+
+def test_a_voter_leaving_ends_a_partial_when_it_was_decided():
+    # Muninn saw it fail since 100 s, then stopped voting at 300 s.
+    found = [
+        move(S.UP, 1_000, up=(0,)),
+        move(S.PARTIAL, 101_000, down=(100_000,), up=(0,)),
+        move(S.UP, 300_000, up=(0,)),
+    ]
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("PARTIAL", 100_000), ("UP", 300_000)
+    ]  # fmt: skip
