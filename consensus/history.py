@@ -18,7 +18,7 @@ time is the fallback (a voter leaving, a maintenance window). A stretch of
 no length (a PARTIAL on the way into a DOWN whose first failure it shares)
 disappears.
 
-``incidents`` groups consecutive stretches of trouble into one incident per
+``group_incidents`` groups consecutive stretches of trouble into one incident per
 outage; a PARTIAL that never became more and was shorter than
 ``min_partial_ms`` is the pair disagreeing for a moment, not an incident
 (its seconds still count in uptime).
@@ -194,7 +194,7 @@ class Incident:
         return self.end_ms is None
 
 
-def incidents(
+def group_incidents(
     stretches: Sequence[Stretch], now_ms: int, min_partial_ms: int = MIN_PARTIAL_INCIDENT_MS
 ) -> list[Incident]:
     """One incident per run of DOWN, FLAPPING and PARTIAL stretches; a run

@@ -39,6 +39,7 @@ from consensus.health import Health
 from consensus.history import AgreedMove, Stretch, derive
 from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
+from consensus.order import EventOrder
 from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
 from consensus.settings import DAY_MS, Settings
 from consensus.verdict import Verdict, VerdictState
@@ -111,6 +112,9 @@ class NodeCore:
         self._moves: dict[str, dict[str, AgreedMove]] = {}
         for entry in self.log.items(keys.MOVE):
             self._index_move(entry)
+        self.order = EventOrder()
+        for entry in self.log.items(keys.EVENT):
+            self._place(entry)
         self._restore_dispatch(now_ms)
 
     # -- reading -------------------------------------------------------------
@@ -187,7 +191,35 @@ class NodeCore:
         sent = self.log.get(keys.sent(event_id_))
         if sent is not None and _node_of(sent.value) != self.node:
             return False
-        return record is not None and record.state is DispatchState.POSTING
+        if record is None or record.state is not DispatchState.POSTING:
+            return False
+        return not self.superseded(event_id_) and self.held_back_by(event_id_) is None
+
+    def superseded(self, event_id_: str) -> bool:
+        """A note made moot by a later event of its target: never posted late."""
+        return self.order.superseded(event_id_)
+
+    def held_back_by(self, event_id_: str) -> str | None:
+        """An earlier event of the same subject still unsent anywhere, which
+        must reach ntfy first."""
+        for earlier in self.order.earlier(event_id_):
+            if self.log.get(keys.sent(earlier)) is not None or self.superseded(earlier):
+                continue
+            event = self.event(earlier)
+            if event is not None and not event.suppressed:
+                return earlier
+        return None
+
+    def _release_later(self, event_id_: str) -> list[Publish]:
+        """Our events of the subject that waited on this one: hand them to
+        the notifier again."""
+        released = []
+        for later in self.order.later(event_id_):
+            record = self.dispatch.get(later)
+            event = self.event(later)
+            if record is not None and record.state is DispatchState.POSTING and event is not None:
+                released.append(Publish(event))
+        return released
 
     def took_over(self, event_id_: str) -> bool:
         """Whether we post this event as the standby, in place of the sender."""
@@ -369,6 +401,7 @@ class NodeCore:
         entry = self._write(keys.sent(event_id_), {"node": self.node}, now_ms)
         step.written.append(entry)
         step.commands.append(Push((entry,)))
+        step.commands.extend(self._release_later(event_id_))
         return step
 
     def add_target(self, target: str, now_ms: int) -> Step:
@@ -564,9 +597,7 @@ class NodeCore:
         step.commands.append(Push((*urgent, *(v for v in views if v is not None))))
         return step
 
-    def _record_move(
-        self, target: str, found: Assessment, event: str | None, now_ms: int
-    ) -> Step:
+    def _record_move(self, target: str, found: Assessment, event: str | None, now_ms: int) -> Step:
         """The move as an entry of its own, with the streak starts behind it,
         so every node derives the same history from the log."""
         sides: dict[str, list[int]] = {"down": [], "up": [], "flap": []}
@@ -584,6 +615,17 @@ class NodeCore:
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])
+
+    def _place(self, entry: Entry) -> None:
+        """Keep an event's place in its subject's order."""
+        event_key = keys.suffix(entry.key, keys.EVENT)
+        if event_key is None or entry.tombstone:
+            return
+        try:
+            event = Event.from_value(event_key, entry.value)
+        except InvalidEntry:
+            return
+        self.order.place(event.id, event.subject, event.notice, entry.hlc)
 
     def _index_move(self, entry: Entry) -> str | None:
         """Keep a move entry in the per-target index; its target, or None
@@ -741,6 +783,7 @@ class NodeCore:
         step = Step()
         if self.log.get(keys.event(event.id)) is None:
             entry = self._write(keys.event(event.id), event.to_value(), now_ms)
+            self._place(entry)
             step.written.append(entry)
             step.commands.append(Push((entry,)))
         if not event.suppressed and event.id not in self.dispatch:
@@ -884,6 +927,7 @@ class NodeCore:
         event_key = keys.suffix(entry.key, keys.EVENT)
         if event_key is not None:
             event = Event.from_value(event_key, entry.value)
+            self._place(entry)
             if not event.suppressed and event.id not in self.dispatch:
                 return self._begin_dispatch(event, now_ms, settle_ms=0)
             return Step()
@@ -892,7 +936,7 @@ class NodeCore:
             record = self.dispatch.get(sent_key)
             if record is not None and _node_of(entry.value) != self.node:
                 self.dispatch[sent_key] = record.move(Move.SENT_SEEN)
-            return Step()
+            return Step(commands=list(self._release_later(sent_key)))
         claim_key = keys.suffix(entry.key, keys.CLAIM)
         if claim_key is not None:
             record = self.dispatch.get(claim_key)

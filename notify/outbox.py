@@ -68,6 +68,8 @@ class Host(Protocol):
 
     def sent_elsewhere(self, event_id: str) -> bool: ...
 
+    def superseded(self, event_id: str) -> bool: ...
+
     def took_over(self, event_id: str) -> bool: ...
 
     async def delivered(self, event_id: str) -> None: ...
@@ -137,6 +139,13 @@ class Sender:
         for row in await self.host.outbox_rows(("posting", "queued")):
             if self.host.sent_elsewhere(row.event_id):
                 await self.host.mark(row.event_id, "yielded")
+                continue
+            if self.host.superseded(row.event_id):
+                # A note about a state the target has left: posting it now
+                # would tell users something no longer true, out of order.
+                await self.host.mark(row.event_id, "stale")
+                log.info("outbox event=%s superseded by a later event of its target: "
+                         "not posted", row.event_id)  # fmt: skip
                 continue
             if not self.host.should_post(row.event_id):
                 continue  # not ours (yet): the core says when

@@ -14,9 +14,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 
 from consensus import keys
+from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
 from watchers.runtime import Node, now_ms
-from watchers.storage import Interval
 from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
 
 MAX_PAGE = 10_000
@@ -70,10 +70,10 @@ def router_for(node: Node) -> APIRouter:
         item = target_summary(node, target_id)
         item["incident"] = None
         if item["state"] in INCIDENT_STATES:
-            current = await node.store.incidents(INCIDENT_STATES, now_ms(), now_ms() + 1,
-                                                 target_id)  # fmt: skip
+            now = now_ms()
+            current = await incidents_between(node, now, now + 1, target_id)
             if current:
-                item["incident"] = (await incidents_json(node, current[-1:]))[0]
+                item["incident"] = incidents_json(node, current[-1:])[0]
         return item
 
     @api.get("/targets/{target_id}/history", summary="Checks or rollups from both nodes",
@@ -98,6 +98,9 @@ def router_for(node: Node) -> APIRouter:
     async def uptime_of(
         target_id: str,
         windows: Annotated[str, Query(description="comma-separated windows")] = ALL_WINDOWS,
+        at: Annotated[
+            str | None, Query(description="windows end here (epoch ms or ISO 8601); default now")
+        ] = None,
     ) -> dict[str, Any]:
         known(target_id)
         try:
@@ -105,26 +108,30 @@ def router_for(node: Node) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         stretches = await node.store.intervals(target_id)
-        now = now_ms()
+        now = when_ms(at, "at", now_ms())
         out = {}
         for name in names:
-            found = uptime(stretches, now - WINDOWS_MS[name], now, now)
+            start = now - WINDOWS_MS[name]
+            found = uptime(stretches, start, now, now)
+            outages = [i for i in group_incidents(stretches, now) if i.state == "DOWN"
+                       and i.start_ms < now and (i.end_ms is None or i.end_ms > start)]  # fmt: skip
             out[name] = {
                 "uptime_pct": found.percent,
                 "down_s": found.down_s,
-                "incidents": found.incidents,
+                "incidents": len(outages),
                 "seconds_by_state": found.seconds,
                 "maintenance_excluded_s": found.seconds.get("MAINTENANCE", 0.0),
                 "unknown_excluded_s": found.seconds.get("UNKNOWN", 0.0),
             }
         return {
             "target": target_id,
+            "at_ms": now,
             "windows": out,
             "method": "exact seconds of agreed state; MAINTENANCE and UNKNOWN time are left "
             "out; PARTIAL and FLAPPING count as up",
         }
 
-    @api.get("/incidents", summary="Agreed DOWN, PARTIAL and FLAPPING intervals")
+    @api.get("/incidents", summary="Outages: runs of agreed DOWN, FLAPPING and lasting PARTIAL")
     async def incidents(
         from_: Annotated[str | None, FROM] = None,
         to: Annotated[str | None, TO] = None,
@@ -136,8 +143,8 @@ def router_for(node: Node) -> APIRouter:
         start = when_ms(from_, "from", end - 30 * 86_400_000)
         if start >= end:
             raise HTTPException(400, "from: expected a time before to")
-        found = await node.store.incidents(INCIDENT_STATES, start, end, target)
-        return {"from_ms": start, "to_ms": end, "incidents": await incidents_json(node, found)}
+        found = await incidents_between(node, start, end, target)
+        return {"from_ms": start, "to_ms": end, "incidents": incidents_json(node, found)}
 
     return api
 
@@ -206,32 +213,57 @@ def target_summary(node: Node, target_id: str) -> dict[str, Any]:
     }
 
 
-async def incidents_json(node: Node, found: list[Interval]) -> list[dict[str, Any]]:
-    statuses = await node.store.outbox_status([i.event for i in found if i.event])
+# Incidents are grouped from stretches this far before the asked window, so
+# one that began earlier keeps its true start.
+INCIDENT_LOOKBACK_MS = 7 * 86_400_000
+
+
+async def incidents_between(
+    node: Node, start_ms: int, end_ms: int, target: str | None = None
+) -> list[Incident]:
+    """Incidents overlapping [start_ms, end_ms), oldest first, from the
+    derived history (the same on both nodes once synced)."""
+    if target is not None:
+        by_target = {target: await node.store.intervals(target)}
+    else:
+        by_target = await node.store.intervals_since(start_ms - INCIDENT_LOOKBACK_MS)
+    found = [
+        incident
+        for stretches in by_target.values()
+        for incident in group_incidents([s for s in stretches if s.start_ms < end_ms], end_ms)
+        if incident.start_ms < end_ms and (incident.end_ms is None or incident.end_ms > start_ms)
+    ]
+    return sorted(found, key=lambda i: (i.start_ms, i.target))
+
+
+def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
+    """Only what the log holds, so either node answers byte for byte the same."""
     out = []
-    for interval in found:
-        event = node.core.event(interval.event) if interval.event else None
-        sent = node.core.log.get(keys.sent(interval.event)) if interval.event else None
+    for incident in found:
+        event = node.core.event(incident.event) if incident.event else None
+        sent = node.core.log.get(keys.sent(incident.event)) if incident.event else None
         notified: dict[str, Any] = {"status": "none"}
         if event is not None and event.suppressed:
             notified = {"status": "suppressed"}
         elif sent is not None and isinstance(sent.value, dict):
             notified = {"status": "sent", "by": sent.value.get("node")}
-        elif interval.event in statuses:
-            notified = {"status": statuses[interval.event]}
+        elif event is not None:
+            notified = {"status": "pending"}
         out.append({
-            "target": interval.target,
-            "state": interval.state,
-            "mode": interval.mode,
-            "start_ms": interval.start_ms,
-            "end_ms": interval.end_ms,
-            "ongoing": interval.end_ms is None,
-            "event": interval.event,
-            "acknowledged": _ack(node, interval.event),
+            "target": incident.target,
+            "state": incident.state,
+            "mode": incident.mode,
+            "start_ms": incident.start_ms,
+            "end_ms": incident.end_ms,
+            "ongoing": incident.ongoing,
+            "event": incident.event,
+            "acknowledged": _ack(node, incident.event),
             # Whose failing check anchored the decision.
             "noticed_first": None if event is None or event.anchor is None
             else event.anchor.node,
             "notification": notified,
+            "stretches": [{"state": s.state, "start_ms": s.start_ms, "end_ms": s.end_ms}
+                          for s in incident.stretches],
         })  # fmt: skip
     return out
 

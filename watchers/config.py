@@ -129,6 +129,9 @@ class StorageSection(Strict):
     raw_retention_days: float = Field(default=7, gt=0, le=3650)
     # Hourly rollups (history at hour resolution); daily ones are kept for good.
     hourly_retention_days: float = Field(default=120, gt=0, le=3650)
+    # Agreed history (the moves behind uptime and incidents): past the
+    # longest uptime window, 365 days, with room to spare.
+    history_retention_days: float = Field(default=400, ge=366, le=3650)
 
 
 class CanarySection(Strict):

@@ -9,10 +9,10 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from watchers.api import incidents_json, target_summary
+from watchers.api import incidents_between, incidents_json, target_summary
 from watchers.bars import BAR_DAYS, Segment, segments
 from watchers.runtime import Node, now_ms
-from watchers.uptime import DAY_MS, INCIDENT_STATES, WINDOWS_MS, uptime
+from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 
 THEMES = ("neon", "plain")
 TEMPLATES = Environment(
@@ -87,8 +87,8 @@ def nodes_health(node: Node, now: int) -> list[dict[str, Any]]:
 async def render_status(node: Node, theme: str) -> str:
     now = now_ms()
     found = await rows(node, sorted(node.targets), now, with_windows=False)
-    recent = await node.store.incidents(INCIDENT_STATES, now - BAR_DAYS * DAY_MS, now + 1)
-    incidents = (await incidents_json(node, recent[-20:]))[::-1]
+    recent = await incidents_between(node, now - BAR_DAYS * DAY_MS, now + 1)
+    incidents = incidents_json(node, recent[-20:])[::-1]
     counts: dict[str, int] = {}
     for row in found:
         counts[row.summary["state"]] = counts.get(row.summary["state"], 0) + 1
@@ -101,8 +101,8 @@ async def render_status(node: Node, theme: str) -> str:
 async def render_target(node: Node, target_id: str, theme: str) -> str:
     now = now_ms()
     (row,) = await rows(node, [target_id], now, with_windows=True)
-    recent = await node.store.incidents(INCIDENT_STATES, now - 365 * DAY_MS, now + 1, target_id)
-    incidents = (await incidents_json(node, recent[-50:]))[::-1]
+    recent = await incidents_between(node, now - 365 * DAY_MS, now + 1, target_id)
+    incidents = incidents_json(node, recent[-50:])[::-1]
     return TEMPLATES.get_template("target.html").render(
         node=node.name, theme=theme, row=row, incidents=incidents, now=stamp(now),
         days=BAR_DAYS, nodes=nodes_health(node, now), labels=_labels(node),

@@ -26,7 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from consensus import keys
 from consensus.agreement import Notice
-from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
+from consensus.commands import CheckCanaries, HistoryMoved, Publish, Push, Recheck, Step, Warn
 from consensus.errors import InvalidEntry
 from consensus.events import Event
 from consensus.lww import Entry, LwwMap
@@ -41,7 +41,7 @@ from watchers.lateness import Lateness
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
-from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
+from watchers.storage import DB_NAME, CheckRow, OutboxRow, Store
 from watchers.writes import Batch, Writes
 
 log = logging.getLogger("ravens")
@@ -186,6 +186,8 @@ class Node:
             log=entries,
             clock_last=clock,
         )
+        if not await store.history_cache_current():
+            await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
         return cls(config, secret, store, core, push_tokens, ntfy_login, api)
 
     # -- life ----------------------------------------------------------------
@@ -379,9 +381,16 @@ class Node:
         removed = await self.store.prune_checks(now_ms() - keep_ms)
         keep_hours_ms = int(self.config.storage.hourly_retention_days * 86_400_000)
         hours = await self.store.prune_rollups("hour", now_ms() - keep_hours_ms)
-        if removed or hours:
-            log.info("retention node=%s removed_checks=%d removed_hourly_rollups=%d", self.name,
-                     removed, hours)  # fmt: skip
+        keep_history_ms = int(self.config.storage.history_retention_days * 86_400_000)
+        moves = self.core.forget_history_before(now_ms() - keep_history_ms)
+        if moves:
+            await self.store.forget(moves)
+            await self.store.rebuild_history(
+                {t: self.core.history(t) for t in self.core.history_targets()}
+            )
+        if removed or hours or moves:
+            log.info("retention node=%s removed_checks=%d removed_hourly_rollups=%d "
+                     "removed_moves=%d", self.name, removed, hours, len(moves))  # fmt: skip
 
     def _recheck(self, target_id: str, delay_ms: int) -> None:
         if target_id not in self.targets:
@@ -399,15 +408,14 @@ class Node:
              wire.json_text(c.event.to_value()), now_ms())
             for c in step.commands if isinstance(c, Publish)
         ]  # fmt: skip
-        moves = [
-            Interval(target, str(e.value.get("state")), str(e.value.get("mode")),
-                     _since(e.value, e.hlc.wall_ms), event=_text(e.value.get("event")))
-            for e in step.written
-            if (target := keys.suffix(e.key, keys.STATE)) is not None and isinstance(e.value, dict)
-        ]  # fmt: skip
+        histories = {
+            c.target: self.core.history(c.target)
+            for c in step.commands
+            if isinstance(c, HistoryMoved)
+        }
         if step.written or checks or outbox:
             batch = Batch(list(step.written), dict(self.core.log.vector), self.core.clock.last,
-                          checks or [], outbox, moves)  # fmt: skip
+                          checks or [], outbox, histories)  # fmt: skip
             self.core.storage_observed(await self.writes.commit(batch, now_ms()))
         self._log_moves(step)
         if any(e.key.startswith(keys.TARGET) for e in step.written):
@@ -525,6 +533,9 @@ class Node:
 
     def should_post(self, event_id: str) -> bool:
         return self.core.should_post(event_id)
+
+    def superseded(self, event_id: str) -> bool:
+        return self.core.superseded(event_id)
 
     def sent_elsewhere(self, event_id: str) -> bool:
         return self.core.sent_elsewhere(event_id)
@@ -668,19 +679,6 @@ def api_windows(entries: LwwMap, prefix: str) -> list[MaintenanceWindow]:
         except ValidationError:
             log.warning("log entry %s: not a valid window; ignored", entry.key)
     return found
-
-
-def _since(record: dict[str, Any], fallback_ms: int) -> int:
-    """When an agreed state began: its anchor's wall time, else when it was written."""
-    anchor = record.get("anchor")
-    if isinstance(anchor, str):
-        with contextlib.suppress(ValueError):
-            return int(anchor.split(".", 1)[0])
-    return fallback_ms
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _dt(epoch_s: float) -> datetime:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
+from consensus.history import Stretch
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
 
@@ -93,7 +94,16 @@ MIGRATIONS: tuple[str, ...] = (
     """
     DELETE FROM rollups WHERE resolution = 'minute';
     """,
+    # 6: intervals are now a cache derived from the log's agreed moves; the
+    # old per-node rows are kept aside, and the cache is rebuilt at start.
+    """
+    CREATE TABLE intervals_v1 AS SELECT * FROM intervals;
+    DELETE FROM intervals;
+    DELETE FROM meta WHERE name = 'history_cache';
+    """,
 )
+# Bumped when the derivation of history changes: the cache is rebuilt.
+HISTORY_CACHE_VERSION = "1"
 
 # The database file in a node's data_dir.
 DB_NAME = "ravens.sqlite3"
@@ -105,16 +115,9 @@ class StorageError(Exception):
     """The database could not be opened, migrated or written."""
 
 
-@dataclass(frozen=True, slots=True)
-class Interval:
-    """A stretch of one agreed state of one target; end_ms None while it lasts."""
-
-    target: str
-    state: str
-    mode: str
-    start_ms: int
-    end_ms: int | None = None
-    event: str | None = None
+# A row of the interval cache: one stretch of agreed history, as the core
+# derives it from the log.
+Interval = Stretch
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +138,7 @@ class OutboxRow:
     subject: str
     notice: str
     event: str  # the event as JSON
-    status: str  # queued, posting, sent, yielded, refused
+    status: str  # queued, posting, sent, yielded, refused, stale
     attempts: int
     last_error: str | None
     created_ms: int
@@ -234,10 +237,10 @@ class Store:
         clock: Hlc,
         checks: Iterable[CheckRow] = (),
         outbox: Iterable[tuple[str, str, str, str, int]] = (),
-        moves: Iterable[Interval] = (),
+        histories: Mapping[str, Sequence[Interval]] | None = None,
     ) -> None:
         """One transaction: log entries, vector, clock, checks with their
-        rollups, outbox rows, and agreed-state moves."""
+        rollups, outbox rows, and the derived history of targets that moved."""
         checks = list(checks)
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -293,8 +296,8 @@ class Store:
                         for name, size in RESOLUTIONS_MS.items()
                     ],
                 )  # fmt: skip
-                for move in moves:
-                    await self._move(move)
+                for target, stretches in (histories or {}).items():
+                    await self._replace_history(target, stretches)
                 await self._db.executemany(
                     "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
@@ -307,26 +310,40 @@ class Store:
                     await self._db.execute("ROLLBACK")
                 raise
 
-    async def _move(self, move: Interval) -> None:
-        """Close the open interval of the target and open the new one, unless
-        the agreed state did not change (a peer's copy of the same move)."""
-        async with self._db.execute(
-            "SELECT state, start_ms FROM intervals WHERE target = ? AND end_ms IS NULL",
-            (move.target,),
-        ) as cursor:
-            current = await cursor.fetchone()
-        if current is not None and current[0] == move.state:
-            return
-        start = move.start_ms if current is None else max(move.start_ms, int(current[1]) + 1)
-        await self._db.execute(
-            "UPDATE intervals SET end_ms = ? WHERE target = ? AND end_ms IS NULL",
-            (start, move.target),
+    async def _replace_history(self, target: str, stretches: Sequence[Interval]) -> None:
+        await self._db.execute("DELETE FROM intervals WHERE target = ?", (target,))
+        await self._db.executemany(
+            "INSERT INTO intervals (target, state, mode, start_ms, end_ms, event) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [(s.target, s.state, s.mode, s.start_ms, s.end_ms, s.event) for s in stretches],
         )
-        await self._db.execute(
-            "INSERT OR REPLACE INTO intervals (target, state, mode, start_ms, end_ms, event) "
-            "VALUES (?, ?, ?, ?, NULL, ?)",
-            (move.target, move.state, move.mode, start, move.event),
-        )
+
+    async def history_cache_current(self) -> bool:
+        return (await self._meta()).get("history_cache") == HISTORY_CACHE_VERSION
+
+    async def rebuild_history(self, histories: Mapping[str, Sequence[Interval]]) -> None:
+        """Replace the whole interval cache with freshly derived history."""
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await self._db.execute("DELETE FROM intervals")
+                for target, stretches in histories.items():
+                    await self._replace_history(target, stretches)
+                await self._db.execute(
+                    "INSERT INTO meta (name, value) VALUES ('history_cache', ?) "
+                    "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                    (HISTORY_CACHE_VERSION,),
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise
+
+    async def forget(self, keys: Sequence[str]) -> None:
+        """Drop log entries this node no longer keeps (history past retention)."""
+        async with self._lock:
+            await self._db.executemany("DELETE FROM log WHERE key = ?", [(k,) for k in keys])
 
     async def intervals_since(self, start_ms: int) -> dict[str, list[Interval]]:
         """Every target's intervals that overlap [start_ms, now), oldest first."""

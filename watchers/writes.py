@@ -40,7 +40,8 @@ class Batch:
     clock: Hlc
     checks: list[CheckRow] = field(default_factory=list)
     outbox: list[OutboxInsert] = field(default_factory=list)
-    moves: list[Interval] = field(default_factory=list)
+    # The derived history of each target that moved, to replace its cache.
+    histories: dict[str, list[Interval]] = field(default_factory=dict)
 
 
 def transient(exc: BaseException) -> bool:
@@ -82,7 +83,7 @@ class Writes:
     async def _write(self, whole: Batch, taken: int, now_ms: int) -> bool:
         try:
             await self.store.commit(whole.entries, whole.vector, whole.clock, whole.checks,
-                                    whole.outbox, whole.moves)  # fmt: skip
+                                    whole.outbox, whole.histories)  # fmt: skip
         except sqlite3.OperationalError as exc:
             if not transient(exc):
                 raise
@@ -136,5 +137,5 @@ def _joined(batches: Sequence[Batch]) -> Batch:
         last.clock,
         [c for b in batches for c in b.checks],
         [o for b in batches for o in b.outbox],
-        [m for b in batches for m in b.moves],
+        {t: h for b in batches for t, h in b.histories.items()},
     )

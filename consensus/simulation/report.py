@@ -3,8 +3,18 @@
 Definitions that bind it:
 
 - an outage shorter than the confirmation time need not be detected; one
-  that both nodes can see (no path failure, isolation or crash of either
-  node during it) and that lasts longer must be, or it is ``missed``;
+  that lasts longer is judged, and must be detected or it is ``missed``,
+  whenever some node could watch it for the confirmation time (alive, its
+  own network up): with one node crashed or cut off, the other decides
+  alone within the single-vantage bound. Outages that no node could watch
+  that long are ``exempt``, counted by reason;
+- what users read is judged too: each node's derived agreed history against
+  the scenario's outages (``uptime_error_s``, seconds of DOWN reported as
+  anything else or the reverse, per target-week), whether the nodes tell
+  the same history at the end (``history_mismatch``), and whether each
+  target's notifications arrived in the order they were decided
+  (``order_violations``) with a recovery for every paged outage
+  (``missed_recoveries``);
 - a DOWN announced with no real outage is a false alarm: counted in
   ``single_vantage_false_alarms`` when a node decided alone (its message says
   so), in ``false_alarms`` otherwise;
@@ -20,9 +30,14 @@ from typing import Any
 
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
+from consensus.history import Stretch
 from consensus.settings import Settings
 from consensus.simulation.runner import CHECK_INTERVAL_MS, Record
-from consensus.simulation.scenario import Scenario, Window
+from consensus.simulation.scenario import Outage, Scenario, Window
+
+WEEK_MS = 7 * 86_400_000
+# Notices that are no move of a target and keep no order.
+UNORDERED = frozenset({Notice.TLS_EXPIRING})
 
 # After an outage ends the pair may still announce it this late (checks in
 # flight, messages on the way).
@@ -64,20 +79,27 @@ class _Truth:
         self.scenario = scenario
         self.record = record
         self.outages = list(scenario.outages)
-        self.blockers: list[tuple[str | None, Window]] = []
-        self.blockers += [(p.target, p) for p in scenario.paths]
-        self.blockers += [(None, i) for i in scenario.isolations]
-        self.blockers += [(None, c) for c in scenario.crashes]
 
-    def visible(self, index: int) -> bool:
-        """Both nodes could see the outage: nothing in the way of either."""
-        outage = self.outages[index]
-        lead_ms = 2 * 60_000
-        return not any(
-            (target is None or target == outage.target)
-            and window.overlaps(outage.start_ms - lead_ms, outage.end_ms)
-            for target, window in self.blockers
+    def blind(self, node: str, t_ms: int) -> bool:
+        """The node could not watch anything at t_ms: down, or cut off."""
+        return any(c.node == node and c.holds(t_ms) for c in self.scenario.crashes) or any(
+            i.node == node and i.holds(t_ms) for i in self.scenario.isolations
         )
+
+    def watchable_ms(self, outage: Outage) -> int:
+        """The longest stretch of the outage during which some node could watch."""
+        edges = {outage.start_ms, outage.end_ms}
+        for window in (*self.scenario.crashes, *self.scenario.isolations):
+            edges |= {t for t in (window.start_ms, window.end_ms) if outage.holds(t)}
+        cuts = sorted(edges)
+        longest = run = 0
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            if any(not self.blind(n, lo) for n in self.scenario.nodes):
+                run += hi - lo
+                longest = max(longest, run)
+            else:
+                run = 0
+        return longest
 
     def decided_at(self, event: Event, fallback_ms: int) -> int:
         return self.record.decided.get(event.id, (fallback_ms, event))[0]
@@ -146,6 +168,44 @@ class _Truth:
             copies[group] += 1
         return copies
 
+    def copies_per_node(self) -> Counter[tuple[object, ...]]:
+        """Posts per transition and node: what one side sent of each."""
+        found: Counter[tuple[object, ...]] = Counter()
+        for post in self.record.posts:
+            event = post.event
+            at_ms = self.decided_at(event, post.at_ms)
+            group: tuple[object, ...] = ("event", event.id)
+            if _is_down(event):
+                index = self.outage_of(event, at_ms, ends=False)
+                group = group if index is None else ("down", index)
+            elif event.notice is Notice.UP:
+                index = self.outage_of(event, at_ms, ends=True)
+                group = group if index is None else ("up", index)
+            found[(post.node, *group)] += 1
+        return found
+
+    def missed_recoveries(self) -> int:
+        """Outages that were paged DOWN but whose recovery never arrived."""
+        paged: dict[int, int] = {}
+        for post in self.record.posts:
+            if _is_down(post.event):
+                at_ms = self.decided_at(post.event, post.at_ms)
+                index = self.outage_of(post.event, at_ms, ends=False)
+                if index is not None:
+                    paged.setdefault(index, at_ms)
+        missed = 0
+        for index, down_ms in paged.items():
+            target = self.outages[index].target
+            recovered = any(
+                post.event.subject == target
+                and post.event.notice in (Notice.UP, Notice.FLAPPING_STARTED,
+                                          Notice.FLAPPING_SETTLED)
+                and self.decided_at(post.event, post.at_ms) > down_ms
+                for post in self.record.posts
+            )  # fmt: skip
+            missed += not recovered
+        return missed
+
     def lost(self) -> int:
         """Events decided long enough before the end that nobody ever posted."""
         posted = {p.event.id for p in self.record.posts}
@@ -166,20 +226,90 @@ def _spread(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
+def _judged_windows(scenario: Scenario, exempt: list[Outage]) -> list[Window]:
+    """Time not judged for uptime: flapping episodes (their own state) and
+    outages that no node could watch, with the slack to decide after them."""
+    skip = [Window(f.start_ms, f.end_ms + DOWN_SLACK_MS) for f in scenario.flaps]
+    skip += [Window(o.start_ms, o.end_ms + UP_SLACK_MS) for o in exempt]
+    return skip
+
+
+def _down_ms(windows: list[tuple[int, int]], lo: int, hi: int) -> int:
+    return sum(max(0, min(b, hi) - max(a, lo)) for a, b in windows)
+
+
+def uptime_errors(
+    scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]], exempt: list[Outage]
+) -> list[float]:
+    """Per node and target: seconds of DOWN reported as anything else, or
+    anything else reported as DOWN, per target-week of judged time."""
+    skip = _judged_windows(scenario, exempt)
+    end = scenario.duration_ms
+    errors: list[float] = []
+    for history in histories.values():
+        for target in scenario.targets:
+            truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
+            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
+                    for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
+            cuts = sorted({0, end, *(t for w in truth + told for t in w),
+                           *(t for w in skip for t in (w.start_ms, w.end_ms) if 0 < t < end)})  # fmt: skip
+            wrong = judged = 0
+            for lo, hi in zip(cuts, cuts[1:], strict=False):
+                # Cuts include every skipped window's edges: a piece is wholly in or out.
+                if any(w.holds(lo) for w in skip):
+                    continue
+                judged += hi - lo
+                if (_down_ms(truth, lo, hi) > 0) != (_down_ms(told, lo, hi) > 0):
+                    wrong += hi - lo
+            if judged > 0:
+                errors.append(wrong / 1000 * WEEK_MS / judged)
+    return errors
+
+
+def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]]) -> int:
+    """Targets whose derived history differs between the live nodes."""
+    views = list(histories.values())
+    return sum(1 for t in scenario.targets if any(v.get(t) != views[0].get(t) for v in views[1:]))
+
+
+def order_violations(record: Record) -> int:
+    """Posts of a target that arrived after a post of a later decision."""
+    latest: dict[str, tuple[int, str]] = {}
+    violations = 0
+    for post in record.posts:
+        event = post.event
+        if event.notice in UNORDERED:
+            continue
+        decided = record.decided.get(event.id, (post.at_ms, event))[0]
+        seen = latest.get(event.subject)
+        if seen is not None and seen[1] != event.id and decided < seen[0]:
+            violations += 1
+        if seen is None or decided > seen[0]:
+            latest[event.subject] = (decided, event.id)
+    return violations
+
+
 def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, Any]:
     confirm = confirmation_ms(settings)
     truth = _Truth(scenario, record)
     outages = truth.outages
     detected, false_alarms, single_false = truth.detections()
     delivered = truth.deliveries()
-    must = [i for i, o in enumerate(outages) if o.length_ms > confirm and truth.visible(i)]
+    confirmable = [i for i, o in enumerate(outages) if o.length_ms > confirm]
+    must = [i for i in confirmable if truth.watchable_ms(outages[i]) > confirm]
+    exempt = [outages[i] for i in confirmable if i not in must]
     copies = truth.copies()
+    per_node = truth.copies_per_node()
+    errors = uptime_errors(scenario, record.histories, exempt)
     latency = [(detected[i] - outages[i].start_ms) / 1000 for i in must if i in detected]
     delivery = [(delivered[i] - outages[i].start_ms) / 1000 for i in must if i in delivered]
     convergence = max(record.convergence_ms, default=0)
     return {
         "outages": len(outages),
         "must_detect": len(must),
+        "judged": len(must),
+        "exempt": len(exempt),
+        "exempt_why": {"no node could watch for the confirmation time": len(exempt)},
         "detected": len(detected),
         "missed": sum(1 for i in must if i not in detected),
         "false_alarms": false_alarms,
@@ -192,6 +322,12 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "heals": len(record.convergence_ms) + record.unconverged,
         "unconverged": record.unconverged,
         "lost_events": truth.lost(),
+        "uptime_error_s": _spread(errors),
+        "history_mismatch": history_mismatch(scenario, record.histories),
+        "order_violations": order_violations(record),
+        "missed_recoveries": truth.missed_recoveries(),
+        "copies_per_node_max": max(per_node.values(), default=0),
+        "lookups_failed": record.lookups_failed,
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
         "flap_episodes": len(scenario.flaps),
         "warnings": dict(sorted(record.warnings.items())),

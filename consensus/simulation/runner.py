@@ -17,6 +17,7 @@ from functools import partial
 from consensus import keys
 from consensus.commands import CheckCanaries, Publish, Push, Recheck, Step, Warn
 from consensus.events import Event
+from consensus.history import Stretch
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
 from consensus.node import NodeCore
@@ -32,12 +33,14 @@ CHECK_INTERVAL_MS = 60_000
 POST_TIMEOUT_MS = 10_000
 LOSS = 0.005
 CONVERGENCE_LIMIT_MS = 15 * 60_000
+# A lookup on ntfy that could not be answered is tried again this much later.
+LOOKUP_RETRY_MS = 30_000
 
 
 @dataclass(slots=True)
 class OutboxRow:
     event: Event
-    status: str = "queued"  # queued, inflight, sent, dropped
+    status: str = "queued"  # queued, inflight, doubt, sent, dropped
 
 
 @dataclass(slots=True)
@@ -82,6 +85,10 @@ class Record:
     convergence_ms: list[int] = field(default_factory=list)
     unconverged: int = 0
     sync_bytes: dict[str, int] = field(default_factory=dict)
+    # Each live node's derived agreed history per target, at the end.
+    histories: dict[str, dict[str, list[Stretch]]] = field(default_factory=dict)
+    # Lookups on ntfy after a restart that ntfy did not answer.
+    lookups_failed: int = 0
 
 
 class Simulation:
@@ -95,6 +102,8 @@ class Simulation:
         self._seq = 0
         self.nodes = {name: SimNode(name, scenario.skew_ms.get(name, 0)) for name in scenario.nodes}
         self.record = Record()
+        # ntfy's own cache: the sequence ids it accepted (what a lookup reads).
+        self.ntfy_cache: set[str] = set()
 
     # -- the event loop ------------------------------------------------------
 
@@ -120,6 +129,12 @@ class Simulation:
                 break
             self.now_ms = t_ms
             action()
+        for node in self.nodes.values():
+            if node.core is not None:
+                core = node.core
+                self.record.histories[node.name] = {
+                    t: core.history(t) for t in self.scenario.targets
+                }
         return self.record
 
     def wall(self, node: SimNode) -> int:
@@ -378,6 +393,7 @@ class Simulation:
             return
 
         def accepted() -> None:
+            self.ntfy_cache.add(row.event.id)
             self.record.posts.append(Post(self.now_ms, node.name, row.event))
 
         def answered() -> None:
@@ -395,17 +411,31 @@ class Simulation:
 
     def _verify_inflight(self, node: SimNode) -> None:
         """After a restart: a post that was in flight may have reached ntfy.
-        Ask ntfy (a poll for the sequence id) instead of posting again."""
-        assert node.core is not None
-        delivered = {p.event.id for p in self.record.posts}
+        Ask ntfy (a poll for the sequence id) instead of posting again; while
+        ntfy cannot be asked the post stays in doubt and is asked again."""
         for row in node.outbox.values():
-            if row.status != "inflight":
-                continue
-            if row.event.id in delivered:
+            if row.status == "inflight":
+                row.status = "doubt"
+        self._look_up(node, node.epoch)
+
+    def _look_up(self, node: SimNode, epoch: int) -> None:
+        core = self._live(node, epoch)
+        if core is None:
+            return
+        doubtful = [row for row in node.outbox.values() if row.status == "doubt"]
+        if not doubtful:
+            return
+        if self.world.ntfy(node.name, self.now_ms) is not None:
+            self.record.lookups_failed += 1
+            self.at(self.now_ms + LOOKUP_RETRY_MS, lambda: self._look_up(node, epoch))
+            return
+        for row in doubtful:
+            if row.event.id in self.ntfy_cache:
                 row.status = "sent"
-                self._apply(node, node.core.publish_succeeded(row.event.id, self.wall(node)))
+                self._apply(node, core.publish_succeeded(row.event.id, self.wall(node)))
             else:
                 row.status = "queued"
+        self._pump(node, epoch)
 
     # -- carrying out a step -------------------------------------------------
 

@@ -38,6 +38,7 @@ class StoreHost:
         self.store = store
         self.delivered_ids: list[str] = []
         self.takeovers: set[str] = set()
+        self.moot: set[str] = set()
 
     async def outbox_rows(self, statuses: tuple[str, ...]) -> list[OutboxRow]:
         return await self.store.outbox_rows(statuses)
@@ -52,6 +53,9 @@ class StoreHost:
 
     def sent_elsewhere(self, event_id: str) -> bool:
         return False
+
+    def superseded(self, event_id: str) -> bool:
+        return event_id in self.moot
 
     def took_over(self, event_id: str) -> bool:
         return event_id in self.takeovers

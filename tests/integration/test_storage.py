@@ -99,28 +99,31 @@ def test_checks_roll_up_by_hour_and_day_and_hours_are_pruned() -> None:
     assert hour.latency_avg_ms == 20.0  # type: ignore[attr-defined]
 
 
-def test_agreed_moves_become_intervals_and_a_repeat_changes_nothing(tmp_path: Path) -> None:
+def test_the_interval_cache_holds_what_the_core_derives_and_is_rebuilt(tmp_path: Path) -> None:
+    """Each commit replaces a moved target's stretches; a rebuild replaces them all."""
     from watchers.storage import Interval
 
-    async def go() -> list[Interval]:
+    first = [Interval("t", "UP", "quorum", 1_000, 5_000), Interval("t", "DOWN", "quorum", 5_000)]
+    later = [*first[:1], Interval("t", "DOWN", "quorum", 5_000, 9_000, "e1"),
+             Interval("t", "UP", "quorum", 9_000, None, "e2")]  # fmt: skip
+
+    async def go() -> tuple[list[Interval], list[Interval], list[Interval], bool, bool]:
         store = await Store.open(tmp_path / "node.sqlite3")
         clock = Hlc(1, 0, "huginn")
-        for move in [
-            Interval("t", "UP", "quorum", 1_000),
-            Interval("t", "DOWN", "quorum", 5_000, event="e1"),
-            Interval("t", "DOWN", "quorum", 5_000, event="e1"),  # the peer's copy
-            Interval("t", "UP", "quorum", 9_000, event="e2"),
-        ]:
-            await store.commit([], {}, clock, moves=[move])
-        found = await store.intervals("t")
+        stale = await store.history_cache_current()
+        await store.commit([], {}, clock, histories={"t": first})
+        await store.commit([], {}, clock, histories={"t": later})
+        committed = await store.intervals("t")
+        await store.rebuild_history({"u": [Interval("u", "UP", "quorum", 7)]})
+        gone, kept = await store.intervals("t"), await store.intervals("u")
+        current = await store.history_cache_current()
         await store.close()
-        return found
+        return committed, gone, kept, stale, current
 
-    assert [(i.state, i.start_ms, i.end_ms, i.event) for i in asyncio.run(go())] == [
-        ("UP", 1_000, 5_000, None),
-        ("DOWN", 5_000, 9_000, "e1"),
-        ("UP", 9_000, None, "e2"),
-    ]
+    committed, gone, kept, stale, current = asyncio.run(go())
+    assert committed == later
+    assert gone == [] and kept == [Interval("u", "UP", "quorum", 7)]
+    assert (stale, current) == (False, True), "a new database starts with its cache to build"
 
 
 def test_refused_notifications_are_listed_and_requeued_after_a_config_change(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from consensus.agreement import AgreedState, Mode
-from consensus.history import AgreedMove, Stretch, derive, incidents
+from consensus.history import AgreedMove, Stretch, derive, group_incidents
 from consensus.hlc import Hlc
 
 S = AgreedState
@@ -47,7 +48,7 @@ def test_history_depends_on_the_set_of_moves_only(found: list[AgreedMove], rnd: 
 @given(moves())
 def test_stretches_tile_time_without_gaps_or_repeats(found: list[AgreedMove]):
     history = derive(found)
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert before.end_ms == after.start_ms
         assert before.start_ms < after.start_ms, "a stretch of no length was kept"
         assert before.state != after.state, "two stretches of one state in a row"
@@ -62,7 +63,7 @@ def test_incidents_cover_every_down_second(found: list[AgreedMove]):
     history = derive(found)
     now = 20_000
     down = [s for s in history if s.state == "DOWN"]
-    covered = incidents(history, now)
+    covered = group_incidents(history, now)
     for stretch in down:
         assert any(stretch in i.stretches for i in covered)
     for incident in covered:
@@ -91,10 +92,14 @@ def test_both_nodes_making_the_same_moves_tell_one_history():
     huginn = [move(S.UP, 1_000, up=(900,)), move(S.DOWN, 50_000, down=(40_000, 41_000))]
     muninn = [move(S.UP, 1_200, "muninn", up=(900,)),
               move(S.DOWN, 50_100, "muninn", down=(40_000, 41_000))]  # fmt: skip
-    assert derive(huginn + muninn) == derive(huginn) == [
-        Stretch("web", "UP", "quorum", 900, 40_000),
-        Stretch("web", "DOWN", "quorum", 40_000, None),
-    ]
+    assert (
+        derive(huginn + muninn)
+        == derive(huginn)
+        == [
+            Stretch("web", "UP", "quorum", 900, 40_000),
+            Stretch("web", "DOWN", "quorum", 40_000, None),
+        ]
+    )
 
 
 def test_a_lasting_partial_keeps_its_seconds():
@@ -108,7 +113,7 @@ def test_a_lasting_partial_keeps_its_seconds():
     assert [(s.state, s.start_ms, s.end_ms) for s in history] == [
         ("UP", 0, 100_000), ("PARTIAL", 100_000, 700_000), ("UP", 700_000, None)
     ]  # fmt: skip
-    assert [i.state for i in incidents(history, 800_000)] == ["PARTIAL"]
+    assert [i.state for i in group_incidents(history, 800_000)] == ["PARTIAL"]
 
 
 def test_a_moment_of_disagreement_is_not_an_incident():
@@ -119,7 +124,7 @@ def test_a_moment_of_disagreement_is_not_an_incident():
     ]
     history = derive(found)
     assert "PARTIAL" in {s.state for s in history}  # the seconds stay in the record
-    assert incidents(history, 200_000) == []
+    assert group_incidents(history, 200_000) == []
 
 
 def test_an_outage_ends_when_the_first_voter_sees_it_answer():
@@ -131,7 +136,7 @@ def test_an_outage_ends_when_the_first_voter_sees_it_answer():
         move(S.PARTIAL, 200_000, down=(100_500,), up=(199_000,)),
         move(S.UP, 400_000, up=(199_000, 390_000), event="u"),
     ]
-    (incident,) = incidents(derive(found), 500_000)
+    (incident,) = group_incidents(derive(found), 500_000)
     assert (incident.state, incident.start_ms, incident.end_ms, incident.event) == (
         "DOWN", 100_000, 199_000, "d"
     )  # fmt: skip

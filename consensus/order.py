@@ -1,0 +1,92 @@
+"""The order of one subject's events, whichever node posts them.
+
+Events of one target reach ntfy in the order they were decided (the hlc of
+their log entry): an event waits while an earlier one of its subject is
+unsent anywhere. A note that a later event made moot (a PARTIAL that lasted,
+a reminder, once anything newer happened to the target) is never posted
+late: it is superseded. A certificate's expiry is no move of the target
+and keeps no order.
+
+An earlier event holds a later one back only if it was decided within
+``HOLD_MS`` before it: one that ntfy refuses for good must not silence the
+target for ever.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from consensus.agreement import Notice
+from consensus.hlc import Hlc
+
+HOLD_MS = 3_600_000
+UNORDERED = frozenset({Notice.TLS_EXPIRING})
+# Notes about a state that a later event of the target makes moot.
+MOOT_WHEN_LATER = frozenset({Notice.PARTIAL_LASTING, Notice.STILL_DOWN})
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    event_id: str
+    notice: Notice
+    decided: Hlc
+
+
+@dataclass
+class EventOrder:
+    """Each subject's ordered events, by when they were decided."""
+
+    _by_subject: dict[str, dict[str, Placed]] = field(default_factory=dict)
+    _subject_of: dict[str, str] = field(default_factory=dict)
+
+    def place(self, event_id: str, subject: str, notice: Notice, decided: Hlc) -> None:
+        """Record (or move, when the log's entry changed) one event."""
+        if notice in UNORDERED:
+            return
+        self._by_subject.setdefault(subject, {})[event_id] = Placed(event_id, notice, decided)
+        self._subject_of[event_id] = subject
+
+    def subject_of(self, event_id: str) -> str | None:
+        return self._subject_of.get(event_id)
+
+    def _placed(self, event_id: str) -> tuple[Placed, dict[str, Placed]] | None:
+        subject = self._subject_of.get(event_id)
+        if subject is None:
+            return None
+        events = self._by_subject[subject]
+        return events[event_id], events
+
+    def superseded(self, event_id: str) -> bool:
+        """A moot note: something newer happened to its target since."""
+        found = self._placed(event_id)
+        if found is None:
+            return False
+        placed, events = found
+        return placed.notice in MOOT_WHEN_LATER and any(
+            other.decided > placed.decided for other in events.values()
+        )
+
+    def earlier(self, event_id: str) -> list[str]:
+        """Events of the same subject decided before this one, within the hold."""
+        found = self._placed(event_id)
+        if found is None:
+            return []
+        placed, events = found
+        floor = placed.decided.wall_ms - HOLD_MS
+        return [
+            other.event_id
+            for other in sorted(events.values(), key=lambda p: p.decided)
+            if other.decided < placed.decided and other.decided.wall_ms >= floor
+        ]
+
+    def later(self, event_id: str) -> list[str]:
+        """Events of the same subject decided after this one."""
+        found = self._placed(event_id)
+        if found is None:
+            return []
+        placed, events = found
+        return [
+            other.event_id
+            for other in sorted(events.values(), key=lambda p: p.decided)
+            if other.decided > placed.decided
+        ]
