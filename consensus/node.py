@@ -98,6 +98,8 @@ class NodeCore:
         self._held: dict[str, int] = {}
         self._voters: frozenset[str] = frozenset()
         self._next_heartbeat_ms = now_ms
+        # Timed notes count only time this node watched: not the time it was stopped.
+        self.started_ms = now_ms
         self._next_gc_ms = now_ms + GC_EVERY_MS
         self.dispatch: dict[str, Dispatch] = {}
         # Targets whose agreed record is PARTIAL without a note yet: the only
@@ -245,7 +247,8 @@ class NodeCore:
             for target in self._partial:
                 entry = self.log.get(keys.state(target))
                 if entry is not None:
-                    due.append(entry.hlc.wall_ms + self.settings.partial_note_after_ms)
+                    began = max(entry.hlc.wall_ms, self.started_ms)
+                    due.append(began + self.settings.partial_note_after_ms)
             due += self._down.values()
         if self.canaries_ok:
             for peer in self.peers:
@@ -652,7 +655,10 @@ class NodeCore:
     ) -> Event:
         views: dict[str, dict[str, JsonValue]] = {}
         for node in self.nodes:
-            view = self.view(node, subject)
+            # Our own latest check is in memory; the log has it only as of
+            # our last verdict change.
+            view = self.verdicts.get(subject) if node == self.node else None
+            view = view or self.view(node, subject)
             views[node] = {
                 "state": view.state.value,
                 "reason": view.reason,
@@ -687,7 +693,10 @@ class NodeCore:
                 continue
             # Counted from the move to PARTIAL, not from the streak's anchor.
             entry = self.log.get(keys.state(target))
-            if entry is None or now_ms - entry.hlc.wall_ms < self.settings.partial_note_after_ms:
+            if entry is None:
+                continue
+            began = max(entry.hlc.wall_ms, self.started_ms)
+            if now_ms - began < self.settings.partial_note_after_ms:
                 continue
             found = Assessment(
                 record.state, record.mode, record.anchor, tuple(sorted(self._voters))

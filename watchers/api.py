@@ -155,6 +155,26 @@ def plain_json(payload: dict[str, Any]) -> Response:
     return Response(json.dumps(payload, separators=(",", ":")), media_type="application/json")
 
 
+def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
+    """One node's view of a target: its verdict from the log, and its latest
+    check (reason, latency, when) from the live figures when those are newer."""
+    view: Verdict = node.core.view(name, target_id)
+    checked_ms = None if view.checked is None else view.checked.wall_ms
+    found = {
+        "verdict": view.state.value,
+        "reason": view.reason,
+        "latency_ms": view.latency_ms,
+        "checked_ms": checked_ms,
+        "last_ok": view.last_ok,
+        "flapping": view.flapping,
+    }
+    latest = node.live.latest(name, target_id)
+    if latest is not None and (checked_ms is None or latest.at_ms >= checked_ms):
+        found.update(reason=latest.reason, latency_ms=latest.latency_ms,
+                     checked_ms=latest.at_ms, last_ok=latest.ok)  # fmt: skip
+    return found
+
+
 async def merged_history(node: Node, query: dict[str, Any]) -> dict[str, Any]:
     """Both nodes' points in time order; a page ends where the first node's
     full page ends, and next_from_ms continues from there."""
@@ -189,14 +209,7 @@ def target_summary(node: Node, target_id: str) -> dict[str, Any]:
     target = node.targets[target_id]
     views = {}
     for name in core.nodes:
-        view: Verdict = core.view(name, target_id)
-        views[name] = {
-            "verdict": view.state.value,
-            "reason": view.reason,
-            "latency_ms": view.latency_ms,
-            "checked_ms": None if view.checked is None else view.checked.wall_ms,
-            "flapping": view.flapping,
-        }
+        views[name] = live_view(node, name, target_id)
     return {
         "id": target_id,
         "name": target.label,

@@ -10,6 +10,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consensus.agreement import AgreedState
+from watchers.api import live_view
 from watchers.runtime import Node, now_ms
 
 
@@ -34,9 +35,9 @@ class NodeCollector(Collector):
                 state.add_metric([target, candidate.value], float(candidate is agreed))
             up.add_metric([target], float(agreed is not AgreedState.DOWN))
             for name in core.nodes:
-                view = core.view(name, target)
-                if view.latency_ms is not None:
-                    latency.add_metric([target, name], view.latency_ms / 1000)
+                seen = live_view(node, name, target)["latency_ms"]
+                if seen is not None:
+                    latency.add_metric([target, name], seen / 1000)
         yield state
         yield up
         yield latency

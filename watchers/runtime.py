@@ -38,6 +38,7 @@ from notify.publisher import Server
 from watchers import wire
 from watchers.config import ApiTokens, Config
 from watchers.lateness import Lateness
+from watchers.live import LiveCheck, LiveChecks, LiveError
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
@@ -130,6 +131,7 @@ class Node:
         self.core = core
         self.writes = Writes(store, self.name)
         self.lateness = Lateness()
+        self.live = LiveChecks(self.name)
         self.targets: dict[str, AnyTarget] = {
             **api_targets(core.log),
             **{t.id: t for t in config.targets},
@@ -162,8 +164,12 @@ class Node:
         if config.ntfy is not None:
             routing = routing_from(config, ntfy_login, self._subject)
             self.sender = Sender(self, routing, self.ntfy_client)
+        self.watched_since: dict[str, int] = {}
         self.probe_ctx = ProbeContext(
-            self.http, last_push_ms=self.core.last_heartbeat_ms, now_ms=now_ms
+            self.http,
+            last_push_ms=self.core.last_heartbeat_ms,
+            now_ms=now_ms,
+            watched_since_ms=lambda target: self.watched_since.get(target, now_ms()),
         )
 
     @classmethod
@@ -188,11 +194,16 @@ class Node:
         )
         if not await store.history_cache_current():
             await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
-        return cls(config, secret, store, core, push_tokens, ntfy_login, api)
+        node = cls(config, secret, store, core, push_tokens, ntfy_login, api)
+        for target, row in (await store.latest_checks()).items():
+            node.live.record(node.name, target, LiveCheck(row.at_ms, row.ok, row.latency_ms,
+                                                          row.reason))  # fmt: skip
+        return node
 
     # -- life ----------------------------------------------------------------
 
     def _schedule(self, target: AnyTarget) -> None:
+        self.watched_since.setdefault(target.id, now_ms())
         interval = target.interval_s or self.config.defaults.interval_s
         now = time.time()
         turn = self.core.nodes.index(self.name), len(self.core.nodes)
@@ -282,6 +293,8 @@ class Node:
                 self.scheduler.remove_job(target_id)
             self.core.remove_target(target_id)
             self.busy.pop(target_id, None)
+            self.live.forget(target_id)
+            self.watched_since.pop(target_id, None)
         self.targets = new
         for target_id, target in new.items():
             if old.get(target_id) == target:
@@ -334,6 +347,8 @@ class Node:
         at = now_ms()
         row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason,
                        result.details or None)  # fmt: skip
+        latest = LiveCheck(at, result.ok, result.latency_ms, result.reason[:200])
+        self.live.record(self.name, target_id, latest)
         step = self.core.check_observed(target_id, result.ok, result.reason, result.latency_ms, at)
         not_after = result.details.get("cert_not_after_ms")
         if isinstance(not_after, int):
@@ -497,8 +512,14 @@ class Node:
             while True:
                 payload = {"vector": dict(self.core.log.vector),
                            "cursor": list(cursor) if cursor else None,
-                           "limit": self.config.sync.page_size}  # fmt: skip
+                           "limit": self.config.sync.page_size,
+                           "live_after_ms": self.live.newest_ms(peer)}  # fmt: skip
                 data = await self._signed_post(peer, "/sync/pull", payload)
+                if "live" in data:
+                    try:
+                        self.live.take(peer, data["live"], self.targets)
+                    except LiveError as exc:
+                        raise wire.WireError(422, str(exc)) from exc
                 entries = wire.entries_from(data)
                 covered = wire.vector_from({"vector": data.get("covered", {})})
                 cursor = wire.cursor_from({"cursor": data.get("next_cursor")})
@@ -578,7 +599,12 @@ class Node:
         page = self.core.delta_requested(peer, wire.vector_from(data), now_ms(),
                                          wire.cursor_from(data), limit)  # fmt: skip
         self._peer_is_back(peer)
-        return wire.page_to_json(page)
+        answer = wire.page_to_json(page)
+        after = data.get("live_after_ms")
+        if data.get("cursor") is None and isinstance(after, int) and not isinstance(after, bool):
+            # Our latest checks newer than what the peer holds, with the first page.
+            answer["live"] = self.live.own_after(after)
+        return answer
 
     async def answer_history(self, _peer: str, data: dict[str, Any]) -> dict[str, Any]:
         """This node's own checks or rollups of one target, for the read API."""

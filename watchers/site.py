@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse, Response
 
 from watchers import badges
+from watchers.api import live_view
 from watchers.page import THEMES, render_missing, render_status, render_target
 from watchers.runtime import Node, now_ms
 from watchers.uptime import WINDOWS_MS, uptime
@@ -60,7 +61,7 @@ def site_router(node: Node) -> APIRouter:
     async def latency_badge(target_id: str) -> Response:
         if target_id not in node.targets:
             return unknown()
-        seen = [node.core.view(n, target_id).latency_ms for n in node.core.nodes]
+        seen = [live_view(node, n, target_id)["latency_ms"] for n in node.core.nodes]
         values = [v for v in seen if v is not None]
         return svg(badges.latency_badge(sum(values) / len(values) if values else None))
 

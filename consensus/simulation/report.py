@@ -24,6 +24,7 @@ Definitions that bind it:
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -93,7 +94,7 @@ class _Truth:
             edges |= {t for t in (window.start_ms, window.end_ms) if outage.holds(t)}
         cuts = sorted(edges)
         longest = run = 0
-        for lo, hi in zip(cuts, cuts[1:], strict=False):
+        for lo, hi in itertools.pairwise(cuts):
             if any(not self.blind(n, lo) for n in self.scenario.nodes):
                 run += hi - lo
                 longest = max(longest, run)
@@ -251,10 +252,10 @@ def uptime_errors(
             truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
             told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
                     for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
-            cuts = sorted({0, end, *(t for w in truth + told for t in w),
-                           *(t for w in skip for t in (w.start_ms, w.end_ms) if 0 < t < end)})  # fmt: skip
+            edges = {t for w in skip for t in (w.start_ms, w.end_ms) if 0 < t < end}
+            cuts = sorted({0, end, *(t for w in truth + told for t in w), *edges})
             wrong = judged = 0
-            for lo, hi in zip(cuts, cuts[1:], strict=False):
+            for lo, hi in itertools.pairwise(cuts):
                 # Cuts include every skipped window's edges: a piece is wholly in or out.
                 if any(w.holds(lo) for w in skip):
                     continue

@@ -200,7 +200,19 @@ def test_icmp_ping_of_loopback() -> None:
 
 def test_push_is_judged_by_the_silence_since_the_last_heartbeat() -> None:
     target = PushTarget(kind="push", id="backup", grace_s=60, token_env="RAVENS_PUSH")
-    assert judge_push(target, None, 0).reason == "no heartbeat received yet"
-    assert judge_push(target, 1_000, 31_000) == CheckResult(True, None, "heartbeat 30 s ago")
-    late = judge_push(target, 1_000, 91_000)
+    assert judge_push(target, 1_000, 31_000, 0) == CheckResult(True, None, "heartbeat 30 s ago")
+    late = judge_push(target, 1_000, 91_000, 0)
     assert (late.ok, late.reason) == (False, "no heartbeat for 90 s (grace 60 s)")
+
+
+def test_a_new_push_target_gets_its_whole_grace_from_when_it_is_watched() -> None:
+    target = PushTarget(kind="push", id="backup", grace_s=60, token_env="RAVENS_PUSH")
+    watched = 500_000
+    waiting = judge_push(target, None, watched + 5_000, watched)
+    assert (waiting.ok, waiting.reason) == (True, "waiting for the first heartbeat (grace 60 s)")
+    silent = judge_push(target, None, watched + 61_000, watched)
+    assert (silent.ok, silent.reason) == (False, "no heartbeat received in 61 s")
+    # A heartbeat from before this node watched (it was stopped meanwhile):
+    # the silence counts from when it watched again.
+    restarted = judge_push(target, 1_000, watched + 30_000, watched)
+    assert restarted.ok

@@ -29,6 +29,8 @@ class ProbeContext:
     http: HttpClients
     last_push_ms: Callable[[str], int | None]
     now_ms: Callable[[], int]
+    # When this node began watching a target (added, or the node started).
+    watched_since_ms: Callable[[str], int] = lambda _target: 0
 
 
 async def _http(target: Any, ctx: ProbeContext, timeout_s: float) -> CheckResult:
@@ -48,7 +50,8 @@ async def _icmp(target: Any, _ctx: ProbeContext, timeout_s: float) -> CheckResul
 
 
 async def _push(target: Any, ctx: ProbeContext, _timeout_s: float) -> CheckResult:
-    return judge_push(target, ctx.last_push_ms(target.id), ctx.now_ms())
+    now = ctx.now_ms()
+    return judge_push(target, ctx.last_push_ms(target.id), now, ctx.watched_since_ms(target.id))
 
 
 Probe = Callable[[Any, ProbeContext, float], Awaitable[CheckResult]]

@@ -24,11 +24,20 @@ class PushTarget(TargetBase):
         return self
 
 
-def judge_push(target: PushTarget, last_seen_ms: int | None, now_ms: int) -> CheckResult:
-    """The check of a push target is how long it has been silent."""
+def judge_push(
+    target: PushTarget, last_seen_ms: int | None, now_ms: int, watched_since_ms: int
+) -> CheckResult:
+    """The check of a push target is how long it has been silent, counted
+    only over the time this node watched it: a target just added, or a node
+    just started, gets its whole grace before anything is DOWN."""
     if last_seen_ms is None:
-        return CheckResult(False, None, "no heartbeat received yet")
-    silent_s = max(0, now_ms - last_seen_ms) / 1000
+        waited_s = max(0, now_ms - watched_since_ms) / 1000
+        if waited_s <= target.grace_s:
+            return CheckResult(
+                True, None, f"waiting for the first heartbeat (grace {seconds(target.grace_s)})"
+            )
+        return CheckResult(False, None, f"no heartbeat received in {seconds(waited_s)}")
+    silent_s = max(0, now_ms - max(last_seen_ms, watched_since_ms)) / 1000
     if silent_s > target.grace_s:
         return CheckResult(
             False, None, f"no heartbeat for {seconds(silent_s)} (grace {seconds(target.grace_s)})"
