@@ -267,6 +267,29 @@ def uptime_errors(
     return errors
 
 
+def outage_errors(
+    scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]], judged: list[Outage]
+) -> list[float]:
+    """Per node and judged outage: seconds of error around that outage alone
+    (from the slack before it to the slack after it)."""
+    end = scenario.duration_ms
+    errors: list[float] = []
+    for history in histories.values():
+        for outage in judged:
+            lo, hi = outage.start_ms - DOWN_SLACK_MS, min(end, outage.end_ms + UP_SLACK_MS)
+            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
+                    for s in history.get(outage.target, []) if s.state == "DOWN"]  # fmt: skip
+            truth = [(outage.start_ms, outage.end_ms)]
+            cuts = sorted({lo, hi, *(t for w in truth + told for t in w if lo < t < hi)})
+            wrong = sum(
+                b - a
+                for a, b in itertools.pairwise(cuts)
+                if (_down_ms(truth, a, b) > 0) != (_down_ms(told, a, b) > 0)
+            )
+            errors.append(wrong / 1000)
+    return errors
+
+
 def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]]) -> int:
     """Targets whose derived history differs between the live nodes."""
     views = list(histories.values())
@@ -324,6 +347,9 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "unconverged": record.unconverged,
         "lost_events": truth.lost(),
         "uptime_error_s": _spread(errors),
+        "outage_error_s": _spread(
+            outage_errors(scenario, record.histories, [outages[i] for i in must])
+        ),
         "history_mismatch": history_mismatch(scenario, record.histories),
         "order_violations": order_violations(record),
         "missed_recoveries": truth.missed_recoveries(),
