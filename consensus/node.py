@@ -606,15 +606,23 @@ class NodeCore:
         sides: dict[str, list[int]] = {"down": [], "up": [], "flap": []}
         for node in found.voters:
             view = self.view(node, target)
+            # Each node stamps its streaks with its own clock: seen from
+            # here, a peer's clock is off by the offset its heartbeats show.
+            offset = 0 if node == self.node else self.peer_offset_ms.get(node, 0)
             if view.state is VerdictState.DOWN and view.since is not None:
-                sides["down"].append(view.since.wall_ms)
+                sides["down"].append(view.since.wall_ms - offset)
             elif view.state is VerdictState.UP and view.since is not None:
-                sides["up"].append(view.since.wall_ms)
+                sides["up"].append(view.since.wall_ms - offset)
             if view.flapping and view.flap_since is not None:
-                sides["flap"].append(view.flap_since.wall_ms)
+                sides["flap"].append(view.flap_since.wall_ms - offset)
         hlc = self.clock.tick(now_ms)
-        move = AgreedMove(target, found.state, found.mode, hlc, tuple(sorted(sides["down"])),
-                    tuple(sorted(sides["up"])), tuple(sorted(sides["flap"])), event)  # fmt: skip
+        latest = max((m.decided for m in self._moves.get(target, {}).values()), default=None)
+        if latest is not None and latest >= hlc:
+            # A move we have seen was stamped by a clock ahead of ours: ours
+            # comes after it, so the order of moves is the order of decisions.
+            hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
+        down, up, flap = (tuple(sorted(max(0, t) for t in sides[k])) for k in sides)
+        move = AgreedMove(target, found.state, found.mode, hlc, down, up, flap, event)
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])
