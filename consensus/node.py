@@ -277,7 +277,11 @@ class NodeCore:
             step.commands.append(Recheck(target, self.settings.retry_interval_ms))
         if first_failure:
             step.commands.append(CheckCanaries())
-        if after.public() != before.public() and self.canaries_ok is not False:
+        # Compared with what the log holds, not with our last check: checks
+        # made while cut off change only memory, and the log must catch up
+        # with the first check after (else a stale DOWN would vote on).
+        logged = self.view(self.node, target)
+        if after.public() != logged.public() and self.canaries_ok is not False:
             # While our own network is down our checks say nothing of the
             # targets: they stay in memory and are forgotten on recovery.
             entry = self._write(keys.obs(self.node, target), after.to_value(), now_ms)

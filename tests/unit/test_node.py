@@ -217,3 +217,29 @@ def test_a_push_heartbeat_on_either_node_reaches_both() -> None:
     bad = Entry("push/blog", {"at": "noon"}, Hlc(net.now_ms + 1, 0, "muninn"), "muninn", 10_000)
     with pytest.raises(InvalidEntry, match="expected an object with at_ms"):
         net.cores["huginn"].entries_received("muninn", [bad], net.now_ms)
+
+
+def test_checks_that_recover_before_the_canaries_reach_the_log_at_once() -> None:
+    """Cut off before its canaries noticed: a DOWN view reached the log, the
+    checks recovered while the node still counted itself cut off (memory
+    only). The first check after the canaries pass must bring the log's view
+    up to date, or the stale DOWN votes on and the pair stays PARTIAL."""
+    net = started()
+    net.check("huginn", "blog", False)
+    net.check("huginn", "blog", False)
+    huginn = net.cores["huginn"]
+    assert huginn.view("huginn", "blog").state.value == "DOWN"
+    net.canaries("huginn", False)
+    # Enough checks that the success streak reaches its cap: no field of the
+    # verdict moves any more when the canaries pass.
+    for _ in range(6):
+        net.advance(1_000)
+        net.check("huginn", "blog", True)
+    assert huginn.view("huginn", "blog").state.value == "DOWN", "the log lags while cut off"
+    net.canaries("huginn", True)
+    net.advance(1_000)
+    net.check("huginn", "blog", True)
+    net.advance(5_000)
+    net.sync()
+    assert huginn.view("huginn", "blog").state.value == "UP"
+    assert net.state("blog", "huginn") == net.state("blog", "muninn") == AgreedState.UP
