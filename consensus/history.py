@@ -29,10 +29,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from consensus import keys
 from consensus.agreement import AgreedState, Mode
 from consensus.errors import InvalidEntry
 from consensus.hlc import Hlc
-from consensus.lww import JsonValue
+from consensus.lww import Entry, JsonValue
 
 S = AgreedState
 # Worst first: the state an incident is named after.
@@ -123,6 +124,28 @@ class Stretch:
     start_ms: int
     end_ms: int | None = None
     event: str | None = None
+
+
+def move_of(entry: Entry) -> AgreedMove | None:
+    """The move a ``move/<target>/<hlc>`` entry holds; None for any other
+    entry, or one that cannot be read."""
+    split = keys.split_move(entry.key)
+    if split is None or entry.tombstone:
+        return None
+    try:
+        return AgreedMove.from_value(split[0], entry.hlc, entry.value)
+    except InvalidEntry:
+        return None
+
+
+def histories(entries: Iterable[Entry]) -> dict[str, list[Stretch]]:
+    """Every target's derived history from a log's entries."""
+    by_target: dict[str, list[AgreedMove]] = {}
+    for entry in entries:
+        move = move_of(entry)
+        if move is not None:
+            by_target.setdefault(move.target, []).append(move)
+    return {target: derive(moves) for target, moves in sorted(by_target.items())}
 
 
 def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:

@@ -36,7 +36,7 @@ from consensus.dispatch import (
 from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
 from consensus.health import Health
-from consensus.history import AgreedMove, Stretch, derive
+from consensus.history import AgreedMove, Stretch, derive, move_of
 from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
 from consensus.order import EventOrder
@@ -645,16 +645,11 @@ class NodeCore:
     def _index_move(self, entry: Entry) -> str | None:
         """Keep a move entry in the per-target index; its target, or None
         when the entry is not a readable move."""
-        split = keys.split_move(entry.key)
-        if split is None or entry.tombstone:
+        move = move_of(entry)
+        if move is None:
             return None
-        target, _ = split
-        try:
-            move = AgreedMove.from_value(target, entry.hlc, entry.value)
-        except InvalidEntry:
-            return None
-        self._moves.setdefault(target, {})[entry.key] = move
-        return target
+        self._moves.setdefault(move.target, {})[entry.key] = move
+        return move.target
 
     def _event(
         self,

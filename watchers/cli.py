@@ -16,6 +16,7 @@ from typing import Any
 import click
 import httpx
 
+from consensus.history import histories
 from consensus.simulation import Fault, simulate
 from notify.publisher import Delivered, Outcome, Server, publish
 from watchers.backup import BackupError, backup, restore
@@ -29,7 +30,7 @@ from watchers.config import (
 )
 from watchers.demo import run_demo
 from watchers.serve import serve
-from watchers.storage import DB_NAME, StorageError
+from watchers.storage import DB_NAME, StorageError, Store
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -126,6 +127,37 @@ def backup_command(config_path: Path, dest: Path) -> None:
         raise SystemExit(1) from None
     click.echo(f"{made.path}: {made.size} bytes, integrity ok, "
                f"{made.log_entries} log entries, {made.checks} checks")  # fmt: skip
+
+
+@main.command(name="rebuild-history")
+@config_option
+def rebuild_history_command(config_path: Path) -> None:
+    """Rebuild the node's interval cache (uptime, incidents, the page's bars)
+    from the agreed moves in its log. The node does this itself when the
+    cache is stale; safe while it runs."""
+    with _config_errors(config_path):
+        config = load_config(config_path)
+    db = config.node.data_dir / DB_NAME
+    if not db.exists():
+        click.echo(f"rebuild-history: {db}: no database here (has the node run?)", err=True)
+        raise SystemExit(1)
+
+    async def rebuild() -> tuple[int, int]:
+        store = await Store.open(db)
+        try:
+            log, _ = await store.load(config.node.name)
+            derived = histories(log.entries())
+            await store.rebuild_history(derived)
+            return len(derived), sum(len(h) for h in derived.values())
+        finally:
+            await store.close()
+
+    try:
+        targets, stretches = asyncio.run(rebuild())
+    except (StorageError, sqlite3.Error) as exc:
+        click.echo(f"rebuild-history: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"{db}: history rebuilt from the log: {targets} targets, {stretches} stretches")
 
 
 @main.command(name="restore")

@@ -10,7 +10,7 @@ import pytest
 
 from consensus.hlc import Hlc
 from consensus.lww import LwwMap
-from watchers.storage import MIGRATIONS, CheckRow, StorageError, Store
+from watchers.storage import MIGRATIONS, CheckRow, Interval, StorageError, Store
 
 
 def test_committed_steps_come_back_as_the_same_log_vector_and_clock(tmp_path: Path) -> None:
@@ -101,7 +101,6 @@ def test_checks_roll_up_by_hour_and_day_and_hours_are_pruned() -> None:
 
 def test_the_interval_cache_holds_what_the_core_derives_and_is_rebuilt(tmp_path: Path) -> None:
     """Each commit replaces a moved target's stretches; a rebuild replaces them all."""
-    from watchers.storage import Interval
 
     first = [Interval("t", "UP", "quorum", 1_000, 5_000), Interval("t", "DOWN", "quorum", 5_000)]
     later = [*first[:1], Interval("t", "DOWN", "quorum", 5_000, 9_000, "e1"),
@@ -162,3 +161,47 @@ def test_steps_committed_at_once_are_each_written_once(tmp_path: Path) -> None:
         return int(count)
 
     assert asyncio.run(go()) == 200
+
+
+def test_ravens_rebuild_history_derives_the_cache_from_the_log(tmp_path: Path) -> None:
+    """A log made by two cores through an outage, in a real database whose
+    cache was wiped: the command rebuilds it, and it matches the core's own."""
+    import subprocess
+    import sys
+
+    from tests.unit.pair import Net, results
+
+    net = Net(("huginn", "muninn"), ("blog",))
+    net.start()
+    net.rounds("blog", results(("huginn", "muninn"), True), 2)
+    net.rounds("blog", results(("huginn", "muninn"), False), 3)
+    net.rounds("blog", results(("huginn", "muninn"), True), 3)
+    net.advance(5_000)
+    net.sync()
+    core = net.cores["huginn"]
+    expected = core.history("blog")
+    assert [s.state for s in expected] == ["UP", "DOWN", "UP"]
+
+    async def write() -> None:
+        store = await Store.open(tmp_path / "ravens.sqlite3")
+        await store.commit(list(core.log.entries()), dict(core.log.vector), core.clock.last,
+                           histories={"blog": []})  # fmt: skip
+        await store.close()
+
+    asyncio.run(write())
+    (tmp_path / "secret").write_text("s" * 64)
+    config = tmp_path / "node.toml"
+    config.write_text(f'[node]\nname = "huginn"\nlisten = "127.0.0.1:1"\ndata_dir = "{tmp_path}"\n'
+                      f'[sync]\nsecret_file = "{tmp_path / "secret"}"\n')  # fmt: skip
+    command = [sys.executable, "-m", "watchers", "rebuild-history", "--config", str(config)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "1 targets, 3 stretches" in done.stdout
+
+    async def read() -> list[Interval]:
+        store = await Store.open(tmp_path / "ravens.sqlite3")
+        found = await store.intervals("blog")
+        await store.close()
+        return found
+
+    assert asyncio.run(read()) == expected
