@@ -58,9 +58,17 @@ class AgreedMove:
     up_ms: tuple[int, ...] = ()
     flap_ms: tuple[int, ...] = ()
     event: str | None = None
+    # When it was decided, in the same corrected time as the streak starts
+    # (the hlc orders moves; its wall may be off with the node's clock).
+    at_ms: int | None = None
+
+    @property
+    def decided_ms(self) -> int:
+        return self.decided.wall_ms if self.at_ms is None else self.at_ms
 
     def to_value(self) -> JsonValue:
         return {
+            "at_ms": self.at_ms,
             "state": self.state.value,
             "mode": self.mode.value,
             "down_ms": list(self.down_ms),
@@ -84,6 +92,7 @@ class AgreedMove:
                 up_ms=_times(value.get("up_ms"), "up_ms", target),
                 flap_ms=_times(value.get("flap_ms"), "flap_ms", target),
                 event=event if isinstance(event, str) else None,
+                at_ms=_time(value.get("at_ms"), target),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"move of {target}: {exc}") from exc
@@ -109,9 +118,18 @@ def _times(value: JsonValue, name: str, target: str) -> tuple[int, ...]:
     if not isinstance(value, list) or len(value) > MAX_EVIDENCE:
         raise InvalidEntry(f"move of {target}: {name}: expected a list of at most "
                            f"{MAX_EVIDENCE} times")  # fmt: skip
-    if not all(isinstance(t, int) and not isinstance(t, bool) and 0 <= t < 2**53 for t in value):
+    if not all(isinstance(t, int) and not isinstance(t, bool) and -(2**53) < t < 2**53
+               for t in value):  # fmt: skip
         raise InvalidEntry(f"move of {target}: {name}: expected epoch milliseconds")
     return tuple(int(t) for t in value)  # type: ignore[arg-type]
+
+
+def _time(value: JsonValue, target: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not -(2**53) < value < 2**53:
+        raise InvalidEntry(f"move of {target}: at_ms: expected epoch milliseconds")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +196,7 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
 
 
 def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) -> int:
-    decided = move.decided.wall_ms
+    decided = move.decided_ms
     evidence = [t for t in move.evidence(previous) if t <= decided]
     if floor is not None:
         evidence = [t for t in evidence if t >= floor]

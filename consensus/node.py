@@ -41,6 +41,7 @@ from consensus.hlc import ZERO, Hlc, HybridClock
 from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
 from consensus.order import EventOrder
 from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
+from consensus.reference import TimeReference
 from consensus.settings import DAY_MS, Settings
 from consensus.verdict import Verdict, VerdictState
 
@@ -114,6 +115,8 @@ class NodeCore:
         self._moves: dict[str, dict[str, AgreedMove]] = {}
         for entry in self.log.items(keys.MOVE):
             self._index_move(entry)
+        # How far our clock is off, from the time our targets' servers tell.
+        self.reference = TimeReference()
         self.order = EventOrder()
         for entry in self.log.items(keys.EVENT):
             self._place(entry)
@@ -292,6 +295,11 @@ class NodeCore:
             step.extend(self._evaluate(target, now_ms))
         return step
 
+    def server_time_observed(self, target: str, their_ms: int, now_ms: int) -> None:
+        """A target's server told its time (an HTTP Date header)."""
+        if target in self.targets:
+            self.reference.observe(target, their_ms, now_ms)
+
     def canaries_observed(self, ok: bool, now_ms: int) -> Step:
         """This node's canaries (its own network) were checked."""
         step = Step()
@@ -428,6 +436,7 @@ class NodeCore:
         self._down.pop(target, None)
         self._held.pop(target, None)
         self._confirm.discard(target)
+        self.reference.forget(target)
 
     def heartbeat_received(self, target: str, now_ms: int) -> Step:
         """A push target called its secret URL on this node. The heartbeat goes
@@ -608,25 +617,29 @@ class NodeCore:
         """The move as an entry of its own, with the streak starts behind it,
         so every node derives the same history from the log."""
         sides: dict[str, list[int]] = {"down": [], "up": [], "flap": []}
+        # Times go in as the servers' clocks tell them: ours corrected by
+        # how far our targets say it is off, a peer's first put in ours by
+        # the offset its heartbeats show.
+        correct_ms = self.reference.error_ms(now_ms)
         for node in found.voters:
             view = self.view(node, target)
-            # Each node stamps its streaks with its own clock: seen from
-            # here, a peer's clock is off by the offset its heartbeats show.
             offset = 0 if node == self.node else self.peer_offset_ms.get(node, 0)
+            shift = correct_ms - offset
             if view.state is VerdictState.DOWN and view.since is not None:
-                sides["down"].append(view.since.wall_ms - offset)
+                sides["down"].append(view.since.wall_ms + shift)
             elif view.state is VerdictState.UP and view.since is not None:
-                sides["up"].append(view.since.wall_ms - offset)
+                sides["up"].append(view.since.wall_ms + shift)
             if view.flapping and view.flap_since is not None:
-                sides["flap"].append(view.flap_since.wall_ms - offset)
+                sides["flap"].append(view.flap_since.wall_ms + shift)
         hlc = self.clock.tick(now_ms)
         latest = max((m.decided for m in self._moves.get(target, {}).values()), default=None)
         if latest is not None and latest >= hlc:
             # A move we have seen was stamped by a clock ahead of ours: ours
             # comes after it, so the order of moves is the order of decisions.
             hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
-        down, up, flap = (tuple(sorted(max(0, t) for t in sides[k])) for k in sides)
-        move = AgreedMove(target, found.state, found.mode, hlc, down, up, flap, event)
+        down, up, flap = (tuple(sorted(sides[k])) for k in sides)
+        move = AgreedMove(target, found.state, found.mode, hlc, down, up, flap, event,
+                          at_ms=now_ms + correct_ms)  # fmt: skip
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import hmac
 import logging
 import random
@@ -32,6 +31,7 @@ from consensus.events import Event
 from consensus.lww import Entry, LwwMap
 from consensus.node import NodeCore
 from consensus.settings import Settings
+from consensus.slots import check_slot
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
 from notify.publisher import Server
@@ -67,16 +67,6 @@ FIRST_CHECK_SPREAD_S = 60.0
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def check_slot(target_id: str, interval: float, turn: int, nodes: int) -> float:
-    """Where in each interval (seconds past a multiple of it, on the wall
-    clock) a node checks a target: spread over the interval by the target's
-    id, and the nodes' turns evenly apart, so the pair looks every
-    interval / 2 and an outage is seen sooner."""
-    digest = hashlib.sha256(target_id.encode()).digest()
-    spread = int.from_bytes(digest[:8], "big") / 2**64
-    return ((spread + turn / nodes) % 1.0) * interval
 
 
 def settings_from(config: Config) -> Settings:
@@ -345,10 +335,14 @@ class Node:
             timeout = target.timeout_s or self.config.defaults.timeout_s
             result = await run_check(target, self.probe_ctx, timeout)
         at = now_ms()
+        # The server's clock: how far ours is off, not part of the check's record.
+        server_ms = result.details.pop("server_date_ms", None)
         row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason,
                        result.details or None)  # fmt: skip
         latest = LiveCheck(at, result.ok, result.latency_ms, result.reason[:200])
         self.live.record(self.name, target_id, latest)
+        if isinstance(server_ms, int):
+            self.core.server_time_observed(target_id, server_ms, at)
         step = self.core.check_observed(target_id, result.ok, result.reason, result.latency_ms, at)
         not_after = result.details.get("cert_not_after_ms")
         if isinstance(not_after, int):

@@ -24,6 +24,7 @@ from consensus.node import NodeCore
 from consensus.settings import Settings
 from consensus.simulation.scenario import Scenario
 from consensus.simulation.world import World
+from consensus.slots import check_slot
 
 MAX_TICK_GAP_MS = 10_000
 MIN_TICK_GAP_MS = 1_000
@@ -161,7 +162,7 @@ class Simulation:
         epoch = node.epoch
         node.due.clear()
         for target in self.scenario.targets:
-            self._schedule_check(node, target, self.now_ms + self.rng.randrange(CHECK_INTERVAL_MS))
+            self._schedule_check(node, target, self._next_slot(node, target, self.now_ms - 1))
         self._canary(node, epoch)
         self._sync(node, epoch)
         node.tick_at = 1 << 62
@@ -229,18 +230,33 @@ class Simulation:
         epoch = node.epoch
         self.at(at_ms, lambda: self._check(node, epoch, target, token))
 
+    def _next_slot(self, node: SimNode, target: str, after_ms: int) -> int:
+        """The node's next regular check of target after after_ms, on its
+        own slot of its own clock, as a running node schedules it (a re-check
+        in between does not move the slots)."""
+        turn = self.scenario.nodes.index(node.name)
+        slot_ms = int(check_slot(target, CHECK_INTERVAL_MS / 1000, turn,
+                                 len(self.scenario.nodes)) * 1000)  # fmt: skip
+        wall = after_ms + node.offset_ms
+        ahead = (slot_ms - wall) % CHECK_INTERVAL_MS or CHECK_INTERVAL_MS
+        return after_ms + ahead
+
     def _check(self, node: SimNode, epoch: int, target: str, token: int) -> None:
         if self._live(node, epoch) is None or node.token.get(target) != token:
             return
         started = self.now_ms
         node.due[target] = 1 << 62
-        self._schedule_check(node, target, started + CHECK_INTERVAL_MS)
+        self._schedule_check(node, target, self._next_slot(node, target, started))
         ok, reason, latency = self.world.check(node.name, target, started)
         self.record.checks += 1
 
         def result() -> None:
             core = self._live(node, epoch)
             if core is not None:
+                if reason.startswith("status"):
+                    # The server answered: its Date header (whole seconds).
+                    date_ms = self.now_ms // 1000 * 1000 + 500
+                    core.server_time_observed(target, date_ms, self.wall(node))
                 self._apply(node, core.check_observed(target, ok, reason, latency, self.wall(node)))
 
         self.at(started + latency, result)

@@ -8,6 +8,7 @@ the body, and gives up after ``timeout_s`` in all, however the server dawdles.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import re
 import ssl
@@ -132,6 +133,9 @@ async def _fetch(
         response = await client.send(request, stream=True)
         try:
             details = _tls_details(response)
+            server_ms = _server_date_ms(response.headers.get("date"))
+            if server_ms is not None:
+                details["server_date_ms"] = server_ms
             location = response.headers.get("location")
             if response.status_code in REDIRECTS and location and target.max_redirects:
                 url = urljoin(url, location)
@@ -148,6 +152,20 @@ async def _fetch(
         finally:
             await response.aclose()
     raise _TooManyRedirects
+
+
+def _server_date_ms(header: str | None) -> int | None:
+    """The server's clock from its Date header (whole seconds: the middle of
+    the second it names), or None when absent or unreadable."""
+    if not header or len(header) > 64:
+        return None
+    try:
+        stamp = email.utils.parsedate_to_datetime(header)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if stamp.tzinfo is None:
+        return None
+    return int(stamp.timestamp() * 1000) + 500
 
 
 def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> str | None:
