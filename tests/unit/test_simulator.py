@@ -35,6 +35,11 @@ def test_every_fault_no_miss_no_false_alarm_at_most_one_copy_per_side(seed: int)
     assert report["unconverged"] == 0
     assert report["lost_events"] == 0
     assert report["detected"] >= report["must_detect"]
+    # What users read: the same history from both nodes, in order, recovered.
+    assert report["history_mismatch"] == 0
+    assert report["order_violations"] == 0
+    assert report["missed_recoveries"] == 0
+    assert report["copies_per_node_max"] <= 1
     # One note when flapping starts, per flapping episode at most.
     assert report["notifications"].get("FLAPPING_STARTED", 0) <= report["flap_episodes"]
 

@@ -1,0 +1,78 @@
+"""The simulator's judge of what users read can fail: each measure is shown
+a record that breaks it, built by hand against a hand-made truth."""
+
+from __future__ import annotations
+
+from consensus.agreement import Mode, Notice
+from consensus.events import Event
+from consensus.history import Stretch
+from consensus.hlc import Hlc
+from consensus.simulation.report import (
+    _Truth,
+    history_mismatch,
+    order_violations,
+    outage_errors,
+    uptime_errors,
+)
+from consensus.simulation.runner import Post, Record
+from consensus.simulation.scenario import Outage, Scenario
+
+MIN = 60_000
+OUTAGE = Outage(100 * MIN, 130 * MIN, "web")
+SCENARIO = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
+                    outages=(OUTAGE,))  # fmt: skip
+
+
+def told(down_from_ms: int, down_to_ms: int) -> list[Stretch]:
+    return [
+        Stretch("web", "UP", "quorum", 0, down_from_ms),
+        Stretch("web", "DOWN", "quorum", down_from_ms, down_to_ms),
+        Stretch("web", "UP", "quorum", down_to_ms, None),
+    ]
+
+
+def event(notice: Notice, at_ms: int) -> Event:
+    anchor = Hlc(at_ms, 0, "huginn")
+    return Event(f"{notice.value}-{at_ms}", "web", notice, notice.value, "", anchor, Mode.QUORUM,
+                 ("huginn", "muninn"))  # fmt: skip
+
+
+def test_a_true_history_has_no_error_and_a_late_one_is_counted() -> None:
+    exact = {"huginn": {"web": told(OUTAGE.start_ms, OUTAGE.end_ms)}}
+    assert uptime_errors(SCENARIO, exact, []) == [0.0]
+    # Told 1 minute late at each end: 2 minutes wrong.
+    late = {"huginn": {"web": told(OUTAGE.start_ms + MIN, OUTAGE.end_ms + MIN)}}
+    assert uptime_errors(SCENARIO, late, []) == [120.0]
+    assert outage_errors(SCENARIO, late, [OUTAGE]) == [120.0]
+    # An outage never told is wrong for its whole length.
+    missed = {"huginn": {"web": [Stretch("web", "UP", "quorum", 0, None)]}}
+    assert uptime_errors(SCENARIO, missed, []) == [30 * 60.0]
+
+
+def test_two_nodes_that_tell_different_histories_are_a_mismatch() -> None:
+    same = told(OUTAGE.start_ms, OUTAGE.end_ms)
+    assert history_mismatch(SCENARIO, {"huginn": {"web": same}, "muninn": {"web": same}}) == 0
+    other = told(OUTAGE.start_ms, OUTAGE.end_ms + 1)
+    assert history_mismatch(SCENARIO, {"huginn": {"web": same}, "muninn": {"web": other}}) == 1
+
+
+def test_a_recovery_posted_before_its_outage_is_an_order_violation() -> None:
+    down, up = event(Notice.DOWN, OUTAGE.start_ms), event(Notice.UP, OUTAGE.end_ms)
+    record = Record()
+    record.decided = {down.id: (OUTAGE.start_ms, down), up.id: (OUTAGE.end_ms, up)}
+    record.posts = [Post(OUTAGE.end_ms, "muninn", up), Post(OUTAGE.end_ms + 5, "huginn", down)]
+    assert order_violations(record) == 1
+    record.posts.reverse()
+    assert order_violations(record) == 0
+
+
+def test_a_paged_outage_without_its_recovery_is_counted() -> None:
+    down = event(Notice.DOWN, OUTAGE.start_ms + MIN)
+    record = Record()
+    record.decided = {down.id: (OUTAGE.start_ms + MIN, down)}
+    record.posts = [Post(OUTAGE.start_ms + MIN, "huginn", down)]
+    assert _Truth(SCENARIO, record).missed_recoveries() == 1
+    up = event(Notice.UP, OUTAGE.end_ms + MIN)
+    record.decided[up.id] = (OUTAGE.end_ms + MIN, up)
+    record.posts.append(Post(OUTAGE.end_ms + MIN, "huginn", up))
+    assert _Truth(SCENARIO, record).missed_recoveries() == 0

@@ -1,0 +1,72 @@
+"""Each subject's events in the order decided; the clock's error from the
+time targets tell."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from consensus.agreement import Notice
+from consensus.hlc import Hlc
+from consensus.order import HOLD_MS, EventOrder
+from consensus.reference import MIN_SOURCES, TRUST_MS, TimeReference
+
+
+def test_a_later_event_waits_for_earlier_ones_of_its_subject_only() -> None:
+    order = EventOrder()
+    order.place("down", "web", Notice.DOWN, Hlc(1_000, 0, "huginn"))
+    order.place("up", "web", Notice.UP, Hlc(2_000, 0, "muninn"))
+    order.place("other", "shop", Notice.DOWN, Hlc(1_500, 0, "huginn"))
+    order.place("tls", "web", Notice.TLS_EXPIRING, Hlc(500, 0, "huginn"))
+    assert order.earlier("up") == ["down"]
+    assert order.earlier("down") == []
+    assert order.later("down") == ["up"]
+    assert order.earlier("tls") == [] and "tls" not in order.later("down")
+
+
+def test_a_note_is_superseded_by_anything_newer_of_its_target() -> None:
+    order = EventOrder()
+    order.place("note", "web", Notice.PARTIAL_LASTING, Hlc(1_000, 0, "muninn"))
+    assert not order.superseded("note")
+    order.place("up", "web", Notice.UP, Hlc(2_000, 0, "huginn"))
+    assert order.superseded("note")
+    assert not order.superseded("up")
+
+
+def test_an_event_long_before_holds_nothing_back() -> None:
+    order = EventOrder()
+    order.place("old", "web", Notice.DOWN, Hlc(1_000, 0, "huginn"))
+    order.place("new", "web", Notice.UP, Hlc(1_000 + HOLD_MS + 1, 0, "huginn"))
+    assert order.earlier("new") == []
+
+
+@given(
+    st.integers(min_value=-3_600_000, max_value=3_600_000),
+    st.lists(st.integers(min_value=-(10**9), max_value=10**9), max_size=4),
+)
+def test_a_minority_of_lying_servers_cannot_move_the_estimate(
+    true_ms: int, lies: list[int]
+) -> None:
+    reference = TimeReference()
+    now = 10**12
+    honest = len(lies) + MIN_SOURCES
+    for i in range(honest):
+        reference.observe(f"honest{i}", now + true_ms + (i % 3) * 300, now)
+    for i, lie in enumerate(lies):
+        reference.observe(f"liar{i}", now + lie, now)
+    error = reference.error_ms(now)
+    if abs(true_ms) >= TRUST_MS + 600:
+        assert abs(error - true_ms) <= 600
+    elif abs(true_ms) < TRUST_MS - 600:
+        assert error == 0
+
+
+def test_too_few_or_stale_sources_say_nothing() -> None:
+    reference = TimeReference()
+    now = 10**12
+    for i in range(MIN_SOURCES - 1):
+        reference.observe(f"t{i}", now + 300_000, now)
+    assert reference.error_ms(now) == 0
+    reference.observe("t9", now + 300_000, now)
+    assert reference.error_ms(now) == 300_000
+    assert reference.error_ms(now + 16 * 60_000) == 0, "samples a quarter-hour old"
