@@ -93,6 +93,7 @@ def test_targets_with_filters_and_the_same_answer_from_either_node(
         ("/api/v1/targets/blog/history?limit=0", 400, "limit: Input should be greater than"),
         ("/api/v1/targets/blog/history?from=2000&to=1000", 400, "from: expected a time before"),
         ("/api/v1/targets/blog/uptime?windows=24h,2w", 400, "unknown window 2w"),
+        ("/api/v1/targets/blog/uptime?at=noon", 400, "at: expected epoch milliseconds"),
         ("/api/v1/incidents?target=nope", 404, "no target with id 'nope'"),
         ("/api/v1/nothing-here", 404, "no such path"),
     ],
@@ -120,7 +121,7 @@ def test_an_outage_as_history_uptime_incident_and_metrics(world: tuple[Pair, Beh
     _, found = get(pair, "huginn", "/api/v1/incidents?target=blog")
     (down,) = [i for i in found["incidents"] if i["state"] == "DOWN"]
     assert down["end_ms"] > down["start_ms"] and down["ongoing"] is False
-    assert down["notification"]["status"] in ("none", "queued", "sent")
+    assert down["notification"]["status"] in ("none", "pending", "sent")
 
     _, history = get(pair, "huginn", "/api/v1/targets/blog/history")
     assert history["nodes"] == {"huginn": "ok", "muninn": "ok"}
@@ -138,6 +139,11 @@ def test_an_outage_as_history_uptime_incident_and_metrics(world: tuple[Pair, Beh
     day = up["windows"]["24h"]
     assert day["incidents"] == 1 and day["down_s"] > 0 and 0 < day["uptime_pct"] < 100
     assert "MAINTENANCE" in up["method"]
+    # As of a moment before the outage (the README's at= example, here with
+    # the time of the test): nothing was down yet.
+    before = day_start = up["at_ms"] - 86_400_000
+    _, then = get(pair, "huginn", f"/api/v1/targets/blog/uptime?windows=30d&at={before}")
+    assert then["at_ms"] == day_start and then["windows"]["30d"]["down_s"] == 0
 
     status, text = get(pair, "huginn", "/metrics")
     assert status == 200 and 'ravens_target_up{target="blog"} 1.0' in text
