@@ -811,7 +811,13 @@ class NodeCore:
         """Record a new event and take our part in delivering it."""
         step = Step()
         if self.log.get(keys.event(event.id)) is None:
-            entry = self._write(keys.event(event.id), event.to_value(), now_ms)
+            hlc = self.clock.tick(now_ms)
+            latest = self.order.latest(event.subject)
+            if latest is not None and latest >= hlc:
+                # An event of this subject stamped by a clock ahead of ours:
+                # ours was decided after it, and its stamp must say so.
+                hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
+            entry = self._write_at(keys.event(event.id), event.to_value(), hlc)
             self._place(entry)
             step.written.append(entry)
             step.commands.append(Push((entry,)))

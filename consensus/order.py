@@ -46,6 +46,11 @@ class EventOrder:
         self._by_subject.setdefault(subject, {})[event_id] = Placed(event_id, notice, decided)
         self._subject_of[event_id] = subject
 
+    def latest(self, subject: str) -> Hlc | None:
+        """When the newest ordered event of the subject was decided."""
+        events = self._by_subject.get(subject)
+        return max((p.decided for p in events.values()), default=None) if events else None
+
     def subject_of(self, event_id: str) -> str | None:
         return self._subject_of.get(event_id)
 

@@ -70,3 +70,23 @@ def test_too_few_or_stale_sources_say_nothing() -> None:
     reference.observe("t9", now + 300_000, now)
     assert reference.error_ms(now) == 300_000
     assert reference.error_ms(now + 16 * 60_000) == 0, "samples a quarter-hour old"
+
+
+def test_an_event_decided_after_one_stamped_by_a_fast_clock_comes_after_it() -> None:
+    """Muninn's clock runs five minutes ahead: its DOWN carries a stamp from
+    the future. Huginn's UP, decided after it, must still come after it."""
+    from tests.unit.pair import Net, results
+
+    net = Net(("huginn", "muninn"), ("blog",))
+    net.start()
+    net.rounds("blog", results(("huginn", "muninn"), True), 2)
+    huginn, muninn = net.cores["huginn"], net.cores["muninn"]
+    down = Hlc(net.now_ms + 300_000, 0, "muninn")
+    muninn.order.place("down-id", "blog", Notice.DOWN, down)
+    huginn.order.place("down-id", "blog", Notice.DOWN, down)
+    net.rounds("blog", results(("huginn", "muninn"), False), 3)
+    net.rounds("blog", results(("huginn", "muninn"), True), 3)
+    later = [e for e in huginn.log.items("event/") if e.hlc > down]
+    assert later, "every event decided after the fast-clock one is stamped after it"
+    for entry in huginn.log.items("event/"):
+        assert entry.hlc > down
