@@ -166,6 +166,33 @@ class NodeCore:
         the same on every node that holds the same log."""
         return derive(self._moves.get(target, {}).values())
 
+    def import_history(self, stretches: Iterable[Stretch]) -> Step:
+        """Moves for history kept before moves were entries (an upgrade):
+        one per stretch, stamped at its start, so it lives on in the log.
+        Each node imports its own; the peer learns them through sync."""
+        step = Step()
+        for stretch in stretches:
+            try:
+                state = AgreedState(stretch.state)
+                mode = Mode(stretch.mode)
+            except ValueError:
+                continue
+            hlc = Hlc(stretch.start_ms, 0, self.node)
+            key = keys.move(stretch.target, hlc.encode())
+            if self.log.raw(key) is not None:
+                continue
+            at = (stretch.start_ms,)
+            move = AgreedMove(stretch.target, state, mode, hlc,
+                              down_ms=at if state is AgreedState.DOWN else (),
+                              up_ms=at if state is AgreedState.UP else (),
+                              flap_ms=at if state is AgreedState.FLAPPING else (),
+                              event=stretch.event, at_ms=stretch.start_ms)  # fmt: skip
+            entry = self.log.write(key, move.to_value(), hlc)
+            self._index_move(entry)
+            step.written.append(entry)
+            step.commands.append(HistoryMoved(stretch.target))
+        return step
+
     def history_targets(self) -> list[str]:
         """Every target with a recorded move, watched now or not."""
         return sorted(self._moves)

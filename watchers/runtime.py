@@ -182,9 +182,17 @@ class Node:
             log=entries,
             clock_last=clock,
         )
+        node = cls(config, secret, store, core, push_tokens, ntfy_login, api)
+        legacy = await store.legacy_intervals()
+        if legacy:
+            # Upgraded from a version that kept history per node: it becomes
+            # moves in the log, so it is kept, served and replicated.
+            await node.apply(core.import_history(legacy))
+            await store.drop_legacy_intervals()
+            log.info("history node=%s imported=%d stretches kept before this version",
+                     node.name, len(legacy))  # fmt: skip
         if not await store.history_cache_current():
             await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
-        node = cls(config, secret, store, core, push_tokens, ntfy_login, api)
         for target, row in (await store.latest_checks()).items():
             node.live.record(node.name, target, LiveCheck(row.at_ms, row.ok, row.latency_ms,
                                                           row.reason))  # fmt: skip

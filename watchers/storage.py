@@ -340,6 +340,19 @@ class Store:
                     await self._db.execute("ROLLBACK")
                 raise
 
+    async def legacy_intervals(self) -> list[Interval]:
+        """History kept per node before it derived from the log (schema 5 and
+        older), set aside by migration 6; empty when there is none."""
+        async with self._db.execute(
+            "SELECT target, state, mode, start_ms, end_ms, event FROM intervals_v1 "
+            "ORDER BY target, start_ms"
+        ) as cursor:
+            return [Interval(*row) async for row in cursor]
+
+    async def drop_legacy_intervals(self) -> None:
+        async with self._lock:
+            await self._db.execute("DELETE FROM intervals_v1")
+
     async def forget(self, keys: Sequence[str]) -> None:
         """Drop log entries this node no longer keeps (history past retention)."""
         async with self._lock:

@@ -205,3 +205,40 @@ def test_ravens_rebuild_history_derives_the_cache_from_the_log(tmp_path: Path) -
         return found
 
     assert asyncio.run(read()) == expected
+
+
+def test_history_kept_before_the_upgrade_lives_on_as_moves(tmp_path: Path) -> None:
+    """A database from before history derived from the log: migration sets
+    its intervals aside, and the core turns them into moves that tell the
+    same history."""
+    from consensus.node import NodeCore
+    from consensus.settings import Settings
+
+    path = tmp_path / "ravens.sqlite3"
+    with sqlite3.connect(path) as db:
+        for script in MIGRATIONS[:5]:
+            db.executescript(script)
+        db.execute("PRAGMA user_version = 5")
+        db.executemany(
+            "INSERT INTO intervals (target, state, mode, start_ms, end_ms, event) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [("blog", "UP", "quorum", 1_000, 50_000, None),
+             ("blog", "DOWN", "quorum", 50_000, 90_000, "e1"),
+             ("blog", "UP", "quorum", 90_000, None, "e2")],
+        )  # fmt: skip
+
+    async def upgrade() -> list[Interval]:
+        store = await Store.open(path)
+        legacy = await store.legacy_intervals()
+        await store.close()
+        return legacy
+
+    legacy = asyncio.run(upgrade())
+    assert [(i.state, i.start_ms, i.end_ms) for i in legacy] == [
+        ("UP", 1_000, 50_000), ("DOWN", 50_000, 90_000), ("UP", 90_000, None)
+    ]  # fmt: skip
+    core = NodeCore("huginn", ["muninn"], ["blog"], Settings(), now_ms=100_000)
+    step = core.import_history(legacy)
+    assert len(step.written) == 3
+    assert core.history("blog") == legacy
+    assert core.import_history(legacy).written == [], "importing twice adds nothing"
