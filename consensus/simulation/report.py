@@ -33,7 +33,7 @@ from consensus.agreement import Mode, Notice
 from consensus.events import Event
 from consensus.history import Stretch
 from consensus.settings import Settings
-from consensus.simulation.runner import CHECK_INTERVAL_MS, Record
+from consensus.simulation.runner import CHECK_INTERVAL_MS, Post, Record
 from consensus.simulation.scenario import Outage, Scenario, Window
 
 WEEK_MS = 7 * 86_400_000
@@ -151,39 +151,27 @@ class _Truth:
                     delivered[index] = min(delivered.get(index, post.at_ms), post.at_ms)
         return delivered
 
+    def transition(self, post: Post) -> tuple[object, ...]:
+        """Which transition a post announced: an outage and its direction,
+        else the event's own id."""
+        event = post.event
+        at_ms = self.decided_at(event, post.at_ms)
+        index = None
+        if _is_down(event):
+            index = self.outage_of(event, at_ms, ends=False)
+            direction = "down"
+        elif event.notice is Notice.UP:
+            index = self.outage_of(event, at_ms, ends=True)
+            direction = "up"
+        return ("event", event.id) if index is None else (direction, index)
+
     def copies(self) -> Counter[tuple[object, ...]]:
-        """Posts per transition: per outage and direction, else per event id."""
-        copies: Counter[tuple[object, ...]] = Counter()
-        for post in self.record.posts:
-            event = post.event
-            at_ms = self.decided_at(event, post.at_ms)
-            group: tuple[object, ...] = ("event", event.id)
-            if _is_down(event):
-                index = self.outage_of(event, at_ms, ends=False)
-                if index is not None:
-                    group = ("down", index)
-            elif event.notice is Notice.UP:
-                index = self.outage_of(event, at_ms, ends=True)
-                if index is not None:
-                    group = ("up", index)
-            copies[group] += 1
-        return copies
+        """Posts per transition."""
+        return Counter(self.transition(post) for post in self.record.posts)
 
     def copies_per_node(self) -> Counter[tuple[object, ...]]:
         """Posts per transition and node: what one side sent of each."""
-        found: Counter[tuple[object, ...]] = Counter()
-        for post in self.record.posts:
-            event = post.event
-            at_ms = self.decided_at(event, post.at_ms)
-            group: tuple[object, ...] = ("event", event.id)
-            if _is_down(event):
-                index = self.outage_of(event, at_ms, ends=False)
-                group = group if index is None else ("down", index)
-            elif event.notice is Notice.UP:
-                index = self.outage_of(event, at_ms, ends=True)
-                group = group if index is None else ("up", index)
-            found[(post.node, *group)] += 1
-        return found
+        return Counter((post.node, *self.transition(post)) for post in self.record.posts)
 
     def missed_recoveries(self) -> int:
         """Outages that were paged DOWN but whose recovery never arrived."""
