@@ -196,15 +196,26 @@ class _Truth:
         return missed
 
     def lost(self) -> int:
-        """Events decided long enough before the end that nobody ever posted."""
+        """Events decided long enough before the end that nobody ever posted.
+        A note about a lasting state (PARTIAL, a reminder) that something
+        newer of its target overtook is moot, not lost: it must not go out late."""
         posted = {p.event.id for p in self.record.posts}
+        moot = (Notice.PARTIAL_LASTING, Notice.STILL_DOWN)
         return sum(
             1
             for event_id, (at_ms, event) in self.record.decided.items()
             if not event.suppressed
             and event_id not in posted
             and self.scenario.duration_ms - at_ms > 45 * 60_000
-        )
+            and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
+        )  # fmt: skip
+
+    def _overtaken(self, event_id: str, subject: str, at_ms: int) -> bool:
+        return any(
+            other_id != event_id and other.subject == subject and other_at >= at_ms
+            and other.notice not in (Notice.TLS_EXPIRING,)
+            for other_id, (other_at, other) in self.record.decided.items()
+        )  # fmt: skip
 
 
 def _spread(values: Sequence[float]) -> dict[str, float | None]:

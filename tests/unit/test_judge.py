@@ -76,3 +76,16 @@ def test_a_paged_outage_without_its_recovery_is_counted() -> None:
     record.decided[up.id] = (OUTAGE.end_ms + MIN, up)
     record.posts.append(Post(OUTAGE.end_ms + MIN, "huginn", up))
     assert _Truth(SCENARIO, record).missed_recoveries() == 0
+
+
+def test_a_note_overtaken_by_a_recovery_is_moot_but_a_lost_down_is_lost() -> None:
+    end = SCENARIO.duration_ms
+    note = event(Notice.PARTIAL_LASTING, 10 * MIN)
+    up = event(Notice.UP, 10 * MIN + 5)
+    record = Record()
+    record.decided = {note.id: (10 * MIN, note), up.id: (10 * MIN + 5, up)}
+    record.posts = [Post(10 * MIN + 6, "huginn", up)]
+    assert _Truth(SCENARIO, record).lost() == 0
+    down = event(Notice.DOWN, end - 60 * MIN)
+    record.decided[down.id] = (end - 60 * MIN, down)
+    assert _Truth(SCENARIO, record).lost() == 1
