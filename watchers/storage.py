@@ -445,31 +445,6 @@ class Store:
                 async for t, r, b, n, ups, lo, total, count, hi in cursor
             ]
 
-    async def incidents(
-        self, states: tuple[str, ...], start_ms: int, end_ms: int, target: str | None = None
-    ) -> list[Interval]:
-        """Intervals in these states overlapping [start_ms, end_ms), oldest first."""
-        marks = ",".join("?" for _ in states)
-        where = "AND target = ?" if target is not None else ""
-        args: tuple[object, ...] = (*states, end_ms, start_ms, *((target,) if target else ()))
-        async with self._db.execute(
-            "SELECT target, state, mode, start_ms, end_ms, event FROM intervals "
-            f"WHERE state IN ({marks}) AND start_ms < ? AND (end_ms IS NULL OR end_ms > ?) "
-            f"{where} ORDER BY start_ms, target",
-            args,
-        ) as cursor:
-            return [Interval(*row) async for row in cursor]
-
-    async def outbox_status(self, event_ids: list[str]) -> dict[str, str]:
-        """This node's outbox status of each event it holds."""
-        if not event_ids:
-            return {}
-        marks = ",".join("?" for _ in event_ids)
-        async with self._db.execute(
-            f"SELECT event_id, status FROM outbox WHERE event_id IN ({marks})", event_ids
-        ) as cursor:
-            return {str(e): str(s) async for e, s in cursor}
-
     async def recent_checks(self, target: str, limit: int = 50) -> list[CheckRow]:
         async with self._db.execute(
             "SELECT target, at_ms, ok, latency_ms, reason, details FROM checks WHERE target = ? "

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.processes import NAMES, Pair
+from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
 INTERVAL_S = 1.0  # the Pair's [defaults] interval_s
@@ -20,18 +21,9 @@ INTERVAL_S = 1.0  # the Pair's [defaults] interval_s
 SLOP_S = 0.3
 
 
-class Switch:
-    def __init__(self) -> None:
-        self.down = False
-        self.delay_s = 0.0
-
-    def __call__(self, _agent: str, _t: float) -> tuple[int, float]:
-        return (503 if self.down else 200), self.delay_s
-
-
 @pytest.fixture
-def switch_pair(tmp_path: Path) -> Iterator[tuple[Switch, Pair]]:
-    switch = Switch()
+def switch_pair(tmp_path: Path) -> Iterator[tuple[Behaviour, Pair]]:
+    switch = Behaviour()
     server = serve_target(switch, time.time())
     port = server.server_address[1]
     targets = f"""
@@ -68,7 +60,7 @@ def same_from_both(pair: Pair, path: str) -> bytes:
     return answers["huginn"]
 
 
-def outage(switch: Switch, pair: Pair, hold_s: float, mode: str = "both") -> tuple[int, int]:
+def outage(switch: Behaviour, pair: Pair, hold_s: float, mode: str = "both") -> tuple[int, int]:
     """Take the target down until the pair agrees (and at least hold_s), then
     bring it back; the true start and end in epoch ms."""
     switch.down = True
@@ -84,7 +76,7 @@ def outage(switch: Switch, pair: Pair, hold_s: float, mode: str = "both") -> tup
 
 
 def test_five_outages_are_told_truly_and_alike_by_both_nodes(
-    switch_pair: tuple[Switch, Pair],
+    switch_pair: tuple[Behaviour, Pair],
 ) -> None:
     switch, pair = switch_pair
     pair.wait(pair.both("flip", "UP"), "both see flip UP")
@@ -113,7 +105,7 @@ def test_five_outages_are_told_truly_and_alike_by_both_nodes(
 
 
 def test_a_node_stopped_through_an_outage_learns_it_when_back(
-    switch_pair: tuple[Switch, Pair],
+    switch_pair: tuple[Behaviour, Pair],
 ) -> None:
     switch, pair = switch_pair
     pair.wait(pair.both("flip", "UP"), "both see flip UP")
@@ -136,7 +128,7 @@ def test_a_node_stopped_through_an_outage_learns_it_when_back(
 
 
 def test_a_slowed_target_shows_its_new_latency_everywhere(
-    switch_pair: tuple[Switch, Pair],
+    switch_pair: tuple[Behaviour, Pair],
 ) -> None:
     switch, pair = switch_pair
     pair.wait(pair.both("flip", "UP"), "both see flip UP")

@@ -19,15 +19,17 @@ from watchers.demo import serve_target
 
 
 class Behaviour:
-    """What the target answers: healthy, down, or down for one node only."""
+    """What the target answers: healthy, down, or down for one node only,
+    after delay_s."""
 
     def __init__(self) -> None:
         self.down = False
         self.down_for: str | None = None  # a node name seen in the User-Agent
+        self.delay_s = 0.0
 
     def __call__(self, agent: str, _t: float) -> tuple[int, float]:
         blocked = self.down_for is not None and self.down_for in agent
-        return (503 if self.down or blocked else 200), 0.0
+        return (503 if self.down or blocked else 200), self.delay_s
 
 
 @pytest.fixture
