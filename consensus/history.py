@@ -8,13 +8,16 @@ every node that holds the same moves tells the same history, whoever made
 them and in whatever order they arrived.
 
 A stretch starts when its evidence says the state began, not when the pair
-finished deciding: DOWN when the first voter's failing streak began, UP when
-the first voter saw the target answer again, PARTIAL on the way in when the
-first voter began failing and on the way out when the first voter saw it
-answer. A move carries the streak starts of both sides; evidence older than
-the previous stretch belongs to that stretch, not to this move, so the
-earliest evidence at or after the previous start wins, and the decision
-time is the fallback (a voter leaving, a maintenance window). A stretch of
+finished deciding. Each voter's evidence is a bracket: its last check that
+still saw the old state and its first that saw the new one (DOWN: the last
+answer and the first failure; UP: the other way round; PARTIAL on the way
+in like DOWN, on the way out like UP). The first voter to see the new state
+bounds the start from above; any voter that still saw the old state before
+that bounds it from below; the start is the middle of what is left, the
+estimate least far from the truth (the first failing check alone is always
+late, by half an interval on average). Evidence older than the previous
+stretch belongs to that stretch, not to this move; without evidence (a voter
+leaving, a maintenance window) the decision time is the start. A stretch of
 no length (a PARTIAL on the way into a DOWN whose first failure it shares)
 disappears.
 
@@ -61,6 +64,10 @@ class AgreedMove:
     # When it was decided, in the same corrected time as the streak starts
     # (the hlc orders moves; its wall may be off with the node's clock).
     at_ms: int | None = None
+    # Per streak start, in the same order: the voter's last check before
+    # it, which had the other outcome (equal to the start when unknown).
+    down_after_ms: tuple[int, ...] = ()
+    up_after_ms: tuple[int, ...] = ()
 
     @property
     def decided_ms(self) -> int:
@@ -75,6 +82,8 @@ class AgreedMove:
             "up_ms": list(self.up_ms),
             "flap_ms": list(self.flap_ms),
             "event": self.event,
+            "down_after_ms": list(self.down_after_ms),
+            "up_after_ms": list(self.up_after_ms),
         }
 
     @classmethod
@@ -93,23 +102,45 @@ class AgreedMove:
                 flap_ms=_times(value.get("flap_ms"), "flap_ms", target),
                 event=event if isinstance(event, str) else None,
                 at_ms=_time(value.get("at_ms"), target),
+                down_after_ms=_times(value.get("down_after_ms"), "down_after_ms", target),
+                up_after_ms=_times(value.get("up_after_ms"), "up_after_ms", target),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"move of {target}: {exc}") from exc
 
-    def evidence(self, previous: AgreedState | None) -> tuple[int, ...]:
-        """The streak starts that say when this move's state began."""
+    def evidence(self, previous: AgreedState | None) -> tuple[Bracket, ...]:
+        """When this move's state began, as each voter saw it: after its
+        last check of the other outcome, at or before its first of this."""
         if self.state is S.DOWN:
-            return self.down_ms
+            return _brackets(self.down_ms, self.down_after_ms)
         if self.state is S.UP:
-            return self.up_ms
+            return _brackets(self.up_ms, self.up_after_ms)
         if self.state is S.FLAPPING:
-            return self.flap_ms
+            return _brackets(self.flap_ms, ())
         if self.state is S.PARTIAL:
             # Out of an outage the PARTIAL begins with the first answer;
             # into trouble, with the first failure.
-            return self.up_ms if previous in (S.DOWN, S.FLAPPING) else self.down_ms
+            if previous in (S.DOWN, S.FLAPPING):
+                return _brackets(self.up_ms, self.up_after_ms)
+            return _brackets(self.down_ms, self.down_after_ms)
         return ()  # MAINTENANCE, UNKNOWN: when it was decided
+
+
+@dataclass(frozen=True, slots=True)
+class Bracket:
+    """A voter's evidence: the state began after ``after_ms``, at or before
+    ``at_ms`` (its first check that saw it)."""
+
+    after_ms: int
+    at_ms: int
+
+
+def _brackets(starts: tuple[int, ...], afters: tuple[int, ...]) -> tuple[Bracket, ...]:
+    # A move written without the checks before (or a mismatched list)
+    # knows only the first check that saw the state.
+    if len(afters) != len(starts):
+        afters = starts
+    return tuple(Bracket(min(a, t), t) for t, a in zip(starts, afters, strict=True))
 
 
 def _times(value: JsonValue, name: str, target: str) -> tuple[int, ...]:
@@ -197,10 +228,17 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
 
 def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) -> int:
     decided = move.decided_ms
-    evidence = [t for t in move.evidence(previous) if t <= decided]
+    evidence = [b for b in move.evidence(previous) if b.at_ms <= decided]
     if floor is not None:
-        evidence = [t for t in evidence if t >= floor]
-    start = min(evidence, default=decided)
+        evidence = [b for b in evidence if b.at_ms >= floor]
+    if not evidence:
+        return decided if floor is None else max(decided, floor)
+    # The first voter to see the state bounds it from above; any voter
+    # that still saw the other outcome before that bounds it from below.
+    # The middle of what is left is the estimate least far from the truth.
+    first = min(b.at_ms for b in evidence)
+    after = max(b.after_ms for b in evidence if b.after_ms < first or b.at_ms == first)
+    start = (after + first) // 2
     return start if floor is None else max(start, floor)
 
 

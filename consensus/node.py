@@ -643,7 +643,8 @@ class NodeCore:
     def _record_move(self, target: str, found: Assessment, event: str | None, now_ms: int) -> Step:
         """The move as an entry of its own, with the streak starts behind it,
         so every node derives the same history from the log."""
-        sides: dict[str, list[int]] = {"down": [], "up": [], "flap": []}
+        # Per side, each voter's (first check that saw it, last check before).
+        sides: dict[str, list[tuple[int, int]]] = {"down": [], "up": [], "flap": []}
         # Times go in as the servers' clocks tell them: ours corrected by
         # how far our targets say it is off, a peer's first put in ours by
         # the offset its heartbeats show.
@@ -652,21 +653,34 @@ class NodeCore:
             view = self.view(node, target)
             offset = 0 if node == self.node else self.peer_offset_ms.get(node, 0)
             shift = correct_ms - offset
-            if view.state is VerdictState.DOWN and view.since is not None:
-                sides["down"].append(view.since.wall_ms + shift)
-            elif view.state is VerdictState.UP and view.since is not None:
-                sides["up"].append(view.since.wall_ms + shift)
+            if view.state in (VerdictState.DOWN, VerdictState.UP) and view.since is not None:
+                at = view.since.wall_ms
+                after = at if view.before_since_ms is None else min(view.before_since_ms, at)
+                side = "down" if view.state is VerdictState.DOWN else "up"
+                sides[side].append((at + shift, after + shift))
             if view.flapping and view.flap_since is not None:
-                sides["flap"].append(view.flap_since.wall_ms + shift)
+                at = view.flap_since.wall_ms
+                sides["flap"].append((at + shift, at + shift))
         hlc = self.clock.tick(now_ms)
         latest = max((m.decided for m in self._moves.get(target, {}).values()), default=None)
         if latest is not None and latest >= hlc:
             # A move we have seen was stamped by a clock ahead of ours: ours
             # comes after it, so the order of moves is the order of decisions.
             hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
-        down, up, flap = (tuple(sorted(sides[k])) for k in sides)
-        move = AgreedMove(target, found.state, found.mode, hlc, down, up, flap, event,
-                          at_ms=now_ms + correct_ms)  # fmt: skip
+        down, up, flap = (sorted(sides[k]) for k in ("down", "up", "flap"))
+        move = AgreedMove(
+            target,
+            found.state,
+            found.mode,
+            hlc,
+            down_ms=tuple(at for at, _ in down),
+            up_ms=tuple(at for at, _ in up),
+            flap_ms=tuple(at for at, _ in flap),
+            event=event,
+            at_ms=now_ms + correct_ms,
+            down_after_ms=tuple(after for _, after in down),
+            up_after_ms=tuple(after for _, after in up),
+        )
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])

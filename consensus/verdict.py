@@ -64,6 +64,11 @@ class Verdict:
     # Set when this node re-checked on a peer's first failure, so the peer
     # learns that this side looked after it and saw what it saw.
     confirmed: Hlc | None = None
+    # Wall time of the last check before ``since`` (and before
+    # ``streak_start``), which had the other outcome: the state began
+    # somewhere between the two, which is what the history estimates from.
+    before_since_ms: int | None = None
+    before_streak_ms: int | None = None
 
     @property
     def flapping(self) -> bool:
@@ -93,10 +98,18 @@ class Verdict:
                 self.flap,
                 self.flap_since,
                 self.confirmed,
+                self.before_since_ms,
+                self.before_streak_ms,
             )
         outcome = Outcome.OK if ok else Outcome.FAIL
         continues = self.last_ok is ok
-        streak_start = self.streak_start if continues and self.streak_start else at
+        new_streak = not (continues and self.streak_start)
+        streak_start = at if new_streak else self.streak_start
+        before_streak_ms = self.before_streak_ms
+        if new_streak:
+            # The previous check had the other outcome (or there was none).
+            previous = self.checked if self.last_ok is not None else None
+            before_streak_ms = None if previous is None else previous.wall_ms
         cap = settings.streak_cap
         fails = min(self.fails + 1, cap) if not ok else 0
         oks = min(self.oks + 1, cap) if ok else 0
@@ -106,7 +119,9 @@ class Verdict:
             else (oks >= settings.success_threshold or self.state is VerdictState.UNKNOWN)
         )
         state = MOVES[(self.state, outcome)] if threshold_reached else self.state
-        since = streak_start if state is not self.state else self.since
+        moved = state is not self.state
+        since = streak_start if moved else self.since
+        before_since_ms = before_streak_ms if moved else self.before_since_ms
         changed = self.last_ok is not None and not continues
         flap = self.flap.record(
             changed,
@@ -133,6 +148,8 @@ class Verdict:
             flap=flap,
             flap_since=flap_since,
             confirmed=self.confirmed,
+            before_since_ms=before_since_ms,
+            before_streak_ms=before_streak_ms,
         )
 
     def _steady_up(self, settings: Settings) -> bool:
@@ -163,6 +180,8 @@ class Verdict:
             "flap_calm_since_ms": self.flap.calm_since_ms,
             "flap_since": _enc(self.flap_since),
             "confirmed": _enc(self.confirmed),
+            "before_since_ms": self.before_since_ms,
+            "before_streak_ms": self.before_streak_ms,
         }
 
     @classmethod
@@ -189,6 +208,8 @@ class Verdict:
                 ),
                 flap_since=_dec(value.get("flap_since")),
                 confirmed=_dec(value.get("confirmed")),
+                before_since_ms=_ms_or_none(value.get("before_since_ms")),
+                before_streak_ms=_ms_or_none(value.get("before_streak_ms")),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"verdict: {exc}") from exc
@@ -196,6 +217,13 @@ class Verdict:
 
 def _int_or_none(value: JsonValue) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _ms_or_none(value: JsonValue) -> int | None:
+    """Epoch milliseconds, or None for anything else (an older entry)."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value
+    return None
 
 
 def _enc(hlc: Hlc | None) -> str | None:

@@ -32,9 +32,15 @@ def moves(draw: st.DrawFn) -> list[AgreedMove]:
         node = draw(st.sampled_from(["huginn", "muninn"]))
         hlc = Hlc(decided, draw(st.integers(0, 2)), node)
         times = st.lists(st.integers(min_value=0, max_value=decided), max_size=2)
+        down, up, flap = (tuple(draw(times)) for _ in range(3))
+        # Each voter's last check before its streak, some time before it.
+        gaps = st.integers(min_value=0, max_value=2_000)
+        down_after = tuple(t - draw(gaps) for t in down)
+        up_after = tuple(t - draw(gaps) for t in up)
         found[hlc] = AgreedMove("web", draw(st.sampled_from(STATES)), Mode.QUORUM, hlc,
-                                tuple(draw(times)), tuple(draw(times)), tuple(draw(times)),
-                                draw(st.none() | st.sampled_from(["e1", "e2"])))  # fmt: skip
+                                down, up, flap,
+                                draw(st.none() | st.sampled_from(["e1", "e2"])),
+                                down_after_ms=down_after, up_after_ms=up_after)  # fmt: skip
     return list(found.values())
 
 
@@ -152,3 +158,39 @@ def test_a_voter_leaving_ends_a_partial_when_it_was_decided():
     assert [(s.state, s.start_ms) for s in derive(found)] == [
         ("UP", 0), ("PARTIAL", 100_000), ("UP", 300_000)
     ]  # fmt: skip
+
+
+def test_an_outage_starts_midway_between_the_last_answer_and_the_first_failure():
+    # Truth: down from 40 s to 160 s. Huginn checks at 0, 60, 120, 180 s;
+    # Muninn at 30, 90, 150, 210 s. Huginn last saw it answer at 0 s and
+    # first saw it fail at 60 s; Muninn still saw it answer at 30 s. So it
+    # went down between 30 and 60 s: the history says 45 s. Back: Muninn
+    # saw it fail at 150 s, Huginn answer at 180 s: 165 s.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(100_000, 0, "muninn"),
+                   down_ms=(60_000, 90_000), down_after_ms=(0, 30_000)),
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(215_000, 0, "huginn"),
+                   up_ms=(180_000, 210_000), up_after_ms=(120_000, 150_000)),
+    ]  # fmt: skip
+    down = [s for s in derive(found) if s.state == "DOWN"]
+    assert [(s.start_ms, s.end_ms) for s in down] == [(45_000, 165_000)]
+
+
+def test_a_voter_whose_answer_came_after_the_first_failure_does_not_narrow_it():
+    # Muninn's last answer (70 s) is after Huginn's first failure (60 s):
+    # Muninn's own path failed later, so only Huginn's bracket counts.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(100_000, 0, "muninn"),
+                   down_ms=(60_000, 80_000), down_after_ms=(0, 70_000)),
+    ]  # fmt: skip
+    assert derive(found)[-1].start_ms == 30_000
+
+
+def test_a_move_without_the_checks_before_starts_at_the_first_failure():
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(100_000, 0, "muninn"), down_ms=(60_000,)),
+    ]  # fmt: skip
+    assert derive(found)[-1].start_ms == 60_000

@@ -46,13 +46,21 @@ def test_the_state_follows_only_complete_streaks(results: list[bool]) -> None:
     # Replaying the rule by hand: the last streak long enough decides.
     state = VerdictState.UNKNOWN
     run_len = 0
+    since: int | None = None
     for i, ok in enumerate(results):
         run_len = run_len + 1 if i and results[i - 1] == ok else 1
+        moved = state
         if ok and (run_len >= S.success_threshold or state is VerdictState.UNKNOWN):
             state = VerdictState.UP
         elif not ok and run_len >= S.fail_threshold:
             state = VerdictState.DOWN
+        if state is not moved:
+            since = i - run_len + 1
     assert verdict.state is state
+    # The state began after the check before its streak's first one.
+    if since is not None:
+        assert verdict.since == Hlc(1000 + since, 0, "huginn")
+        assert verdict.before_since_ms == (None if since == 0 else 1000 + since - 1)
 
 
 def test_a_steady_target_changes_nothing_worth_replicating() -> None:
