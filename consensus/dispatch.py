@@ -3,8 +3,12 @@
 One designated sender per event, by rendezvous hashing over the event's
 voters, so both nodes name the same sender without talking. The sender claims,
 waits briefly for the peer to acknowledge the claim, posts, and records
-``sent``. Every other node is a standby: it posts only when neither a claim by a
-live node nor ``sent`` appears within the failover time.
+``sent``. Every other node is a standby: it posts only when neither ``sent``
+nor a claim held by a live node that can still reach ntfy appears within the
+failover time. A claim is a lease: its holder keeps it only while it is
+delivering, so a sender cut off from ntfy (but not from its peer) never holds
+a page back. A node whose claim was taken becomes a standby itself, so the
+event is never dropped when the taker fails in turn.
 """
 
 from __future__ import annotations
@@ -64,7 +68,10 @@ TRANSITIONS: dict[tuple[DispatchState, Move], DispatchState] = {
     (C, Move.CLAIM_ACKED): P,
     (C, Move.ACK_TIMEOUT): P,
     (C, Move.SENT_SEEN): Y,
-    (C, Move.CLAIM_LOST): Y,
+    # Our claim was taken (we stopped delivering, or both claimed at once):
+    # we stand by in case the taker fails too.
+    (C, Move.CLAIM_LOST): W,
+    (P, Move.CLAIM_LOST): W,
     # A post already in flight still completes; the notifier asks before
     # each attempt, so a peer's sent stops further attempts.
     (P, Move.POSTED): T,
@@ -126,11 +133,16 @@ def start(
 
 
 def standby_should_take_over(
-    claimant: str | None, claimant_live: bool, sent: bool, node: str
+    claimant: str | None,
+    claimant_live: bool,
+    sent: bool,
+    node: str,
+    claimant_delivering: bool = True,
 ) -> bool:
-    """At the failover deadline: post unless a live node holds the claim or it was sent."""
+    """At the failover deadline: post unless it was sent or a live node
+    that is still delivering to ntfy holds the claim."""  # fmt: skip
     if sent:
         return False
     if claimant is None or claimant == node:
         return True
-    return not claimant_live
+    return not (claimant_live and claimant_delivering)

@@ -1,5 +1,6 @@
-"""A node's own health as replicated under ``health/<node>``: the heartbeat
-and whether its canaries (its own network) pass."""
+"""A node's own health as replicated under ``health/<node>``: the heartbeat,
+whether its canaries (its own network) pass, and whether it can deliver to
+ntfy (a claim to post is good only while its holder can)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ class Health:
     canaries_ok: bool | None = None
     # The last time the canaries passed, on the node's own clock.
     canary_pass: Hlc | None = None
+    # False while its last attempt to reach ntfy failed (no connection, a
+    # timeout, a 5xx); None before it tried.
+    ntfy_ok: bool | None = None
 
     def to_value(self) -> JsonValue:
         return {
             "canaries_ok": self.canaries_ok,
             "canary_pass": None if self.canary_pass is None else self.canary_pass.encode(),
+            "ntfy_ok": self.ntfy_ok,
         }
 
     @classmethod
@@ -28,6 +33,8 @@ class Health:
             raise InvalidEntry(f"health: expected an object, got {value!r}")
         ok = value.get("canaries_ok")
         passed = value.get("canary_pass")
-        if ok is not None and not isinstance(ok, bool):
-            raise InvalidEntry(f"health.canaries_ok: expected true, false or null, got {ok!r}")
-        return cls(ok, Hlc.decode(passed) if isinstance(passed, str) else None)
+        ntfy_ok = value.get("ntfy_ok")
+        for name, flag in (("canaries_ok", ok), ("ntfy_ok", ntfy_ok)):
+            if flag is not None and not isinstance(flag, bool):
+                raise InvalidEntry(f"health.{name}: expected true, false or null, got {flag!r}")
+        return cls(ok, Hlc.decode(passed) if isinstance(passed, str) else None, ntfy_ok)  # type: ignore[arg-type]

@@ -49,6 +49,9 @@ T = TypeVar("T")
 
 SKEW_WARN_EVERY_MS = 10 * 60_000
 RESTART_SETTLE_MS = 10_000
+# How often a standby past its failover time looks again at a live
+# claimant's lease.
+LEASE_LOOK_AGAIN_MS = 2_000
 STATE_SETTLE_MS = 1_000
 GC_EVERY_MS = 3_600_000
 
@@ -90,6 +93,9 @@ class NodeCore:
         # still checks and votes from memory, but claims no notification.
         self.storage_ok = True
         self.canary_pass: Hlc | None = None
+        # Whether our last attempt to reach ntfy got an answer: our claims
+        # to post hold only while it does.
+        self.ntfy_ok: bool | None = None
         self.heard: dict[str, int] = dict.fromkeys(self.peers, now_ms)
         self.peer_vectors: dict[str, VersionVector] = {}
         self.peer_offset_ms: dict[str, int] = {}
@@ -336,7 +342,7 @@ class NodeCore:
         hlc = self.clock.tick(now_ms)
         if ok:
             self.canary_pass = hlc
-        health = Health(ok, self.canary_pass)
+        health = Health(ok, self.canary_pass, self.ntfy_ok)
         entry = self._write_at(keys.health(self.node), health.to_value(), hlc)
         step.written.append(entry)
         if changed:
@@ -348,6 +354,29 @@ class NodeCore:
         # A single-vantage verdict waits for a canary pass after its failures.
         if ok and len(self._voters) == 1:
             step.extend(self._evaluate_all(now_ms))
+        return step
+
+    def delivery_observed(self, ok: bool, now_ms: int) -> Step:
+        """An attempt to reach ntfy got an answer (ok) or none: no connection,
+        a timeout, a 5xx. Not a 429: pacing would hold the peer back too.
+
+        A change is told to the peers at once: a standby takes over the
+        claims of a node that cannot deliver, even while it is alive."""
+        if ok == self.ntfy_ok:
+            return Step()
+        was = self.ntfy_ok
+        self.ntfy_ok = ok
+        step = Step()
+        if self.canaries_ok is not None:
+            health = Health(self.canaries_ok, self.canary_pass, ok)
+            entry = self._write(keys.health(self.node), health.to_value(), now_ms)
+            step.written.append(entry)
+            step.commands.append(Push((entry,)))
+        if not ok:
+            wait_s = self.settings.failover_ms // 1000
+            step.commands.append(Warn("ntfy_unreachable", {"standby_takes_over_after_s": wait_s}))
+        elif was is False:
+            step.commands.append(Warn("ntfy_reachable_again", {}))
         return step
 
     def _forget_isolated_checks(self, now_ms: int) -> Step:
@@ -561,7 +590,7 @@ class NodeCore:
         if now_ms >= self._next_heartbeat_ms:
             self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
             if self.canaries_ok is not None:
-                health = Health(self.canaries_ok, self.canary_pass)
+                health = Health(self.canaries_ok, self.canary_pass, self.ntfy_ok)
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
                 step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
@@ -896,7 +925,7 @@ class NodeCore:
             self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
             return Step()
         if claim is not None and _node_of(claim.value) != self.node:
-            self.dispatch[record.event_id] = record.move(Move.CLAIM_LOST)
+            self._stand_by(record, now_ms)
             return Step()
         event = self.event(record.event_id)
         if event is None:
@@ -923,8 +952,9 @@ class NodeCore:
             )
             if record.role is Role.SENDER:
                 if claimant not in (None, self.node) and live:
-                    # The standby took over while we could not claim.
-                    self.dispatch[record.event_id] = record.move(Move.SENT_SEEN)
+                    # The standby took over while we could not claim: we
+                    # stand by in case it cannot deliver either.
+                    self._stand_by(record, now_ms)
                 elif self.storage_ok:
                     step.extend(self._claim(record, now_ms))
                 else:
@@ -935,11 +965,15 @@ class NodeCore:
                         now_ms + self.settings.claim_ack_wait_ms,
                     )  # fmt: skip
                 continue
-            takes_over = standby_should_take_over(claimant, live, sent, self.node)
-            if takes_over and self.canaries_ok and self.storage_ok:
+            delivering = claimant is None or self.health_of(claimant).ntfy_ok is not False
+            takes_over = standby_should_take_over(claimant, live, sent, self.node, delivering)
+            if takes_over and self.canaries_ok and self.storage_ok and self.ntfy_ok is not False:
                 step.extend(self._claim(record, now_ms))
             else:
-                deadline = now_ms + self.settings.failover_ms
+                # Past the failover time, a live claimant's lease is looked
+                # at again shortly: the moment it says it cannot deliver.
+                wait = LEASE_LOOK_AGAIN_MS if claimant not in (None, self.node) else None
+                deadline = now_ms + (wait or self.settings.failover_ms)
                 self.dispatch[record.event_id] = Dispatch(
                     record.event_id, record.role, record.state, deadline
                 )
@@ -1019,11 +1053,19 @@ class NodeCore:
             claimant = _node_of(entry.value)
             if (
                 record is not None
-                and record.state is DispatchState.CLAIMED
+                and record.state in (DispatchState.CLAIMED, DispatchState.POSTING)
                 and claimant != self.node
             ):
-                self.dispatch[claim_key] = record.move(Move.CLAIM_LOST)
+                # Taken over: a post already in flight still completes, but
+                # no further attempt is ours unless the taker fails too.
+                self._stand_by(record, now_ms)
         return Step()
+
+    def _stand_by(self, record: Dispatch, now_ms: int) -> None:
+        lost = record.move(Move.CLAIM_LOST) if record.state is not DispatchState.WAITING else record
+        self.dispatch[record.event_id] = Dispatch(
+            lost.event_id, Role.STANDBY, lost.state, now_ms + self.settings.failover_ms
+        )
 
     # -- helpers -------------------------------------------------------------
 

@@ -10,7 +10,10 @@ once with ntfy's words and kept until the configuration changes.
 
 A post whose answer was lost (a crash, a read timeout) and a post a standby
 takes over are first looked up on ntfy by sequence id, so the copy is not
-sent at all when the first one arrived. Events older than the summary age
+sent at all when the first one arrived. Whether ntfy answers is told to the
+node after every attempt (a 429 aside): a node that cannot deliver loses its
+claims to the standby, and while it cannot, a cheap poll every few seconds
+tells it when ntfy is back. Events older than the summary age
 go out as one summary per topic instead of a burst of stale alarms.
 """
 
@@ -30,7 +33,7 @@ import httpx
 
 from consensus.events import Event
 from notify.messages import Style, Subject, build, build_summary
-from notify.publisher import Delivered, Refused, RetryLater, Server, publish
+from notify.publisher import Delivered, Refused, RetryLater, Server, answers, publish
 
 log = logging.getLogger("ravens")
 
@@ -40,6 +43,9 @@ IDLE_WAIT_S = 5.0
 RATE_LIMITED_GAP_S = 1.0
 # A lookup reads the topic's cache from a little before the event.
 LOOKUP_MARGIN_S = 120
+# While ntfy does not answer and nothing of ours is due, ask this often
+# whether it is back.
+PROBE_EVERY_S = 10.0
 
 
 class Row(Protocol):
@@ -73,6 +79,9 @@ class Host(Protocol):
     def took_over(self, event_id: str) -> bool: ...
 
     async def delivered(self, event_id: str) -> None: ...
+
+    async def reachable(self, ok: bool) -> None:
+        """Whether ntfy answered the last attempt (posts, probes)."""
 
 
 def wall_ms() -> int:
@@ -118,6 +127,10 @@ class Sender:
     # Events a standby already looked up on ntfy before taking over.
     looked_up: set[str] = field(default_factory=set)
     rate_limited: bool = False
+    # What the last attempt to reach ntfy said; None before the first.
+    answering: bool | None = None
+    attempted: bool = False
+    next_probe_s: float = 0.0
 
     async def run(self) -> None:
         while True:
@@ -135,6 +148,30 @@ class Sender:
     async def send_due(self) -> float | None:
         """One pass over the outbox, oldest first. Returns the wait before the
         next when ntfy asked for one (nothing later may go first), else None."""
+        self.attempted = False
+        try:
+            return await self._pass()
+        finally:
+            if self.answering is False and not self.attempted:
+                await self._probe()
+
+    async def _probe(self) -> None:
+        now = time.monotonic()
+        if now < self.next_probe_s:
+            return
+        self.next_probe_s = now + PROBE_EVERY_S
+        topic = self.routing.style.topic
+        await self._answered(await answers(self.client, self.routing.server, topic))
+
+    async def _answered(self, ok: bool) -> None:
+        self.attempted = True
+        if ok != self.answering:
+            self.answering = ok
+            if ok:
+                log.info("ntfy answers again")
+        await self.host.reachable(ok)
+
+    async def _pass(self) -> float | None:
         ready: list[tuple[Row, Event]] = []
         for row in await self.host.outbox_rows(("posting", "queued")):
             if self.host.sent_elsewhere(row.event_id):
@@ -226,6 +263,8 @@ class Sender:
         for row in post.rows:
             await self.host.mark(row.event_id, "posting", attempt=True, sequence_id=sequence)
         outcome = await publish(self.client, self.routing.server, post.message)
+        if not (isinstance(outcome, RetryLater) and outcome.paced):
+            await self._answered(not isinstance(outcome, RetryLater))
         if isinstance(outcome, Delivered):
             for event in post.events:
                 await self.host.mark(event.id, "sent", message_id=outcome.message_id)

@@ -32,6 +32,9 @@ class RetryLater:
     # From a 429's Retry-After: the whole server is to be left alone this long.
     after_s: float | None = None
     in_doubt: bool = False
+    # A 429: ntfy answered and asked us to slow down. Not a sign that this
+    # node cannot reach it (the peer would be paced the same way).
+    paced: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,10 +90,23 @@ async def publish(client: httpx.AsyncClient, server: Server, message: dict[str, 
             return RetryLater("ntfy answered 200 without a message id")
     error = _error_text(response)
     if response.status_code == 429:
-        return RetryLater(f"rate limited: {error}", _retry_after(response))
+        return RetryLater(f"rate limited: {error}", _retry_after(response), paced=True)
     if response.status_code >= 500:
         return RetryLater(f"ntfy error {response.status_code}: {error}")
     return Refused(response.status_code, error)
+
+
+async def answers(client: httpx.AsyncClient, server: Server, topic: str) -> bool:
+    """Whether ntfy answers at all (below 500): a cheap poll that reads
+    nothing, to learn that a server we could not reach is back."""
+    url = f"{server.base_url.rstrip('/')}/{topic}/json"
+    headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
+    try:
+        response = await client.get(url, params={"poll": "1", "since": "none"},
+                                    headers=headers, timeout=server.timeout_s)  # fmt: skip
+    except httpx.HTTPError:
+        return False
+    return response.status_code < 500
 
 
 def _error_text(response: httpx.Response) -> str:

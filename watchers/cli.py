@@ -202,6 +202,13 @@ def status_command(node_url: str, as_json: bool) -> None:
             f"{name}: {v['verdict']} ({v['reason'] or '-'})" for name, v in item["views"].items()
         )
         click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
+    for name, ok in [
+        (nodes.get("node"), nodes.get("ntfy_ok")),
+        *((p.get("name"), p.get("ntfy_ok")) for p in nodes.get("peers", [])),
+    ]:
+        if ok is False:
+            click.echo(f"ntfy: {name} cannot reach ntfy; its notifications go out from "
+                       "its peer after the failover time")  # fmt: skip
     refused = nodes.get("outbox_refused", [])
     click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
     for row in refused:

@@ -51,6 +51,16 @@ class NodeCollector(Collector):
             "1 if this node's canaries answer",
             value=float(bool(core.canaries_ok)),
         )
+        reach = GaugeMetricFamily(
+            "ravens_ntfy_ok",
+            "1 if ntfy answered the node's last attempt (absent before one)",
+            labels=["node"],
+        )
+        for name in core.nodes:
+            ok = core.ntfy_ok if name == core.node else core.health_of(name).ntfy_ok
+            if ok is not None:
+                reach.add_metric([name], float(ok))
+        yield reach
         yield GaugeMetricFamily(
             "ravens_outbox_depth", "Notifications waiting for ntfy", value=float(self.outbox_depth)
         )

@@ -566,6 +566,9 @@ class Node:
     async def delivered(self, event_id: str) -> None:
         await self.apply(self.core.publish_succeeded(event_id, now_ms()))
 
+    async def reachable(self, ok: bool) -> None:
+        await self.apply(self.core.delivery_observed(ok, now_ms()))
+
     def _subject(self, event: Event) -> Subject:
         if event.subject.startswith(keys.NODE_SUBJECT):
             return Subject(event.subject.removeprefix(keys.NODE_SUBJECT))

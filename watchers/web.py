@@ -72,7 +72,7 @@ def app_for(node: Node) -> FastAPI:
     app.include_router(site_router(node), dependencies=readers)
     app.include_router(admin_router(node))
 
-    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, sync lag, skew, outbox",
+    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, ntfy, sync lag, skew, outbox",
              dependencies=readers)  # fmt: skip
     async def nodes() -> dict[str, Any]:
         core = node.core
@@ -86,6 +86,7 @@ def app_for(node: Node) -> FastAPI:
                 "name": peer,
                 "voter": peer in voters,
                 "canaries_ok": health.canaries_ok,
+                "ntfy_ok": health.ntfy_ok,
                 "last_heard_ms": core.heard.get(peer),
                 "sync_lag_ms": None if last is None else now - last,
                 "clock_offset_ms": node.clock_offset_ms.get(peer, core.peer_offset_ms.get(peer)),
@@ -96,6 +97,9 @@ def app_for(node: Node) -> FastAPI:
             "version": version(),
             "voter": node.name in voters,
             "canaries_ok": core.canaries_ok,
+            # Whether ntfy answered this node's last attempt (null before
+            # one); while it does not, its claims go to the standby.
+            "ntfy_ok": core.ntfy_ok,
             "ready": core.ready(now),
             "clock": core.clock.last.encode(),
             "log_entries": len(core.log),

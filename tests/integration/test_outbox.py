@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,10 @@ class StoreHost:
         self.delivered_ids: list[str] = []
         self.takeovers: set[str] = set()
         self.moot: set[str] = set()
+        # What the sender told the node about ntfy, in order.
+        self.answers: list[bool] = []
+        # Events the core would say are not ours to post (yet).
+        self.held: set[str] = set()
 
     async def outbox_rows(self, statuses: tuple[str, ...]) -> list[OutboxRow]:
         return await self.store.outbox_rows(statuses)
@@ -49,7 +54,7 @@ class StoreHost:
         await self.store.mark(event_id, status, 0, error, message_id, attempt, sequence_id)
 
     def should_post(self, event_id: str) -> bool:
-        return True
+        return event_id not in self.held
 
     def sent_elsewhere(self, event_id: str) -> bool:
         return False
@@ -62,6 +67,9 @@ class StoreHost:
 
     async def delivered(self, event_id: str) -> None:
         self.delivered_ids.append(event_id)
+
+    async def reachable(self, ok: bool) -> None:
+        self.answers.append(ok)
 
 
 def transition(target: int, n: int, at_ms: int) -> Event:
@@ -275,3 +283,40 @@ def test_a_refused_event_is_kept_and_the_rest_still_go(tmp_path: Path) -> None:
     (refused,) = run(tmp_path, inbox, work)
     assert refused.event_id == events[0].id and "unauthorized (40101)" in str(refused.last_error)
     assert [m["sequence_id"] for m in inbox.all()] == [e.id for e in events[1:]]
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_node_hears_whether_ntfy_answers_and_a_probe_says_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    inbox = Inbox(token=TOKEN)
+    down = transition(1, 0, START_MS)
+
+    async def work(store: Store, host: StoreHost, sender: Sender) -> None:
+        good = sender.routing.server
+        sender.routing.server = Server(f"http://127.0.0.1:{closed_port()}", token=TOKEN)
+        await queue(store, [down], START_MS)
+        await sender.send_due()
+        assert host.answers == [False], "a refused connection is told to the node"
+        # Nothing of ours is due (the standby took it over): a poll, not a
+        # post, tells the node that ntfy is back.
+        host.held.add(down.id)
+        sender.routing.server = good
+        await sender.send_due()
+        assert host.answers == [False, True]
+        assert inbox.requests == [], "the probe posted nothing"
+        # A 429 says nothing about this node's reach.
+        host.held.clear()
+        inbox.retry_after_s = 42
+        await sender.send_due()
+        assert len(inbox.requests) == 1 and host.answers == [False, True]
+        inbox.retry_after_s = None
+        await sender.send_due()
+        assert host.delivered_ids == [down.id] and host.answers == [False, True, True]
+
+    run(tmp_path, inbox, work)

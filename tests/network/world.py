@@ -93,6 +93,7 @@ port = 53
 url = "http://{address("ntfy")}:{NTFY_PORT}"
 topic = "{TOPIC}"
 failover_s = 10
+timeout_s = 4
 
 [[targets]]
 id = "site"

@@ -23,8 +23,10 @@ class Net:
     targets: tuple[str, ...]
     settings: Settings = field(default_factory=Settings)
     now_ms: int = START_MS
-    # Posts are acknowledged by ntfy at once unless a test says otherwise.
+    # Posts are acknowledged by ntfy at once unless a test says otherwise
+    # (for every node, or for the nodes cut off from it).
     ntfy_up: bool = True
+    ntfy_cut: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.cores = {
@@ -54,11 +56,13 @@ class Net:
                     if other != node and self.linked(node, other) and command.entries:
                         self.inbox.append((node, other, command.entries))
             elif isinstance(command, Publish):
-                if self.ntfy_up:
+                core = self.cores[node]
+                reached = self.ntfy_up and node not in self.ntfy_cut
+                # The outbox tells the core whether ntfy answered.
+                self.run(node, core.delivery_observed(reached, self.now_ms))
+                if reached:
                     self.posts.append((node, command.event))
-                    self.run(
-                        node, self.cores[node].publish_succeeded(command.event.id, self.now_ms)
-                    )
+                    self.run(node, core.publish_succeeded(command.event.id, self.now_ms))
             elif isinstance(command, Recheck):
                 self.rechecks.append((node, command.target, command.delay_ms))
             elif isinstance(command, Warn):

@@ -1,0 +1,126 @@
+"""A claim to post is a lease: a sender that reaches its peer but not ntfy
+hands its pages to the standby within the failover time, and no page is
+posted twice on the way."""
+
+from __future__ import annotations
+
+from consensus.dispatch import designated_sender
+from tests.unit.pair import Net, results
+
+PAIR = ("huginn", "muninn")
+TARGETS = tuple(f"t{i:02d}" for i in range(8))
+STEP_MS = 5_000
+
+
+def started() -> Net:
+    net = Net(PAIR, TARGETS)
+    net.start()
+    for target in TARGETS:
+        net.rounds(target, results(PAIR, True), 2)
+    return net
+
+
+def senders(net: Net) -> dict[str, str]:
+    return {t: designated_sender(t, PAIR) for t in TARGETS}
+
+
+def outage(net: Net, ok: bool) -> dict[str, int]:
+    """Every target fails (or answers) on both nodes until the pair agrees;
+    when each target's agreed move was made."""
+    decided: dict[str, int] = {}
+    want = "UP" if ok else "DOWN"
+    for _ in range(6):
+        for target in TARGETS:
+            net.check("huginn", target, ok)
+            net.check("muninn", target, ok)
+            if target not in decided and net.state(target).value == want:
+                decided[target] = net.now_ms
+        net.advance(STEP_MS)
+    assert set(decided) == set(TARGETS), "the pair did not agree on every target"
+    return decided
+
+
+def wait_for_posts(net: Net, count: int, limit_ms: int) -> dict[str, int]:
+    """Step time until count posts are out; when each event went out."""
+    posted: dict[str, int] = {}
+    end = net.now_ms + limit_ms
+    while net.now_ms <= end:
+        for _, event in net.posts:
+            posted.setdefault(event.id, net.now_ms)
+        if len(posted) >= count:
+            break
+        net.advance(STEP_MS)
+    return posted
+
+
+def test_a_sender_cut_off_from_ntfy_hands_its_pages_to_the_standby() -> None:
+    net = started()
+    by = senders(net)
+    assert set(by.values()) == set(PAIR), "both nodes are senders for some targets"
+    net.ntfy_cut.add("huginn")
+    down_at = outage(net, ok=False)
+    failover = net.settings.failover_ms
+    posted = wait_for_posts(net, len(TARGETS), 3 * failover)
+    assert len(posted) == len(TARGETS)
+    assert len(net.posts) == len(TARGETS), "a DOWN was posted twice"
+    for node, event in net.posts:
+        assert node == "muninn" and event.notice.value == "DOWN"
+        # On time: the failover time after the decision, plus a step or two.
+        assert posted[event.id] - down_at[event.subject] <= failover + 2 * STEP_MS, event.subject
+    health = net.cores["muninn"].health_of("huginn")
+    assert health.ntfy_ok is False, "the peer knows huginn cannot deliver"
+
+    # ntfy comes back for huginn (its outbox probe says so); recoveries go
+    # out from each target's own sender again, once each.
+    net.ntfy_cut.clear()
+    net.run("huginn", net.cores["huginn"].delivery_observed(True, net.now_ms))
+    net.deliver()
+    net.posts.clear()
+    outage(net, ok=True)
+    posted = wait_for_posts(net, len(TARGETS), 3 * failover)
+    assert sorted(e.subject for _, e in net.posts) == sorted(TARGETS), "one UP per target"
+    assert {(n, e.subject) for n, e in net.posts} == {(by[t], t) for t in TARGETS}
+
+
+def test_a_taker_that_fails_too_hands_the_page_back() -> None:
+    net = started()
+    target = next(t for t, s in senders(net).items() if s == "huginn")
+    net.ntfy_cut.add("huginn")
+    for _ in range(3):
+        net.check("huginn", target, False)
+        net.check("muninn", target, False)
+        net.advance(STEP_MS)
+    event_id = net.cores["muninn"].record(target).event
+    assert event_id is not None
+    # Before the standby's deadline, muninn loses ntfy too and huginn gets
+    # it back: whoever can deliver ends up posting it, once.
+    net.ntfy_cut = {"muninn"}
+    failover = net.settings.failover_ms
+    net.advance(failover)
+    net.run("huginn", net.cores["huginn"].delivery_observed(True, net.now_ms))
+    net.deliver()
+    wait_for_posts(net, 1, 3 * failover)
+    assert [(n, e.id) for n, e in net.posts] == [("huginn", event_id)]
+    net.advance(3 * failover)
+    assert len(net.posts) == 1, "no second copy"
+
+
+def test_a_claim_held_by_a_node_that_delivers_is_respected() -> None:
+    net = started()
+    net.ntfy_up = False
+    target = TARGETS[0]
+    for _ in range(3):
+        net.check("huginn", target, False)
+        net.check("muninn", target, False)
+        net.advance(STEP_MS)
+    # ntfy is down for both: a claim moves at most once, to a node that had
+    # not tried yet, and no node posts.
+    claims = set()
+    event_id = net.cores["huginn"].record(target).event or ""
+    for _ in range(6):
+        net.advance(net.settings.failover_ms)
+        claim = net.cores["huginn"].log.get(f"claim/{event_id}")
+        assert claim is not None
+        claims.add(claim.origin)
+    assert net.posts == []
+    assert len(claims) <= 2
