@@ -151,3 +151,12 @@ class Net:
 
 def results(names: Iterable[str], ok: bool) -> dict[str, bool]:
     return dict.fromkeys(names, ok)
+
+
+def started(names: tuple[str, ...], targets: tuple[str, ...]) -> Net:
+    """A linked pair (or more) that has seen every target UP."""
+    net = Net(names, targets)
+    net.start()
+    for target in targets:
+        net.rounds(target, results(names, True), 2)
+    return net

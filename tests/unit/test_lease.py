@@ -5,7 +5,8 @@ posted twice on the way."""
 from __future__ import annotations
 
 from consensus.dispatch import designated_sender
-from tests.unit.pair import Net, results
+from tests.unit.pair import Net
+from tests.unit.pair import started as started_pair
 
 PAIR = ("huginn", "muninn")
 TARGETS = tuple(f"t{i:02d}" for i in range(8))
@@ -13,11 +14,7 @@ STEP_MS = 5_000
 
 
 def started() -> Net:
-    net = Net(PAIR, TARGETS)
-    net.start()
-    for target in TARGETS:
-        net.rounds(target, results(PAIR, True), 2)
-    return net
+    return started_pair(PAIR, TARGETS)
 
 
 def senders(net: Net) -> dict[str, str]:

@@ -15,17 +15,14 @@ from consensus.hlc import Hlc
 from consensus.lww import Entry
 from consensus.node import NodeCore
 from tests.unit.pair import Net, results
+from tests.unit.pair import started as started_pair
 
 PAIR = ("huginn", "muninn")
 TARGETS = ("blog", "shop")
 
 
 def started() -> Net:
-    net = Net(PAIR, TARGETS)
-    net.start()
-    for target in TARGETS:
-        net.rounds(target, results(PAIR, True), 2)
-    return net
+    return started_pair(PAIR, TARGETS)
 
 
 rounds = st.lists(
