@@ -212,6 +212,11 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             continue
         floor = previous.start_ms if previous is not None else None
         start = _start(move, None if previous is None else AgreedState(previous.state), floor)
+        if previous is not None and _left_to_one(previous, move):
+            # A voter left while the pair disagreed: the state the one
+            # vantage left decides begins now, not with the streak the two
+            # disagreed about (the other vantage saw otherwise meanwhile).
+            start = max(move.decided_ms, previous.start_ms)
         if previous is not None and start <= previous.start_ms:
             # The previous stretch had no length: it was only the pair
             # deciding; the state before it continues or this one begins.
@@ -224,6 +229,14 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             out[-1] = _with(out[-1], end_ms=start)
         out.append(Stretch(move.target, move.state.value, move.mode.value, start, None, move.event))
     return out
+
+
+def _left_to_one(previous: Stretch, move: AgreedMove) -> bool:
+    return (
+        previous.state == S.PARTIAL.value
+        and previous.mode == Mode.QUORUM.value
+        and move.mode is Mode.SINGLE_VANTAGE
+    )
 
 
 def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) -> int:

@@ -88,6 +88,9 @@ class NodeCore:
             entry = self.log.get(keys.obs(node, target))
             if entry is not None:
                 self.verdicts[target] = Verdict.from_value(entry.value)
+        # Verdicts carried over a restart: their last check is the last one
+        # saved, not the last one made, so it bounds nothing (history).
+        self._resumed: set[str] = set(self.verdicts)
         self.canaries_ok: bool | None = None
         # False while the node's database refuses writes (disk full): it
         # still checks and votes from memory, but claims no notification.
@@ -303,6 +306,9 @@ class NodeCore:
             raise InvalidEntry(f"check of unknown target {target!r}")
         step = Step()
         before = self.verdicts.get(target, Verdict())
+        if target in self._resumed:
+            self._resumed.discard(target)
+            before = replace(before, checked=None)
         after = before.observe(ok, self.clock.tick(now_ms), reason, latency_ms, self.settings)
         if target in self._confirm:
             self._confirm.discard(target)

@@ -194,3 +194,19 @@ def test_a_move_without_the_checks_before_starts_at_the_first_failure():
         AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(100_000, 0, "muninn"), down_ms=(60_000,)),
     ]  # fmt: skip
     assert derive(found)[-1].start_ms == 60_000
+
+
+def test_a_voter_leaving_a_disagreement_does_not_rewrite_it():
+    # Muninn alone saw it fail from 60 s (its own path); Huginn saw it
+    # answer. Huginn stops at 900 s: Muninn alone calls it DOWN. The DOWN
+    # begins then, not with the streak the two disagreed about.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, Hlc(70_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, Hlc(940_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(0,)),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 940_000)
+    ]  # fmt: skip

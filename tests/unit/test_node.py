@@ -201,6 +201,12 @@ def test_restart_resumes_verdicts_from_the_log() -> None:
     again = NodeCore("huginn", PAIR, TARGETS, net.settings, net.now_ms, log=core.log)
     assert again.verdicts["blog"].fails == core.verdicts["blog"].fails
     assert again.clock.last >= core.clock.last
+    # The last saved check is not the last one made: the first streak after
+    # the restart has no check before it to bound when it began.
+    again.check_observed("blog", True, "status 200", 12.0, net.now_ms + 600_000)
+    assert again.verdicts["blog"].before_streak_ms is None
+    core.check_observed("blog", True, "status 200", 12.0, net.now_ms + 600_000)
+    assert core.verdicts["blog"].before_streak_ms is not None, "without a restart, it does"
 
 
 def test_a_push_heartbeat_on_either_node_reaches_both() -> None:
