@@ -19,12 +19,16 @@ class Health:
     # False while its last attempt to reach ntfy failed (no connection, a
     # timeout, a 5xx); None before it tried.
     ntfy_ok: bool | None = None
+    # The node's wall clock when it wrote this: a true reading, unlike the
+    # entry's hlc, which may stand after an older stamp from a clock step.
+    wall_ms: int | None = None
 
     def to_value(self) -> JsonValue:
         return {
             "canaries_ok": self.canaries_ok,
             "canary_pass": None if self.canary_pass is None else self.canary_pass.encode(),
             "ntfy_ok": self.ntfy_ok,
+            "wall_ms": self.wall_ms,
         }
 
     @classmethod
@@ -37,4 +41,10 @@ class Health:
         for name, flag in (("canaries_ok", ok), ("ntfy_ok", ntfy_ok)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidEntry(f"health.{name}: expected true, false or null, got {flag!r}")
-        return cls(ok, Hlc.decode(passed) if isinstance(passed, str) else None, ntfy_ok)  # type: ignore[arg-type]
+        wall = value.get("wall_ms")
+        if wall is not None and (
+            isinstance(wall, bool) or not isinstance(wall, int) or not -(2**53) < wall < 2**53
+        ):
+            raise InvalidEntry(f"health.wall_ms: expected epoch milliseconds, got {wall!r}")
+        passed_hlc = Hlc.decode(passed) if isinstance(passed, str) else None
+        return cls(ok, passed_hlc, ntfy_ok, wall)  # type: ignore[arg-type]

@@ -46,7 +46,15 @@ class Received:
 
 
 class HybridClock:
-    """The local clock of one node. Restartable from the last persisted value."""
+    """The local clock of one node. Restartable from the last persisted value.
+
+    Never more than ``max_skew_ms`` ahead of the wall clock it is handed:
+    when it finds itself further ahead (the wall clock stepped back, or a
+    restart from a value saved while it was stepped forward), it starts
+    again from the wall clock and says so in ``restarted_ahead_ms``. What it
+    stamped before stays ahead; a node overwriting such a key stamps just
+    after it, so its own order of writes holds (see ``NodeCore._write_at``).
+    """
 
     def __init__(self, node: str, max_skew_ms: int, last: Hlc = ZERO) -> None:
         if max_skew_ms <= 0:
@@ -55,13 +63,24 @@ class HybridClock:
         self.max_skew_ms = max_skew_ms
         # Restarting from a persisted value keeps the clock from going backwards.
         self._last = Hlc(last.wall_ms, last.logical, node)
+        # How far ahead of the wall clock it was when it last started again
+        # from it; the node reports it once and clears it.
+        self.restarted_ahead_ms: int | None = None
 
     @property
     def last(self) -> Hlc:
         return self._last
 
+    def _bound(self, now_ms: int) -> None:
+        ahead_ms = self._last.wall_ms - now_ms
+        # A wall clock before 1970 is not one to start again from.
+        if ahead_ms > self.max_skew_ms and now_ms >= 0:
+            self.restarted_ahead_ms = ahead_ms
+            self._last = Hlc(now_ms, 0, self.node)
+
     def tick(self, now_ms: int) -> Hlc:
         """Timestamp a local event or a send."""
+        self._bound(now_ms)
         last = self._last
         if now_ms > last.wall_ms:
             self._last = Hlc(now_ms, 0, self.node)
@@ -76,6 +95,7 @@ class HybridClock:
             # Kept as data by the caller, but trusting it would pin our clock
             # in the future for everyone who syncs with us.
             return Received(self.tick(now_ms), refused_skew_ms=ahead_ms)
+        self._bound(now_ms)
         last = self._last
         wall = max(last.wall_ms, remote.wall_ms, now_ms)
         if wall == last.wall_ms == remote.wall_ms:

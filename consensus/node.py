@@ -103,6 +103,9 @@ class NodeCore:
         self.peer_vectors: dict[str, VersionVector] = {}
         self.peer_offset_ms: dict[str, int] = {}
         self._skew_warned: dict[str, int] = {}
+        # When our hlc last started again from the wall clock, and how far
+        # ahead it had been.
+        self.clock_restarted: tuple[int, int] | None = None
         self._confirm: set[str] = set()
         self._pulled: set[str] = set()
         self._held: dict[str, int] = {}
@@ -348,7 +351,7 @@ class NodeCore:
         hlc = self.clock.tick(now_ms)
         if ok:
             self.canary_pass = hlc
-        health = Health(ok, self.canary_pass, self.ntfy_ok)
+        health = Health(ok, self.canary_pass, self.ntfy_ok, now_ms)
         entry = self._write_at(keys.health(self.node), health.to_value(), hlc)
         step.written.append(entry)
         if changed:
@@ -362,6 +365,21 @@ class NodeCore:
             step.extend(self._evaluate_all(now_ms))
         return step
 
+    def time_stepped(self, delta_ms: int) -> None:
+        """The wall clock jumped by delta_ms (the shell saw it against the
+        monotonic clock). Timers set in the old time move with it, so a step
+        forward fires none of them early (no peer counted lost) and a step
+        back holds none of them for its length."""
+        self.heard = {peer: at + delta_ms for peer, at in self.heard.items()}
+        self._next_heartbeat_ms += delta_ms
+        self._next_gc_ms += delta_ms
+        self.started_ms += delta_ms
+        self._held = {target: at + delta_ms for target, at in self._held.items()}
+        self.dispatch = {
+            event_id_: replace(record, deadline_ms=record.deadline_ms + delta_ms)
+            for event_id_, record in self.dispatch.items()
+        }
+
     def delivery_observed(self, ok: bool, now_ms: int) -> Step:
         """An attempt to reach ntfy got an answer (ok) or none: no connection,
         a timeout, a 5xx. Not a 429: pacing would hold the peer back too.
@@ -374,7 +392,7 @@ class NodeCore:
         self.ntfy_ok = ok
         step = Step()
         if self.canaries_ok is not None:
-            health = Health(self.canaries_ok, self.canary_pass, ok)
+            health = Health(self.canaries_ok, self.canary_pass, ok, now_ms)
             entry = self._write(keys.health(self.node), health.to_value(), now_ms)
             step.written.append(entry)
             step.commands.append(Push((entry,)))
@@ -433,7 +451,9 @@ class NodeCore:
                     self._skew_warning(entry.origin, received.refused_skew_ms, now_ms)
                 )
             if entry.key == keys.health(entry.origin):
-                self.peer_offset_ms[entry.origin] = entry.hlc.wall_ms - now_ms
+                wall = _wall_of(entry)
+                if wall is not None:
+                    self.peer_offset_ms[entry.origin] = wall - now_ms
         merged = self.log.merge_all(entries)
         if covered:
             self.log.advance(covered)
@@ -593,10 +613,18 @@ class NodeCore:
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
         step = Step()
+        restarted = self.clock.restarted_ahead_ms
+        if restarted is not None:
+            self.clock.restarted_ahead_ms = None
+            self.clock_restarted = (now_ms, restarted)
+            step.commands.append(Warn("clock_restarted", {
+                "was_ahead_s": restarted // 1000,
+                "why": "the wall clock stepped back, or a restart after it had stepped forward",
+            }))  # fmt: skip
         if now_ms >= self._next_heartbeat_ms:
             self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
             if self.canaries_ok is not None:
-                health = Health(self.canaries_ok, self.canary_pass, self.ntfy_ok)
+                health = Health(self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms)
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
                 step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
@@ -1119,6 +1147,16 @@ class NodeCore:
                 {"origin": origin, "ahead_ms": ahead_ms, "max_skew_ms": self.settings.max_skew_ms},
             )
         ]
+
+
+def _wall_of(health: Entry) -> int | None:
+    """The writer's wall clock when it wrote its health (older nodes: the
+    entry's hlc, true unless it stands after a stamp from a clock step)."""
+    try:
+        wall = Health.from_value(health.value).wall_ms
+    except InvalidEntry:
+        return None
+    return health.hlc.wall_ms if wall is None else wall
 
 
 def _node_of(value: JsonValue) -> str | None:

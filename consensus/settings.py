@@ -18,10 +18,12 @@ class Settings:
     heartbeat_interval_ms: int = 10_000
     peer_timeout_ms: int = 35_000
     max_skew_ms: int = 60_000
-    # Entries stamped further ahead than this are refused: no honest node is
-    # that far off (signed sync messages 15 minutes off are refused already),
-    # and such an entry would win its key for as long as it is ahead.
-    max_future_ms: int = 3_600_000
+    # Entries stamped further ahead than this are refused with their batch.
+    # Less far ahead they merge: a node whose clock stepped forward for a
+    # while stamped them honestly, and refusing them would cut it off for as
+    # long as the step was. They cannot win a shared key for long: whoever
+    # writes the key next stamps just after what it holds.
+    max_future_ms: int = 30 * DAY_MS
     partial_note_after_ms: int = 15 * 60_000
     isolated_note_after_ms: int = 60_000
     peer_lost_note_after_ms: int = 120_000

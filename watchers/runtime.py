@@ -15,7 +15,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -36,6 +36,7 @@ from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
+from watchers.clockwatch import ClockWatch
 from watchers.config import ApiTokens, Config
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, LiveError
@@ -54,6 +55,8 @@ NtfyLogin = tuple[str | None, tuple[str, str] | None]
 CANARY_INTERVAL_S = 15.0
 CANARY_TIMEOUT_S = 3.0
 MAX_TICK_SLEEP_S = 1.0
+# How often the wall clock is compared with the monotonic clock.
+CLOCK_WATCH_S = 1.0
 # A peer we cannot reach is tried at least this often: after a long
 # partition, the heal is noticed within this long.
 SYNC_BACKOFF_MAX_S = 10.0
@@ -133,6 +136,9 @@ class Node:
             trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
         self.sync_client = httpx.AsyncClient(timeout=10.0, verify=trust)
         self.scheduler = AsyncIOScheduler()
+        self.clock_watch = ClockWatch()
+        # The last step of the wall clock seen: when (after it) and how far.
+        self.last_clock_step: tuple[int, float] | None = None
         self.limit = asyncio.Semaphore(config.defaults.max_concurrent_checks)
         self.busy: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in self.targets}
         self.tasks: set[asyncio.Task[Any]] = set()
@@ -237,6 +243,7 @@ class Node:
         self.scheduler.add_listener(self._submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.start()
         self._ticker_task = asyncio.create_task(self._ticker())
+        self._spawn(self._watch_clock())
         if self.sender is not None:
             self._spawn(self.sender.run())
 
@@ -328,6 +335,32 @@ class Node:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(0.05, min(delay, MAX_TICK_SLEEP_S)))
+
+    async def _watch_clock(self) -> None:
+        # asyncio sleeps on the monotonic clock: this loop keeps its pace
+        # whatever the wall clock does.
+        while True:
+            await asyncio.sleep(CLOCK_WATCH_S)
+            step_s = self.clock_watch.step_s()
+            if step_s:
+                self.clock_stepped(step_s)
+
+    def clock_stepped(self, step_s: float) -> None:
+        """The wall clock jumped: every job and timer set in the old time
+        moves with it, so checks, canaries and sync keep their pace."""
+        step_ms = int(step_s * 1000)
+        self.last_clock_step = (now_ms(), step_s)
+        log.warning("clock_step node=%s step_s=%+.1f: checks, canaries, sync and timers keep "
+                    "their pace", self.name, step_s)  # fmt: skip
+        delta = timedelta(seconds=step_s)
+        for job in self.scheduler.get_jobs():
+            if job.next_run_time is not None:
+                job.modify(next_run_time=job.next_run_time + delta)
+        self.scheduler.wakeup()
+        self.core.time_stepped(step_ms)
+        self.retry_at_ms = {peer: at + step_ms for peer, at in self.retry_at_ms.items()}
+        self.last_sync_ms = {peer: at + step_ms for peer, at in self.last_sync_ms.items()}
+        self.wake.set()
 
     # -- checks --------------------------------------------------------------
 

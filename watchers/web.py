@@ -102,6 +102,14 @@ def app_for(node: Node) -> FastAPI:
             "ntfy_ok": core.ntfy_ok,
             "ready": core.ready(now),
             "clock": core.clock.last.encode(),
+            # The last wall-clock step seen, and the last time the hlc had to
+            # start again from the wall clock (how far ahead it had been).
+            "clock_step": None
+            if node.last_clock_step is None
+            else {"at_ms": node.last_clock_step[0], "step_s": node.last_clock_step[1]},
+            "clock_restarted": None
+            if core.clock_restarted is None
+            else {"at_ms": core.clock_restarted[0], "was_ahead_ms": core.clock_restarted[1]},
             "log_entries": len(core.log),
             # How late the last checks started against their due time.
             "check_lateness": node.lateness.summary(),

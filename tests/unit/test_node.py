@@ -149,7 +149,8 @@ def test_an_entry_stamped_beyond_the_future_limit_refuses_its_batch() -> None:
     near = Entry("target/x", {"kind": "tcp"}, Hlc(net.now_ms + limit, 0, "muninn"), "muninn", 500)
     far = Entry("target/y", {"kind": "tcp"}, Hlc(net.now_ms + limit + 1000, 0, "muninn"),
                 "muninn", 501)  # fmt: skip
-    with pytest.raises(InvalidEntry, match="target/y: stamped 3601 s in the future"):
+    refused = f"target/y: stamped {limit // 1000 + 1} s in the future"
+    with pytest.raises(InvalidEntry, match=refused):
         core.entries_received("muninn", [near, far], net.now_ms)
     assert core.log.digest() == before
     core.entries_received("muninn", [near], net.now_ms)
