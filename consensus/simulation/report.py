@@ -10,7 +10,9 @@ Definitions that bind it:
   that long are ``exempt``, counted by reason;
 - what users read is judged too: each node's derived agreed history against
   the scenario's outages (``uptime_error_s``, seconds of DOWN reported as
-  anything else or the reverse, per target-week), whether the nodes tell
+  anything else or the reverse, per target-week; the time a node alone had
+  a failing path to a target, from the scenario, is judged apart in
+  ``alone_on_failing_path``, as single-vantage false alarms are), whether the nodes tell
   the same history at the end (``history_mismatch``), and whether each
   target's notifications arrived in the order they were decided
   (``order_violations``) with a recovery for every paged outage
@@ -238,16 +240,49 @@ def _down_ms(windows: list[tuple[int, int]], lo: int, hi: int) -> int:
     return sum(max(0, min(b, hi) - max(a, lo)) for a, b in windows)
 
 
+def _blind(scenario: Scenario, node: str) -> list[Window]:
+    """When a node could not vote: crashed, cut off, or partitioned away."""
+    found = [Window(c.start_ms, c.end_ms) for c in scenario.crashes if c.node == node]
+    found += [Window(i.start_ms, i.end_ms) for i in scenario.isolations if i.node == node]
+    return found + list(scenario.partitions)
+
+
+def alone_on_a_failing_path(scenario: Scenario, target: str) -> list[Window]:
+    """When the only node that could vote on target had a failing path to it
+    (from the scenario alone): it calls the target DOWN by itself, the
+    single-vantage false alarm no pair can avoid, until the others return
+    (and, with slack, until they are heard again)."""
+    found: list[Window] = []
+    for path in scenario.paths:
+        if path.target != target:
+            continue
+        others = [n for n in scenario.nodes if n != path.node]
+        # Cut points where any other node's blindness starts or ends.
+        blind = {n: _blind(scenario, n) for n in others}
+        edges = sorted({path.start_ms, path.end_ms,
+                        *(t for ws in blind.values() for w in ws for t in (w.start_ms, w.end_ms)
+                          if path.start_ms < t < path.end_ms)})  # fmt: skip
+        for lo, hi in itertools.pairwise(edges):
+            if all(any(w.holds(lo) for w in blind[n]) for n in others):
+                found.append(Window(lo, min(path.end_ms, hi + DOWN_SLACK_MS)))
+    return found
+
+
 def uptime_errors(
-    scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]], exempt: list[Outage]
+    scenario: Scenario,
+    histories: dict[str, dict[str, list[Stretch]]],
+    exempt: list[Outage],
+    alone: dict[str, list[Window]] | None = None,
 ) -> list[float]:
     """Per node and target: seconds of DOWN reported as anything else, or
-    anything else reported as DOWN, per target-week of judged time."""
-    skip = _judged_windows(scenario, exempt)
+    anything else reported as DOWN, per target-week of judged time. Time in
+    ``alone`` (per target) is judged apart: see ``alone_errors``."""
+    alone = alone or {}
     end = scenario.duration_ms
     errors: list[float] = []
     for history in histories.values():
         for target in scenario.targets:
+            skip = _judged_windows(scenario, exempt) + alone.get(target, [])
             truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
             told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
                     for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
@@ -264,6 +299,29 @@ def uptime_errors(
             if judged > 0:
                 errors.append(wrong / 1000 * WEEK_MS / judged)
     return errors
+
+
+def alone_errors(
+    scenario: Scenario,
+    histories: dict[str, dict[str, list[Stretch]]],
+    alone: dict[str, list[Window]],
+) -> float:
+    """Seconds, over all nodes and targets, that the history called DOWN
+    while the target answered, inside the single-vantage windows."""  # fmt: skip
+    end = scenario.duration_ms
+    wrong = 0
+    for history in histories.values():
+        for target, windows in alone.items():
+            truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
+            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
+                    for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
+            for w in windows:
+                inside = (t for x in truth + told for t in x if w.start_ms < t < w.end_ms)
+                cuts = sorted({w.start_ms, w.end_ms, *inside})
+                for a, b in itertools.pairwise(cuts):
+                    if (_down_ms(truth, a, b) > 0) != (_down_ms(told, a, b) > 0):
+                        wrong += b - a
+    return wrong / 1000
 
 
 def outage_errors(
@@ -323,7 +381,9 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
     exempt = [outages[i] for i in confirmable if i not in must]
     copies = truth.copies()
     per_node = truth.copies_per_node()
-    errors = uptime_errors(scenario, record.histories, exempt)
+    alone = {t: alone_on_a_failing_path(scenario, t) for t in scenario.targets}
+    alone = {t: ws for t, ws in alone.items() if ws}
+    errors = uptime_errors(scenario, record.histories, exempt, alone)
     latency = [(detected[i] - outages[i].start_ms) / 1000 for i in must if i in detected]
     delivery = [(delivered[i] - outages[i].start_ms) / 1000 for i in must if i in delivered]
     convergence = max(record.convergence_ms, default=0)
@@ -349,6 +409,14 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "outage_error_s": _spread(
             outage_errors(scenario, record.histories, [outages[i] for i in must])
         ),
+        # Judged apart: a node alone on a failing path (partition, crash or
+        # cut-off peer) calls the target DOWN by itself; how much of that
+        # time the history told wrong, in seconds over all nodes.
+        "alone_on_failing_path": {
+            "windows": sum(len(ws) for ws in alone.values()),
+            "seconds": round(sum(w.length_ms for ws in alone.values() for w in ws) / 1000, 1),
+            "error_s": round(alone_errors(scenario, record.histories, alone), 1),
+        },
         "history_mismatch": history_mismatch(scenario, record.histories),
         "order_violations": order_violations(record),
         "missed_recoveries": truth.missed_recoveries(),

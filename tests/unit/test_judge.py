@@ -89,3 +89,26 @@ def test_a_note_overtaken_by_a_recovery_is_moot_but_a_lost_down_is_lost() -> Non
     down = event(Notice.DOWN, end - 60 * MIN)
     record.decided[down.id] = (end - 60 * MIN, down)
     assert _Truth(SCENARIO, record).lost() == 1
+
+
+def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> None:
+    from consensus.simulation.report import alone_on_a_failing_path
+    from consensus.simulation.scenario import Crash, PathFailure, Window
+
+    path = PathFailure(200 * MIN, 260 * MIN, "muninn", "web")
+    # Muninn's path fails while Huginn is crashed for ten minutes inside it:
+    # only then is Muninn alone (and the slack after Huginn returns).
+    crashed = Crash(210 * MIN, 220 * MIN, "huginn")
+    scenario = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
+                        paths=(path,), crashes=(crashed,))  # fmt: skip
+    (window,) = alone_on_a_failing_path(scenario, "web")
+    assert window.start_ms == crashed.start_ms and window.end_ms == crashed.end_ms + 3 * MIN
+    assert isinstance(window, Window)
+    # Without anyone away, the peer outvotes the failing path: nothing apart.
+    calm = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(), paths=(path,))
+    assert alone_on_a_failing_path(calm, "web") == []
+    # A history that says DOWN there is wrong only there, and counted apart.
+    wrong = {"huginn": {"web": told(crashed.start_ms, crashed.end_ms)}}
+    alone = {"web": [window]}
+    assert uptime_errors(scenario, wrong, [], alone) == [0.0]
+    assert uptime_errors(scenario, wrong, []) == [10 * 60.0]
