@@ -99,6 +99,14 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     notice = event.notice
     if notice is Notice.DOWN:
         return f"{label} is DOWN", f"**{label}** is down since {since}.\n\n{seen}{alone}"
+    if notice is Notice.UP and event.previous == "PARTIAL":
+        # Never down for everyone: the sides agree again, nothing came back.
+        lasted = _duration(event.previous_since_ms, event.at_ms)
+        spell = f" after {lasted} seen down from one side only" if lasted else ""
+        return (
+            f"{label}: all sides agree it is UP",
+            f"**{label}** is seen up from every node again{spell}, since {since}.\n\n{seen}",
+        )
     if notice is Notice.UP:
         lasted = _duration(event.previous_since_ms, event.at_ms)
         after = f" after {lasted} down" if lasted else ""

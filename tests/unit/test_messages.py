@@ -78,6 +78,15 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
         "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
         3, ["white_check_mark"])),
+    (event(Notice.UP, state="UP", previous="PARTIAL", previous_since_ms=AT - 990_000,
+           views={n: {**v, "state": "UP", "reason": "status 200"} for n, v in VIEWS.items()}),
+     SUBJECT, expected(
+        "blog.example.com: all sides agree it is UP",
+        "**blog.example.com** is seen up from every node again after 16 min 30 s seen down "
+        "from one side only, since 2026-11-18 11:06 UTC.\n\n"
+        "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
+        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        3, ["white_check_mark"])),
     (event(Notice.PARTIAL_LASTING, state="PARTIAL", views=ONE_SIDED), SUBJECT, expected(
         "blog.example.com: down from huginn only",
         "**blog.example.com** has been seen down from huginn only since 2026-11-18 11:06 UTC. "
