@@ -446,7 +446,9 @@ class NodeCore:
         step = Step()
         for entry in entries:
             received = self.clock.receive(entry.hlc, now_ms)
-            if received.refused_skew_ms is not None:
+            # Our own entries coming back (stamped before a clock step) say
+            # nothing about a peer's clock.
+            if received.refused_skew_ms is not None and entry.origin != self.node:
                 step.commands.extend(
                     self._skew_warning(entry.origin, received.refused_skew_ms, now_ms)
                 )
@@ -689,7 +691,11 @@ class NodeCore:
         moved, notice = advance(record, found)
         event = None
         if notice is not None:
-            event = self._event(target, notice, found.state, record.state.value, found, now_ms)
+            # An UP answers what users were told (a DOWN, or a note that one
+            # side saw it down), not the PARTIAL the pair passed on the way.
+            told = record.paged if notice is Notice.UP and record.paged is not None else None
+            previous = (told or record.state).value
+            event = self._event(target, notice, found.state, previous, found, now_ms)
             event = replace(event, previous_since_ms=record.since_ms)
             moved = with_event(moved, event.id)
         step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))

@@ -247,3 +247,13 @@ def test_checks_that_recover_before_the_canaries_reach_the_log_at_once() -> None
     net.sync()
     assert huginn.view("huginn", "blog").state.value == "UP"
     assert net.state("blog", "huginn") == net.state("blog", "muninn") == AgreedState.UP
+
+
+def test_an_up_answers_what_users_were_told_not_the_partial_on_the_way() -> None:
+    net = started()
+    net.rounds("blog", results(PAIR, False), 3)
+    net.rounds("blog", {"huginn": True, "muninn": False}, 2)
+    assert net.state("blog") is AgreedState.PARTIAL
+    net.rounds("blog", results(PAIR, True), 3)
+    (up,) = [e for _, e in net.posts if e.notice.value == "UP"]
+    assert up.previous == "DOWN", "a recovery from the DOWN users were paged for"
