@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-FIRST_HALF = ["tests/network/test_faults.py"]
+FIRST_HALF = ["tests/network/test_faults.py", "tests/network/test_clock_steps.py"]
 
 
 def runs() -> list[tuple[str, list[str], dict[str, str]]]:

@@ -330,6 +330,7 @@ class Node:
 
     async def _ticker(self) -> None:
         while True:
+            self._look_at_clock()
             await self.apply(self.core.tick(now_ms()))
             delay = (self.core.next_tick_ms() - now_ms()) / 1000
             self.wake.clear()
@@ -341,9 +342,14 @@ class Node:
         # whatever the wall clock does.
         while True:
             await asyncio.sleep(CLOCK_WATCH_S)
-            step_s = self.clock_watch.step_s()
-            if step_s:
-                self.clock_stepped(step_s)
+            self._look_at_clock()
+
+    def _look_at_clock(self) -> None:
+        """Also asked before the core is handed the time, so it never sees
+        a step before its timers moved with it."""
+        step_s = self.clock_watch.step_s()
+        if step_s:
+            self.clock_stepped(step_s)
 
     def clock_stepped(self, step_s: float) -> None:
         """The wall clock jumped: every job and timer set in the old time
@@ -353,9 +359,10 @@ class Node:
         log.warning("clock_step node=%s step_s=%+.1f: checks, canaries, sync and timers keep "
                     "their pace", self.name, step_s)  # fmt: skip
         delta = timedelta(seconds=step_s)
+        now = datetime.now(UTC)
         for job in self.scheduler.get_jobs():
             if job.next_run_time is not None:
-                job.modify(next_run_time=job.next_run_time + delta)
+                job.modify(next_run_time=_after_step(job, delta, now))
         self.scheduler.wakeup()
         self.core.time_stepped(step_ms)
         self.retry_at_ms = {peer: at + step_ms for peer, at in self.retry_at_ms.items()}
@@ -375,6 +382,7 @@ class Node:
             self.lateness.started(target_id, time.time() * 1000)
             timeout = target.timeout_s or self.config.defaults.timeout_s
             result = await run_check(target, self.probe_ctx, timeout)
+        self._look_at_clock()
         at = now_ms()
         # The server's clock: how far ours is off, not part of the check's record.
         server_ms = result.details.pop("server_date_ms", None)
@@ -743,6 +751,24 @@ def api_windows(entries: LwwMap, prefix: str) -> list[MaintenanceWindow]:
         except ValidationError:
             log.warning("log entry %s: not a valid window; ignored", entry.key)
     return found
+
+
+def _after_step(job: Any, delta: timedelta, now: datetime) -> datetime:
+    """Where a job's next run belongs after the wall clock jumped by delta.
+
+    Moved with the step when that puts it within one period from now; left
+    where it is when APScheduler already placed it there (it may have run
+    or skipped the job in the new time before the step was seen); else
+    within one period from now."""
+    trigger = getattr(job, "trigger", None)
+    period = getattr(trigger, "interval", None)
+    if not isinstance(period, timedelta):
+        period = timedelta(seconds=FIRST_CHECK_SPREAD_S)
+    grace = timedelta(seconds=1)
+    for candidate in (job.next_run_time + delta, job.next_run_time):
+        if now - grace <= candidate <= now + period:
+            return candidate  # type: ignore[no-any-return]
+    return now + period * random.random()
 
 
 def _dt(epoch_s: float) -> datetime:
