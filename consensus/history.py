@@ -11,11 +11,13 @@ A stretch starts when its evidence says the state began, not when the pair
 finished deciding. Each voter's evidence is a bracket: its last check that
 still saw the old state and its first that saw the new one (DOWN: the last
 answer and the first failure; UP: the other way round; PARTIAL on the way
-in like DOWN, on the way out like UP). The first voter to see the new state
-bounds the start from above; any voter that still saw the old state before
-that bounds it from below; the start is the middle of what is left, the
+in like DOWN, on the way out like UP). The last check of the old state
+among all voters bounds the start from below, the first check after it that
+saw the new state bounds it from above; the start is the middle, the
 estimate least far from the truth (the first failing check alone is always
-late, by half an interval on average). Evidence older than the previous
+late, by half an interval on average). A voter that saw the new state long
+before the others (its own path failing first) thus does not pull a DOWN
+back over the time the others still saw the target answer. Evidence older than the previous
 stretch belongs to that stretch, not to this move; without evidence (a voter
 leaving, a maintenance window) the decision time is the start. A stretch of
 no length (a PARTIAL on the way into a DOWN whose first failure it shares)
@@ -246,12 +248,19 @@ def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) ->
         evidence = [b for b in evidence if b.at_ms >= floor]
     if not evidence:
         return decided if floor is None else max(decided, floor)
-    # The first voter to see the state bounds it from above; any voter
-    # that still saw the other outcome before that bounds it from below.
-    # The middle of what is left is the estimate least far from the truth.
-    first = min(b.at_ms for b in evidence)
-    after = max(b.after_ms for b in evidence if b.after_ms < first or b.at_ms == first)
-    start = (after + first) // 2
+    # The state (as the pair means it: DOWN is down for every voter) began
+    # after every voter's last check of the old state, and by the first
+    # check after that which saw the new one. A voter that saw the new
+    # state earlier (its own path failing first) bounds nothing; one whose
+    # check before is unknown bounds nothing from below. The middle of what
+    # is left is the estimate least far from the truth.
+    known = [b.after_ms for b in evidence if b.after_ms < b.at_ms]
+    lower = max(known, default=None)
+    if lower is None:
+        start = min(b.at_ms for b in evidence)
+    else:
+        upper = min(b.at_ms for b in evidence if b.at_ms > lower)
+        start = (lower + upper) // 2
     return start if floor is None else max(start, floor)
 
 

@@ -177,15 +177,31 @@ def test_an_outage_starts_midway_between_the_last_answer_and_the_first_failure()
     assert [(s.start_ms, s.end_ms) for s in down] == [(45_000, 165_000)]
 
 
-def test_a_voter_whose_answer_came_after_the_first_failure_does_not_narrow_it():
-    # Muninn's last answer (70 s) is after Huginn's first failure (60 s):
-    # Muninn's own path failed later, so only Huginn's bracket counts.
+def test_a_down_begins_after_every_voter_last_saw_it_answer():
+    # Huginn's path failed from 60 s, but Muninn still saw the target
+    # answer at 700 s and first saw it fail at 760 s: down for every voter
+    # only from between those two, not from Huginn's first failure.
     found = [
         AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
-        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(100_000, 0, "muninn"),
-                   down_ms=(60_000, 80_000), down_after_ms=(0, 70_000)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, Hlc(70_000, 0, "huginn"),
+                   down_ms=(60_000,), down_after_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(800_000, 0, "muninn"),
+                   down_ms=(60_000, 760_000), down_after_ms=(0, 700_000)),
     ]  # fmt: skip
-    assert derive(found)[-1].start_ms == 30_000
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 730_000)
+    ]  # fmt: skip
+
+
+def test_a_voter_whose_check_before_is_unknown_bounds_nothing():
+    # Huginn restarted: its first check failed at 500 s, nothing known
+    # before it. Muninn's bracket (40, 100] still says when.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(600_000, 0, "muninn"),
+                   down_ms=(100_000, 500_000), down_after_ms=(40_000, 500_000)),
+    ]  # fmt: skip
+    assert derive(found)[-1].start_ms == 70_000
 
 
 def test_a_move_without_the_checks_before_starts_at_the_first_failure():
