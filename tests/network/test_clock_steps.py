@@ -52,8 +52,16 @@ def peer_view(world: World, observer: str) -> dict[str, Any]:
 
 def in_sync(world: World) -> bool:
     views = [peer_view(world, name) for name in NODES]
-    return all(v.get("voter") is True and (v.get("sync_lag_ms") or 10**9) < LAG_LIMIT_MS
-               for v in views)  # fmt: skip
+    lags = [v.get("sync_lag_ms") for v in views]
+    return all(v.get("voter") is True for v in views) and all(
+        isinstance(lag, int) and lag < LAG_LIMIT_MS for lag in lags
+    )
+
+
+def keeps_in_sync(world: World, what: str) -> None:
+    """In sync now, or within a few seconds: a busy machine may answer one
+    read late, or a pull may be in flight as the clock steps."""
+    world.wait(lambda: in_sync(world), what, 15)
 
 
 class Phase:
@@ -116,16 +124,16 @@ def test_a_step_back_of_ten_minutes_for_four_minutes(world: World) -> None:
     world.wait(lambda: "clock_step" in (world.root / "huginn.log").read_text(),
                "huginn sees its clock step", 10)  # fmt: skip
     time.sleep(20)
-    assert in_sync(world), "sync keeps up while the clock is back"
+    keeps_in_sync(world, "sync keeps up while the clock is back")
     outage_paged_once_on_time(world)
     while time.monotonic() - stepped < 240:
-        assert in_sync(world), "sync keeps up while the clock is back"
+        keeps_in_sync(world, "sync keeps up while the clock is back")
         time.sleep(5)
     phase.assert_on_schedule("ten minutes back")
 
     phase = Phase(world)
     offset.write_text("+0s\n")
     time.sleep(20)
-    assert in_sync(world), "sync keeps up after the clock comes back"
+    keeps_in_sync(world, "sync keeps up after the clock comes back")
     outage_paged_once_on_time(world)
     phase.assert_on_schedule("after the clock came back")
