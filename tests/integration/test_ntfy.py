@@ -106,7 +106,8 @@ def test_outcomes_for_auth_errors_5xx_and_429() -> None:
     assert wrong == Refused(401, "unauthorized (40101)")
     assert missing == Refused(403, "forbidden (40301)")
     assert isinstance(bad_gateway, RetryLater) and "502" in bad_gateway.reason
-    assert limited == RetryLater("rate limited: limit reached: too many requests (42901)", 30.0)
+    assert limited == RetryLater("rate limited: limit reached: too many requests (42901)", 30.0,
+                                 paced=True)  # fmt: skip
 
 
 def test_ntfy_unreachable_is_retry_later() -> None:

@@ -180,7 +180,8 @@ def test_ravens_rebuild_history_derives_the_cache_from_the_log(tmp_path: Path) -
     net.sync()
     core = net.cores["huginn"]
     expected = core.history("blog")
-    assert [s.state for s in expected] == ["UP", "DOWN", "UP"]
+    # Moments of PARTIAL on the way in or out may stand between them.
+    assert [s.state for s in expected if s.state != "PARTIAL"] == ["UP", "DOWN", "UP"]
 
     async def write() -> None:
         store = await Store.open(tmp_path / "ravens.sqlite3")
@@ -196,7 +197,7 @@ def test_ravens_rebuild_history_derives_the_cache_from_the_log(tmp_path: Path) -
     command = [sys.executable, "-m", "watchers", "rebuild-history", "--config", str(config)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    assert "1 targets, 3 stretches" in done.stdout
+    assert f"1 targets, {len(expected)} stretches" in done.stdout
 
     async def read() -> list[Interval]:
         store = await Store.open(tmp_path / "ravens.sqlite3")
