@@ -89,8 +89,8 @@ class NodeCollector(Collector):
         lag = GaugeMetricFamily(
             "ravens_sync_lag_seconds", "Since the last full pull", labels=["peer"]
         )
-        for peer, last in node.last_sync_ms.items():
-            lag.add_metric([peer], (now - last) / 1000)
+        for peer in node.last_sync_mono:
+            lag.add_metric([peer], (node.sync_lag_ms(peer) or 0) / 1000)
         yield lag
 
 

@@ -143,7 +143,9 @@ class Node:
         self.busy: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in self.targets}
         self.tasks: set[asyncio.Task[Any]] = set()
         self.wake = asyncio.Event()
-        self.last_sync_ms: dict[str, int] = {}
+        # When the last full pull from each peer ended, on the monotonic
+        # clock: a lag no step of the wall clock can distort.
+        self.last_sync_mono: dict[str, float] = {}
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.pulling: set[str] = set()
@@ -337,6 +339,11 @@ class Node:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), max(0.05, min(delay, MAX_TICK_SLEEP_S)))
 
+    def sync_lag_ms(self, peer: str) -> int | None:
+        """How long since the last full pull from peer ended; None before one."""
+        last = self.last_sync_mono.get(peer)
+        return None if last is None else int((time.monotonic() - last) * 1000)
+
     async def _watch_clock(self) -> None:
         # asyncio sleeps on the monotonic clock: this loop keeps its pace
         # whatever the wall clock does.
@@ -366,7 +373,6 @@ class Node:
         self.scheduler.wakeup()
         self.core.time_stepped(step_ms)
         self.retry_at_ms = {peer: at + step_ms for peer, at in self.retry_at_ms.items()}
-        self.last_sync_ms = {peer: at + step_ms for peer, at in self.last_sync_ms.items()}
         self.wake.set()
 
     # -- checks --------------------------------------------------------------
@@ -569,7 +575,7 @@ class Node:
                 step = self.core.entries_received(peer, entries, now_ms(), covered, cursor is None)
                 await self.apply(step)
                 if cursor is None:
-                    self.last_sync_ms[peer] = now_ms()
+                    self.last_sync_mono[peer] = time.monotonic()
                     if self.failures[peer]:
                         log.info("sync node=%s peer=%s reachable again", self.name, peer)
                     self.failures[peer] = 0

@@ -81,14 +81,14 @@ def app_for(node: Node) -> FastAPI:
         peers = []
         for peer in core.peers:
             health = core.health_of(peer)
-            last = node.last_sync_ms.get(peer)
+            lag = node.sync_lag_ms(peer)
             peers.append({
                 "name": peer,
                 "voter": peer in voters,
                 "canaries_ok": health.canaries_ok,
                 "ntfy_ok": health.ntfy_ok,
                 "last_heard_ms": core.heard.get(peer),
-                "sync_lag_ms": None if last is None else now - last,
+                "sync_lag_ms": lag,
                 "clock_offset_ms": node.clock_offset_ms.get(peer, core.peer_offset_ms.get(peer)),
                 "state": core.peer_record(peer).state.value,
             })  # fmt: skip
