@@ -22,6 +22,9 @@ class Health:
     # The node's wall clock when it wrote this: a true reading, unlike the
     # entry's hlc, which may stand after an older stamp from a clock step.
     wall_ms: int | None = None
+    # What its targets' servers say to add to that clock for true time
+    # (reference.py); carried over the node's restarts.
+    clock_error_ms: int | None = None
 
     def to_value(self) -> JsonValue:
         return {
@@ -29,6 +32,7 @@ class Health:
             "canary_pass": None if self.canary_pass is None else self.canary_pass.encode(),
             "ntfy_ok": self.ntfy_ok,
             "wall_ms": self.wall_ms,
+            "clock_error_ms": self.clock_error_ms,
         }
 
     @classmethod
@@ -41,10 +45,16 @@ class Health:
         for name, flag in (("canaries_ok", ok), ("ntfy_ok", ntfy_ok)):
             if flag is not None and not isinstance(flag, bool):
                 raise InvalidEntry(f"health.{name}: expected true, false or null, got {flag!r}")
-        wall = value.get("wall_ms")
-        if wall is not None and (
-            isinstance(wall, bool) or not isinstance(wall, int) or not -(2**53) < wall < 2**53
-        ):
-            raise InvalidEntry(f"health.wall_ms: expected epoch milliseconds, got {wall!r}")
+        wall = _millis(value, "wall_ms")
+        error = _millis(value, "clock_error_ms")
         passed_hlc = Hlc.decode(passed) if isinstance(passed, str) else None
-        return cls(ok, passed_hlc, ntfy_ok, wall)  # type: ignore[arg-type]
+        return cls(ok, passed_hlc, ntfy_ok, wall, error)  # type: ignore[arg-type]
+
+
+def _millis(value: dict[str, JsonValue], name: str) -> int | None:
+    found = value.get(name)
+    if found is None:
+        return None
+    if isinstance(found, bool) or not isinstance(found, int) or not -(2**53) < found < 2**53:
+        raise InvalidEntry(f"health.{name}: expected milliseconds, got {found!r}")
+    return found

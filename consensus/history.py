@@ -70,6 +70,11 @@ class AgreedMove:
     # it, which had the other outcome (equal to the start when unknown).
     down_after_ms: tuple[int, ...] = ()
     up_after_ms: tuple[int, ...] = ()
+    # The latest move of the target its maker held when deciding: this one
+    # comes after it, whatever the clocks say. None for a first move; absent
+    # (``legacy``) in moves written before it was kept.
+    seen: Hlc | None = None
+    legacy: bool = False
 
     @property
     def decided_ms(self) -> int:
@@ -86,6 +91,7 @@ class AgreedMove:
             "event": self.event,
             "down_after_ms": list(self.down_after_ms),
             "up_after_ms": list(self.up_after_ms),
+            "seen": None if self.seen is None else self.seen.encode(),
         }
 
     @classmethod
@@ -106,6 +112,8 @@ class AgreedMove:
                 at_ms=_time(value.get("at_ms"), target),
                 down_after_ms=_times(value.get("down_after_ms"), "down_after_ms", target),
                 up_after_ms=_times(value.get("up_after_ms"), "up_after_ms", target),
+                seen=_seen(value.get("seen"), decided, target),
+                legacy="seen" not in value,
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"move of {target}: {exc}") from exc
@@ -157,6 +165,17 @@ def _times(value: JsonValue, name: str, target: str) -> tuple[int, ...]:
     return tuple(int(t) for t in value)  # type: ignore[arg-type]
 
 
+def _seen(value: JsonValue, decided: Hlc, target: str) -> Hlc | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEntry(f"move of {target}: seen: expected an hlc, got {value!r}")
+    seen = Hlc.decode(value)
+    if not seen < decided:
+        raise InvalidEntry(f"move of {target}: seen: {value} is not before the move")
+    return seen
+
+
 def _time(value: JsonValue, target: str) -> int | None:
     if value is None:
         return None
@@ -204,7 +223,7 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
 
     Depends only on the set of moves: the order they are given in, and
     which node made which, change nothing."""
-    ordered = sorted(moves, key=lambda m: m.decided)
+    ordered = in_order(moves)
     out: list[Stretch] = []
     for move in ordered:
         previous = out[-1] if out else None
@@ -231,6 +250,22 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             out[-1] = _with(out[-1], end_ms=start)
         out.append(Stretch(move.target, move.state.value, move.mode.value, start, None, move.event))
     return out
+
+
+def in_order(moves: Iterable[AgreedMove]) -> list[AgreedMove]:
+    """Moves in the order they were decided: each after the move its maker
+    had seen, and moves made apart (a partition, a crash) by when they were
+    decided in corrected time, not by their hlc, which a clock minutes
+    ahead carries forward."""
+    by_hlc = sorted(moves, key=lambda m: m.decided)
+    when: dict[Hlc, int] = {}
+    previous: AgreedMove | None = None
+    for move in by_hlc:
+        after = previous.decided if move.legacy and previous is not None else move.seen
+        earliest = when[after] + 1 if after is not None and after in when else None
+        when[move.decided] = move.decided_ms if earliest is None else max(move.decided_ms, earliest)
+        previous = move
+    return sorted(by_hlc, key=lambda m: (when[m.decided], m.decided))
 
 
 def _left_to_one(previous: Stretch, move: AgreedMove) -> bool:

@@ -8,6 +8,7 @@ what to do (push to peers, re-check, post a notification, warn).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, cast
@@ -129,6 +130,12 @@ class NodeCore:
             self._index_move(entry)
         # How far our clock is off, from the time our targets' servers tell.
         self.reference = TimeReference()
+        # The estimate we last published: our clock is as far off as it was
+        # before the restart until our targets say otherwise.
+        own = self.log.get(keys.health(node))
+        if own is not None:
+            with contextlib.suppress(InvalidEntry):
+                self.reference.carried_ms = Health.from_value(own.value).clock_error_ms
         self.order = EventOrder()
         for entry in self.log.items(keys.EVENT):
             self._place(entry)
@@ -351,7 +358,7 @@ class NodeCore:
         hlc = self.clock.tick(now_ms)
         if ok:
             self.canary_pass = hlc
-        health = Health(ok, self.canary_pass, self.ntfy_ok, now_ms)
+        health = self._health(now_ms)
         entry = self._write_at(keys.health(self.node), health.to_value(), hlc)
         step.written.append(entry)
         if changed:
@@ -365,12 +372,17 @@ class NodeCore:
             step.extend(self._evaluate_all(now_ms))
         return step
 
+    def _health(self, now_ms: int) -> Health:
+        return Health(self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms,
+                      self.reference.carried_ms)  # fmt: skip
+
     def time_stepped(self, delta_ms: int) -> None:
         """The wall clock jumped by delta_ms (the shell saw it against the
         monotonic clock). Timers set in the old time move with it, so a step
         forward fires none of them early (no peer counted lost) and a step
         back holds none of them for its length."""
         self.heard = {peer: at + delta_ms for peer, at in self.heard.items()}
+        self.reference.stepped(delta_ms)
         self._next_heartbeat_ms += delta_ms
         self._next_gc_ms += delta_ms
         self.started_ms += delta_ms
@@ -392,7 +404,7 @@ class NodeCore:
         self.ntfy_ok = ok
         step = Step()
         if self.canaries_ok is not None:
-            health = Health(self.canaries_ok, self.canary_pass, ok, now_ms)
+            health = self._health(now_ms)
             entry = self._write(keys.health(self.node), health.to_value(), now_ms)
             step.written.append(entry)
             step.commands.append(Push((entry,)))
@@ -626,7 +638,7 @@ class NodeCore:
         if now_ms >= self._next_heartbeat_ms:
             self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
             if self.canaries_ok is not None:
-                health = Health(self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms)
+                health = self._health(now_ms)
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
                 step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
@@ -716,12 +728,12 @@ class NodeCore:
         sides: dict[str, list[tuple[int, int]]] = {"down": [], "up": [], "flap": []}
         # Times go in as the servers' clocks tell them: ours corrected by
         # how far our targets say it is off, a peer's first put in ours by
-        # the offset its heartbeats show.
+        # the offset its heartbeats show (before we have heard one since a
+        # restart, corrected by the error the peer last published).
         correct_ms = self.reference.error_ms(now_ms)
         for node in found.voters:
             view = self.view(node, target)
-            offset = 0 if node == self.node else self.peer_offset_ms.get(node, 0)
-            shift = correct_ms - offset
+            shift = correct_ms if node == self.node else self._peer_shift(node, correct_ms)
             if view.state in (VerdictState.DOWN, VerdictState.UP) and view.since is not None:
                 at = view.since.wall_ms
                 after = at if view.before_since_ms is None else min(view.before_since_ms, at)
@@ -749,10 +761,22 @@ class NodeCore:
             at_ms=now_ms + correct_ms,
             down_after_ms=tuple(after for _, after in down),
             up_after_ms=tuple(after for _, after in up),
+            seen=latest,
         )
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])
+
+    def _peer_shift(self, peer: str, correct_ms: int) -> int:
+        """What to add to a peer's times to put them in our corrected time."""
+        offset = self.peer_offset_ms.get(peer)
+        if offset is not None:
+            return correct_ms - offset
+        try:
+            published = self.health_of(peer).clock_error_ms
+        except InvalidEntry:
+            published = None
+        return correct_ms if published is None else published
 
     def _place(self, entry: Entry) -> None:
         """Keep an event's place in its subject's order."""

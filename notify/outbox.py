@@ -33,7 +33,7 @@ import httpx
 
 from consensus.events import Event
 from notify.messages import Style, Subject, build, build_summary
-from notify.publisher import Delivered, Refused, RetryLater, Server, answers, publish
+from notify.publisher import Delivered, Refused, RetryLater, Server, answers, poll, publish
 
 log = logging.getLogger("ravens")
 
@@ -304,12 +304,8 @@ async def find_sequence(
     client: httpx.AsyncClient, server: Server, topic: str, sequence_id: str, since_s: int = 0
 ) -> str | None:
     """ntfy's id of a cached message with this sequence id, if any."""
-    url = f"{server.base_url.rstrip('/')}/{topic}/json"
-    since = str(since_s) if since_s else "all"
-    headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
     try:
-        response = await client.get(url, params={"poll": "1", "since": since},
-                                    headers=headers, timeout=server.timeout_s)  # fmt: skip
+        response = await poll(client, server, topic, str(since_s) if since_s else "all")
     except httpx.HTTPError:
         return None
     if response.status_code != 200:

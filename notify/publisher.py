@@ -99,14 +99,20 @@ async def publish(client: httpx.AsyncClient, server: Server, message: dict[str, 
 async def answers(client: httpx.AsyncClient, server: Server, topic: str) -> bool:
     """Whether ntfy answers at all (below 500): a cheap poll that reads
     nothing, to learn that a server we could not reach is back."""
-    url = f"{server.base_url.rstrip('/')}/{topic}/json"
-    headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
     try:
-        response = await client.get(url, params={"poll": "1", "since": "none"},
-                                    headers=headers, timeout=server.timeout_s)  # fmt: skip
+        response = await poll(client, server, topic, since="none")
     except httpx.HTTPError:
         return False
     return response.status_code < 500
+
+
+async def poll(client: httpx.AsyncClient, server: Server, topic: str, since: str) -> httpx.Response:
+    """ntfy's cached messages of a topic since a time ("all", "none", or
+    epoch seconds), without waiting for new ones."""
+    url = f"{server.base_url.rstrip('/')}/{topic}/json"
+    headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
+    return await client.get(url, params={"poll": "1", "since": since},
+                            headers=headers, timeout=server.timeout_s)  # fmt: skip
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from consensus.agreement import AgreedState, Mode
-from consensus.history import AgreedMove, Stretch, derive, group_incidents
+from consensus.history import AgreedMove, Stretch, derive, group_incidents, in_order
 from consensus.hlc import Hlc
 
 S = AgreedState
@@ -226,3 +226,70 @@ def test_a_voter_leaving_a_disagreement_does_not_rewrite_it():
     assert [(s.state, s.start_ms) for s in derive(found)] == [
         ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 940_000)
     ]  # fmt: skip
+
+
+def test_moves_made_apart_are_told_in_the_order_they_were_decided():
+    # A partition: each node decides alone. Muninn's clock runs five
+    # minutes ahead, so its hlcs sort after everything Huginn decided; its
+    # corrected decision times say when. One outage, 100 s to 200 s.
+    up = Hlc(1_000, 0, "huginn")
+    m_down, h_down = Hlc(400_000, 0, "muninn"), Hlc(110_000, 0, "huginn")
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, up, up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, m_down, down_ms=(100_000,),
+                   at_ms=100_000, seen=up),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, h_down, down_ms=(110_000,), seen=up),
+        AgreedMove("web", S.UP, Mode.SINGLE_VANTAGE, Hlc(200_000, 0, "huginn"),
+                   up_ms=(200_000,), seen=h_down),
+        AgreedMove("web", S.UP, Mode.SINGLE_VANTAGE, Hlc(510_000, 0, "muninn"),
+                   up_ms=(210_000,), at_ms=210_000, seen=m_down),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("DOWN", 100_000), ("UP", 200_000)
+    ]  # fmt: skip
+
+
+def test_a_move_comes_after_the_move_its_maker_had_seen_whatever_the_clocks():
+    # Muninn's DOWN is stamped 300 s ahead and nothing corrected it;
+    # Huginn saw it before deciding UP: the UP follows it.
+    up = Hlc(1_000, 0, "huginn")
+    down = Hlc(400_000, 0, "muninn")
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, up, up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, down, down_ms=(390_000,), seen=up),
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(400_000, 1, "huginn"), up_ms=(150_000,),
+                   at_ms=160_000, seen=down),
+    ]  # fmt: skip
+    assert [m.state for m in in_order(found)] == [S.UP, S.DOWN, S.UP]
+
+
+def test_a_move_keeps_what_its_maker_had_seen_through_the_log():
+    seen = Hlc(1_000, 0, "huginn")
+    made = AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(2_000, 0, "muninn"), down_ms=(1_500,),
+                      seen=seen)  # fmt: skip
+    back = AgreedMove.from_value("web", made.decided, made.to_value())
+    assert back.seen == seen and not back.legacy
+    old = {k: v for k, v in made.to_value().items() if k != "seen"}  # type: ignore[union-attr]
+    assert AgreedMove.from_value("web", made.decided, old).legacy
+
+
+@given(moves(), st.lists(st.integers(0, 11), max_size=12), st.randoms())
+def test_every_move_comes_after_the_move_its_maker_had_seen(
+    found: list[AgreedMove], picks: list[int], rnd: random.Random
+):
+    by_hlc = sorted(found, key=lambda m: m.decided)
+    linked = []
+    for i, move_ in enumerate(by_hlc):
+        pick = picks[i] if i < len(picks) else 0
+        seen = by_hlc[pick].decided if pick < i else None
+        at_ms = rnd.randint(0, 10_000)
+        linked.append(AgreedMove(move_.target, move_.state, move_.mode, move_.decided,
+                                 move_.down_ms, at_ms=at_ms, seen=seen))  # fmt: skip
+    ordered = in_order(linked)
+    place = {m.decided: i for i, m in enumerate(ordered)}
+    for move_ in linked:
+        if move_.seen is not None:
+            assert place[move_.seen] < place[move_.decided]
+    shuffled = list(linked)
+    rnd.shuffle(shuffled)
+    assert in_order(shuffled) == ordered

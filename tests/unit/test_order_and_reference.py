@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from consensus.agreement import Notice
 from consensus.hlc import Hlc
+from consensus.node import NodeCore
 from consensus.order import HOLD_MS, EventOrder
 from consensus.reference import MIN_SOURCES, TRUST_MS, TimeReference
 
@@ -69,7 +70,36 @@ def test_too_few_or_stale_sources_say_nothing() -> None:
     assert reference.error_ms(now) == 0
     reference.observe("t9", now + 300_000, now)
     assert reference.error_ms(now) == 300_000
-    assert reference.error_ms(now + 16 * 60_000) == 0, "samples a quarter-hour old"
+    later = now + 16 * 60_000
+    assert reference.error_ms(later) == 300_000, "a quarter-hour on, the last estimate is carried"
+    reference.stepped(300_000)
+    assert reference.error_ms(later) == 0, "until the clock steps forward to the servers' time"
+    fresh = TimeReference()
+    fresh.observe("t0", now + 300_000, now)
+    assert fresh.error_ms(later) == 0, "one server alone never gave an estimate"
+
+
+def test_the_estimate_survives_a_restart_in_the_health_entry() -> None:
+    """Muninn's clock is five minutes ahead; its targets said so. It
+    restarts: the moves it decides before any target answered again are
+    stamped in true time all the same."""
+    from tests.unit.pair import Net
+
+    net = Net(("huginn", "muninn"), ("blog",))
+    net.start()
+    muninn = net.cores["muninn"]
+    for i in range(MIN_SOURCES):
+        muninn.targets.add(f"s{i}")
+        muninn.server_time_observed(f"s{i}", net.now_ms - 300_000, net.now_ms)
+    net.advance(net.settings.heartbeat_interval_ms)
+    net.sync()
+    assert muninn.health_of("muninn").clock_error_ms == -300_000
+    assert net.cores["huginn"].health_of("muninn").clock_error_ms == -300_000, "published"
+    later = net.now_ms + 3_600_000
+    again = NodeCore("muninn", net.names, net.targets, net.settings, later, log=muninn.log)
+    assert again.reference.error_ms(later) == -300_000
+    again.time_stepped(-300_000)
+    assert again.reference.error_ms(later) == 0, "a step back of five minutes set it right"
 
 
 def test_an_event_decided_after_one_stamped_by_a_fast_clock_comes_after_it() -> None:
