@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,11 @@ import click
 import httpx
 
 from consensus.history import histories
+from consensus.settings import Settings
 from consensus.simulation import Fault, simulate
+from consensus.simulation.report import confirmation_ms
+from consensus.simulation.runner import CHECK_INTERVAL_MS
+from consensus.simulation.summary import summarize
 from notify.publisher import Delivered, Outcome, Server, publish
 from watchers.backup import BackupError, backup, restore
 from watchers.config import (
@@ -45,6 +51,19 @@ def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fa
             )
         chosen.append(known[name])
     return chosen
+
+
+def _seed_range(_ctx: click.Context, _param: click.Parameter, value: str | None) -> range | None:
+    if value is None:
+        return None
+    first, _, last = value.partition("-")
+    try:
+        seeds = range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: expected FIRST-LAST, e.g. 1-30") from None
+    if not seeds or len(seeds) > 1000:
+        raise click.BadParameter(f"{value!r}: expected FIRST <= LAST, at most 1000 seeds")
+    return seeds
 
 
 @contextlib.contextmanager
@@ -308,12 +327,35 @@ def demo_command(root: Path, duration_s: float | None) -> None:
     callback=_faults,
     help="Comma list: " + ",".join(f.value for f in Fault) + ".",
 )
+@click.option(
+    "--seeds",
+    callback=_seed_range,
+    default=None,
+    metavar="FIRST-LAST",
+    help="Run every seed in the range (in parallel) and sum them up; replaces --seed.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Seeds run at once with --seeds.  [default: the number of CPUs]",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def simulate_command(
-    days: float, targets: int, seed: int, nodes: int, faults: list[Fault], as_json: bool
+    days: float,
+    targets: int,
+    seed: int,
+    nodes: int,
+    faults: list[Fault],
+    seeds: range | None,
+    jobs: int | None,
+    as_json: bool,
 ) -> None:
     """Run the real consensus core of N nodes on virtual time against
     simulated targets, network faults, crashes and ntfy trouble."""
+    if seeds is not None:
+        _simulate_seeds(days, targets, seeds, nodes, faults, jobs or os.cpu_count() or 1, as_json)
+        return
     started = time.perf_counter()
     report = simulate(days, targets, seed, nodes=nodes, faults=faults)
     wall = time.perf_counter() - started
@@ -324,6 +366,46 @@ def simulate_command(
         return
     for key, value in _flatten(report):
         click.echo(f"{key:<40} {value}")
+
+
+def _simulate_seeds(
+    days: float,
+    targets: int,
+    seeds: range,
+    nodes: int,
+    faults: list[Fault],
+    jobs: int,
+    as_json: bool,
+) -> None:
+    """One simulated world per seed, each in a process of its own (the
+    simulator is pure Python on one core), then the sum of them."""
+    with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
+        runs = [pool.submit(simulate, days, targets, seed, nodes, faults) for seed in seeds]
+        reports = []
+        for run in runs:
+            report = run.result()
+            reports.append(report)
+            if not as_json:
+                click.echo(_seed_line(report))
+    bound_s = (confirmation_ms(Settings()) + CHECK_INTERVAL_MS) / 1000
+    summary = summarize(reports, bound_s)
+    if as_json:
+        click.echo(json.dumps({"reports": reports, "summary": summary}))
+        return
+    for key, value in _flatten(summary, "all."):
+        click.echo(f"{key:<40} {value}")
+
+
+def _seed_line(report: Mapping[str, Any]) -> str:
+    week = report["uptime_error_s"]
+    return (
+        f"seed {report['seed']}: judged {report['judged']} (exempt {report['exempt']}), "
+        f"missed {report['missed']}, false alarms {report['false_alarms']}, "
+        f"history mismatch {report['history_mismatch']}, "
+        f"order violations {report['order_violations']}, "
+        f"missed recoveries {report['missed_recoveries']}, "
+        f"uptime error p50/p95/max {week['p50']}/{week['p95']}/{week['max']} s"
+    )
 
 
 def _flatten(report: Mapping[str, Any], prefix: str = "") -> list[tuple[str, object]]:

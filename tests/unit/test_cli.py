@@ -38,3 +38,36 @@ def test_an_unknown_fault_is_named_with_the_choices() -> None:
     assert done.returncode == 2
     assert "unknown fault 'meteor'" in done.stderr
     assert "partition, isolation, path, flap, crash, skew, ntfy" in done.stderr
+
+
+def test_simulate_over_seeds_sums_the_runs_it_would_make_one_by_one() -> None:
+    args = ["simulate", "--days", "0.05", "--targets", "4", "--faults", "partition,crash"]
+    done = subprocess.run(
+        [*RAVENS, *args, "--seeds", "2-3", "--jobs", "2", "--json"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    swept = json.loads(done.stdout)
+    assert [r["seed"] for r in swept["reports"]] == [2, 3]
+    for report in swept["reports"]:
+        alone = subprocess.run(
+            [*RAVENS, *args, "--seed", str(report["seed"]), "--json"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
+        single = json.loads(alone.stdout)
+        for timing in ("wall_seconds", "checks_per_wall_second"):
+            single.pop(timing)
+        assert report == single, "a seed run among others reports what it reports alone"
+    summary = swept["summary"]
+    assert summary["seeds"] == 2
+    assert summary["judged"] == sum(r["judged"] for r in swept["reports"])
+    assert summary["outages"] == sum(r["outages"] for r in swept["reports"])
+    assert summary["uptime_error_s"]["bound"] == 255.0
+
+
+def test_a_bad_seed_range_is_named() -> None:
+    done = subprocess.run(
+        [*RAVENS, "simulate", "--seeds", "30-1"],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "'30-1': expected FIRST <= LAST" in done.stderr
