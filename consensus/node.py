@@ -47,6 +47,10 @@ from consensus.settings import DAY_MS, Settings
 from consensus.verdict import Verdict, VerdictState
 
 T = TypeVar("T")
+# A view whose node has not checked its target for this many intervals
+# (plus a probe's timeout) stops voting until it checks again.
+STALE_INTERVALS = 3
+STALE_SLACK_MS = 30_000
 
 SKEW_WARN_EVERY_MS = 10 * 60_000
 RESTART_SETTLE_MS = 10_000
@@ -92,6 +96,10 @@ class NodeCore:
         # Verdicts carried over a restart: their last check is the last one
         # saved, not the last one made, so it bounds nothing (history).
         self._resumed: set[str] = set(self.verdicts)
+        # How often the shell checks each target, and when we last did: a
+        # view whose checks stopped for STALE_INTERVALS of them stops voting.
+        self.intervals: dict[str, int] = {}
+        self._checked_ms: dict[str, int] = dict.fromkeys(self.targets, now_ms)
         self.canaries_ok: bool | None = None
         # False while the node's database refuses writes (disk full): it
         # still checks and votes from memory, but claims no notification.
@@ -315,6 +323,7 @@ class NodeCore:
         if target not in self.targets:
             raise InvalidEntry(f"check of unknown target {target!r}")
         step = Step()
+        self._checked_ms[target] = now_ms
         before = self.verdicts.get(target, Verdict())
         if target in self._resumed:
             self._resumed.discard(target)
@@ -323,6 +332,10 @@ class NodeCore:
         if target in self._confirm:
             self._confirm.discard(target)
             after = _confirmed(after)
+        if before.stale and not _settled(after):
+            # Back from a stall: the old verdict votes again only once a
+            # fresh check agrees with it, or fresh checks moved it.
+            after = replace(after, stale=True)
         self.verdicts[target] = after
         first_failure = not ok and after.fails == 1
         if not ok and after.fails < self.settings.streak_cap:
@@ -341,6 +354,44 @@ class NodeCore:
             # Views change rarely (streak steps, verdicts, flapping): push each.
             step.commands.append(Push((entry,)))
             # The agreed state reads only the log: unchanged views, unchanged state.
+            step.extend(self._evaluate(target, now_ms))
+        return step
+
+    def check_every(self, target: str, interval_ms: int) -> None:
+        """The shell checks target every interval_ms (a push target: never)."""
+        if interval_ms <= 0:
+            raise InvalidEntry(f"{target}: interval: expected a positive number of ms")
+        self.intervals[target] = interval_ms
+
+    def stale_after_ms(self, target: str) -> int | None:
+        interval = self.intervals.get(target)
+        return None if interval is None else STALE_INTERVALS * interval + STALE_SLACK_MS
+
+    def _stale_views(self, now_ms: int) -> Step:
+        """Our views whose checks stopped: marked stale in the log, so
+        neither node counts them until we check again."""
+        step = Step()
+        for target, interval in self.intervals.items():
+            verdict = self.verdicts.get(target)
+            checked = self._checked_ms.get(target)
+            if verdict is None or verdict.stale or checked is None or target not in self.targets:
+                continue
+            if now_ms - checked <= STALE_INTERVALS * interval + STALE_SLACK_MS:
+                continue
+            stale = replace(verdict, stale=True)
+            self.verdicts[target] = stale
+            if self.canaries_ok is False:
+                continue  # our checks do not vote anyway; the log shows the last good view
+            entry = self._write(keys.obs(self.node, target), stale.to_value(), now_ms)
+            step.written.append(entry)
+            step.commands.append(Push((entry,)))
+            step.commands.append(Warn("stale_checks", {
+                "target": target,
+                "last_check_s_ago": (now_ms - checked) // 1000,
+                "interval_s": interval // 1000,
+                "why": "this node's checks of the target stopped; its view does not vote "
+                       "until it checks again",
+            }))  # fmt: skip
             step.extend(self._evaluate(target, now_ms))
         return step
 
@@ -367,9 +418,15 @@ class NodeCore:
         if ok and was_isolated:
             step.extend(self._forget_isolated_checks(now_ms))
         step.extend(self._reassess_if_voters_changed(now_ms, force=changed))
-        # A single-vantage verdict waits for a canary pass after its failures.
+        # A single-vantage verdict waits for a canary pass after its failures
+        # (all targets when we are the one voter; else those a stale view
+        # left to one).
         if ok and len(self._voters) == 1:
             step.extend(self._evaluate_all(now_ms))
+        elif ok:
+            for target in sorted(self.targets):
+                if any(self.view(n, target).stale for n in self.nodes):
+                    step.extend(self._evaluate(target, now_ms))
         return step
 
     def _health(self, now_ms: int) -> Health:
@@ -382,6 +439,7 @@ class NodeCore:
         forward fires none of them early (no peer counted lost) and a step
         back holds none of them for its length."""
         self.heard = {peer: at + delta_ms for peer, at in self.heard.items()}
+        self._checked_ms = {target: at + delta_ms for target, at in self._checked_ms.items()}
         self.reference.stepped(delta_ms)
         self._next_heartbeat_ms += delta_ms
         self._next_gc_ms += delta_ms
@@ -518,6 +576,7 @@ class NodeCore:
     def add_target(self, target: str, now_ms: int) -> Step:
         """Start watching a target at run time (from a reloaded config)."""
         self.targets.add(target)
+        self._checked_ms.setdefault(target, now_ms)
         entry = self.log.get(keys.obs(self.node, target))
         if entry is not None and target not in self.verdicts:
             self.verdicts[target] = Verdict.from_value(entry.value)
@@ -528,6 +587,8 @@ class NodeCore:
         """Stop watching a target; what the log holds of it stays as history."""
         self.targets.discard(target)
         self.verdicts.pop(target, None)
+        self.intervals.pop(target, None)
+        self._checked_ms.pop(target, None)
         self._partial.discard(target)
         self._down.pop(target, None)
         self._held.pop(target, None)
@@ -642,6 +703,7 @@ class NodeCore:
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
                 step.written.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
+        step.extend(self._stale_views(now_ms))
         for target in sorted(t for t, until in self._held.items() if until <= now_ms):
             step.extend(self._evaluate(target, now_ms))
         step.extend(self._watch_peers(now_ms))
@@ -677,10 +739,12 @@ class NodeCore:
         """What the agreed state of target should be now, from the log."""
         views = {n: self.view(n, target) for n in self.nodes}
         canary_pass = {n: self.health_of(n).canary_pass for n in self.nodes}
+        # A view whose checks stopped is old news: it does not vote.
+        voters = self.voters(now_ms) - {n for n, view in views.items() if view.stale}
         return assess(
             self.record(target).state,
             views,
-            self.voters(now_ms),
+            voters,
             len(self.nodes),
             canary_pass,
             self.settings,
@@ -1177,6 +1241,13 @@ class NodeCore:
                 {"origin": origin, "ahead_ms": ahead_ms, "max_skew_ms": self.settings.max_skew_ms},
             )
         ]
+
+
+def _settled(verdict: Verdict) -> bool:
+    """Whether the last check agrees with the verdict."""
+    return (verdict.last_ok is True and verdict.state is VerdictState.UP) or (
+        verdict.last_ok is False and verdict.state is VerdictState.DOWN
+    )
 
 
 def _wall_of(health: Entry) -> int | None:

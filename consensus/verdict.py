@@ -69,6 +69,10 @@ class Verdict:
     # somewhere between the two, which is what the history estimates from.
     before_since_ms: int | None = None
     before_streak_ms: int | None = None
+    # Set by its own node when its checks of the target stopped (a stalled
+    # scheduler, a stuck probe): the view is old and does not vote until
+    # the next check.
+    stale: bool = False
 
     @property
     def flapping(self) -> bool:
@@ -162,7 +166,8 @@ class Verdict:
 
     def public(self) -> tuple[object, ...]:
         """The fields whose change is worth replicating at once."""
-        return (self.state, self.since, self.fails, self.oks, self.flapping, self.confirmed)
+        return (self.state, self.since, self.fails, self.oks, self.flapping, self.confirmed,
+                self.stale)  # fmt: skip
 
     def to_value(self) -> JsonValue:
         return {
@@ -182,6 +187,7 @@ class Verdict:
             "confirmed": _enc(self.confirmed),
             "before_since_ms": self.before_since_ms,
             "before_streak_ms": self.before_streak_ms,
+            "stale": self.stale,
         }
 
     @classmethod
@@ -210,6 +216,7 @@ class Verdict:
                 confirmed=_dec(value.get("confirmed")),
                 before_since_ms=_ms_or_none(value.get("before_since_ms")),
                 before_streak_ms=_ms_or_none(value.get("before_streak_ms")),
+                stale=value.get("stale") is True,
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"verdict: {exc}") from exc

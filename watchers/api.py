@@ -167,6 +167,8 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
         "checked_ms": checked_ms,
         "last_ok": view.last_ok,
         "flapping": view.flapping,
+        # Its checks of the target stopped: the view does not vote.
+        "stale": view.stale,
     }
     latest = node.live.latest(name, target_id)
     if latest is not None and (checked_ms is None or latest.at_ms >= checked_ms):

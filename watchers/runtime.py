@@ -211,6 +211,7 @@ class Node:
     def _schedule(self, target: AnyTarget) -> None:
         self.watched_since.setdefault(target.id, now_ms())
         interval = target.interval_s or self.config.defaults.interval_s
+        self.core.check_every(target.id, round(interval * 1000))
         now = time.time()
         turn = self.core.nodes.index(self.name), len(self.core.nodes)
         first = now + (check_slot(target.id, interval, *turn) - now) % interval

@@ -162,6 +162,7 @@ class Simulation:
         epoch = node.epoch
         node.due.clear()
         for target in self.scenario.targets:
+            node.core.check_every(target, CHECK_INTERVAL_MS)
             self._schedule_check(node, target, self._next_slot(node, target, self.now_ms - 1))
         self._canary(node, epoch)
         self._sync(node, epoch)
