@@ -1,0 +1,148 @@
+"""Every curl line of the README, run as written by bash against a real pair.
+
+What a reader fills in for their own setup is filled in here, and only that:
+the node's address (``$N``), the admin token's file, the push token, the
+example hosts (loopback here: tests reach nothing else), and the ids a
+previous answer gave (``<id>``, ``<event id>``). Each line must exit 0 with
+curl's ``--fail-with-body``: a 4xx or 5xx fails the test with the answer.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.processes import Pair
+from tests.integration.test_admin import TOKEN, call
+from tests.integration.test_pair import Behaviour
+from watchers.demo import serve_target
+
+README = Path(__file__).parents[2] / "README.md"
+PUSH_TOKEN = "readme-push-token-0123456789"
+# Every line starts with this: the reader's curl, failing on an HTTP error.
+PREAMBLE = 'curl() { command curl -sS --fail-with-body --max-time 20 "$@"; }\n'
+
+
+def readme_shell_lines() -> list[str]:
+    """The README's sh blocks, one command per entry (continuations joined)."""
+    lines: list[str] = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            if line.strip():
+                lines.append(line)
+    return lines
+
+
+def curl_lines() -> list[str]:
+    return [line for line in readme_shell_lines() if re.match(r"(curl |[AJ]=)", line)]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[Pair, Behaviour, int]]:
+    behaviour = Behaviour()
+    site = serve_target(behaviour, time.time())
+    port = site.server_address[1]
+    (tmp_path / "admin-token").write_text(TOKEN)
+    (tmp_path / "push-token").write_text(PUSH_TOKEN)
+    extra = f"""
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+tags = ["customer"]
+
+[[targets]]
+id = "db"
+kind = "tcp"
+host = "127.0.0.1"
+port = {port}
+
+[[targets]]
+id = "nightly-backup"
+kind = "push"
+grace_s = 3600
+token_file = "{tmp_path / "push-token"}"
+
+[[api.admins]]
+name = "ops@biphrost"
+token_file = "{tmp_path / "admin-token"}"
+"""
+    pair = Pair(tmp_path, extra, canary_port=port)
+    try:
+        pair.start_all()
+        pair.wait(pair.both("blog", "UP"), "both see blog UP")
+        yield pair, behaviour, port
+    finally:
+        pair.stop_all()
+        site.shutdown()
+        site.server_close()
+
+
+def test_the_readme_has_the_curl_lines_this_test_runs() -> None:
+    lines = curl_lines()
+    assert len([line for line in lines if line.startswith("curl")]) >= 20, lines
+    for placeholder in ("$N", "$PUSH_TOKEN", "<id>", "<event id>", "/etc/ravens/admin-token",
+                        "https://shop.example.com/"):  # fmt: skip
+        assert any(placeholder in line for line in lines), placeholder
+
+
+def test_every_curl_line_of_the_readme_runs_against_a_pair(
+    world: tuple[Pair, Behaviour, int], tmp_path: Path
+) -> None:
+    pair, behaviour, port = world
+    # An incident to acknowledge, as the ack example needs one.
+    behaviour.down = True
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
+
+    def downs() -> list[dict[str, Any]]:
+        found = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
+        return [i for i in found["incidents"] if i["state"] == "DOWN"]
+
+    pair.wait(lambda: len(downs()) == 1, "the incident is recorded")
+    fill = {
+        "/etc/ravens/admin-token": str(tmp_path / "admin-token"),
+        "https://shop.example.com/": f"http://127.0.0.1:{port}/",
+        "<event id>": downs()[0]["event"],
+    }
+    env = {
+        "N": pair.url("huginn", "").rstrip("/"),
+        "PUSH_TOKEN": PUSH_TOKEN,
+        "PATH": "/usr/bin:/bin",
+    }
+    answers: dict[str, str] = {}
+    ran = 0
+    for line in curl_lines():
+        command = line
+        for placeholder, value in fill.items():
+            command = command.replace(placeholder, value)
+        if "<id>" in command:
+            silence = json.loads(answers["/api/v1/admin/silences"])
+            command = command.replace("<id>", silence["id"])
+        if command.startswith(("A=", "J=")):
+            name, _, _ = command.partition("=")
+            shown = f'{command}\nprintf %s "${name}"'
+            env[name] = subprocess.run(["bash", "-c", shown], env=env, capture_output=True,
+                                       text=True, check=True).stdout  # fmt: skip
+            continue
+        done = subprocess.run(["bash", "-c", PREAMBLE + command], env=env, check=False,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert done.returncode == 0, f"{line}\n-> {done.returncode}: {done.stdout} {done.stderr}"
+        path = re.search(r"\$N(/[^\s\"?]*)", line)
+        if path and "-X POST" in line:
+            answers[path.group(1)] = done.stdout
+        ran += 1
+    assert ran >= 20
+    assert env["A"] == f"Authorization: Bearer {TOKEN}"
+    # What the lines did shows on the pair: the silence made and removed,
+    # the incident acknowledged, the push heard.
+    audit = call(pair, "huginn", "GET", "/api/v1/admin/audit")[1]
+    assert "shop" in json.dumps(audit) and "silences" in json.dumps(audit)
+    acked = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
+    assert any(i.get("acknowledged") for i in acked["incidents"])
