@@ -224,9 +224,16 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
     Depends only on the set of moves: the order they are given in, and
     which node made which, change nothing."""
     ordered = in_order(moves)
+    by_hlc = {m.decided: m for m in ordered}
     out: list[Stretch] = []
+    # The move that began each stretch of out.
+    began: list[AgreedMove] = []
     for move in ordered:
         previous = out[-1] if out else None
+        if previous is not None and _unheard_weaker_word(move, began[-1], by_hlc):
+            # Decided alone, apart, before this node heard of the DOWN: the
+            # same trouble seen from one side, not a recovery from it.
+            continue
         if previous is not None and previous.state == move.state.value:
             if previous.event is None and move.event is not None:
                 out[-1] = _with(previous, event=move.event)
@@ -238,10 +245,22 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             # vantage left decides begins now, not with the streak the two
             # disagreed about (the other vantage saw otherwise meanwhile).
             start = max(move.decided_ms, previous.start_ms)
+        elif previous is not None and _in_passing(move, began[-1], out):
+            # The pair disagreed only while its checks took turns: the
+            # evidence cannot tell the two moves apart, so the state before
+            # the PARTIAL turned into this one at once.
+            out.pop()
+            began.pop()
+            previous = out[-1]
+            start = _start(move, AgreedState(previous.state), previous.start_ms)
+            if previous.state == move.state.value:
+                out[-1] = _with(previous, end_ms=None)
+                continue
         if previous is not None and start <= previous.start_ms:
             # The previous stretch had no length: it was only the pair
             # deciding; the state before it continues or this one begins.
             out.pop()
+            began.pop()
             start = previous.start_ms
             if out and out[-1].state == move.state.value:
                 out[-1] = _with(out[-1], end_ms=None)
@@ -249,7 +268,38 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
         if out:
             out[-1] = _with(out[-1], end_ms=start)
         out.append(Stretch(move.target, move.state.value, move.mode.value, start, None, move.event))
+        began.append(move)
     return out
+
+
+def _unheard_weaker_word(
+    move: AgreedMove, current: AgreedMove, by_hlc: dict[Hlc, AgreedMove]
+) -> bool:
+    """A PARTIAL decided by one vantage alone that had not seen the DOWN it
+    follows (a partition: the other side had already confirmed it)."""
+    return (
+        current.state is S.DOWN
+        and move.state is S.PARTIAL
+        and move.mode is Mode.SINGLE_VANTAGE
+        and not _saw(move, current, by_hlc)
+    )
+
+
+def _saw(move: AgreedMove, other: AgreedMove, by_hlc: dict[Hlc, AgreedMove]) -> bool:
+    """Whether other is on the chain of moves that move's maker had seen
+    (a move written before ``seen`` was kept saw everything before it)."""
+    step: AgreedMove | None = move
+    for _ in range(len(by_hlc)):
+        if step is None:
+            return False
+        if step.legacy:
+            return other.decided < step.decided
+        if step.seen is None or step.seen < other.decided:
+            return False
+        if step.seen == other.decided:
+            return True
+        step = by_hlc.get(step.seen)
+    return False
 
 
 def in_order(moves: Iterable[AgreedMove]) -> list[AgreedMove]:
@@ -266,6 +316,23 @@ def in_order(moves: Iterable[AgreedMove]) -> list[AgreedMove]:
         when[move.decided] = move.decided_ms if earliest is None else max(move.decided_ms, earliest)
         previous = move
     return sorted(by_hlc, key=lambda m: (when[m.decided], m.decided))
+
+
+def _in_passing(move: AgreedMove, partial: AgreedMove, out: list[Stretch]) -> bool:
+    """Whether out ends in a PARTIAL of both voters that this move's
+    evidence overlaps: some voter still saw the state before the PARTIAL
+    later than any voter first saw the PARTIAL's side (a DOWN for all that
+    began while the one not yet failing had simply not checked again)."""
+    if len(out) < 2 or out[-1].state != S.PARTIAL.value or out[-1].mode != Mode.QUORUM.value:
+        return False
+    if move.state not in (S.DOWN, S.UP):
+        return False
+    before = AgreedState(out[-2].state)
+    partial_seen = [b.at_ms for b in partial.evidence(before) if b.at_ms <= partial.decided_ms]
+    floor, decided = out[-2].start_ms, move.decided_ms
+    known = [b.after_ms for b in move.evidence(S.PARTIAL)
+             if b.after_ms < b.at_ms and floor <= b.at_ms <= decided]  # fmt: skip
+    return bool(partial_seen and known) and max(known) < min(partial_seen)
 
 
 def _left_to_one(previous: Stretch, move: AgreedMove) -> bool:

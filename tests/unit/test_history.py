@@ -293,3 +293,63 @@ def test_every_move_comes_after_the_move_its_maker_had_seen(
     shuffled = list(linked)
     rnd.shuffle(shuffled)
     assert in_order(shuffled) == ordered
+
+
+def test_a_partial_only_while_the_checks_took_turns_is_no_stretch():
+    # Truth: down for both from 40 s to 160 s. Huginn checks at 0, 60, 120,
+    # 180 s; Muninn at 30, 90, 150, 210 s. Huginn saw it fail first (PARTIAL
+    # at 60 s), but Muninn's last answer (30 s) came before that: the
+    # evidence cannot tell the two apart, so it was DOWN from 45 s, and UP
+    # from 165 s, with no PARTIAL on either side.
+    up = Hlc(1_000, 0, "huginn")
+    partial_in = Hlc(61_000, 0, "huginn")
+    down = Hlc(91_000, 0, "muninn")
+    partial_out = Hlc(181_000, 0, "huginn")
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, up, up_ms=(0,)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, partial_in, down_ms=(60_000,),
+                   down_after_ms=(0,), seen=up),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, down, down_ms=(60_000, 90_000),
+                   down_after_ms=(0, 30_000), seen=partial_in),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, partial_out, up_ms=(180_000,),
+                   up_after_ms=(120_000,), seen=down),
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(211_000, 0, "muninn"),
+                   up_ms=(180_000, 210_000), up_after_ms=(120_000, 150_000), seen=partial_out),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("DOWN", 45_000), ("UP", 165_000)
+    ]  # fmt: skip
+
+
+def test_a_partial_that_one_voter_saw_answer_through_stays():
+    # Huginn saw it fail at 60 s, Muninn still saw it answer at 90 s: a real
+    # disagreement, kept; the DOWN begins after Muninn's last answer.
+    up = Hlc(1_000, 0, "huginn")
+    partial = Hlc(61_000, 0, "huginn")
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, up, up_ms=(0,)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, partial, down_ms=(60_000,),
+                   down_after_ms=(0,), seen=up),
+        AgreedMove("web", S.DOWN, Mode.QUORUM, Hlc(151_000, 0, "muninn"),
+                   down_ms=(60_000, 150_000), down_after_ms=(0, 90_000), seen=partial),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 120_000)
+    ]  # fmt: skip
+
+
+def test_a_partial_decided_alone_without_hearing_the_down_is_no_recovery():
+    # A partition: Huginn confirmed DOWN alone; Muninn, not having heard
+    # it, saw the same failure but had not confirmed it yet (PARTIAL alone).
+    up = Hlc(1_000, 0, "huginn")
+    h_down = Hlc(100_000, 0, "huginn")
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, up, up_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, h_down, down_ms=(60_000,),
+                   down_after_ms=(0,), seen=up),
+        AgreedMove("web", S.PARTIAL, Mode.SINGLE_VANTAGE, Hlc(110_000, 0, "muninn"),
+                   down_ms=(90_000,), down_after_ms=(30_000,), seen=up),
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(400_000, 0, "huginn"), up_ms=(380_000,),
+                   up_after_ms=(320_000,), seen=h_down),
+    ]  # fmt: skip
+    assert [s.state for s in derive(found)] == ["UP", "DOWN", "UP"]
