@@ -75,6 +75,10 @@ class AgreedMove:
     # (``legacy``) in moves written before it was kept.
     seen: Hlc | None = None
     legacy: bool = False
+    # For a move some voter had left (stopped, cut off, its checks stale):
+    # until when each such voter's view was known to hold. None in moves
+    # written before it was kept.
+    left_ms: tuple[int, ...] | None = None
 
     @property
     def decided_ms(self) -> int:
@@ -92,6 +96,7 @@ class AgreedMove:
             "down_after_ms": list(self.down_after_ms),
             "up_after_ms": list(self.up_after_ms),
             "seen": None if self.seen is None else self.seen.encode(),
+            "left_ms": None if self.left_ms is None else list(self.left_ms),
         }
 
     @classmethod
@@ -114,6 +119,7 @@ class AgreedMove:
                 up_after_ms=_times(value.get("up_after_ms"), "up_after_ms", target),
                 seen=_seen(value.get("seen"), decided, target),
                 legacy="seen" not in value,
+                left_ms=_left(value.get("left_ms"), target),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"move of {target}: {exc}") from exc
@@ -174,6 +180,10 @@ def _seen(value: JsonValue, decided: Hlc, target: str) -> Hlc | None:
     if not seen < decided:
         raise InvalidEntry(f"move of {target}: seen: {value} is not before the move")
     return seen
+
+
+def _left(value: JsonValue, target: str) -> tuple[int, ...] | None:
+    return None if value is None else _times(value, "left_ms", target)
 
 
 def _time(value: JsonValue, target: str) -> int | None:
@@ -240,10 +250,11 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             continue
         floor = previous.start_ms if previous is not None else None
         start = _start(move, None if previous is None else AgreedState(previous.state), floor)
-        if previous is not None and _left_to_one(previous, move):
-            # A voter left while the pair disagreed: the state the one
-            # vantage left decides begins now, not with the streak the two
-            # disagreed about (the other vantage saw otherwise meanwhile).
+        if previous is not None and _left_to_one(previous, move, start):
+            # A voter left while the pair disagreed, and its view held
+            # after the evidence says this state began: the other vantage
+            # saw otherwise meanwhile, so the state the one vantage left
+            # decides begins now, not with the streak the two disagreed about.
             start = max(move.decided_ms, previous.start_ms)
         elif previous is not None and _in_passing(move, began[-1], out):
             # The pair disagreed only while its checks took turns: the
@@ -335,11 +346,16 @@ def _in_passing(move: AgreedMove, partial: AgreedMove, out: list[Stretch]) -> bo
     return bool(partial_seen and known) and max(known) < min(partial_seen)
 
 
-def _left_to_one(previous: Stretch, move: AgreedMove) -> bool:
+def _left_to_one(previous: Stretch, move: AgreedMove, start: int) -> bool:
+    """Whether move is one vantage deciding alone after a disagreement of
+    both, and a voter that left saw otherwise after start (a voter stopped
+    before the trouble began contradicts nothing; a move that does not say
+    when its voters left is taken to be contradicted)."""
     return (
         previous.state == S.PARTIAL.value
         and previous.mode == Mode.QUORUM.value
         and move.mode is Mode.SINGLE_VANTAGE
+        and (move.left_ms is None or any(t > start for t in move.left_ms))
     )
 
 

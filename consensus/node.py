@@ -806,6 +806,8 @@ class NodeCore:
             if view.flapping and view.flap_since is not None:
                 at = view.flap_since.wall_ms
                 sides["flap"].append((at + shift, at + shift))
+        left = [self._held_until(node, target, correct_ms, now_ms)
+                for node in self.nodes if node not in found.voters]  # fmt: skip
         hlc = self.clock.tick(now_ms)
         latest = max((m.decided for m in self._moves.get(target, {}).values()), default=None)
         if latest is not None and latest >= hlc:
@@ -826,10 +828,21 @@ class NodeCore:
             down_after_ms=tuple(after for _, after in down),
             up_after_ms=tuple(after for _, after in up),
             seen=latest,
+            left_ms=tuple(sorted(left)),
         )
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
         return Step(written=[entry], commands=[HistoryMoved(target)])
+
+    def _held_until(self, node: str, target: str, correct_ms: int, now_ms: int) -> int:
+        """Until when the view of a node that is not voting was known to
+        hold, in our corrected time: its last check when its checks went
+        stale, else when we last heard from it."""
+        view = self.view(node, target)
+        shift = correct_ms if node == self.node else self._peer_shift(node, correct_ms)
+        if view.stale and view.checked is not None:
+            return view.checked.wall_ms + shift
+        return self.heard.get(node, now_ms) + correct_ms
 
     def _peer_shift(self, peer: str, correct_ms: int) -> int:
         """What to add to a peer's times to put them in our corrected time."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -221,10 +222,32 @@ def test_a_voter_leaving_a_disagreement_does_not_rewrite_it():
         AgreedMove("web", S.PARTIAL, Mode.QUORUM, Hlc(70_000, 0, "muninn"),
                    down_ms=(60_000,), down_after_ms=(0,)),
         AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, Hlc(940_000, 0, "muninn"),
-                   down_ms=(60_000,), down_after_ms=(0,)),
+                   down_ms=(60_000,), down_after_ms=(0,), left_ms=(900_000,)),
     ]  # fmt: skip
     assert [(s.state, s.start_ms) for s in derive(found)] == [
         ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 940_000)
+    ]  # fmt: skip
+    # A move written before it said when its voters left reads the same.
+    legacy = [*found[:2], replace(found[2], left_ms=None)]
+    assert derive(legacy) == derive(found)
+
+
+def test_a_voter_stopped_before_the_trouble_contradicts_nothing():
+    # Huginn was last heard at 50 s, before the target failed (between
+    # Muninn's answer at 55 s and its failure at 60 s): the PARTIAL was only
+    # Huginn's old view, and the DOWN Muninn decides alone began with its
+    # evidence, even though the target answered again just after.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, Hlc(61_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(55_000,)),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, Hlc(80_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(55_000,), left_ms=(50_000,)),
+        AgreedMove("web", S.UP, Mode.SINGLE_VANTAGE, Hlc(82_000, 0, "muninn"),
+                   up_ms=(81_000,), up_after_ms=(79_000,), left_ms=(50_000,)),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms, s.end_ms) for s in derive(found)] == [
+        ("UP", 0, 57_500), ("DOWN", 57_500, 80_000), ("UP", 80_000, None)
     ]  # fmt: skip
 
 

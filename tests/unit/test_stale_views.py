@@ -65,3 +65,37 @@ def test_a_node_that_keeps_checking_never_goes_stale() -> None:
         net.advance(INTERVAL_MS)
     assert not any(net.cores[n].view(m, "blog").stale for n in PAIR for m in PAIR)
     assert not [w for w in net.warnings if w.what == "stale_checks"]
+
+
+def test_a_node_stopped_before_an_outage_leaves_its_start_to_the_evidence() -> None:
+    """Huginn stops (no checks, no heartbeats) while the target answers; the
+    target then fails. Muninn's disagreement with Huginn's last view lasts
+    only until Huginn times out, and Muninn alone calls it DOWN: the outage
+    began with Muninn's failing check, not with the decision, even though the
+    target answered again just after it."""
+    net = started(PAIR, ("blog",))
+    muninn = net.cores["muninn"]
+    net.partition("huginn", "muninn")
+    stopped_ms = net.now_ms
+    net.advance(10_000)
+    last_answer_ms = net.now_ms
+    net.check("muninn", "blog", True)
+    net.advance(5_000)
+    failed_ms = net.now_ms
+    while muninn.record("blog").state is not AgreedState.DOWN:
+        assert net.now_ms - failed_ms < 10 * net.settings.peer_timeout_ms, "muninn decides"
+        net.check("muninn", "blog", False)
+        net.canaries("muninn", True)  # its own network answers
+        net.advance(net.settings.retry_interval_ms)
+    assert muninn.record("blog").mode is Mode.SINGLE_VANTAGE
+    decided_ms = net.now_ms
+    net.check("muninn", "blog", True)
+    net.check("muninn", "blog", True)
+    assert muninn.record("blog").state is AgreedState.UP
+
+    moves = [m for m in muninn._moves["blog"].values() if m.state is AgreedState.DOWN]
+    assert [m.left_ms for m in moves] == [(stopped_ms,)], "when huginn was last heard"
+    down = [s for s in muninn.history("blog") if s.state == "DOWN"]
+    assert len(down) == 1
+    assert last_answer_ms <= down[0].start_ms <= failed_ms < decided_ms
+    assert [s.state for s in muninn.history("blog")] == ["UP", "DOWN", "UP"]
