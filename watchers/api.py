@@ -16,10 +16,13 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from consensus import keys
 from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
+from watchers.digits import plain_digits
 from watchers.runtime import Node, now_ms
 from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
 
 MAX_PAGE = 10_000
+# Epoch milliseconds have 13 digits until the year 2286.
+MAX_TIME_DIGITS = 16
 FROM = Query(alias="from", description="epoch ms or ISO 8601 with an offset")
 TO = Query(description="epoch ms or ISO 8601 with an offset; default now")
 ALL_WINDOWS = ",".join(WINDOWS_MS)
@@ -30,7 +33,7 @@ def when_ms(value: str | None, name: str, default: int) -> int:
     """Epoch milliseconds, or an ISO 8601 time with an offset."""
     if value is None or value == "":
         return default
-    if value.lstrip("-").isdigit():
+    if plain_digits(value.removeprefix("-"), MAX_TIME_DIGITS):
         return int(value)
     try:
         stamp = datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
 
+from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, Target
 from watchers.probes.base import Strict
@@ -67,7 +68,7 @@ class NodeSection(Strict):
     @classmethod
     def _host_port(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65_536 or not host:
+        if not sep or not plain_digits(port, 5) or not 0 < int(port) < 65_536 or not host:
             raise ValueError("expected HOST:PORT such as 0.0.0.0:8470")
         host = host.strip("[]")
         if host != "localhost":

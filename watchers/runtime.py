@@ -38,6 +38,7 @@ from notify.publisher import Server
 from watchers import wire
 from watchers.clockwatch import ClockWatch
 from watchers.config import ApiTokens, Config
+from watchers.digits import plain_digits
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, LiveError
 from watchers.maintenance import MaintenanceWindow, in_maintenance
@@ -714,7 +715,7 @@ class Node:
     def saw_clock(self, peer: str, stamp: str) -> None:
         """A verified message from peer carried its wall clock: note the offset,
         and say so (every ten minutes at most) when it is past max_skew_ms."""
-        if not stamp.isdigit():
+        if not plain_digits(stamp, 16):
             return
         now = now_ms()
         offset = int(stamp) - now

@@ -18,6 +18,7 @@ from typing import Any
 from consensus.errors import InvalidEntry
 from consensus.hlc import Hlc
 from consensus.lww import DeltaPage, Entry
+from watchers.digits import plain_digits
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 # Wide enough for nodes whose clocks are minutes apart; replays inside it
@@ -63,7 +64,7 @@ def verify(
     signature = headers.get("x-ravens-signature", "")
     if not node or not stamp or not signature:
         raise WireError(401, "missing X-Ravens-Node, X-Ravens-Time or X-Ravens-Signature")
-    if not stamp.isdigit():
+    if not plain_digits(stamp, 16):
         raise WireError(401, "X-Ravens-Time: expected unix milliseconds")
     expected = sign(secret, node, int(stamp), method, path, body)
     if not hmac.compare_digest(expected, signature):

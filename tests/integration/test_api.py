@@ -94,6 +94,10 @@ def test_targets_with_filters_and_the_same_answer_from_either_node(
         ("/api/v1/targets/blog/history?from=2000&to=1000", 400, "from: expected a time before"),
         ("/api/v1/targets/blog/uptime?windows=24h,2w", 400, "unknown window 2w"),
         ("/api/v1/targets/blog/uptime?at=noon", 400, "at: expected epoch milliseconds"),
+        # A Unicode digit passes str.isdigit() but not int(); so does no
+        # number longer than any time.
+        ("/api/v1/incidents?from=%C2%B2", 400, "from: expected epoch milliseconds"),
+        ("/api/v1/incidents?from=" + "9" * 5000, 400, "from: expected epoch milliseconds"),
         ("/api/v1/incidents?target=nope", 404, "no target with id 'nope'"),
         ("/api/v1/nothing-here", 404, "no such path"),
     ],

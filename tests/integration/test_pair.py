@@ -142,6 +142,8 @@ def test_bad_sync_input_is_refused_and_merges_nothing(pair: Pair) -> None:
         (good, signed(good, node="mallory", key=secret), 403, "not a configured peer"),
         (b"{not json", signed(b"{not json"), 400, "body is not JSON"),
         (b'{"entries": 3}', signed(b'{"entries": 3}'), 400, "entries: expected a list"),
+        (good, {**signed(good), "X-Ravens-Time": "\u00b2"}, 401, "expected unix milliseconds"),
+        (good, {**signed(good), "X-Ravens-Time": "9" * 5000}, 401, "expected unix milliseconds"),
     ]
     bad_entry = json.dumps({"entries": [{**entry, "origin": "huginn"}]}).encode()
     cases.append((bad_entry, signed(bad_entry), 422, "differs from origin"))

@@ -20,6 +20,7 @@ import httpx
 from cryptography import x509
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
+from watchers.digits import plain_digits
 from watchers.probes.base import CheckResult, TargetBase, seconds
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -197,7 +198,7 @@ def _judge_json(target: HttpTarget, text: str) -> str | None:
     for part in target.json_path.split("."):
         if isinstance(value, dict) and part in value:
             value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+        elif isinstance(value, list) and plain_digits(part, 9) and int(part) < len(value):
             value = value[int(part)]
         else:
             return f"JSON path {target.json_path} missing"
