@@ -19,10 +19,11 @@ from pydantic import ValidationError
 from consensus import keys
 from consensus.lww import JsonValue
 from watchers.api import target_summary
+from watchers.clockwatch import now_ms
 from watchers.config import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, AnyTarget
-from watchers.runtime import TARGET_ADAPTER, Node, now_ms
+from watchers.runtime import TARGET_ADAPTER, Node
 
 JsonBody = Annotated[dict[str, Any], Body(description="a JSON object")]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ravens admin"'}

@@ -16,8 +16,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from consensus import keys
 from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
+from watchers.clockwatch import now_ms
 from watchers.digits import plain_digits
-from watchers.runtime import Node, now_ms
+from watchers.runtime import Node
 from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
 
 MAX_PAGE = 10_000

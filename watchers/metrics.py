@@ -11,7 +11,8 @@ from prometheus_client.registry import Collector
 
 from consensus.agreement import AgreedState
 from watchers.api import live_view
-from watchers.runtime import Node, now_ms
+from watchers.clockwatch import now_ms
+from watchers.runtime import Node
 
 
 class NodeCollector(Collector):

@@ -11,7 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from watchers.api import incidents_between, incidents_json, target_summary
 from watchers.bars import BAR_DAYS, Segment, segments
-from watchers.runtime import Node, now_ms
+from watchers.clockwatch import now_ms
+from watchers.runtime import Node
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 
 THEMES = ("neon", "plain")

@@ -36,7 +36,7 @@ from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
-from watchers.clockwatch import ClockWatch
+from watchers.clockwatch import STEP_TOLERANCE_S, ClockWatch, now_ms
 from watchers.config import ApiTokens, Config
 from watchers.digits import plain_digits
 from watchers.lateness import Lateness
@@ -69,10 +69,6 @@ STORAGE_RETRY_S = 5.0
 FIRST_CHECK_SPREAD_S = 60.0
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def settings_from(config: Config) -> Settings:
     d = config.defaults
     return Settings(
@@ -103,6 +99,7 @@ def routing_from(
         Style(topic=ntfy.topic, priority=priority),
         subject_for,
         summarize_after_ms=int(ntfy.summarize_after_s * 1000),
+        now_ms=now_ms,
     )
 
 
@@ -352,6 +349,7 @@ class Node:
         while True:
             await asyncio.sleep(CLOCK_WATCH_S)
             self._look_at_clock()
+            self._rein_in_jobs()
 
     def _look_at_clock(self) -> None:
         """Also asked before the core is handed the time, so it never sees
@@ -359,6 +357,24 @@ class Node:
         step_s = self.clock_watch.step_s()
         if step_s:
             self.clock_stepped(step_s)
+
+    def _rein_in_jobs(self) -> None:
+        """An interval job never waits longer than its period: one whose
+        next run lies further out is brought back within one. APScheduler
+        reads the wall clock itself, and one wrong reading the watch never
+        saw once put every job ten minutes out."""
+        now = datetime.now(UTC)
+        for job in self.scheduler.get_jobs():
+            period = getattr(job.trigger, "interval", None)
+            if not isinstance(period, timedelta) or job.next_run_time is None:
+                continue
+            when = reined_in(job.next_run_time, period, now, random.random())
+            if when is not None:
+                log.warning("job node=%s job=%s next run was %.0f s out, past its period of "
+                            "%.0f s: brought back", self.name, job.id,
+                            (job.next_run_time - now).total_seconds(),
+                            period.total_seconds())  # fmt: skip
+                job.modify(next_run_time=when)
 
     def clock_stepped(self, step_s: float) -> None:
         """The wall clock jumped: every job and timer set in the old time
@@ -777,6 +793,16 @@ def _after_step(job: Any, delta: timedelta, now: datetime) -> datetime:
         if now - grace <= candidate <= now + period:
             return candidate  # type: ignore[no-any-return]
     return now + period * random.random()
+
+
+def reined_in(
+    next_run: datetime, period: timedelta, now: datetime, spread: float
+) -> datetime | None:
+    """Where an interval job's next run belongs when it lies more than its
+    period (and a step's tolerance) from now; None when it is where it may be."""
+    if next_run <= now + period + timedelta(seconds=STEP_TOLERANCE_S):
+        return None
+    return now + period * spread
 
 
 def _dt(epoch_s: float) -> datetime:

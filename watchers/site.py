@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from watchers import badges
 from watchers.api import live_view
+from watchers.clockwatch import now_ms
 from watchers.page import THEMES, render_missing, render_status, render_target
-from watchers.runtime import Node, now_ms
+from watchers.runtime import Node
 from watchers.uptime import WINDOWS_MS, uptime
 
 Theme = Annotated[Literal["neon", "plain"], Query(description="the look: neon or plain")]

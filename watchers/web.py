@@ -14,9 +14,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from watchers import wire
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
+from watchers.clockwatch import now_ms
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
-from watchers.runtime import Node, now_ms
+from watchers.runtime import Node
 from watchers.site import site_router
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -4,11 +4,14 @@ pace, and the watch in the shell tells a step from slewing."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from consensus import keys
 from consensus.commands import Warn
 from consensus.node import NodeCore
 from tests.unit.pair import results, started
-from watchers.clockwatch import ClockWatch
+from watchers.clockwatch import ClockWatch, SteadyClock
+from watchers.runtime import reined_in
 
 PAIR = ("huginn", "muninn")
 TARGETS = ("blog", "shop")
@@ -66,14 +69,53 @@ def test_a_step_of_the_wall_clock_moves_the_core_timers_with_it() -> None:
 
 def test_the_watch_tells_a_step_from_slewing() -> None:
     clock = {"wall": 1_000.0, "mono": 50.0}
-    watch = ClockWatch(lambda: clock["wall"], lambda: clock["mono"])
+    steady = SteadyClock(lambda: clock["wall"], lambda: clock["mono"])
+    watch = ClockWatch(steady)
     for _ in range(10):  # slewing: 0.5 s off per look, never a step
         clock["wall"] += 1.5
         clock["mono"] += 1.0
         assert watch.step_s() == 0.0
+    assert steady.now_s() == clock["wall"], "slewing is followed"
     clock["wall"] += 1.0 - 600.0  # a second passes, and the clock goes back 600 s
     clock["mono"] += 1.0
+    assert watch.step_s() == 0.0, "not yet: one reading is no step"
+    assert steady.now_s() == clock["wall"] + 600.0
+    clock["wall"] += 1.0
+    clock["mono"] += 1.0
     assert watch.step_s() == -600.0
+    assert steady.now_s() == clock["wall"]
     clock["wall"] += 1.0
     clock["mono"] += 1.0
     assert watch.step_s() == 0.0
+
+
+def test_one_wrong_reading_of_the_wall_clock_moves_nothing() -> None:
+    clock = {"wall": 1_000.0, "mono": 50.0}
+    steady = SteadyClock(lambda: clock["wall"], lambda: clock["mono"])
+    first, second = ClockWatch(steady), ClockWatch(steady)
+    clock["wall"] += 600.0  # one reading ten minutes out...
+    clock["mono"] += 0.001
+    assert first.step_s() == 0.0
+    clock["wall"] -= 600.0  # ...and the next one true again
+    clock["mono"] += 1.0
+    assert (first.step_s(), second.step_s()) == (0.0, 0.0)
+    assert steady.now_s() == clock["wall"]
+    # Two readings close together are no confirmation either.
+    clock["wall"] += 600.0
+    assert first.step_s() == 0.0
+    clock["mono"] += 0.01
+    clock["wall"] += 0.01
+    assert first.step_s() == 0.0
+    clock["mono"] += 1.0
+    clock["wall"] += 1.0
+    assert first.step_s() == 600.0
+    assert second.step_s() == 600.0, "every watch is told each step once"
+    assert second.step_s() == 0.0
+
+
+def test_an_interval_job_never_waits_past_its_period() -> None:
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    period = timedelta(seconds=2)
+    assert reined_in(now + period, period, now, 0.5) is None
+    assert reined_in(now - timedelta(seconds=5), period, now, 0.5) is None
+    assert reined_in(now + timedelta(minutes=10), period, now, 0.5) == now + timedelta(seconds=1)
