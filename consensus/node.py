@@ -132,6 +132,11 @@ class NodeCore:
         self._down: dict[str, int] = {}
         for target in self.targets:
             self._index_state(target)
+        # (node, target) of every view marked stale: what a canary pass
+        # has to look at again, without reading every view.
+        self._stale_pairs: set[tuple[str, str]] = set()
+        for entry in self.log.items(keys.OBS):
+            self._index_view(entry)
         # Every target's agreed moves, by key: its history derives from them.
         self._moves: dict[str, dict[str, AgreedMove]] = {}
         for entry in self.log.items(keys.MOVE):
@@ -424,9 +429,8 @@ class NodeCore:
         if ok and len(self._voters) == 1:
             step.extend(self._evaluate_all(now_ms))
         elif ok:
-            for target in sorted(self.targets):
-                if any(self.view(n, target).stale for n in self.nodes):
-                    step.extend(self._evaluate(target, now_ms))
+            for target in sorted({t for _, t in self._stale_pairs if t in self.targets}):
+                step.extend(self._evaluate(target, now_ms))
         return step
 
     def _health(self, now_ms: int) -> Health:
@@ -527,6 +531,8 @@ class NodeCore:
                 if wall is not None:
                     self.peer_offset_ms[entry.origin] = wall - now_ms
         merged = self.log.merge_all(entries)
+        for entry in merged:
+            self._index_view(entry)
         if covered:
             self.log.advance(covered)
         if complete:
@@ -1235,7 +1241,22 @@ class NodeCore:
             # A peer's entry stamped ahead of our clock (refused skew) holds the
             # key: write just after it so that our newer decision wins.
             hlc = Hlc(current.hlc.wall_ms, current.hlc.logical + 1, self.node)
-        return self.log.write(key, value, hlc, tombstone)
+        entry = self.log.write(key, value, hlc, tombstone)
+        self._index_view(entry)
+        return entry
+
+    def _index_view(self, entry: Entry) -> None:
+        split = keys.split_obs(entry.key)
+        if split is None:
+            return
+        stale = False
+        if not entry.tombstone:
+            with contextlib.suppress(InvalidEntry):
+                stale = self.view(*split).stale
+        if stale:
+            self._stale_pairs.add(split)
+        else:
+            self._stale_pairs.discard(split)
 
     def _hear(self, peer: str, now_ms: int) -> None:
         if not self.is_live(peer, now_ms):
