@@ -130,17 +130,12 @@ class NodeCore:
         # Targets agreed DOWN, with when their next reminder is due: the
         # only ones reminders have to look at.
         self._down: dict[str, int] = {}
-        for target in self.targets:
-            self._index_state(target)
         # (node, target) of every view marked stale: what a canary pass
         # has to look at again, without reading every view.
         self._stale_pairs: set[tuple[str, str]] = set()
-        for entry in self.log.items(keys.OBS):
-            self._index_view(entry)
         # Every target's agreed moves, by key: its history derives from them.
         self._moves: dict[str, dict[str, AgreedMove]] = {}
-        for entry in self.log.items(keys.MOVE):
-            self._index_move(entry)
+        self._index_log()
         # How far our clock is off, from the time our targets' servers tell.
         self.reference = TimeReference()
         # The estimate we last published: our clock is as far off as it was
@@ -153,6 +148,15 @@ class NodeCore:
         for entry in self.log.items(keys.EVENT):
             self._place(entry)
         self._restore_dispatch(now_ms)
+
+    def _index_log(self) -> None:
+        """The indexes kept beside the log, built from what it holds."""
+        for target in self.targets:
+            self._index_state(target)
+        for entry in self.log.items(keys.OBS):
+            self._index_view(entry)
+        for entry in self.log.items(keys.MOVE):
+            self._index_move(entry)
 
     # -- reading -------------------------------------------------------------
 
