@@ -42,6 +42,8 @@ class Notice(StrEnum):
     NODE_ISOLATED = "NODE_ISOLATED"
     PEER_LOST = "PEER_LOST"
     PEER_BACK = "PEER_BACK"
+    # A node's wall clock stepped, or it restarted with its hlc far ahead.
+    CLOCK_JUMPED = "CLOCK_JUMPED"
     # Not moves of the agreed state: a timed reminder, and a certificate
     # crossing one of its expiry thresholds.
     STILL_DOWN = "STILL_DOWN"

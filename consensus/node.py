@@ -51,6 +51,7 @@ T = TypeVar("T")
 # (plus a probe's timeout) stops voting until it checks again.
 STALE_INTERVALS = 3
 STALE_SLACK_MS = 30_000
+CLOCK_NOTE_EVERY_MS = 3_600_000
 
 SKEW_WARN_EVERY_MS = 10 * 60_000
 RESTART_SETTLE_MS = 10_000
@@ -115,6 +116,9 @@ class NodeCore:
         # When our hlc last started again from the wall clock, and how far
         # ahead it had been.
         self.clock_restarted: tuple[int, int] | None = None
+        # A jump of our clock users hear of once (a note), and when we last told one.
+        self._clock_jumped: dict[str, int] | None = None
+        self._clock_told_ms: int | None = None
         self._confirm: set[str] = set()
         self._pulled: set[str] = set()
         self._held: dict[str, int] = {}
@@ -137,13 +141,7 @@ class NodeCore:
         self._moves: dict[str, dict[str, AgreedMove]] = {}
         self._index_log()
         # How far our clock is off, from the time our targets' servers tell.
-        self.reference = TimeReference()
-        # The estimate we last published: our clock is as far off as it was
-        # before the restart until our targets say otherwise.
-        own = self.log.get(keys.health(node))
-        if own is not None:
-            with contextlib.suppress(InvalidEntry):
-                self.reference.carried_ms = Health.from_value(own.value).clock_error_ms
+        self.reference = self._carried_reference()
         self.order = EventOrder()
         for entry in self.log.items(keys.EVENT):
             self._place(entry)
@@ -157,6 +155,16 @@ class NodeCore:
             self._index_view(entry)
         for entry in self.log.items(keys.MOVE):
             self._index_move(entry)
+
+    def _carried_reference(self) -> TimeReference:
+        """The estimate we last published: our clock is as far off as it was
+        before the restart until our targets say otherwise."""
+        reference = TimeReference()
+        own = self.log.get(keys.health(self.node))
+        if own is not None:
+            with contextlib.suppress(InvalidEntry):
+                reference.carried_ms = Health.from_value(own.value).clock_error_ms
+        return reference
 
     # -- reading -------------------------------------------------------------
 
@@ -446,6 +454,8 @@ class NodeCore:
         monotonic clock). Timers set in the old time move with it, so a step
         forward fires none of them early (no peer counted lost) and a step
         back holds none of them for its length."""
+        if abs(delta_ms) >= self.settings.max_skew_ms:
+            self._clock_jumped = {"step_ms": delta_ms}
         self.heard = {peer: at + delta_ms for peer, at in self.heard.items()}
         self._checked_ms = {target: at + delta_ms for target, at in self._checked_ms.items()}
         self.reference.stepped(delta_ms)
@@ -706,6 +716,8 @@ class NodeCore:
                 "was_ahead_s": restarted // 1000,
                 "why": "the wall clock stepped back, or a restart after it had stepped forward",
             }))  # fmt: skip
+            self._clock_jumped = {"was_ahead_ms": restarted}
+        step.extend(self._clock_note(now_ms))
         if now_ms >= self._next_heartbeat_ms:
             self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
             if self.canaries_ok is not None:
@@ -982,6 +994,31 @@ class NodeCore:
                             detail={"reminder": rounds, "down_for_ms": rounds * every})  # fmt: skip
             step.extend(self._announce(event, now_ms))
         return step
+
+    def _clock_note(self, now_ms: int) -> Step:
+        """One note when our clock jumped, at most one an hour (a clock that
+        keeps stepping is one problem, not a page each time)."""
+        jumped = self._clock_jumped
+        if jumped is None or not self.canaries_ok:
+            return Step()  # kept until our network is known to work
+        self._clock_jumped = None
+        if self._clock_told_ms is not None and now_ms - self._clock_told_ms < CLOCK_NOTE_EVERY_MS:
+            return Step()
+        self._clock_told_ms = now_ms
+        subject = keys.node_subject(self.node)
+        anchor = self.clock.tick(now_ms)
+        event = Event(
+            id=event_id(subject, Notice.CLOCK_JUMPED, "CLOCK", anchor, Mode.QUORUM),
+            subject=subject,
+            notice=Notice.CLOCK_JUMPED,
+            state="CLOCK",
+            previous="CLOCK",
+            anchor=anchor,
+            mode=Mode.QUORUM,
+            voters=tuple(sorted(self._voters)),
+            detail=jumped,
+        )
+        return self._announce(event, now_ms)
 
     # -- peers ---------------------------------------------------------------
 

@@ -31,6 +31,7 @@ DEFAULT_PRIORITY: dict[Notice, int] = {
     Notice.NODE_ISOLATED: 2,
     Notice.PEER_LOST: 2,
     Notice.PEER_BACK: 2,
+    Notice.CLOCK_JUMPED: 2,
     Notice.STILL_DOWN: 4,
     Notice.TLS_EXPIRING: 3,
 }
@@ -47,6 +48,7 @@ TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.NODE_ISOLATED: ("warning",),
     Notice.PEER_LOST: ("warning",),
     Notice.PEER_BACK: ("white_check_mark",),
+    Notice.CLOCK_JUMPED: ("alarm_clock", "warning"),
     Notice.STILL_DOWN: ("rotating_light", "repeat"),
     Notice.TLS_EXPIRING: ("lock", "warning"),
 }
@@ -154,7 +156,30 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
             "or the path between the watchers is cut. The other watcher decides alone "
             "(single vantage) until it is back.",
         )
+    if notice is Notice.CLOCK_JUMPED:
+        return _clock_words(event, node, since)
     return f"{node} is back", f"Watcher **{node}** is heard from again and votes again."
+
+
+def _clock_words(event: Event, node: str, since: str) -> tuple[str, str]:
+    step = event.detail.get("step_ms")
+    ahead = event.detail.get("was_ahead_ms")
+    fix = "Check its time sync (chrony, systemd-timesyncd)."
+    if isinstance(step, int):
+        way = "forward" if step > 0 else "back"
+        return (
+            f"{node}'s clock jumped {way} {_duration(0, abs(step))}",
+            f"The wall clock of watcher **{node}** stepped {way} by {_duration(0, abs(step))} "
+            f"at {since}. Its checks, sync and timers kept their pace, and the history it "
+            f"stamps is corrected by its targets' clocks. {fix}",
+        )
+    lasted = _duration(0, ahead) if isinstance(ahead, int) else "a long way"
+    return (
+        f"{node} started again with its clock behind",
+        f"Watcher **{node}** found its last stamp {lasted} ahead of its wall clock at {since} "
+        f"(its clock had stepped forward before, or has stepped back). It stamps from its "
+        f"wall clock again and its peer merges what it wrote meanwhile. {fix}",
+    )
 
 
 def _tls_words(event: Event, label: str) -> tuple[str, str]:

@@ -156,7 +156,7 @@ Topic = Annotated[str, Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")]
 Priority = Annotated[int, Field(ge=1, le=5)]
 NoticeName = Literal[
     "down", "up", "partial_lasting", "flapping_started", "flapping_settled",
-    "node_isolated", "peer_lost", "peer_back", "still_down", "tls_expiring",
+    "node_isolated", "peer_lost", "peer_back", "clock_jumped", "still_down", "tls_expiring",
 ]  # fmt: skip
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from consensus import keys
+from consensus.agreement import Notice
 from consensus.commands import Warn
 from consensus.node import NodeCore
+from notify.messages import Style, Subject, build
 from tests.unit.pair import results, started
 from watchers.clockwatch import ClockWatch, SteadyClock
 from watchers.runtime import reined_in
@@ -119,3 +121,44 @@ def test_an_interval_job_never_waits_past_its_period() -> None:
     assert reined_in(now + period, period, now, 0.5) is None
     assert reined_in(now - timedelta(seconds=5), period, now, 0.5) is None
     assert reined_in(now + timedelta(minutes=10), period, now, 0.5) == now + timedelta(seconds=1)
+
+
+def test_a_jump_of_the_clock_is_told_once_in_a_note() -> None:
+    net = started(PAIR, TARGETS)
+    huginn = net.cores["huginn"]
+    net.now_ms += 2 * HOUR_MS
+    huginn.time_stepped(2 * HOUR_MS)
+    net.tick()
+    net.tick()
+    notes = [e for _, e in net.posts if e.notice is Notice.CLOCK_JUMPED]
+    assert [(e.subject, dict(e.detail)) for e in notes] == [
+        ("node:huginn", {"step_ms": 2 * HOUR_MS})
+    ]  # fmt: skip
+    message = build(notes[0], Subject("node:huginn"), Style("ops"))
+    assert message["title"] == "huginn's clock jumped forward 2 h 0 min", message
+    assert "time sync" in str(message["message"]) and message["priority"] == 2
+    # Back again a minute later: the same trouble, no second page this hour.
+    net.now_ms -= 2 * HOUR_MS - 60_000
+    huginn.time_stepped(-(2 * HOUR_MS - 60_000))
+    net.tick()
+    # A small step (slewing, a leap second) is no news at all.
+    huginn.time_stepped(net.settings.max_skew_ms - 1)
+    net.now_ms += HOUR_MS
+    net.tick()
+    assert len([e for _, e in net.posts if e.notice is Notice.CLOCK_JUMPED]) == 1
+
+
+def test_a_restart_behind_its_last_stamp_is_told_once() -> None:
+    net = started(PAIR, TARGETS)
+    huginn = net.cores["huginn"]
+    net.run("huginn", huginn.tick(net.now_ms + 2 * HOUR_MS))
+    huginn = NodeCore("huginn", PAIR, TARGETS, net.settings, net.now_ms, log=huginn.log,
+                      clock_last=huginn.clock.last)  # fmt: skip
+    net.cores["huginn"] = huginn
+    net.canaries("huginn", True)
+    net.tick()
+    net.tick()
+    notes = [e for _, e in net.posts if e.notice is Notice.CLOCK_JUMPED]
+    assert len(notes) == 1 and notes[0].detail["was_ahead_ms"] >= 2 * HOUR_MS - 1_000
+    message = build(notes[0], Subject("node:huginn"), Style("ops"))
+    assert message["title"] == "huginn started again with its clock behind"

@@ -144,6 +144,14 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
      Subject("muninn"), expected(
         "muninn is back", "Watcher **muninn** is heard from again and votes again.",
         2, ["white_check_mark"], click=False)),
+    (event(Notice.CLOCK_JUMPED, subject="node:huginn", state="CLOCK", views={},
+           detail={"step_ms": -600_000}),
+     Subject("huginn"), expected(
+        "huginn's clock jumped back 10 min 0 s",
+        "The wall clock of watcher **huginn** stepped back by 10 min 0 s at 2026-11-18 11:06 UTC. "
+        "Its checks, sync and timers kept their pace, and the history it stamps is corrected "
+        "by its targets' clocks. Check its time sync (chrony, systemd-timesyncd).",
+        2, ["alarm_clock", "warning"], click=False)),
 ]  # fmt: skip
 
 
