@@ -30,6 +30,10 @@ AUDIT = "audit/"
 ADMIN_PREFIXES = (TARGET, MAINTENANCE, SILENCE, ACK, AUDIT)
 NODE_SUBJECT = "node:"
 
+# Every prefix a node writes: an entry under any other is refused.
+KNOWN_PREFIXES = (OBS, HEALTH, STATE, PEER, EVENT, CLAIM, SENT, TARGET, PUSH, MOVE,
+                  *ADMIN_PREFIXES)  # fmt: skip
+
 # Entries that are pushed to peers at once instead of waiting for the next sync.
 URGENT_PREFIXES = (STATE, MOVE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)
 
@@ -84,6 +88,17 @@ def ack(event_id: str) -> str:
 
 def node_subject(node: str) -> str:
     return f"{NODE_SUBJECT}{node}"
+
+
+def owner(key: str) -> str | None:
+    """The one node that may write key (its own view, health or audit
+    record); None for keys any node writes."""
+    for prefix in (OBS, AUDIT):
+        if key.startswith(prefix):
+            return key[len(prefix) :].partition("/")[0]
+    if key.startswith(HEALTH):
+        return key[len(HEALTH) :]
+    return None
 
 
 def split_obs(key: str) -> tuple[str, str] | None:

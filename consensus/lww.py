@@ -11,6 +11,7 @@ lack together with how far each origin is now covered.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -19,6 +20,16 @@ from consensus.hlc import Hlc
 
 JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "JsonValue"]
 VersionVector = dict[str, int]
+
+# Bounds on what an entry may hold: every integer fits SQLite's int64 and a
+# JSON reader's exact range, a value is small and shallow (the largest the
+# node writes is a move or an event, a few KB).
+MAX_SAFE_INT = 2**53 - 1
+MAX_LOGICAL = 2**31
+MAX_KEY_CHARS = 512
+MAX_NAME_CHARS = 64
+MAX_VALUE_BYTES = 64 * 1024
+MAX_VALUE_DEPTH = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +56,51 @@ class Entry:
 
     def check(self) -> None:
         """Refuse entries that break the log's rules before they are merged."""
-        if not self.key or len(self.key) > 512:
-            raise InvalidEntry(f"entry key {self.key!r}: expected 1 to 512 characters")
-        if self.version < 1:
-            raise InvalidEntry(f"entry {self.key}: version must be positive, got {self.version}")
+        if not self.key or len(self.key) > MAX_KEY_CHARS:
+            raise InvalidEntry(f"entry key {self.key[:80]!r}: expected 1 to {MAX_KEY_CHARS} "
+                               "characters")  # fmt: skip
+        if not 1 <= self.version <= MAX_SAFE_INT:
+            raise InvalidEntry(f"entry {self.key}: version: expected 1 to {MAX_SAFE_INT}, "
+                               f"got {self.version}")  # fmt: skip
+        if not self.origin or len(self.origin) > MAX_NAME_CHARS:
+            raise InvalidEntry(f"entry {self.key}: origin: expected 1 to {MAX_NAME_CHARS} "
+                               "characters")  # fmt: skip
         if self.hlc.node != self.origin:
             raise InvalidEntry(
                 f"entry {self.key}: hlc node {self.hlc.node!r} differs from origin {self.origin!r}"
             )
         if self.hlc.wall_ms < 0 or self.hlc.logical < 0:
             raise InvalidEntry(f"entry {self.key}: hlc {self.hlc} has a negative part")
+        if self.hlc.wall_ms > MAX_SAFE_INT or self.hlc.logical > MAX_LOGICAL:
+            raise InvalidEntry(f"entry {self.key}: hlc: wall_ms at most {MAX_SAFE_INT}, "
+                               f"logical at most {MAX_LOGICAL}")  # fmt: skip
+        _check_value(self.key, self.value)
+
+
+def _check_value(key: str, value: JsonValue) -> None:
+    """A value within MAX_VALUE_DEPTH levels, integers within MAX_SAFE_INT,
+    and at most MAX_VALUE_BYTES as JSON; walked without recursion, so a
+    hostile depth cannot exhaust the stack."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, bool) or item is None or isinstance(item, str):
+            continue
+        if isinstance(item, int):
+            if abs(item) > MAX_SAFE_INT:
+                raise InvalidEntry(f"entry {key}: value: integer {item} is over {MAX_SAFE_INT}")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise InvalidEntry(f"entry {key}: value: {item} is not a JSON number")
+        elif isinstance(item, list | dict):
+            if depth > MAX_VALUE_DEPTH:
+                raise InvalidEntry(f"entry {key}: value: nested deeper than {MAX_VALUE_DEPTH}")
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+        else:
+            raise InvalidEntry(f"entry {key}: value: {type(item).__name__} is not JSON")
+    if len(canonical(value).encode()) > MAX_VALUE_BYTES:
+        raise InvalidEntry(f"entry {key}: value: over {MAX_VALUE_BYTES} bytes as JSON")
 
 
 def canonical(value: JsonValue) -> str:

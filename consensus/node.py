@@ -1351,10 +1351,16 @@ def _confirmed(verdict: Verdict) -> Verdict:
 
 
 def _validate_value(entry: Entry) -> None:
-    """Refuse a value that the core would fail to read later."""
+    """Refuse a value that the core would fail to read later, a key no
+    node writes, and a node's own facts written in another's name."""
+    key = entry.key
+    if not key.startswith(keys.KNOWN_PREFIXES):
+        raise InvalidEntry(f"entry {key[:80]}: not a key the nodes write")
+    owner = keys.owner(key)
+    if owner is not None and owner != entry.origin:
+        raise InvalidEntry(f"entry {key}: only {owner} writes it, not {entry.origin}")
     if entry.tombstone:
         return
-    key = entry.key
     if keys.split_obs(key) is not None:
         Verdict.from_value(entry.value)
     elif key.startswith(keys.STATE):

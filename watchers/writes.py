@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,9 @@ log = logging.getLogger("ravens")
 TRANSIENT = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN",
              "SQLITE_READONLY")  # fmt: skip
 MAX_UNSAVED_CHECKS = 50_000
+# A step the database refused for good is dropped; the storage shows not ok
+# this long after, so status, metrics and the operator see it.
+REFUSAL_SHOWN_S = 600.0
 
 OutboxInsert = tuple[str, str, str, str, int]
 
@@ -57,11 +61,19 @@ class Writes:
     problem: str | None = None
     problem_since_ms: int | None = None
     checks_dropped: int = 0
+    # Steps dropped because the database would never take them (a bug, or
+    # a value it cannot store): the last reason, and when (monotonic s).
+    steps_refused: int = 0
+    refused: str | None = None
+    refused_mono: float | None = None
     _flushing: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        recent = self.refused_mono is not None and (
+            time.monotonic() - self.refused_mono < REFUSAL_SHOWN_S
+        )
+        return self.problem is None and not recent
 
     async def commit(self, batch: Batch, now_ms: int) -> bool:
         """Write the batch, after any kept ones; False when it had to be kept."""
@@ -84,9 +96,11 @@ class Writes:
         try:
             await self.store.commit(whole.entries, whole.vector, whole.clock, whole.checks,
                                     whole.outbox, whole.histories)  # fmt: skip
-        except sqlite3.OperationalError as exc:
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # any refusal: it must not stop later writes
             if not transient(exc):
-                raise
+                return await self._write_one_by_one(taken, now_ms)
             if self.problem is None:
                 self.problem, self.problem_since_ms = str(exc), now_ms
                 log.error("storage node=%s: %s; checking and voting go on from memory, "
@@ -99,6 +113,31 @@ class Writes:
                         (now_ms - (self.problem_since_ms or now_ms)) // 1000, taken,
                         len(whole.checks), self.checks_dropped)  # fmt: skip
         del self.unsaved[:taken]
+        self.problem = self.problem_since_ms = None
+        return True
+
+    async def _write_one_by_one(self, taken: int, now_ms: int) -> bool:
+        """The joined steps were refused for good: write each alone, drop
+        the ones the database refuses for good, keep the rest in order."""
+        while taken:
+            batch = self.unsaved[0]
+            try:
+                await self.store.commit(batch.entries, batch.vector, batch.clock, batch.checks,
+                                        batch.outbox, batch.histories)  # fmt: skip
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if transient(exc):
+                    return await self._write(_joined(self.unsaved[:taken]), taken, now_ms)
+                self.steps_refused += 1
+                self.refused = f"{type(exc).__name__}: {exc}"[:300]
+                self.refused_mono = time.monotonic()
+                log.error("storage node=%s: dropped a step the database refuses for good "
+                          "(%d entries: %s; %d checks): %s", self.node, len(batch.entries),
+                          ", ".join(e.key for e in batch.entries[:5]) or "-",
+                          len(batch.checks), self.refused)  # fmt: skip
+            del self.unsaved[0]
+            taken -= 1
         self.problem = self.problem_since_ms = None
         return True
 
@@ -118,12 +157,13 @@ class Writes:
         kept = self.unsaved if self.problem is not None else []
         return {
             "ok": self.ok,
-            "error": self.problem,
+            "error": self.problem or self.refused,
             "since_ms": self.problem_since_ms,
             "unsaved_steps": len(kept),
             "unsaved_checks": sum(len(b.checks) for b in kept),
             "unsaved_events": sum(len(b.outbox) for b in kept),
             "checks_dropped": self.checks_dropped,
+            "steps_refused": self.steps_refused,
         }
 
 

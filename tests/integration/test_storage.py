@@ -243,3 +243,33 @@ def test_history_kept_before_the_upgrade_lives_on_as_moves(tmp_path: Path) -> No
     assert len(step.written) == 3
     assert core.history("blog") == legacy
     assert core.import_history(legacy).written == [], "importing twice adds nothing"
+
+
+def test_a_step_the_database_refuses_for_good_is_dropped_and_shown(tmp_path: Path) -> None:
+    """A value SQLite cannot store (an integer past int64) must not stay
+    queued and poison every later write: that step alone is dropped, loudly,
+    the ones around it are written, and the storage shows not ok."""
+    from watchers.writes import Batch, Writes
+
+    async def go() -> None:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        writes = Writes(store, "huginn")
+        log = LwwMap("huginn")
+        good = log.write("obs/huginn/blog", {"state": "UP"}, Hlc(100, 0, "huginn"))
+        poisoned = Batch([], {}, Hlc(101, 0, "huginn"), [CheckRow("blog", 2**70, True, 1.0, "ok")])
+        # Queued behind a transient failure, then written together.
+        writes.unsaved.append(poisoned)
+        assert await writes.commit(Batch([good], dict(log.vector), Hlc(102, 0, "huginn")), 0)
+        assert writes.unsaved == []
+        later = log.write("obs/huginn/shop", {"state": "UP"}, Hlc(103, 0, "huginn"))
+        assert await writes.commit(Batch([later], dict(log.vector), Hlc(103, 0, "huginn")), 0)
+        status = writes.status()
+        assert status["ok"] is False and status["steps_refused"] == 1
+        assert "OverflowError" in str(status["error"])
+        await store.close()
+        store = await Store.open(tmp_path / "node.sqlite3")
+        loaded, _ = await store.load("huginn")
+        assert {e.key for e in loaded.entries()} == {"obs/huginn/blog", "obs/huginn/shop"}
+        await store.close()
+
+    asyncio.run(go())

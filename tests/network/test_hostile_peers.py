@@ -106,7 +106,7 @@ def test_hostile_sync_input_is_refused_or_harmless_and_the_node_keeps_serving(
 
     # A valid push, replayed: merged once, the replay changes nothing.
     now = int(time.time() * 1000)
-    entry = {"key": "note/hostile", "value": {"n": 1}, "hlc": f"{now}.0.muninn",
+    entry = {"key": "ack/hostile", "value": {"n": 1}, "hlc": f"{now}.0.muninn",
              "origin": "muninn", "version": 10**9, "tombstone": False}  # fmt: skip
     body = json.dumps({"entries": [entry]}).encode()
     headers = wire.signed_headers(world.secret, "muninn", now, "POST", "/sync/push", body)
@@ -115,7 +115,7 @@ def test_hostile_sync_input_is_refused_or_harmless_and_the_node_keeps_serving(
     assert first.json() == {"merged": 1} and replay.json() == {"merged": 0}
 
     # An entry stamped a year ahead is refused; the node's clock stays true.
-    ahead = {**entry, "key": "note/ahead", "hlc": f"{now + 365 * 86_400_000}.0.muninn",
+    ahead = {**entry, "key": "ack/ahead", "hlc": f"{now + 365 * 86_400_000}.0.muninn",
              "version": 10**9 + 1}  # fmt: skip
     response = send(client, world.secret, "/sync/push", json.dumps({"entries": [ahead]}).encode(),
                     "good")  # fmt: skip
@@ -125,10 +125,12 @@ def test_hostile_sync_input_is_refused_or_harmless_and_the_node_keeps_serving(
 
     # An entry from a node nobody knows merges inert (a replaced node's old
     # entries must not stall the sync of its successor).
-    stranger = {**entry, "key": "note/odin", "hlc": f"{now}.0.odin", "origin": "odin"}
+    stranger = {**entry, "key": "ack/odin", "hlc": f"{now}.0.odin", "origin": "odin"}
     response = send(client, world.secret, "/sync/push",
                     json.dumps({"entries": [stranger]}).encode(), "good")  # fmt: skip
     assert response.status_code == 200
+
+    refuses_entries_no_node_may_write(world, client, entry)
 
     # Oversized bodies: declared, and sent chunked without a length.
     before = foreign(world)
@@ -168,3 +170,23 @@ def cut_off_after(request: bytes) -> float:
             except OSError:
                 break
     return time.monotonic() - began
+
+
+def refuses_entries_no_node_may_write(
+    world: World, client: httpx.Client, entry: dict[str, Any]
+) -> None:
+    """A version past int64, a key no node writes, and Huginn's own view
+    written in Muninn's name: each refused with its reason, nothing merged
+    (the poisoned write once stopped both nodes writing)."""
+    before = foreign(world)
+    poisoned = [
+        ({**entry, "key": "ack/overflow", "version": 2**63}, "version: expected 1 to"),
+        ({**entry, "key": "junk/overflow", "version": 10**9 + 2}, "not a key the nodes write"),
+        ({**entry, "key": "obs/huginn/site", "value": {"state": "DOWN"}, "version": 10**9 + 3},
+         "only huginn writes it"),
+    ]  # fmt: skip
+    for bad, reason in poisoned:
+        response = send(client, world.secret, "/sync/push",
+                        json.dumps({"entries": [bad]}).encode(), "good")  # fmt: skip
+        assert response.status_code == 422 and reason in response.json()["error"], response.text
+    assert foreign(world) == before

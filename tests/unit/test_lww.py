@@ -160,10 +160,21 @@ def test_bad_entries_are_refused_with_the_reason() -> None:
     hlc = Hlc(5, 0, "muninn")
     cases = [
         (Entry("", 1, hlc, "muninn", 1), "expected 1 to 512 characters"),
-        (Entry("k", 1, hlc, "muninn", 0), "version must be positive"),
+        (Entry("k", 1, hlc, "muninn", 0), "version: expected 1 to"),
+        (Entry("k", 1, hlc, "muninn", 2**63), "version: expected 1 to"),
         (Entry("k", 1, hlc, "huginn", 1), "differs from origin"),
         (Entry("k", 1, Hlc(-1, 0, "muninn"), "muninn", 1), "negative"),
+        (Entry("k", 1, Hlc(5, 2**63, "muninn"), "muninn", 1), "logical at most"),
+        (Entry("k", 1, Hlc(2**70, 0, "muninn"), "muninn", 1), "wall_ms at most"),
+        (Entry("k", 1, Hlc(5, 0, "m" * 65), "m" * 65, 1), "origin: expected 1 to 64"),
+        (Entry("k", {"n": 2**63}, hlc, "muninn", 1), "integer .* is over"),
+        (Entry("k", {"n": float("nan")}, hlc, "muninn", 1), "not a JSON number"),
+        (Entry("k", "x" * 70_000, hlc, "muninn", 1), "over 65536 bytes"),
     ]
+    deep: list[object] = []
+    for _ in range(5_000):
+        deep = [deep]
+    cases.append((Entry("k", deep, hlc, "muninn", 1), "nested deeper than 16"))  # type: ignore[arg-type]
     for entry, reason in cases:
         with pytest.raises(InvalidEntry, match=reason):
             log.merge(entry)

@@ -141,6 +141,29 @@ def test_a_bad_batch_merges_nothing() -> None:
         core.check_observed("nope", True, "", None, net.now_ms)
 
 
+def test_a_node_writes_only_its_own_facts_and_only_known_keys() -> None:
+    """Muninn holds the secret, but cannot speak for Huginn (its view, its
+    health, its audit trail), nor fill the log with keys no node writes."""
+    net = started()
+    core = net.cores["huginn"]
+    before = core.log.digest()
+    at = Hlc(net.now_ms, 0, "muninn")
+    forged = [
+        (Entry("obs/huginn/blog", {"state": "DOWN"}, at, "muninn", 900), "only huginn writes it"),
+        (Entry("health/huginn", {"canaries_ok": False}, at, "muninn", 901), "only huginn"),
+        (Entry("audit/huginn/1.0.huginn", {"who": "x"}, at, "muninn", 902), "only huginn"),
+        (Entry("junk/overflow", {"x": 1}, at, "muninn", 903), "not a key the nodes write"),
+        (Entry("junk/gone", None, at, "muninn", 904, tombstone=True), "not a key the nodes"),
+    ]
+    for entry, refused in forged:
+        with pytest.raises(InvalidEntry, match=refused):
+            core.entries_received("muninn", [entry], net.now_ms)
+    assert core.log.digest() == before
+    # Muninn's own view, and a shared key, merge as before.
+    own = Entry("obs/muninn/blog", core.view("muninn", "blog").to_value(), at, "muninn", 905)
+    core.entries_received("muninn", [own], net.now_ms)
+
+
 def test_an_entry_stamped_beyond_the_future_limit_refuses_its_batch() -> None:
     net = started()
     core = net.cores["huginn"]
