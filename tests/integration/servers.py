@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import gzip
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +24,12 @@ from cryptography.x509.oid import NameOID
 
 OK_PAGE = b"<html><body>Welcome to the blog</body></html>"
 JSON_PAGE = b'{"status": {"db": "ok", "replicas": [1, 2]}, "version": "1.4.2"}'
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """64 MB of zeros, gzipped to about 64 KB."""
+    return gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
 
 
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
@@ -40,6 +48,22 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
             writer.write(_response(503, b"maintenance"))
         elif path == "/json":
             writer.write(_response(200, JSON_PAGE, {"Content-Type": "application/json"}))
+        elif path == "/json-long":
+            body = b'{"status": "' + b"all good here " * 20 + b'"}'
+            writer.write(_response(200, body, {"Content-Type": "application/json"}))
+        elif path == "/bomb":
+            writer.write(_response(200, gzip_bomb(), {"Content-Encoding": "gzip"}))
+        elif path == "/gzipped":
+            writer.write(_response(200, gzip.compress(OK_PAGE), {"Content-Encoding": "gzip"}))
+        elif path == "/headers":
+            # The request's own headers, as the body: what reached this server.
+            writer.write(_response(200, request))
+        elif path == "/to-headers":
+            writer.write(_response(302, b"", {"Location": "/headers"}))
+        elif path.startswith("/away/"):
+            # To the same server under another name: another origin.
+            port = path.removeprefix("/away/")
+            writer.write(_response(302, b"", {"Location": f"http://localhost:{port}/headers"}))
         elif path == "/redirect":
             writer.write(_response(302, b"", {"Location": "/ok"}))
         elif path.startswith("/loop"):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import time
+import tracemalloc
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
-from tests.integration.servers import dns_server, http_server, tls_context
+from tests.integration.servers import dns_server, gzip_bomb, http_server, tls_context
 from watchers.probes import KINDS, AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.base import CheckResult
 from watchers.probes.dns import DnsTarget
@@ -99,6 +101,75 @@ def test_http_reads_a_bottomless_body_only_up_to_its_cap() -> None:
 
     result = run(go())
     assert result.ok, result.reason
+
+
+def test_a_gzip_bomb_costs_no_more_than_the_body_cap() -> None:
+    gzip_bomb()  # built before memory is traced
+
+    async def go() -> tuple[CheckResult, CheckResult]:
+        async with http_server() as base:
+            plain = await check(http(base + "/gzipped", keyword="Welcome"))
+            tracemalloc.start()
+            try:
+                return plain, await check(http(base + "/bomb", max_body_kb=256))
+            finally:
+                peak = tracemalloc.get_traced_memory()[1]
+                tracemalloc.stop()
+                # 64 MB once decompressed; the probe holds a few times its cap.
+                assert peak < 8 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+
+    plain, bomb = run(go())
+    assert (plain.ok, plain.reason) == (True, "status 200"), "gzip is decoded"
+    assert (bomb.ok, bomb.details.get("body_cut_at_kb")) == (True, 256), bomb
+
+
+def test_a_targets_headers_never_follow_a_redirect_to_another_origin() -> None:
+    secret = {"Authorization": "Bearer s3cret", "X-Api-Key": "k3y"}
+
+    async def go() -> tuple[CheckResult, CheckResult]:
+        async with http_server() as base:
+            port = base.rsplit(":", 1)[1]
+            same = await check(http(base + "/to-headers", headers=secret, keyword="s3cret"))
+            away = await check(http(base + f"/away/{port}", headers=secret,
+                                    keyword="localhost", keyword_absent="s3cret"))  # fmt: skip
+            return same, away
+
+    same, away = run(go())
+    assert (same.ok, same.reason) == (True, "status 200"), "kept within the origin"
+    assert (away.ok, away.reason) == (True, "status 200"), away.reason
+    assert "k3y" not in away.reason
+
+
+def test_a_catastrophic_regex_ends_at_once() -> None:
+    # Python's re takes minutes on this pattern and an 85-byte body.
+    body_regex = r"((\w|\W)*)*!"
+
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            began = time.monotonic()
+            result = await check(http(base + "/ok", regex=body_regex))
+            assert time.monotonic() - began < 2.0
+            return result
+
+    result = run(go())
+    assert (result.ok, result.reason) == (False, f"regex {body_regex!r} not matched")
+
+
+def test_a_regex_re2_cannot_run_is_refused_naming_why() -> None:
+    with pytest.raises(
+        ValueError, match=r"(?s)regex.*linear time.*backreferences.*invalid escape sequence: \\1"
+    ):
+        http("http://127.0.0.1/", regex=r"(a)\1")
+
+
+def test_a_json_value_in_a_reason_is_a_short_marked_excerpt() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + "/json-long", json_path="status", json_equals="fine"))
+
+    result = run(go())
+    assert not result.ok and result.reason.endswith("… (excerpt), expected 'fine'"), result.reason
+    assert len(result.reason) < 120
 
 
 def test_http_latency_limit() -> None:

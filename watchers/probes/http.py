@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
-import re
 import ssl
 import time
+import zlib
 from typing import Any, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
+import re2
 from cryptography import x509
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
@@ -25,6 +27,10 @@ from watchers.probes.base import CheckResult, TargetBase, seconds
 
 REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_STATUS = tuple(range(200, 400))
+# Only encodings the probe decodes itself, within the body's cap.
+ACCEPT_ENCODING = "gzip, deflate"
+# Of a value read from a body, a reason quotes at most this much.
+EXCERPT_CHARS = 40
 
 
 class HttpTarget(TargetBase):
@@ -57,9 +63,14 @@ class HttpTarget(TargetBase):
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"expected a regular expression: {exc}") from exc
+                compiled_regex(value)
+            except re2.error as exc:
+                why = exc.args[0] if exc.args else exc
+                why = why.decode(errors="replace") if isinstance(why, bytes) else str(why)
+                raise ValueError(
+                    f"expected a regular expression RE2 runs in linear time (no "
+                    f"backreferences or lookaround): {why}"
+                ) from exc
         return value
 
     @model_validator(mode="after")
@@ -67,6 +78,16 @@ class HttpTarget(TargetBase):
         if (self.json_equals is not None or self.json_contains is not None) and not self.json_path:
             raise ValueError("json_equals and json_contains need json_path")
         return self
+
+
+@functools.lru_cache(maxsize=1024)
+def compiled_regex(pattern: str) -> Any:
+    """The pattern in RE2, whose matching time grows linearly with the body:
+    no pattern can hold the event loop (Python's re can, for minutes, on a
+    pattern such as ((\\w|\\W)*)*! and a short body)."""
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
 
 
 class HttpClients:
@@ -129,8 +150,13 @@ async def _fetch(
     url = str(target.url)
     method = target.method
     cap = target.max_body_kb * 1024
+    origin = _origin(url)
     for _ in range(target.max_redirects + 1):
-        request = client.build_request(method, url, headers=target.headers, timeout=timeout_s)
+        # The target's own headers (credentials, often) go only to its own
+        # origin: never to where a redirect points elsewhere.
+        headers = dict(target.headers) if _origin(url) == origin else {}
+        headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
+        request = client.build_request(method, url, headers=headers, timeout=timeout_s)
         response = await client.send(request, stream=True)
         try:
             details = _tls_details(response)
@@ -142,17 +168,44 @@ async def _fetch(
                 url = urljoin(url, location)
                 method = "GET" if response.status_code == 303 else method
                 continue
-            body = bytearray()
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= cap:
-                    # Enough to judge; a bottomless body must not hurt us.
-                    details["body_cut_at_kb"] = target.max_body_kb
-                    break
-            return response.status_code, bytes(body[:cap]), details
+            body, cut = await _read_body(response, cap)
+            if cut:
+                # Enough to judge; a bottomless body must not hurt us.
+                details["body_cut_at_kb"] = target.max_body_kb
+            return response.status_code, body, details
         finally:
             await response.aclose()
     raise _TooManyRedirects
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+async def _read_body(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
+    """At most cap bytes of the decoded body, and whether it was cut. The
+    body is decompressed here, never past the cap: a small gzip that expands
+    to a gigabyte costs no more than cap."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    inflate = None
+    if encoding in ("gzip", "x-gzip"):
+        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflate = zlib.decompressobj()
+    body = bytearray()
+    async for chunk in response.aiter_raw():
+        if inflate is None:
+            body += chunk[: cap - len(body)]
+        else:
+            try:
+                body += inflate.decompress(chunk, cap - len(body))
+            except zlib.error:
+                break  # what was decoded so far is judged
+        if len(body) >= cap:
+            return bytes(body), True
+    return bytes(body), False
 
 
 def _server_date_ms(header: str | None) -> int | None:
@@ -178,7 +231,7 @@ def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> s
         return f"keyword {target.keyword!r} missing"
     if target.keyword_absent is not None and target.keyword_absent in text:
         return f"keyword {target.keyword_absent!r} present"
-    if target.regex is not None and re.search(target.regex, text) is None:
+    if target.regex is not None and compiled_regex(target.regex).search(text) is None:
         return f"regex {target.regex!r} not matched"
     if target.json_path is not None:
         reason = _judge_json(target, text)
@@ -203,7 +256,7 @@ def _judge_json(target: HttpTarget, text: str) -> str | None:
         else:
             return f"JSON path {target.json_path} missing"
     if target.json_equals is not None and value != target.json_equals:
-        return f"JSON {target.json_path} is {value!r}, expected {target.json_equals!r}"
+        return f"JSON {target.json_path} is {_excerpt(value)}, expected {target.json_equals!r}"
     if target.json_contains is not None and target.json_contains not in str(value):
         return f"JSON {target.json_path} lacks {target.json_contains!r}"
     return None
@@ -245,3 +298,12 @@ def _transport_reason(exc: httpx.HTTPError) -> str:
 
 def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
+
+
+def _excerpt(value: object) -> str:
+    """A value read from the body, as a reason may quote it: short, and
+    marked when cut (reasons reach the API, the page and ntfy)."""
+    text = repr(value)
+    if len(text) <= EXCERPT_CHARS:
+        return text
+    return f"{text[:EXCERPT_CHARS]}… (excerpt)"
