@@ -150,6 +150,8 @@ class Node:
         # The peer's wall clock minus ours, from its signed timestamps (true
         # readings, unlike HLCs, which never go back).
         self.clock_offset_ms: dict[str, int] = {}
+        # Nonces of the sync requests accepted lately: a replay is refused.
+        self.nonces = wire.Nonces()
         self._skew_logged_ms: dict[str, int] = {}
         self.push_tokens = push_tokens or {}
         # ntfy's logs (and a test) can tell which node posted.
@@ -391,6 +393,8 @@ class Node:
         self.scheduler.wakeup()
         self.core.time_stepped(step_ms)
         self.retry_at_ms = {peer: at + step_ms for peer, at in self.retry_at_ms.items()}
+        # Our requests are stamped in each peer's time: it did not move.
+        self.clock_offset_ms = {p: off - step_ms for p, off in self.clock_offset_ms.items()}
         self.wake.set()
 
     # -- checks --------------------------------------------------------------
@@ -536,15 +540,35 @@ class Node:
 
     async def _signed_post(self, peer: str, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         body = wire.json_bytes(payload)
-        headers = wire.signed_headers(self.secret, self.name, now_ms(), "POST", path, body)
-        response = await self.sync_client.post(self.peers[peer] + path, content=body,
-                                               headers=headers)  # fmt: skip
-        if response.status_code != 200:
-            raise wire.WireError(response.status_code, response.text[:200])
-        wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
-                    now_ms())  # fmt: skip
-        self.saw_clock(peer, response.headers.get("x-ravens-time", ""))
-        return wire.parse_body(response.content)
+        for attempt in (1, 2):
+            # Stamped in the peer's time as we last saw it: the window is
+            # seconds, the clocks may be minutes apart.
+            stamp = now_ms() + self.clock_offset_ms.get(peer, 0)
+            headers = wire.signed_headers(self.secret, self.name, stamp, "POST", path, body)
+            response = await self.sync_client.post(self.peers[peer] + path, content=body,
+                                                   headers=headers)  # fmt: skip
+            if (
+                response.status_code == 401
+                and attempt == 1
+                and self._time_corrected(peer, stamp, response.headers.get("x-ravens-time", ""))
+            ):
+                continue
+            if response.status_code != 200:
+                raise wire.WireError(response.status_code, response.text[:200])
+            wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
+                        now_ms(), answers=headers["X-Ravens-Nonce"])  # fmt: skip
+            self.saw_clock(peer, response.headers.get("x-ravens-time", ""))
+            return wire.parse_body(response.content)
+        raise AssertionError("unreachable")
+
+    def _time_corrected(self, peer: str, stamp: int, told: str) -> bool:
+        """A refusal carried the peer's time, far from how we stamped: take
+        it as the peer's clock (unsigned: a wrong one only fails our next
+        request, which the peer's next refusal corrects)."""
+        if not plain_digits(told, 16) or abs(int(told) - stamp) <= wire.WINDOW_MS // 2:
+            return False
+        self.clock_offset_ms[peer] = int(told) - now_ms()
+        return True
 
     async def _push(self, peer: str, entries: tuple[Entry, ...]) -> None:
         payload = {"entries": [wire.entry_to_json(e) for e in entries]}

@@ -42,14 +42,17 @@ def app_for(node: Node) -> FastAPI:
             body = await request.body()
             try:
                 peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
-                                   body, now_ms())  # fmt: skip
-                node.saw_clock(peer, request.headers.get("x-ravens-time", ""))
+                                   body, now_ms(), nonces=node.nonces)  # fmt: skip
                 answer = await handler(peer, wire.parse_body(body))
             except wire.WireError as exc:
-                return error(exc.status, str(exc))
+                refused = error(exc.status, str(exc))
+                # Our time, so a sender that stamped it wrong can correct.
+                refused.headers["X-Ravens-Time"] = str(now_ms())
+                return refused
             content = wire.json_bytes(answer)
+            nonce = request.headers["x-ravens-nonce"]
             headers = wire.signed_headers(node.secret, node.name, now_ms(), "ANSWER", path,
-                                          content)  # fmt: skip
+                                          content, nonce)  # fmt: skip
             return Response(content, headers=headers)
 
         return endpoint

@@ -1,10 +1,19 @@
 """The sync protocol on the wire: entries as JSON, and signed requests.
 
-Every sync request and answer carries ``X-Ravens-Node``, ``X-Ravens-Time``
-(unix ms) and ``X-Ravens-Signature``: hex HMAC-SHA256 under the shared secret
-of ``time, node, method and path, body``. A wrong or missing signature, a
-time outside the window, or a malformed body is refused before anything is
-merged.
+Every sync request carries ``X-Ravens-Node``, ``X-Ravens-Time`` (unix ms, in
+the receiver's time as the sender last saw it), ``X-Ravens-Nonce`` (random,
+once per request) and ``X-Ravens-Signature``: hex HMAC-SHA256 under the
+shared secret of time, node, nonce, method and path, and body. The receiver
+refuses a wrong or missing signature, a time more than ``WINDOW_MS`` from its
+own clock, and a nonce it has seen within the window (a replay), before
+anything is merged. Its answer is signed over the request's nonce, so an
+answer fits only the request it answers; it carries the answerer's own time,
+which is how each node learns the other's clock. A refusal for the time
+carries the receiver's time too, so a sender whose idea of it was wrong
+(a first contact, a step) corrects it and tries once more at once.
+
+The window is seconds, not the skew the nodes tolerate: skew is handled by
+the hlc and by stamping requests in the receiver's time.
 """
 
 from __future__ import annotations
@@ -12,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,9 +32,10 @@ from consensus.lww import DeltaPage, Entry
 from watchers.digits import plain_digits
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
-# Wide enough for nodes whose clocks are minutes apart; replays inside it
-# change nothing, since merging is idempotent.
-WINDOW_MS = 15 * 60_000
+WINDOW_MS = 30_000
+NONCE_CHARS = 32
+# Nonces remembered at most: far above what two nodes send in a window.
+MAX_NONCES = 100_000
 
 
 class WireError(Exception):
@@ -34,19 +46,54 @@ class WireError(Exception):
         self.status = status
 
 
-def sign(secret: str, node: str, time_ms: int, method: str, path: str, body: bytes) -> str:
-    head = f"{time_ms}\n{node}\n{method.upper()} {path}\n".encode()
+def sign(
+    secret: str, node: str, time_ms: int, nonce: str, method: str, path: str, body: bytes
+) -> str:
+    head = f"{time_ms}\n{node}\n{nonce}\n{method.upper()} {path}\n".encode()
     return hmac.new(secret.encode(), head + body, hashlib.sha256).hexdigest()
 
 
-def signed_headers(secret: str, node: str, time_ms: int, method: str, path: str,
-                   body: bytes) -> dict[str, str]:  # fmt: skip
+def new_nonce() -> str:
+    return secrets.token_hex(NONCE_CHARS // 2)
+
+
+def signed_headers(secret: str, node: str, time_ms: int, method: str, path: str, body: bytes,
+                   nonce: str | None = None) -> dict[str, str]:  # fmt: skip
+    """Headers for a request (a fresh nonce) or an answer (the request's)."""
+    nonce = nonce or new_nonce()
     return {
         "X-Ravens-Node": node,
         "X-Ravens-Time": str(time_ms),
-        "X-Ravens-Signature": sign(secret, node, time_ms, method, path, body),
+        "X-Ravens-Nonce": nonce,
+        "X-Ravens-Signature": sign(secret, node, time_ms, nonce, method, path, body),
         "Content-Type": "application/json",
     }
+
+
+class Nonces:
+    """The nonces of requests accepted within the window: a second request
+    with one of them is a replay."""
+
+    def __init__(self, window_ms: int = WINDOW_MS, most: int = MAX_NONCES) -> None:
+        self.window_ms = window_ms
+        self.most = most
+        self._until: OrderedDict[str, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def admit(self, nonce: str, now_ms: int) -> None:
+        """Remember nonce, or WireError(401) when it was seen (or 503 when
+        too many requests came within the window to remember them all)."""
+        while self._until and next(iter(self._until.values())) < now_ms:
+            self._until.popitem(last=False)
+        if nonce in self._until:
+            raise WireError(401, "X-Ravens-Nonce was used before: a replayed request")
+        if len(self._until) >= self.most:
+            raise WireError(503, "too many sync requests within the window")
+        # Kept twice the window: a request stamped at its far edge is still
+        # refused when replayed at the other.
+        self._until[nonce] = now_ms + 2 * self.window_ms
 
 
 def verify(
@@ -57,22 +104,36 @@ def verify(
     path: str,
     body: bytes,
     now_ms: int,
+    nonces: Nonces | None = None,
+    answers: str | None = None,
 ) -> str:
-    """The authenticated sender's name, or WireError(401/403)."""
+    """The authenticated sender's name, or WireError(401/403).
+
+    A request (nonces given) must be fresh and new; an answer (answers: the
+    nonce of our request) must be signed over that nonce, whatever its time."""
     node = headers.get("x-ravens-node", "")
     stamp = headers.get("x-ravens-time", "")
+    nonce = headers.get("x-ravens-nonce", "")
     signature = headers.get("x-ravens-signature", "")
-    if not node or not stamp or not signature:
-        raise WireError(401, "missing X-Ravens-Node, X-Ravens-Time or X-Ravens-Signature")
+    if not node or not stamp or not nonce or not signature:
+        raise WireError(401, "missing X-Ravens-Node, X-Ravens-Time, X-Ravens-Nonce or "
+                             "X-Ravens-Signature")  # fmt: skip
     if not plain_digits(stamp, 16):
         raise WireError(401, "X-Ravens-Time: expected unix milliseconds")
-    expected = sign(secret, node, int(stamp), method, path, body)
+    if len(nonce) > 2 * NONCE_CHARS or not nonce.isascii():
+        raise WireError(401, f"X-Ravens-Nonce: expected at most {2 * NONCE_CHARS} characters")
+    expected = sign(secret, node, int(stamp), nonce, method, path, body)
     if not hmac.compare_digest(expected, signature):
         raise WireError(401, "bad signature")
-    if abs(now_ms - int(stamp)) > WINDOW_MS:
-        raise WireError(401, f"X-Ravens-Time is {abs(now_ms - int(stamp)) // 1000} s off")
+    if answers is not None and not hmac.compare_digest(nonce, answers):
+        raise WireError(401, "an answer to another request")
+    if answers is None and abs(now_ms - int(stamp)) > WINDOW_MS:
+        raise WireError(401, f"X-Ravens-Time is {abs(now_ms - int(stamp)) // 1000} s off "
+                             f"(the window is {WINDOW_MS // 1000} s)")  # fmt: skip
     if node not in known:
         raise WireError(403, f"node {node!r} is not a configured peer")
+    if nonces is not None:
+        nonces.admit(nonce, now_ms)
     return node
 
 

@@ -154,8 +154,16 @@ def test_bad_sync_input_is_refused_and_merges_nothing(pair: Pair) -> None:
         assert db.execute("SELECT count(*) FROM log WHERE key = 'target/intruder'").fetchone() == (
             0,
         )
-    # The same entry, properly signed, is merged.
-    assert post(pair, "/sync/push", good, signed(good))[0] == 200
+    # The same entry, properly signed, is merged; the same request again is
+    # a replay, and one stamped a minute ago is stale: both refused, and the
+    # refusal tells the node's time.
+    headers = signed(good)
+    assert post(pair, "/sync/push", good, headers)[0] == 200
+    got, text = post(pair, "/sync/push", good, headers)
+    assert (got, "replayed" in text) == (401, True), text
+    old = wire.signed_headers(secret, "muninn", now - 60_000, "POST", "/sync/push", good)
+    got, text = post(pair, "/sync/push", good, old)
+    assert (got, "s off (the window is 30 s)" in text) == (401, True), text
 
 
 def test_ravens_status_prints_the_agreed_table(pair: Pair) -> None:
