@@ -110,6 +110,9 @@ class NodeCore:
         # to post hold only while it does.
         self.ntfy_ok: bool | None = None
         self.heard: dict[str, int] = dict.fromkeys(self.peers, now_ms)
+        # Peers that answer but refuse us, and why (their signature check):
+        # said in the note when they count as lost.
+        self.refused_by: dict[str, str] = {}
         self.peer_vectors: dict[str, VersionVector] = {}
         self.peer_offset_ms: dict[str, int] = {}
         self._skew_warned: dict[str, int] = {}
@@ -1049,6 +1052,7 @@ class NodeCore:
             voters = tuple(sorted(self._voters - {peer}))
             found = Assessment(AgreedState.UNKNOWN, Mode.QUORUM, after.anchor, voters)
             subject = keys.node_subject(peer)
+            refused = self.refused_by.get(peer) if notice is Notice.PEER_LOST else None
             event = Event(
                 id=event_id(subject, notice, seen.value, after.anchor, Mode.QUORUM),
                 subject=subject,
@@ -1058,6 +1062,7 @@ class NodeCore:
                 anchor=found.anchor,
                 mode=Mode.QUORUM,
                 voters=voters,
+                detail={"refused": refused} if refused else {},
             )
             step.extend(self._announce(event, now_ms))
             step.commands.append(Push((entry,)))

@@ -149,6 +149,14 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
             f"Watcher **{node}** is running but cannot reach the outside world since {since}. "
             "It abstains; the other watcher decides alone. No target alarms from it.",
         )
+    if notice is Notice.PEER_LOST and event.detail.get("refused") == "signature":
+        return (
+            f"{node} refuses this watcher's sync: the sync secrets differ",
+            f"Watcher **{node}** answers, but refuses every sync request as badly signed "
+            f"since {since}: the two watchers do not share `[sync] secret_file`. Each "
+            "decides alone (single vantage), as in a partition, so a transition may be "
+            "notified once from each side until the secrets match.",
+        )
     if notice is Notice.PEER_LOST:
         return (
             f"{node} is unreachable",

@@ -228,6 +228,11 @@ def status_command(node_url: str, as_json: bool) -> None:
         if ok is False:
             click.echo(f"ntfy: {name} cannot reach ntfy; its notifications go out from "
                        "its peer after the failover time")  # fmt: skip
+    for peer in nodes.get("peers", []):
+        if peer.get("refuses_us"):
+            click.echo(f"sync: {peer.get('name')} answers but refuses our signature: the "
+                       "[sync] secret_file differs between the nodes; each decides alone "
+                       "until it matches")  # fmt: skip
     refused = nodes.get("outbox_refused", [])
     click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
     for row in refused:

@@ -561,6 +561,20 @@ class Node:
             return wire.parse_body(response.content)
         raise AssertionError("unreachable")
 
+    def _note_refusal(self, peer: str, exc: Exception) -> None:
+        """A peer that answers 401 'bad signature' is alive and does not
+        share our secret: not a partition, and the note says so."""
+        mismatch = (
+            isinstance(exc, wire.WireError) and exc.status == 401 and ("bad signature" in str(exc))
+        )
+        if mismatch and peer not in self.core.refused_by:
+            log.error("sync node=%s peer=%s refuses our signature: the [sync] secret_file "
+                      "differs between the nodes; each decides alone until it matches",
+                      self.name, peer)  # fmt: skip
+            self.core.refused_by[peer] = "signature"
+        elif not mismatch:
+            self.core.refused_by.pop(peer, None)
+
     def _time_corrected(self, peer: str, stamp: int, told: str) -> bool:
         """A refusal carried the peer's time, far from how we stamped: take
         it as the peer's clock (unsigned: a wrong one only fails our next
@@ -618,11 +632,13 @@ class Node:
                 await self.apply(step)
                 if cursor is None:
                     self.last_sync_mono[peer] = time.monotonic()
+                    self.core.refused_by.pop(peer, None)
                     if self.failures[peer]:
                         log.info("sync node=%s peer=%s reachable again", self.name, peer)
                     self.failures[peer] = 0
                     return
         except (httpx.HTTPError, wire.WireError, InvalidEntry) as exc:
+            self._note_refusal(peer, exc)
             self.failures[peer] += 1
             backoff_s = min(SYNC_BACKOFF_MAX_S, 2 ** min(self.failures[peer], 6))
             self.retry_at_ms[peer] = now_ms() + int(backoff_s * 1000)

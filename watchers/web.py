@@ -95,6 +95,8 @@ def app_for(node: Node) -> FastAPI:
                 "sync_lag_ms": lag,
                 "clock_offset_ms": node.clock_offset_ms.get(peer, core.peer_offset_ms.get(peer)),
                 "state": core.peer_record(peer).state.value,
+                # Set when the peer answers but refuses our signature.
+                "refuses_us": core.refused_by.get(peer),
             })  # fmt: skip
         return {
             "node": node.name,

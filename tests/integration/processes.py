@@ -58,11 +58,18 @@ class Pair:
     defaults_toml: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # A node given its own sync secret here (a misconfigured pair).
+    own_secret: dict[str, Path] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.secret_file = self.root / "sync-secret"
         self.secret_file.write_text(secrets.token_hex(32))
         self.ports = {name: free_port() for name in NAMES}
+
+    def give_own_secret(self, name: str) -> None:
+        path = self.root / f"sync-secret-{name}"
+        path.write_text(secrets.token_hex(32))
+        self.own_secret[name] = path
 
     def config(self, name: str) -> Path:
         peer = next(n for n in NAMES if n != name)
@@ -82,7 +89,7 @@ name = "{peer}"
 url = "{self.scheme}://127.0.0.1:{self.ports[peer]}"
 
 [sync]
-secret_file = "{self.secret_file}"
+secret_file = "{self.own_secret.get(name, self.secret_file)}"
 interval_s = 0.5
 {trust}
 [defaults]
