@@ -425,6 +425,9 @@ def api_tokens(config: Config) -> ApiTokens:
     read = None
     if api.read_token_file or api.read_token_env:
         read = read_secret("api.read_token", api.read_token_file, api.read_token_env)
+        if len(read) < MIN_SECRET_CHARS:
+            raise ConfigError([f"api.read_token: too short ({len(read)} characters); "
+                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
     admins: dict[str, str] = {}
     for i, admin in enumerate(api.admins):
         token = read_secret(f"api.admins[{i}].token", admin.token_file, admin.token_env)

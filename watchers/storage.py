@@ -10,7 +10,9 @@ mode lets readers run beside the writer. The schema is versioned with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,6 +160,17 @@ class CheckRow:
     details: dict[str, float | int | str] | None = None
 
 
+def _private(path: Path) -> None:
+    """The data directory 0700 and the database 0600, whatever the umask:
+    the log holds tokens of push targets and the outbox what users are told.
+    SQLite gives its WAL and shared-memory files the database's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # a directory someone else owns
+        path.parent.chmod(0o700)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    path.chmod(0o600)
+
+
 class Store:
     """The single writer of one node's database."""
 
@@ -169,7 +182,7 @@ class Store:
     @classmethod
     async def open(cls, path: Path) -> Store:
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _private(path)
             db = await aiosqlite.connect(path, isolation_level=None)
         except (aiosqlite.Error, OSError) as exc:
             raise StorageError(f"{path}: cannot open the database: {exc}") from exc

@@ -15,6 +15,7 @@ from watchers import wire
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
 from watchers.clockwatch import now_ms
+from watchers.headers import SecurityHeaders
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
 from watchers.runtime import Node
@@ -34,6 +35,7 @@ def app_for(node: Node) -> FastAPI:
     )
     app.state.node = node
     app.add_middleware(BodyLimit, limit_for=body_limit)
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 

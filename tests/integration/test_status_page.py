@@ -3,7 +3,10 @@ bars, escaping, no console errors, a screenshot; and a thousand targets."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -55,6 +58,26 @@ port = 9
             for site in (one_sided, healthy):
                 site.shutdown()
                 site.server_close()
+
+
+def test_pages_and_badges_carry_security_headers(world: Pair) -> None:
+    pair = world
+    with urllib.request.urlopen(pair.url("huginn", "/"), timeout=10) as resp:
+        page, headers = resp.read().decode(), resp.headers
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["X-Frame-Options"] == "DENY"
+    policy = headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy
+    # The page's one script runs by its hash, as the page is served.
+    (script,) = re.findall(r"<script>(.*?)</script>", page, re.S)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}';" in policy
+    with urllib.request.urlopen(pair.url("huginn", "/badge/blog/status.svg"), timeout=10) as resp:
+        assert (
+            resp.headers["Content-Security-Policy"]
+            == "default-src 'none'; style-src 'unsafe-inline'"
+        )
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
 @needs_browser

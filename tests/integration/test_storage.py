@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import pytest
@@ -273,3 +275,27 @@ def test_a_step_the_database_refuses_for_good_is_dropped_and_shown(tmp_path: Pat
         await store.close()
 
     asyncio.run(go())
+
+
+def test_the_data_directory_and_database_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    path = data / "ravens.sqlite3"
+
+    async def go() -> None:
+        store = await Store.open(path)
+        await store.commit([], {"huginn": 0}, Hlc(1, 0, "huginn"))
+        wal = Path(f"{path}-wal")
+        assert wal.exists(), "WAL mode keeps a -wal file while open"
+        assert stat.S_IMODE(wal.stat().st_mode) == 0o600
+        await store.close()
+
+    was = os.umask(0o022)
+    try:
+        asyncio.run(go())
+        data.chmod(0o755)  # a directory made by hand, too open
+        path.chmod(0o644)
+        asyncio.run(go())
+    finally:
+        os.umask(was)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from watchers.config import ConfigError, load_config, parse_config, sync_secret
+from watchers.config import ConfigError, api_tokens, load_config, parse_config, sync_secret
 
 SECRET = "s" * 40
 GOOD = """
@@ -163,6 +163,9 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.toml")
 
 
+READ_TOKEN_ENV = '\n[api]\nread_token_env = "RAVENS_TEST_READ"\n'
+
+
 def test_the_sync_secret_must_be_set_and_long(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -176,6 +179,15 @@ def test_the_sync_secret_must_be_set_and_long(
     assert "short" not in str(caught.value).replace("too short", "")
     monkeypatch.setenv("RAVENS_TEST_SECRET", SECRET)
     assert sync_secret(config) == SECRET
+
+
+def test_a_read_token_must_be_long(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = parse_config(__import__("tomllib").loads(GOOD + READ_TOKEN_ENV))
+    monkeypatch.setenv("RAVENS_TEST_READ", "x")
+    with pytest.raises(ConfigError, match=r"api.read_token: too short \(1 characters\)"):
+        api_tokens(config)
+    monkeypatch.setenv("RAVENS_TEST_READ", "r" * 32)
+    assert api_tokens(config).read == "r" * 32
 
 
 def test_a_secret_file_under_credentials_directory_is_found_there(
