@@ -20,8 +20,8 @@ HERE = Path(__file__).parent
 FIRST_HALF = ["tests/network/test_faults.py", "tests/network/test_clock_steps.py"]
 # Pairs on loopback that mostly wait on peer timeouts: run after the network
 # halves, so that the three runs take about as long.
-AFTER_FIRST = ["tests/integration/test_notify_pair.py"]
-AFTER_SECOND = ["tests/integration/test_history_pair.py"]
+AFTER_FIRST = ["tests/integration/test_notify_pair.py", "tests/integration/test_history_pair.py"]
+AFTER_SECOND = ["tests/integration/test_secret_mismatch.py"]
 
 
 def runs() -> list[tuple[str, list[str], dict[str, str]]]:
