@@ -95,49 +95,51 @@ def build(event: Event, subject: Subject, style: Style) -> dict[str, object]:
 
 def _words(event: Event, subject: Subject) -> tuple[str, str]:
     label = subject.label
+    # The body is markdown: a label is shown as written, never read as a link.
+    md = _escape(label)
     since = _when(event.at_ms)
     seen = _views(event)
     alone = _single_vantage_line(event)
     notice = event.notice
     if notice is Notice.DOWN:
-        return f"{label} is DOWN", f"**{label}** is down since {since}.\n\n{seen}{alone}"
+        return f"{label} is DOWN", f"**{md}** is down since {since}.\n\n{seen}{alone}"
     if notice is Notice.UP and event.previous == "PARTIAL":
         # Never down for everyone: the sides agree again, nothing came back.
         lasted = _duration(event.previous_since_ms, event.at_ms)
         spell = f" after {lasted} seen down from one side only" if lasted else ""
         return (
             f"{label}: all sides agree it is UP",
-            f"**{label}** is seen up from every node again{spell}, since {since}.\n\n{seen}",
+            f"**{md}** is seen up from every node again{spell}, since {since}.\n\n{seen}",
         )
     if notice is Notice.UP:
         lasted = _duration(event.previous_since_ms, event.at_ms)
         after = f" after {lasted} down" if lasted else ""
-        return f"{label} is UP", f"**{label}** is back{after}, since {since}.\n\n{seen}{alone}"
+        return f"{label} is UP", f"**{md}** is back{after}, since {since}.\n\n{seen}{alone}"
     if notice is Notice.PARTIAL_LASTING:
         down = [n for n, v in event.views.items() if v.get("state") == "DOWN"]
         where = ", ".join(down) or "one side"
         return (
             f"{label}: down from {where} only",
-            f"**{label}** has been seen down from {where} only since {since}. The other side "
+            f"**{md}** has been seen down from {where} only since {since}. The other side "
             f"sees it up, so nobody was paged: likely a network path, not the target.\n\n{seen}",
         )
     if notice is Notice.FLAPPING_STARTED:
         return (
             f"{label} is flapping",
-            f"**{label}** keeps changing state since {since}. Further changes are not "
+            f"**{md}** keeps changing state since {since}. Further changes are not "
             f"announced until it settles.\n\n{seen}",
         )
     if notice is Notice.FLAPPING_SETTLED:
         return (
             f"{label} settled: {event.state}",
-            f"**{label}** stopped flapping and is **{event.state}** since {since}.\n\n{seen}",
+            f"**{md}** stopped flapping and is **{event.state}** since {since}.\n\n{seen}",
         )
     if notice is Notice.STILL_DOWN:
         down_for = event.detail.get("down_for_ms")
         lasted = _duration(0, down_for) if isinstance(down_for, int) else None
         return (
             f"{label} is still DOWN",
-            f"**{label}** is still down, for {lasted or 'a while'} now (since {since}).\n\n"
+            f"**{md}** is still down, for {lasted or 'a while'} now (since {since}).\n\n"
             f"{seen}{alone}",
         )
     if notice is Notice.TLS_EXPIRING:
@@ -199,7 +201,7 @@ def _tls_words(event: Event, label: str) -> tuple[str, str]:
     expires = _when(not_after) if isinstance(not_after, int) else "soon"
     return (
         f"{label}: TLS certificate expires in {days} days",
-        f"The certificate of **{label}** expires on {expires}, in about {days} days "
+        f"The certificate of **{_escape(label)}** expires on {expires}, in about {days} days "
         f"(threshold: {threshold} days). Renew it before visitors see a warning.",
     )
 
@@ -208,7 +210,7 @@ def build_summary(events: Sequence[tuple[Event, Subject]], topic: str) -> dict[s
     """One message for events too old to send one by one (ntfy was down, or
     this node was), so that a phone does not ring for each stale alert."""
     lines = [
-        f"- {_when(event.at_ms)}: {_title(event, subject)}"
+        f"- {_when(event.at_ms)}: {_escape(_title(event, subject))}"
         + (" (single vantage)" if event.mode is Mode.SINGLE_VANTAGE else "")
         for event, subject in events[:SUMMARY_LINES]
     ]

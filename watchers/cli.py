@@ -206,11 +206,18 @@ def restore_command(config_path: Path, source: Path) -> None:
     help="Either node's base URL.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The API's JSON as it came.")
-def status_command(node_url: str, as_json: bool) -> None:
+@click.option(
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A file holding the read token (or an admin's), when the node has one set.",
+)
+def status_command(node_url: str, as_json: bool, token_file: Path | None) -> None:
     """Targets with their agreed state and each node's view, then the outbox:
     what waits for ntfy and what ntfy refused."""
-    data = _get_json(node_url, "/api/v1/targets")
-    nodes = _get_json(node_url, "/api/v1/nodes")
+    token = token_file.read_text().strip() if token_file is not None else None
+    data = _get_json(node_url, "/api/v1/targets", token)
+    nodes = _get_json(node_url, "/api/v1/nodes", token)
     if as_json:
         click.echo(json.dumps({**data, "node_status": nodes}, indent=2))
         return
@@ -244,10 +251,15 @@ def status_command(node_url: str, as_json: bool) -> None:
                    "free space in the data directory")  # fmt: skip
 
 
-def _get_json(node_url: str, path: str) -> dict[str, Any]:
+def _get_json(node_url: str, path: str, token: str | None = None) -> dict[str, Any]:
     url = node_url.rstrip("/") + path
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        response = httpx.get(url, timeout=10)
+        response = httpx.get(url, timeout=10, headers=headers)
+        if response.status_code == 401:
+            raise click.ClickException(
+                f"{url}: 401: the node wants a read token; pass --token-file"
+            )
         response.raise_for_status()
         data = response.json()
     except (httpx.HTTPError, ValueError) as exc:

@@ -8,7 +8,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from watchers import wire
@@ -29,8 +30,9 @@ def app_for(node: Node) -> FastAPI:
         title="ravens",
         version=version(),
         description=f"Huginn and Muninn, uptime watchers: node {node.name}.",
-        openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # Served below, behind the read token like the rest of the read API.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     app.state.node = node
@@ -74,6 +76,9 @@ def app_for(node: Node) -> FastAPI:
                                 {"WWW-Authenticate": 'Bearer realm="ravens"'})  # fmt: skip
 
     readers = [Depends(reader)]
+
+    _add_docs(app, readers, node.name)
+
     app.include_router(router_for(node), dependencies=readers)
     app.include_router(site_router(node), dependencies=readers)
     app.include_router(admin_router(node))
@@ -167,6 +172,18 @@ API_MAX_BODY_BYTES = 256 * 1024
 
 def body_limit(path: str) -> int:
     return wire.MAX_BODY_BYTES if path.startswith("/sync/") else API_MAX_BODY_BYTES
+
+
+def _add_docs(app: FastAPI, readers: list[Any], name: str) -> None:
+    """The OpenAPI schema and its page, behind the read token like the rest."""
+
+    @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=readers)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/api/v1/docs", include_in_schema=False, dependencies=readers)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title=f"ravens {name}: API")
 
 
 def error(status: int, message: str) -> JSONResponse:

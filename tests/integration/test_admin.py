@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -182,10 +184,22 @@ def test_a_read_token_closes_the_read_api_and_the_page(tmp_path: Path) -> None:
     pair = Pair(tmp_path, extra, canary_port=site.server_address[1])
     try:
         pair.start("huginn")
-        for path in ("/api/v1/targets", "/", "/metrics", "/api/v1/nodes"):
+        for path in ("/api/v1/targets", "/", "/metrics", "/api/v1/nodes", "/api/v1/openapi.json",
+                     "/api/v1/docs"):  # fmt: skip
             assert call(pair, "huginn", "GET", path, token=None)[0] == 401, path
             assert call(pair, "huginn", "GET", path, token="wrong")[0] == 401, path
-        assert call(pair, "huginn", "GET", "/api/v1/targets", token=read_token)[0] == 200
+        for path in ("/api/v1/targets", "/api/v1/openapi.json"):
+            assert call(pair, "huginn", "GET", path, token=read_token)[0] == 200, path
+        bearer = {"Authorization": f"Bearer {read_token}"}
+        docs = urllib.request.Request(pair.url("huginn", "/api/v1/docs"), headers=bearer)
+        with urllib.request.urlopen(docs, timeout=10) as response:
+            assert response.status == 200 and b"swagger" in response.read().lower()
+        status = [sys.executable, "-m", "watchers", "status", "--node", pair.url("huginn", "")]
+        refused = subprocess.run(status, check=False, capture_output=True, text=True, timeout=30)
+        assert refused.returncode != 0 and "pass --token-file" in refused.stderr, refused.stderr
+        with_token = [*status, "--token-file", str(tmp_path / "read-token")]
+        shown = subprocess.run(with_token, check=False, capture_output=True, text=True, timeout=30)
+        assert shown.returncode == 0 and "as seen by huginn" in shown.stdout, shown.stderr
         assert call(pair, "huginn", "GET", "/healthz", token=None)[0] == 200
     finally:
         pair.stop_all()

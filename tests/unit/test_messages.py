@@ -211,6 +211,18 @@ def test_bodies_stay_under_the_limit_and_reasons_cannot_inject_markdown() -> Non
     assert len(str(build_summary(many, "t")["message"]).encode()) <= MAX_BODY_BYTES
 
 
+def test_a_label_is_shown_as_written_never_read_as_markdown() -> None:
+    sly = Subject("[click me](https://evil.example) *now*")
+    for notice in (Notice.DOWN, Notice.UP, Notice.PARTIAL_LASTING, Notice.TLS_EXPIRING):
+        built = build(event(notice, detail={"threshold_days": 7}), sly, STYLE)
+        body = str(built["message"])
+        assert r"\[click me\](https://evil.example) \*now\*" in body, body
+        assert "[click me](" not in body
+        assert str(built["title"]).startswith("[click me](https://evil.example) *now*")
+    summary = str(build_summary([(event(Notice.DOWN), sly)] * 2, "t")["message"])
+    assert "[click me](" not in summary
+
+
 reasons = st.text(max_size=400)
 views_strategy = st.dictionaries(
     st.sampled_from(["huginn", "muninn", "third"]),
