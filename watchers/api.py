@@ -111,7 +111,7 @@ def router_for(node: Node) -> APIRouter:
             names = parse_windows(windows)
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
-        stretches = await node.store.intervals(target_id)
+        stretches = await node.intervals(target_id)
         now = when_ms(at, "at", now_ms())
         out = {}
         for name in names:
@@ -243,9 +243,9 @@ async def incidents_between(
     """Incidents overlapping [start_ms, end_ms), oldest first, from the
     derived history (the same on both nodes once synced)."""
     if target is not None:
-        by_target = {target: await node.store.intervals(target)}
+        by_target = {target: await node.intervals(target)}
     else:
-        by_target = await node.store.intervals_since(start_ms - INCIDENT_LOOKBACK_MS)
+        by_target = await node.intervals_since(start_ms - INCIDENT_LOOKBACK_MS)
     found = [
         incident
         for stretches in by_target.values()

@@ -52,7 +52,7 @@ class Row:
 
 
 async def rows(node: Node, target_ids: list[str], now: int, with_windows: bool) -> list[Row]:
-    stretches = await node.store.intervals_since(now - 365 * DAY_MS)
+    stretches = await node.intervals_since(now - 365 * DAY_MS)
     out = []
     for target_id in target_ids:
         mine = stretches.get(target_id, [])

@@ -44,7 +44,7 @@ from watchers.live import LiveCheck, LiveChecks, LiveError
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
-from watchers.storage import DB_NAME, CheckRow, OutboxRow, Store
+from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
 from watchers.writes import Batch, Writes
 
 log = logging.getLogger("ravens")
@@ -285,6 +285,23 @@ class Node:
         log.info("reload node=%s added=%s removed=%s changed=%s", self.name,
                  ",".join(sorted(added)) or "-", ",".join(sorted(removed)) or "-",
                  ",".join(sorted(changed)) or "-")  # fmt: skip
+
+    # Readers ask the node, not the store, for history: a step's history is
+    # in memory before its commit ends (or while the database refuses
+    # writes), and what is served must agree with the state served beside it.
+    async def intervals(self, target_id: str) -> list[Interval]:
+        pending = self.writes.pending_histories().get(target_id)
+        return list(pending) if pending is not None else await self.store.intervals(target_id)
+
+    async def intervals_since(self, start_ms: int) -> dict[str, list[Interval]]:
+        found = await self.store.intervals_since(start_ms)
+        for target_id, stretches in self.writes.pending_histories().items():
+            kept = [s for s in stretches if s.end_ms is None or s.end_ms > start_ms]
+            if kept:
+                found[target_id] = kept
+            else:
+                found.pop(target_id, None)
+        return found
 
     def source_of(self, target_id: str) -> str:
         """Where a target was defined: the config file, or the admin API."""

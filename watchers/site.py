@@ -55,7 +55,7 @@ def site_router(node: Node) -> APIRouter:
         if target_id not in node.targets:
             return unknown()
         now = now_ms()
-        found = uptime(await node.store.intervals(target_id), now - WINDOWS_MS[window], now, now)
+        found = uptime(await node.intervals(target_id), now - WINDOWS_MS[window], now, now)
         return svg(badges.uptime_badge(window, found.percent))
 
     @app.get("/badge/{target_id}/latency.svg", summary="Latency badge (mean of the nodes)")

@@ -141,6 +141,11 @@ class Writes:
         self.problem = self.problem_since_ms = None
         return True
 
+    def pending_histories(self) -> dict[str, list[Interval]]:
+        """Each target's derived history that is not in the database yet
+        (being written now, or kept while it takes no writes): the latest."""
+        return {t: h for b in self.unsaved for t, h in b.histories.items()}
+
     def _bound(self) -> None:
         """Drop the oldest kept checks past the limit; keep everything else."""
         excess = sum(len(b.checks) for b in self.unsaved) - MAX_UNSAVED_CHECKS
