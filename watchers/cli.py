@@ -421,6 +421,7 @@ def _seed_line(report: Mapping[str, Any]) -> str:
         f"history mismatch {report['history_mismatch']}, "
         f"order violations {report['order_violations']}, "
         f"missed recoveries {report['missed_recoveries']}, "
+        f"late pages {report['late_pages']}, "
         f"uptime error p50/p95/max {week['p50']}/{week['p95']}/{week['max']} s"
     )
 

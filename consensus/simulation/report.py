@@ -347,6 +347,64 @@ def outage_errors(
     return errors
 
 
+def _fault_windows(scenario: Scenario, outage: Outage) -> dict[str, list[Window]]:
+    """Every fault window that can touch an outage's notification, by kind."""
+    return {
+        "partition": list(scenario.partitions),
+        "isolation": list(scenario.isolations),
+        "path": [p for p in scenario.paths if p.target == outage.target],
+        "crash": list(scenario.crashes),
+        "ntfy": list(scenario.ntfy),
+        "ntfy_cut": list(scenario.ntfy_cuts),
+        "clock_step": list(scenario.clock_steps),
+        "stall": list(scenario.stalls),
+    }
+
+
+def latency_by_fault(
+    scenario: Scenario, outages: Sequence[Outage], delivered: dict[int, int], must: Sequence[int]
+) -> dict[str, dict[str, float | int | None]]:
+    """Outage start to the first DOWN ntfy accepted, per fault kind that
+    overlapped the outage before it was paged ("none": no fault at all)."""
+    by_kind: dict[str, list[float]] = {}
+    for i in must:
+        if i not in delivered:
+            continue
+        outage = outages[i]
+        paged = delivered[i]
+        latency = (paged - outage.start_ms) / 1000
+        kinds = [kind for kind, windows in _fault_windows(scenario, outage).items()
+                 if any(w.overlaps(outage.start_ms, paged) for w in windows)]  # fmt: skip
+        for kind in kinds or ["none"]:
+            by_kind.setdefault(kind, []).append(latency)
+    return {
+        kind: {"outages": len(values), "p95": _percentile(values, 0.95),
+               "max": round(max(values), 1)}
+        for kind, values in sorted(by_kind.items())
+    }  # fmt: skip
+
+
+def late_pages(
+    scenario: Scenario,
+    outages: Sequence[Outage],
+    delivered: dict[int, int],
+    must: Sequence[int],
+    bound_ms: int,
+) -> int:
+    """Outages paged later than bound_ms after they began, ntfy itself being
+    reachable from some node meanwhile (a down ntfy holds every page)."""
+    late = 0
+    for i in must:
+        outage = outages[i]
+        paged = delivered.get(i)
+        if paged is None or paged - outage.start_ms <= bound_ms:
+            continue
+        if any(t.overlaps(outage.start_ms, paged) for t in scenario.ntfy):
+            continue
+        late += 1
+    return late
+
+
 def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]]) -> int:
     """Targets whose derived history differs between the live nodes."""
     views = list(histories.values())
@@ -387,6 +445,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
     latency = [(detected[i] - outages[i].start_ms) / 1000 for i in must if i in detected]
     delivery = [(delivered[i] - outages[i].start_ms) / 1000 for i in must if i in delivered]
     convergence = max(record.convergence_ms, default=0)
+    page_bound = settings.failover_ms + confirm + CHECK_INTERVAL_MS
     return {
         "outages": len(outages),
         "must_detect": len(must),
@@ -422,6 +481,13 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "missed_recoveries": truth.missed_recoveries(),
         "copies_per_node_max": max(per_node.values(), default=0),
         "lookups_failed": record.lookups_failed,
+        "lookups_found": record.lookups_found,
+        # Outage start to the first DOWN on ntfy, per fault kind met on the
+        # way; late_pages: over failover + confirmation + one interval while
+        # ntfy itself answered some node.
+        "notification_latency_s": latency_by_fault(scenario, outages, delivered, must),
+        "notification_bound_s": page_bound / 1000,
+        "late_pages": late_pages(scenario, outages, delivered, must, page_bound),
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
         "flap_episodes": len(scenario.flaps),
         "warnings": dict(sorted(record.warnings.items())),

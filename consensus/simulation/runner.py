@@ -36,12 +36,16 @@ LOSS = 0.005
 CONVERGENCE_LIMIT_MS = 15 * 60_000
 # A lookup on ntfy that could not be answered is tried again this much later.
 LOOKUP_RETRY_MS = 30_000
+# While ntfy does not answer a node, it asks this often whether it is back.
+PROBE_EVERY_MS = 10_000
 
 
 @dataclass(slots=True)
 class OutboxRow:
     event: Event
     status: str = "queued"  # queued, inflight, doubt, sent, dropped
+    # A post that got no answer may have arrived: looked up before the next.
+    unanswered: bool = False
 
 
 @dataclass(slots=True)
@@ -90,6 +94,8 @@ class Record:
     histories: dict[str, dict[str, list[Stretch]]] = field(default_factory=dict)
     # Lookups on ntfy after a restart that ntfy did not answer.
     lookups_failed: int = 0
+    # Posts not made because a lookup found them on ntfy already.
+    lookups_found: int = 0
 
 
 class Simulation:
@@ -118,6 +124,14 @@ class Simulation:
         for crash in self.scenario.crashes:
             self.at(crash.start_ms, partial(self._crash, self.nodes[crash.node]))
             self.at(crash.end_ms, partial(self._restart, self.nodes[crash.node]))
+        for step in self.scenario.clock_steps:
+            node = self.nodes[step.node]
+            self.at(step.start_ms, partial(self._step_clock, node, step.step_ms))
+            self.at(step.end_ms, partial(self._step_clock, node, -step.step_ms))
+            if step.restart_after_ms is not None:
+                self.at(step.start_ms + step.restart_after_ms, partial(self._crash, node))
+                self.at(step.start_ms + step.restart_after_ms + 5_000,
+                        partial(self._restart, node))  # fmt: skip
         heals = [p.end_ms for p in self.scenario.partitions]
         heals += [i.end_ms for i in self.scenario.isolations if i.uplink]
         heals += [c.end_ms + 1 for c in self.scenario.crashes]
@@ -186,6 +200,15 @@ class Simulation:
         if node.core is None:
             self._start(node)
 
+    def _step_clock(self, node: SimNode, step_ms: int) -> None:
+        """The node's wall clock jumps. A running node sees it within a
+        second (its watch against the monotonic clock) and moves its timers
+        with it; its jobs keep their pace, as they run on virtual time here."""
+        node.offset_ms += step_ms
+        if node.core is not None:
+            node.core.time_stepped(step_ms)
+            self._arm_tick(node)
+
     def _every(
         self, node: SimNode, epoch: int, period_ms: int, fn: Callable[[SimNode, int], None]
     ) -> None:
@@ -248,6 +271,8 @@ class Simulation:
         started = self.now_ms
         node.due[target] = 1 << 62
         self._schedule_check(node, target, self._next_slot(node, target, started))
+        if self.world.stalled(node.name, started):
+            return  # the job did not run
         ok, reason, latency = self.world.check(node.name, target, started)
         self.record.checks += 1
 
@@ -263,7 +288,7 @@ class Simulation:
         self.at(started + latency, result)
 
     def _canary(self, node: SimNode, epoch: int) -> None:
-        if node.canary_inflight:
+        if node.canary_inflight or self.world.stalled(node.name, self.now_ms):
             return
         node.canary_inflight = True
         ok, latency = self.world.canaries(node.name, self.now_ms)
@@ -325,7 +350,7 @@ class Simulation:
 
     def _sync(self, node: SimNode, epoch: int, cursor: tuple[str, int] | None = None) -> None:
         core = self._live(node, epoch)
-        if core is None:
+        if core is None or self.world.stalled(node.name, self.now_ms):
             return
         for peer in self.nodes.values():
             if peer is not node:
@@ -389,10 +414,25 @@ class Simulation:
         row.status = "inflight"
         node.sending = True
         trouble = self.world.ntfy(node.name, self.now_ms)
+        core = self._live(node, epoch)
+        looks_first = row.unanswered or (core is not None and core.took_over(row.event.id))
+        if trouble is None and looks_first and row.event.id in self.ntfy_cache:
+            # Looked up by sequence id: it is there already (the takeover,
+            # or an earlier post whose answer was lost).
+            self.record.lookups_found += 1
+            self.at(self.now_ms + 80, lambda: self._found_on_ntfy(node, epoch, row))
+            return
 
         def failed(retry_after_ms: int | None) -> None:
-            if self._live(node, epoch) is None:
+            core = self._live(node, epoch)
+            if core is None:
                 return
+            if retry_after_ms is None:
+                # No answer: the node's claims go to the standby (a 429 is
+                # pacing, which the peer would meet too).
+                row.unanswered = True
+                self._apply(node, core.delivery_observed(False, self.wall(node)))
+                self._probe_later(node, epoch)
             node.sending = False
             row.status = "queued"
             node.failures += 1
@@ -420,11 +460,38 @@ class Simulation:
             node.sending = False
             node.failures = 0
             row.status = "sent"
+            self._apply(node, core.delivery_observed(True, self.wall(node)))
             self._apply(node, core.publish_succeeded(row.event.id, self.wall(node)))
             self._pump(node, epoch)
 
         self.at(self.now_ms + 40, accepted)
         self.at(self.now_ms + 80, answered)
+
+    def _found_on_ntfy(self, node: SimNode, epoch: int, row: OutboxRow) -> None:
+        core = self._live(node, epoch)
+        if core is None:
+            return
+        node.sending = False
+        row.status = "sent"
+        self._apply(node, core.delivery_observed(True, self.wall(node)))
+        self._apply(node, core.publish_succeeded(row.event.id, self.wall(node)))
+        self._pump(node, epoch)
+
+    def _probe_later(self, node: SimNode, epoch: int) -> None:
+        """While ntfy does not answer, a cheap poll tells the node when it
+        is back, whether or not anything of its own is due."""
+
+        def probe() -> None:
+            core = self._live(node, epoch)
+            if core is None or core.ntfy_ok is not False:
+                return
+            if self.world.ntfy(node.name, self.now_ms) is None:
+                self._apply(node, core.delivery_observed(True, self.wall(node)))
+                self._pump(node, epoch)
+            else:
+                self.at(self.now_ms + PROBE_EVERY_MS, probe)
+
+        self.at(self.now_ms + PROBE_EVERY_MS, probe)
 
     def _verify_inflight(self, node: SimNode) -> None:
         """After a restart: a post that was in flight may have reached ntfy.

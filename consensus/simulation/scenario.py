@@ -25,6 +25,12 @@ class Fault(StrEnum):
     CRASH = "crash"
     SKEW = "skew"
     NTFY = "ntfy"
+    # ntfy unreachable from one node while its peer still reaches it.
+    NTFY_CUT = "ntfy_cut"
+    # A node's wall clock steps forward or back for a while (a restart inside, sometimes).
+    CLOCK_STEP = "clock_step"
+    # A node's scheduler stalls: no checks, canaries or pulls; it still ticks and answers.
+    STALL = "stall"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,25 @@ class NtfyTrouble(Window):
 
 
 @dataclass(frozen=True, slots=True)
+class NtfyCut(Window):
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClockStep(Window):
+    node: str
+    step_ms: int
+    # The node is killed this long after the step and started again 5 s
+    # later, still on the stepped clock; None: no restart.
+    restart_after_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stall(Window):
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     nodes: tuple[str, ...]
     targets: tuple[str, ...]
@@ -94,6 +119,9 @@ class Scenario:
     skew_ms: dict[str, int] = field(default_factory=dict)
     ntfy: tuple[NtfyTrouble, ...] = ()
     slow: tuple[Outage, ...] = ()
+    ntfy_cuts: tuple[NtfyCut, ...] = ()
+    clock_steps: tuple[ClockStep, ...] = ()
+    stalls: tuple[Stall, ...] = ()
 
 
 def node_names(count: int) -> tuple[str, ...]:
@@ -239,6 +267,35 @@ class _Draw:
             found.append(NtfyTrouble(start, start + length, self.length(10, 60)))
         return found
 
+    def ntfy_cuts(self) -> list[NtfyCut]:
+        found: list[NtfyCut] = []
+        for _ in self.count(3.0):
+            length = self.length(3 * MINUTE_MS, 30 * MINUTE_MS)
+            start = self.when(length)
+            found.append(NtfyCut(start, start + length, self.rng.choice(self.nodes)))
+        return found
+
+    def clock_steps(self) -> list[ClockStep]:
+        found: list[ClockStep] = []
+        for _ in self.count(2.0):
+            # Seconds to hours, either way; back by at most an hour.
+            magnitude = self.rng.choice((5_000, 90_000, 10 * MINUTE_MS, HOUR_MS, 2 * HOUR_MS))
+            step = magnitude if self.rng.random() < 0.5 else -min(magnitude, HOUR_MS)
+            length = self.length(20_000, 10 * MINUTE_MS)
+            start = self.when(length)
+            restart = self.length(5_000, length) if self.rng.random() < 0.3 else None
+            found.append(ClockStep(start, start + length, self.rng.choice(self.nodes), step,
+                                   restart))  # fmt: skip
+        return sorted(found, key=lambda c: c.start_ms)
+
+    def stalls(self) -> list[Stall]:
+        found: list[Stall] = []
+        for _ in self.count(3.0):
+            length = self.length(2 * MINUTE_MS, 15 * MINUTE_MS)
+            start = self.when(length)
+            found.append(Stall(start, start + length, self.rng.choice(self.nodes)))
+        return found
+
     def slow(self) -> list[Outage]:
         found: list[Outage] = []
         for _ in self.count(2.0):
@@ -266,6 +323,13 @@ def generate(
     if Fault.SKEW in enabled and len(nodes) > 1:
         skew[nodes[1]] = draw.rng.choice((-1, 1)) * 5 * MINUTE_MS
     ntfy = draw.ntfy() if Fault.NTFY in enabled else []
+    slow = draw.slow()
+    # Faults added later draw from a stream of their own: the faults above
+    # stay what they were for every seed.
+    later = _Draw(seed ^ 0x14_14, days, nodes, targets)
+    ntfy_cuts = later.ntfy_cuts() if Fault.NTFY_CUT in enabled and len(nodes) > 1 else []
+    clock_steps = later.clock_steps() if Fault.CLOCK_STEP in enabled else []
+    stalls = later.stalls() if Fault.STALL in enabled else []
     return Scenario(
         nodes=nodes,
         targets=targets,
@@ -279,5 +343,8 @@ def generate(
         crashes=tuple(crashes),
         skew_ms=skew,
         ntfy=tuple(ntfy),
-        slow=tuple(draw.slow()),
+        slow=tuple(slow),
+        ntfy_cuts=tuple(ntfy_cuts),
+        clock_steps=tuple(clock_steps),
+        stalls=tuple(stalls),
     )

@@ -15,6 +15,7 @@ MUST_BE_ZERO = (
     "missed_recoveries",
     "lost_events",
     "unconverged",
+    "late_pages",
 )
 SUMMED = ("outages", "judged", "exempt", "single_vantage_false_alarms", *MUST_BE_ZERO)
 
@@ -49,8 +50,25 @@ def summarize(reports: Sequence[Mapping[str, Any]], bound_s: float) -> dict[str,
             "seconds": round(sum(float(a["seconds"]) for a in alone), 1),
             "error_s": round(sum(float(a["error_s"]) for a in alone), 1),
         },
+        "notification_latency_s": _latency_by_fault(reports),
+        "notification_bound_s": max(float(r["notification_bound_s"]) for r in reports),
         "all_zero": all(totals[key] == 0 for key in MUST_BE_ZERO),
     }
+
+
+def _latency_by_fault(reports: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per fault kind over all seeds: outages paged, the worst seed's p95, the max."""
+    kinds = sorted({kind for r in reports for kind in r["notification_latency_s"]})
+    found = {}
+    for kind in kinds:
+        seen = [r["notification_latency_s"][kind] for r in reports
+                if kind in r["notification_latency_s"]]  # fmt: skip
+        found[kind] = {
+            "outages": sum(int(s["outages"]) for s in seen),
+            "p95_max": _max(s["p95"] for s in seen),
+            "max": _max(s["max"] for s in seen),
+        }
+    return found
 
 
 def _max(values: Any) -> float | None:

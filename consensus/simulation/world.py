@@ -79,9 +79,15 @@ class World:
             return False, CANARY_TIMEOUT_MS
         return True, 30
 
+    def stalled(self, node: str, t_ms: int) -> bool:
+        """The node's scheduler runs none of its jobs (checks, canaries, pulls)."""
+        return any(s.node == node and s.holds(t_ms) for s in self.scenario.stalls)
+
     def ntfy(self, node: str, t_ms: int) -> NtfyTrouble | None:
         """None when a post would be accepted; else the trouble it meets."""
-        if self.isolated(node, t_ms):
+        if self.isolated(node, t_ms) or any(
+            c.node == node and c.holds(t_ms) for c in self.scenario.ntfy_cuts
+        ):
             return NtfyTrouble(t_ms, t_ms, None)
         for trouble in self.scenario.ntfy:
             if trouble.holds(t_ms):

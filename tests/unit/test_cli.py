@@ -37,7 +37,10 @@ def test_an_unknown_fault_is_named_with_the_choices() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "unknown fault 'meteor'" in done.stderr
-    assert "partition, isolation, path, flap, crash, skew, ntfy" in done.stderr
+    assert (
+        "partition, isolation, path, flap, crash, skew, ntfy, ntfy_cut, clock_step, stall"
+        in done.stderr
+    )
 
 
 def test_simulate_over_seeds_sums_the_runs_it_would_make_one_by_one() -> None:
@@ -62,6 +65,11 @@ def test_simulate_over_seeds_sums_the_runs_it_would_make_one_by_one() -> None:
     assert summary["judged"] == sum(r["judged"] for r in swept["reports"])
     assert summary["outages"] == sum(r["outages"] for r in swept["reports"])
     assert summary["uptime_error_s"]["bound"] == 255.0
+    assert summary["late_pages"] == sum(r["late_pages"] for r in swept["reports"])
+    paged = sum(
+        k["outages"] for r in swept["reports"] for k in r["notification_latency_s"].values()
+    )
+    assert sum(k["outages"] for k in summary["notification_latency_s"].values()) == paged
 
 
 def test_a_bad_seed_range_is_named() -> None:

@@ -10,6 +10,8 @@ from consensus.hlc import Hlc
 from consensus.simulation.report import (
     _Truth,
     history_mismatch,
+    late_pages,
+    latency_by_fault,
     order_violations,
     outage_errors,
     uptime_errors,
@@ -112,3 +114,29 @@ def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> Non
     alone = {"web": [window]}
     assert uptime_errors(scenario, wrong, [], alone) == [0.0]
     assert uptime_errors(scenario, wrong, []) == [10 * 60.0]
+
+
+def test_a_page_later_than_the_bound_is_late_unless_ntfy_itself_was_down() -> None:
+    from dataclasses import replace
+
+    from consensus.simulation.scenario import NtfyCut, NtfyTrouble
+
+    bound = 5 * MIN
+    on_time = {0: OUTAGE.start_ms + 2 * MIN}
+    held = {0: OUTAGE.start_ms + 12 * MIN}
+    assert late_pages(SCENARIO, [OUTAGE], on_time, [0], bound) == 0
+    assert late_pages(SCENARIO, [OUTAGE], held, [0], bound) == 1
+    # One node cut from ntfy does not excuse it: its peer could have posted.
+    cut = replace(SCENARIO, ntfy_cuts=(NtfyCut(OUTAGE.start_ms, OUTAGE.start_ms + 11 * MIN,
+                                              "huginn"),))  # fmt: skip
+    assert late_pages(cut, [OUTAGE], held, [0], bound) == 1
+    # ntfy down for everyone holds every page; that is not the pair's doing.
+    down = replace(SCENARIO, ntfy=(NtfyTrouble(OUTAGE.start_ms, OUTAGE.start_ms + 11 * MIN,
+                                               None),))  # fmt: skip
+    assert late_pages(down, [OUTAGE], held, [0], bound) == 0
+    # An outage never paged is a miss, counted elsewhere, not a late page.
+    assert late_pages(SCENARIO, [OUTAGE], {}, [0], bound) == 0
+
+    by_kind = latency_by_fault(cut, [OUTAGE], held, [0])
+    assert by_kind == {"ntfy_cut": {"outages": 1, "p95": 720.0, "max": 720.0}}
+    assert latency_by_fault(SCENARIO, [OUTAGE], on_time, [0])["none"]["max"] == 120.0

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from consensus.settings import Settings
 from consensus.simulation import Fault, simulate
+from consensus.simulation.report import build
+from consensus.simulation.runner import Simulation
+from consensus.simulation.scenario import ClockStep, NtfyCut, Outage, Scenario, Stall
 
 ALL = tuple(Fault)
 # No partition, crash or isolation: nothing can cut the send window.
@@ -64,3 +70,54 @@ def test_three_nodes_by_majority(seed: int) -> None:
     assert report["false_alarms"] == 0
     assert report["unconverged"] == 0
     assert report["lost_events"] == 0
+
+
+# Hand-made worlds for the faults that once held pages for minutes: the
+# outages are placed inside each fault, so every run meets what it tests.
+MIN = 60_000
+TARGETS = ("t00", "t01", "t02", "t03")
+
+
+def _run(**faults: Any) -> dict[str, Any]:
+    outages = tuple(Outage(20 * MIN + i * 30_000, 26 * MIN + i * 30_000, t)
+                    for i, t in enumerate(TARGETS))  # fmt: skip
+    kinds = frozenset(Fault(k[:-1] if k.endswith("s") else k) for k in faults)
+    scenario = Scenario(("huginn", "muninn"), TARGETS, 60 * MIN, kinds, outages=outages,
+                        **faults)  # fmt: skip
+    settings = Settings()
+    return build(scenario, Simulation(scenario, 1, settings).run(), settings)
+
+
+def _paged_in_time_once(report: dict[str, Any], kind: str) -> None:
+    assert report["missed"] == 0 and report["false_alarms"] == 0
+    assert report["max_copies"] == 1 and report["lost_events"] == 0
+    assert report["missed_recoveries"] == 0 and report["history_mismatch"] == 0
+    met = report["notification_latency_s"][kind]
+    assert met["outages"] == len(TARGETS), "every outage met the fault"
+    assert met["max"] <= report["notification_bound_s"]
+    assert report["late_pages"] == 0
+
+
+def test_a_node_cut_from_ntfy_has_its_pages_posted_by_its_peer_in_time() -> None:
+    report = _run(ntfy_cuts=(NtfyCut(18 * MIN, 30 * MIN, "huginn"),))
+    # Half the targets are huginn's to send: only a takeover while huginn
+    # lives pages them before the cut ends, ten minutes in.
+    _paged_in_time_once(report, "ntfy_cut")
+
+
+def test_clock_steps_forward_with_a_restart_and_back_hold_no_page() -> None:
+    report = _run(clock_steps=(
+        # Two hours ahead for 20 s, killed 15 s in, started on the true clock.
+        ClockStep(20 * MIN - 5_000, 20 * MIN + 15_000, "huginn", 2 * 60 * MIN, 10_000),
+        # Ten minutes back for four minutes.
+        ClockStep(20 * MIN + 30_000, 24 * MIN + 30_000, "muninn", -10 * MIN, None),
+    ))  # fmt: skip
+    _paged_in_time_once(report, "clock_step")
+    assert report["unconverged"] == 0
+
+
+def test_a_stalled_node_stops_voting_and_its_peer_pages_alone_in_time() -> None:
+    calm = _run()
+    report = _run(stalls=(Stall(18 * MIN, 30 * MIN, "huginn"),))
+    _paged_in_time_once(report, "stall")
+    assert report["checks"] < calm["checks"], "the stalled node ran no checks"
