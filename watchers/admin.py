@@ -22,7 +22,7 @@ from watchers.api import target_summary
 from watchers.clockwatch import now_ms
 from watchers.config import describe_problem
 from watchers.maintenance import MaintenanceWindow
-from watchers.probes import KINDS, AnyTarget
+from watchers.probes import KINDS, AnyTarget, refusal_for
 from watchers.runtime import TARGET_ADAPTER, Node
 
 JsonBody = Annotated[dict[str, Any], Body(description="a JSON object")]
@@ -88,7 +88,7 @@ def _problems(exc: ValidationError) -> HTTPException:
 
 
 def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
-    def parse(body: dict[str, Any]) -> AnyTarget:
+    async def parse(body: dict[str, Any]) -> AnyTarget:
         try:
             target = TARGET_ADAPTER.validate_python(body)
         except ValidationError as exc:
@@ -96,6 +96,11 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
         if target.kind == "push":
             raise HTTPException(400, "kind: push targets need a token file; add them to the "
                                      "config file")  # fmt: skip
+        # Judged before anything connects; each check judges it again (and
+        # every redirect), as a name may point elsewhere later.
+        refused = await refusal_for(node.reach, target)
+        if refused is not None:
+            raise HTTPException(400, f"{refused[0]}: {refused[1]}")
         return target
 
     def api_owned(target_id: str) -> None:
@@ -105,7 +110,7 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
 
     @api.post("/targets", status_code=201, summary="Add a target")
     async def add_target(body: JsonBody, who: Admin) -> dict[str, Any]:
-        target = parse(body)
+        target = await parse(body)
         api_owned(target.id)
         if target.id in node.targets:
             raise HTTPException(409, f"target {target.id!r} exists; PUT to change it")
@@ -115,7 +120,7 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
     @api.put("/targets/{target_id}", summary="Change a target the API added")
     async def change_target(target_id: str, body: JsonBody, who: Admin) -> dict[str, Any]:
         body = {**body, "id": body.get("id", target_id)}
-        target = parse(body)
+        target = await parse(body)
         if target.id != target_id:
             raise HTTPException(400, f"id: the body says {target.id!r}, the path {target_id!r}")
         api_owned(target_id)

@@ -227,6 +227,12 @@ class ApiSection(Strict):
         return self
 
 
+class AdminOptions(Strict):
+    # Targets added through the admin API may reach loopback, link-local,
+    # private and this node's own addresses only when this is true.
+    allow_private_targets: bool = False
+
+
 class Config(Strict):
     node: NodeSection
     peers: tuple[PeerSection, ...] = ()
@@ -241,6 +247,7 @@ class Config(Strict):
     # usual, but nobody is notified.
     silences: tuple[MaintenanceWindow, ...] = ()
     api: ApiSection = ApiSection()
+    admin: AdminOptions = AdminOptions()
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:

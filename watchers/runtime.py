@@ -42,7 +42,8 @@ from watchers.digits import plain_digits
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, LiveError
 from watchers.maintenance import MaintenanceWindow, in_maintenance
-from watchers.probes import AnyTarget, HttpClients, ProbeContext, Target, run_check
+from watchers.probes import AnyTarget, HttpClients, ProbeContext, Reach, Target, run_check
+from watchers.probes.reach import url_host
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
 from watchers.writes import Batch, Writes
@@ -103,6 +104,14 @@ def routing_from(
     )
 
 
+def own_names(config: Config) -> tuple[str, ...]:
+    """The names and addresses this node and its peers answer on."""
+    names = [config.node.host]
+    urls = [config.node.public_url, *(p.url for p in config.peers)]
+    names += [url_host(str(u)) for u in urls if u is not None]
+    return tuple(n for n in dict.fromkeys(names) if n)
+
+
 class Node:
     def __init__(
         self,
@@ -129,6 +138,10 @@ class Node:
         }
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
         self.http = HttpClients(node=self.name)
+        self.reach = Reach(
+            public_only=not config.admin.allow_private_targets,
+            own_names=own_names(config),
+        )
         trust: ssl.SSLContext | bool = True
         if config.sync.ca_file is not None:
             trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
@@ -426,7 +439,8 @@ class Node:
         async with lock, self.limit:
             self.lateness.started(target_id, time.time() * 1000)
             timeout = target.timeout_s or self.config.defaults.timeout_s
-            result = await run_check(target, self.probe_ctx, timeout)
+            reach = self.reach if self.source_of(target_id) == "api" else None
+            result = await run_check(target, self.probe_ctx, timeout, reach)
         self._look_at_clock()
         at = now_ms()
         # The server's clock: how far ours is off, not part of the check's record.

@@ -32,6 +32,10 @@ def gzip_bomb() -> bytes:
     return gzip.compress(bytes(64 * 1024 * 1024), compresslevel=9)
 
 
+# Every path any server here was asked for, in order (tests clear it).
+SERVED: list[str] = []
+
+
 def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -> bytes:
     lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -42,6 +46,7 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
     try:
         request = await reader.readuntil(b"\r\n\r\n")
         path = request.split(b" ", 2)[1].decode()
+        SERVED.append(path)
         if path == "/ok":
             writer.write(_response(200, OK_PAGE))
         elif path == "/down":

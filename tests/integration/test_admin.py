@@ -57,6 +57,10 @@ url = "http://127.0.0.1:{port}/"
 [[api.admins]]
 name = "ops@biphrost"
 token_file = "{tmp_path / "admin-token"}"
+
+# The targets these tests add live on loopback.
+[admin]
+allow_private_targets = true
 """
     pair = Pair(tmp_path, extra, canary_port=port)
     try:

@@ -73,6 +73,10 @@ token_file = "{tmp_path / "push-token"}"
 [[api.admins]]
 name = "ops@biphrost"
 token_file = "{tmp_path / "admin-token"}"
+
+# The README's public hosts stand on loopback here.
+[admin]
+allow_private_targets = true
 """
     pair = Pair(tmp_path, extra, canary_port=port)
     try:

@@ -7,17 +7,19 @@ agree and that every kind is complete.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import Field
 
-from watchers.probes.base import CheckResult, TargetBase
+from watchers.probes.base import CheckResult, TargetBase, seconds
 from watchers.probes.dns import DnsTarget, probe_dns
 from watchers.probes.http import HttpClients, HttpTarget, probe_http
 from watchers.probes.icmp import IcmpTarget, probe_icmp
 from watchers.probes.push import PushTarget, judge_push
+from watchers.probes.reach import Reach, url_host
 from watchers.probes.tcp import TcpTarget, probe_tcp
 
 
@@ -33,8 +35,10 @@ class ProbeContext:
     watched_since_ms: Callable[[str], int] = lambda _target: 0
 
 
-async def _http(target: Any, ctx: ProbeContext, timeout_s: float) -> CheckResult:
-    return await probe_http(target, ctx.http, timeout_s)
+async def _http(
+    target: Any, ctx: ProbeContext, timeout_s: float, reach: Reach | None = None
+) -> CheckResult:
+    return await probe_http(target, ctx.http, timeout_s, reach)
 
 
 async def _tcp(target: Any, _ctx: ProbeContext, timeout_s: float) -> CheckResult:
@@ -76,8 +80,43 @@ AnyTarget = HttpTarget | TcpTarget | DnsTarget | IcmpTarget | PushTarget
 Target = Annotated[AnyTarget, Field(discriminator="kind")]
 
 
-async def run_check(target: TargetBase, ctx: ProbeContext, timeout_s: float) -> CheckResult:
-    """One check of any kind. A down target is a result, never an exception."""
+def hosts_of(target: TargetBase) -> list[tuple[str, str]]:
+    """Each host a check of target connects to first, with the key naming it."""
+    if isinstance(target, HttpTarget):
+        return [("url", url_host(str(target.url)))]
+    if isinstance(target, TcpTarget | IcmpTarget):
+        return [("host", target.host)]
+    if isinstance(target, DnsTarget):
+        return [("resolver", str(target.resolver))]
+    return []
+
+
+async def refusal_for(reach: Reach, target: TargetBase) -> tuple[str, str] | None:
+    """The key and the reason when a check of target may not connect where it would."""
+    for key, host in hosts_of(target):
+        reason = await reach.refusal([host])
+        if reason is not None:
+            return key, reason
+    return None
+
+
+async def run_check(
+    target: TargetBase, ctx: ProbeContext, timeout_s: float, reach: Reach | None = None
+) -> CheckResult:
+    """One check of any kind. A down target is a result, never an exception.
+
+    reach: for a target added through the admin API, where it may connect
+    (every hop of a redirect too); its reasons then quote nothing of a body."""
+    if reach is not None and isinstance(target, HttpTarget):
+        return await _http(target, ctx, timeout_s, reach)  # judges every hop
+    if reach is not None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                refused = await refusal_for(reach, target)
+        except TimeoutError:
+            return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
+        if refused is not None:
+            return CheckResult(False, None, refused[1])
     kind = KINDS[target.kind]
     return await kind.probe(target, ctx, timeout_s)
 
@@ -88,6 +127,8 @@ __all__ = [
     "CheckResult",
     "HttpClients",
     "ProbeContext",
+    "Reach",
     "Target",
+    "refusal_for",
     "run_check",
 ]

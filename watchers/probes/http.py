@@ -24,6 +24,7 @@ from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from watchers.digits import plain_digits
 from watchers.probes.base import CheckResult, TargetBase, seconds
+from watchers.probes.reach import Reach, url_host
 
 REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_STATUS = tuple(range(200, 400))
@@ -120,11 +121,18 @@ class HttpClients:
         await self.trusting.aclose()
 
 
-async def probe_http(target: HttpTarget, clients: HttpClients, timeout_s: float) -> CheckResult:
+async def probe_http(
+    target: HttpTarget, clients: HttpClients, timeout_s: float, reach: Reach | None = None
+) -> CheckResult:
+    """reach: for a target added through the admin API, where each hop may
+    go; its reasons then quote nothing read from the body."""
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            status, body, details = await _fetch(target, clients.for_target(target), timeout_s)
+            client = clients.for_target(target)
+            status, body, details = await _fetch(target, client, timeout_s, reach)
+    except _Refused as exc:
+        return CheckResult(False, _ms(started), str(exc))
     except TimeoutError:
         return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
     except _TooManyRedirects:
@@ -134,7 +142,7 @@ async def probe_http(target: HttpTarget, clients: HttpClients, timeout_s: float)
     except httpx.HTTPError as exc:
         return CheckResult(False, _ms(started), _transport_reason(exc))
     latency = _ms(started)
-    reason = _judge(target, status, body, latency)
+    reason = _judge(target, status, body, latency, quote=reach is None)
     if reason is not None:
         return CheckResult(False, latency, reason, details)
     return CheckResult(True, latency, f"status {status}", details)
@@ -144,14 +152,22 @@ class _TooManyRedirects(Exception):
     pass
 
 
+class _Refused(Exception):
+    pass
+
+
 async def _fetch(
-    target: HttpTarget, client: httpx.AsyncClient, timeout_s: float
+    target: HttpTarget, client: httpx.AsyncClient, timeout_s: float, reach: Reach | None
 ) -> tuple[int, bytes, dict[str, float | int | str]]:
     url = str(target.url)
     method = target.method
     cap = target.max_body_kb * 1024
     origin = _origin(url)
-    for _ in range(target.max_redirects + 1):
+    for hop in range(target.max_redirects + 1):
+        if reach is not None:
+            refused = await reach.refusal([url_host(url)])
+            if refused is not None:
+                raise _Refused(f"redirect {refused}" if hop else refused)
         # The target's own headers (credentials, often) go only to its own
         # origin: never to where a redirect points elsewhere.
         headers = dict(target.headers) if _origin(url) == origin else {}
@@ -222,8 +238,11 @@ def _server_date_ms(header: str | None) -> int | None:
     return int(stamp.timestamp() * 1000) + 500
 
 
-def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> str | None:
-    """The first condition that fails, as a reason; None when all hold."""
+def _judge(
+    target: HttpTarget, status: int, body: bytes, latency_ms: float, quote: bool = True
+) -> str | None:
+    """The first condition that fails, as a reason; None when all hold.
+    quote: whether the reason may quote a short excerpt of what was read."""
     if status not in target.expect_status:
         return f"status {status}"
     text = body.decode("utf-8", errors="replace")
@@ -234,7 +253,7 @@ def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> s
     if target.regex is not None and compiled_regex(target.regex).search(text) is None:
         return f"regex {target.regex!r} not matched"
     if target.json_path is not None:
-        reason = _judge_json(target, text)
+        reason = _judge_json(target, text, quote)
         if reason is not None:
             return reason
     if target.max_latency_ms is not None and latency_ms > target.max_latency_ms:
@@ -242,7 +261,7 @@ def _judge(target: HttpTarget, status: int, body: bytes, latency_ms: float) -> s
     return None
 
 
-def _judge_json(target: HttpTarget, text: str) -> str | None:
+def _judge_json(target: HttpTarget, text: str, quote: bool) -> str | None:
     assert target.json_path is not None
     try:
         value: Any = json.loads(text)
@@ -256,6 +275,8 @@ def _judge_json(target: HttpTarget, text: str) -> str | None:
         else:
             return f"JSON path {target.json_path} missing"
     if target.json_equals is not None and value != target.json_equals:
+        if not quote:
+            return f"JSON {target.json_path} is not {target.json_equals!r}"
         return f"JSON {target.json_path} is {_excerpt(value)}, expected {target.json_equals!r}"
     if target.json_contains is not None and target.json_contains not in str(value):
         return f"JSON {target.json_path} lacks {target.json_contains!r}"
