@@ -45,6 +45,7 @@ from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Reach, Target, run_check
 from watchers.probes.reach import url_host
 from watchers.probes.tcp import TcpTarget, probe_tcp
+from watchers.ratelimit import PushLimits
 from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
 from watchers.writes import Batch, Writes
 
@@ -138,6 +139,7 @@ class Node:
         }
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
         self.http = HttpClients(node=self.name)
+        self.push_limits = PushLimits()
         self.reach = Reach(
             public_only=not config.admin.allow_private_targets,
             own_names=own_names(config),
@@ -721,15 +723,17 @@ class Node:
 
     # -- push heartbeats -----------------------------------------------------
 
-    async def heartbeat(self, token: str) -> str | None:
-        """The push target whose secret URL was called, or None."""
-        target = next(
-            (t for known, t in self.push_tokens.items() if hmac.compare_digest(known, token)),
-            None,
-        )
-        if target is not None:
-            await self.apply(self.core.heartbeat_received(target, now_ms()))
-        return target
+    def push_target(self, token: str) -> str | None:
+        """The push target whose secret URL this is, or None (every known
+        URL compared, in constant time)."""
+        found = None
+        for known, target in self.push_tokens.items():
+            if hmac.compare_digest(known.encode(), token.encode()):
+                found = target
+        return found
+
+    async def heartbeat(self, target: str) -> None:
+        await self.apply(self.core.heartbeat_received(target, now_ms()))
 
     # -- answering peers -----------------------------------------------------
 

@@ -155,15 +155,30 @@ def app_for(node: Node) -> FastAPI:
                 "storage_ok": node.writes.ok}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
+    _add_push(app, node)
+    return app
+
+
+def _add_push(app: FastAPI, node: Node) -> None:
     @app.api_route("/api/v1/push/{token}", methods=["GET", "POST"],
                    summary="A push target's heartbeat")  # fmt: skip
-    async def push(token: str) -> dict[str, Any]:
-        target = await node.heartbeat(token)
+    async def push(token: str, request: Request) -> dict[str, Any]:
+        address = request.client.host if request.client else "-"
+        _within(node.push_limits.for_address(address))
+        target = node.push_target(token)
         if target is None:
             raise HTTPException(404, "no push target has this URL")
+        _within(node.push_limits.for_target(target))
+        await node.heartbeat(target)
         return {"target": target, "received": True}
 
-    return app
+
+def _within(refused: tuple[int, str] | None) -> None:
+    """A 429 with Retry-After when a rate limit was exceeded."""
+    if refused is not None:
+        wait_s, why = refused
+        raise HTTPException(429, f"{why}; retry after {wait_s} s",
+                            headers={"Retry-After": str(wait_s)})  # fmt: skip
 
 
 # Sync pages may be large; everything else the node accepts is small.
