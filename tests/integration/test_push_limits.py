@@ -5,15 +5,13 @@ A node built in this process, on a fake clock, served over ASGI."""
 from __future__ import annotations
 
 import asyncio
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from watchers.config import parse_config
+from tests.integration.inprocess import node_in_process
 from watchers.ratelimit import Buckets, PushLimits
-from watchers.runtime import Node
 from watchers.web import app_for
 
 BACKUP, NIGHTLY = "b" * 32, "n" * 32
@@ -27,8 +25,8 @@ class FakeClock:
         return self.now
 
 
-def config(data_dir: Path) -> Any:
-    return parse_config(tomllib.loads(f"""
+def config(data_dir: Path) -> str:
+    return f"""
 [node]
 name = "huginn"
 listen = "127.0.0.1:1"
@@ -47,7 +45,7 @@ id = "nightly"
 kind = "push"
 grace_s = 3600
 token_env = "UNUSED_N"
-"""))  # fmt: skip
+"""
 
 
 def test_a_flooded_push_url_is_refused_past_its_burst_and_the_others_go_on(
@@ -56,12 +54,11 @@ def test_a_flooded_push_url_is_refused_past_its_burst_and_the_others_go_on(
     clock = FakeClock()
 
     async def go() -> dict[str, Any]:
-        node = await Node.open(config(tmp_path), "s" * 40, {BACKUP: "backup", NIGHTLY: "nightly"})
-        node.push_limits = PushLimits(clock=clock)
         seen: dict[str, Any] = {}
-        try:
-            app = app_for(node)
-            transport = httpx.ASGITransport(app=app, client=("198.51.100.7", 4000))
+        tokens = {BACKUP: "backup", NIGHTLY: "nightly"}
+        async with node_in_process(config(tmp_path), tokens) as node:
+            node.push_limits = PushLimits(clock=clock)
+            transport = httpx.ASGITransport(app=app_for(node), client=("198.51.100.7", 4000))
             async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
                 flood = [await client.post(f"/api/v1/push/{BACKUP}") for _ in range(30)]
                 seen["flood"] = [r.status_code for r in flood]
@@ -70,10 +67,6 @@ def test_a_flooded_push_url_is_refused_past_its_burst_and_the_others_go_on(
                 seen["other"] = (await client.post(f"/api/v1/push/{NIGHTLY}")).status_code
                 clock.now += 6
                 seen["later"] = (await client.post(f"/api/v1/push/{BACKUP}")).status_code
-        finally:
-            await node.http.aclose()
-            await node.sync_client.aclose()
-            await node.store.close()
         return seen
 
     seen = asyncio.run(go())
@@ -88,9 +81,8 @@ def test_guessing_push_urls_from_one_address_is_slowed_to_two_a_second(tmp_path:
     clock = FakeClock()
 
     async def go() -> list[int]:
-        node = await Node.open(config(tmp_path), "s" * 40, {BACKUP: "backup"})
-        node.push_limits = PushLimits(clock=clock)
-        try:
+        async with node_in_process(config(tmp_path), {BACKUP: "backup"}) as node:
+            node.push_limits = PushLimits(clock=clock)
             transport = httpx.ASGITransport(app=app_for(node), client=("198.51.100.9", 4000))
             async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
                 codes = [(await client.get(f"/api/v1/push/guess{i:04d}")).status_code
@@ -99,10 +91,6 @@ def test_guessing_push_urls_from_one_address_is_slowed_to_two_a_second(tmp_path:
                 codes.append((await client.get(f"/api/v1/push/{BACKUP}")).status_code)
                 clock.now += 1
                 codes.append((await client.get(f"/api/v1/push/{BACKUP}")).status_code)
-        finally:
-            await node.http.aclose()
-            await node.sync_client.aclose()
-            await node.store.close()
         return codes
 
     codes = asyncio.run(go())

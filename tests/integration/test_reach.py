@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import tomllib
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -15,12 +14,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from tests.integration.inprocess import node_in_process
 from tests.integration.servers import SERVED, http_server
-from watchers.config import ApiTokens, parse_config
+from watchers.config import ApiTokens
 from watchers.probes import HttpClients, ProbeContext, Reach, run_check
 from watchers.probes.http import HttpTarget
 from watchers.probes.reach import Address, not_public, resolve
-from watchers.runtime import Node
 from watchers.web import app_for
 
 T = TypeVar("T")
@@ -51,20 +50,15 @@ host = "127.0.0.1"
 
 async def add_targets(data_dir: Path, bodies: list[dict[str, Any]], extra: str = "") -> list[Any]:
     """Each body POSTed to a node built in this process; the answers."""
-    config = parse_config(tomllib.loads(config_text(data_dir, extra)))
-    node = await Node.open(config, "s" * 40, {}, api=ApiTokens(None, {TOKEN: "ops"}))
     answers = []
-    try:
+    tokens = ApiTokens(None, {TOKEN: "ops"})
+    async with node_in_process(config_text(data_dir, extra), api=tokens) as node:
         transport = httpx.ASGITransport(app=app_for(node))
         async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
             for body in bodies:
                 got = await client.post("/api/v1/admin/targets", json=body,
                                         headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
                 answers.append((got.status_code, got.json()))
-    finally:
-        await node.http.aclose()
-        await node.sync_client.aclose()
-        await node.store.close()
     return answers
 
 

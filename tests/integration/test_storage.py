@@ -307,13 +307,10 @@ def test_history_served_beside_a_state_is_that_states_history_while_its_commit_w
     """A step's state is in memory before its commit ends (and for as long as
     the database refuses writes): the history a reader gets from the node
     must already hold that step, not what the database held before it."""
-    import tomllib
-
+    from tests.integration.inprocess import node_in_process
     from watchers.api import incidents_between
-    from watchers.config import parse_config
-    from watchers.runtime import Node
 
-    config = parse_config(tomllib.loads(f"""
+    config = f"""
 [node]
 name = "huginn"
 listen = "127.0.0.1:1"
@@ -330,41 +327,38 @@ id = "blog"
 kind = "tcp"
 host = "127.0.0.1"
 port = 3
-"""))  # fmt: skip
+"""
     outage = [Interval("blog", "UP", "quorum", 1_000, 5_000),
               Interval("blog", "DOWN", "quorum", 5_000, 9_000, None),
               Interval("blog", "UP", "quorum", 9_000, None)]  # fmt: skip
 
     async def go() -> None:
-        node = await Node.open(config, "s" * 40, {})
-        held = asyncio.Event()
-        entered = asyncio.Event()
-        real_commit = node.store.commit
+        async with node_in_process(config) as node:
+            held = asyncio.Event()
+            entered = asyncio.Event()
+            real_commit = node.store.commit
 
-        async def slow_commit(*args: object, **kwargs: object) -> None:
-            entered.set()
-            await held.wait()
-            await real_commit(*args, **kwargs)  # type: ignore[arg-type]
+            async def slow_commit(*args: object, **kwargs: object) -> None:
+                entered.set()
+                await held.wait()
+                await real_commit(*args, **kwargs)  # type: ignore[arg-type]
 
-        node.store.commit = slow_commit  # type: ignore[method-assign]
-        applying = asyncio.create_task(node.apply(node.core.import_history(outage)))
-        try:
-            await entered.wait()
-            assert await node.store.intervals("blog") == [], "the commit is still waiting"
-            derived = node.core.history("blog")
-            assert [s.state for s in derived] == ["UP", "DOWN", "UP"]
-            assert await node.intervals("blog") == derived
-            assert (await node.intervals_since(6_000))["blog"] == derived[1:]
-            (incident,) = await incidents_between(node, 0, 20_000, "blog")
-            assert (incident.state, incident.start_ms, incident.end_ms) == ("DOWN", 5_000, 9_000)
-        finally:
-            held.set()
-            await applying
-            written = await node.store.intervals("blog")
-            await node.http.aclose()
-            await node.sync_client.aclose()
-            await node.store.close()
-        assert written == derived
-        assert node.writes.pending_histories() == {}
+            node.store.commit = slow_commit  # type: ignore[method-assign]
+            applying = asyncio.create_task(node.apply(node.core.import_history(outage)))
+            try:
+                await entered.wait()
+                assert await node.store.intervals("blog") == [], "the commit is still waiting"
+                derived = node.core.history("blog")
+                assert [s.state for s in derived] == ["UP", "DOWN", "UP"]
+                assert await node.intervals("blog") == derived
+                assert (await node.intervals_since(6_000))["blog"] == derived[1:]
+                (incident,) = await incidents_between(node, 0, 20_000, "blog")
+                assert (incident.state, incident.start_ms, incident.end_ms) == (
+                    "DOWN", 5_000, 9_000)  # fmt: skip
+            finally:
+                held.set()
+                await applying
+            assert await node.store.intervals("blog") == derived
+            assert node.writes.pending_histories() == {}
 
     asyncio.run(go())
