@@ -16,6 +16,7 @@ import pytest
 
 from tests.integration.inprocess import node_in_process
 from tests.integration.servers import SERVED, http_server
+from tests.integration.test_probes import http
 from watchers.config import ApiTokens
 from watchers.probes import HttpClients, ProbeContext, Reach, run_check
 from watchers.probes.http import HttpTarget
@@ -62,7 +63,7 @@ async def add_targets(data_dir: Path, bodies: list[dict[str, Any]], extra: str =
     return answers
 
 
-REFUSED = [
+REFUSED: list[tuple[dict[str, Any], str]] = [
     ({"kind": "http", "url": "http://127.0.0.1:{port}/ok"}, "url: refused: 127.0.0.1 is loopback"),
     ({"kind": "http", "url": "http://localhost:{port}/ok"}, "url: refused: localhost ("),
     ({"kind": "http", "url": "http://169.254.169.254/latest/meta-data/"},
@@ -149,7 +150,7 @@ def test_a_redirect_to_an_internal_address_is_refused_before_it_connects() -> No
             port = base.rsplit(":", 1)[1]
             SERVED.clear()
             reach = Reach(public_only=True, resolver=first_hop_public)
-            result = await _check(HttpTarget(kind="http", id="r", url=f"{base}/away/{port}"),
+            result = await _check(http(f"{base}/away/{port}"),
                                   reach)  # fmt: skip
             return result, list(SERVED)
 
@@ -161,7 +162,7 @@ def test_a_redirect_to_an_internal_address_is_refused_before_it_connects() -> No
 def test_an_admin_target_s_reason_quotes_nothing_of_the_body() -> None:
     async def go() -> tuple[Any, Any]:
         async with http_server() as base:
-            target = HttpTarget(kind="http", id="j", url=base + "/json-long", json_path="status",
+            target = http(base + "/json-long", json_path="status",
                                 json_equals="fine")  # fmt: skip
             everywhere = Reach(public_only=False)
             return await _check(target, None), await _check(target, everywhere)
