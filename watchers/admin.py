@@ -96,6 +96,12 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
         if target.kind == "push":
             raise HTTPException(400, "kind: push targets need a token file; add them to the "
                                      "config file")  # fmt: skip
+        if target.kind == "http" and (target.header_file or target.header_env):
+            # Read from this node's disk or environment and sent to the target:
+            # only the operator's config file may do that.
+            key = "header_file" if target.header_file else "header_env"
+            raise HTTPException(400, f"{key}: secret headers are read only for targets in the "
+                                     "config file; send the value in headers")  # fmt: skip
         # Judged before anything connects; each check judges it again (and
         # every redirect), as a name may point elsewhere later.
         refused = await refusal_for(node.reach, target)

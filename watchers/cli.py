@@ -33,6 +33,7 @@ from watchers.config import (
     ntfy_credentials,
     push_tokens,
     sync_secret,
+    with_secret_headers,
 )
 from watchers.demo import run_demo
 from watchers.serve import serve
@@ -97,7 +98,7 @@ def main() -> None:
 def check_config_command(path: Path) -> None:
     """Validate a node's config file (and that its secrets can be read) without starting."""
     with _config_errors(path):
-        config = load_config(path)
+        config = with_secret_headers(load_config(path))
         sync_secret(config)
         push_tokens(config)
         ntfy_credentials(config)
@@ -119,7 +120,7 @@ def run_command(config_path: Path) -> None:
     for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with _config_errors(config_path):
-        config = load_config(config_path)
+        config = with_secret_headers(load_config(config_path))
         secret = sync_secret(config)
         tokens = push_tokens(config)
         ntfy_login = ntfy_credentials(config)

@@ -406,6 +406,33 @@ def sync_secret(config: Config) -> str:
     return secret
 
 
+def with_secret_headers(config: Config) -> Config:
+    """The config with each HTTP target's header_file and header_env read
+    into its headers; a ConfigError names each header that cannot be read."""
+    targets = list(config.targets)
+    problems = []
+    for i, target in enumerate(targets):
+        if target.kind != "http" or not (target.header_file or target.header_env):
+            continue
+        headers = dict(target.headers)
+        sources: list[tuple[str, Path | None, str | None]] = [
+            (name, Path(file), None) for name, file in target.header_file.items()
+        ]
+        sources += [(name, None, env) for name, env in target.header_env.items()]
+        for name, file, env in sources:
+            try:
+                headers[name] = read_secret(f"targets[{i}].header", file, env)
+            except ConfigError as exc:
+                where = "header_file" if file is not None else "header_env"
+                problems += [p.replace(f"targets[{i}].{where}:",
+                                       f"targets[{i}].{where}.{name}:", 1)
+                             for p in exc.problems]  # fmt: skip
+        targets[i] = target.model_copy(update={"headers": headers})
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"targets": tuple(targets)})
+
+
 def push_tokens(config: Config) -> dict[str, str]:
     """Secret token -> push target id, read from each push target's file or env."""
     tokens: dict[str, str] = {}

@@ -18,6 +18,7 @@ from watchers.config import (
     load_config,
     ntfy_credentials,
     push_tokens,
+    with_secret_headers,
 )
 from watchers.limits import paced_protocol
 from watchers.runtime import Node
@@ -75,7 +76,7 @@ async def serve(
 async def _reload(node: Node, path: Path) -> None:
     """A bad file changes nothing: the node keeps its targets and says why."""
     try:
-        config = load_config(path)
+        config = with_secret_headers(load_config(path))
         tokens = push_tokens(config)
         login = ntfy_credentials(config)
         api = api_tokens(config)

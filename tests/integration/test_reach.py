@@ -180,3 +180,16 @@ def test_an_admin_target_s_reason_quotes_nothing_of_the_body() -> None:
 )  # fmt: skip
 def test_what_counts_as_public(address: str, kind: str | None) -> None:
     assert not_public(ipaddress.ip_address(address)) == kind
+
+
+def test_an_admin_target_cannot_read_the_node_s_files_into_its_headers(tmp_path: Path) -> None:
+    bodies = [
+        {"id": "f", "kind": "http", "url": "https://shop.example.com/",
+         "header_file": {"X-Leak": "/etc/ravens/secrets/sync-secret"}},
+        {"id": "e", "kind": "http", "url": "https://shop.example.com/",
+         "header_env": {"X-Leak": "RAVENS_SYNC_SECRET"}},
+    ]  # fmt: skip
+    answers = run(add_targets(tmp_path, bodies, "[admin]\nallow_private_targets = true\n"))
+    assert [(status, answer["error"].split(":")[0]) for status, answer in answers] == [
+        (400, "header_file"), (400, "header_env")]  # fmt: skip
+    assert all("only for targets in the config file" in a["error"] for _, a in answers)

@@ -250,3 +250,40 @@ def test_check_config_reads_the_push_tokens_too(tmp_path: Path) -> None:
     done = run_check(good, {**env, "RAVENS_TEST_SECRET": SECRET})
     assert done.returncode == 1
     assert "targets[4].token_env: environment variable RAVENS_PUSH_BACKUP is not set" in done.stderr
+
+
+def test_secret_headers_are_read_from_a_file_or_the_environment_and_named_when_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tomllib
+
+    from watchers.config import with_secret_headers
+
+    (tmp_path / "blog-auth").write_text("Bearer from-a-file\n")
+    monkeypatch.setenv("SHOP_KEY", "from-the-env")
+    extra = f"""
+[[targets]]
+id = "shop"
+kind = "http"
+url = "https://shop.example.com/"
+headers = {{ "X-Site" = "shop" }}
+header_file = {{ Authorization = "{tmp_path / "blog-auth"}" }}
+header_env = {{ "X-Api-Key" = "SHOP_KEY" }}
+"""
+    config = with_secret_headers(parse_config(tomllib.loads(GOOD + extra)))
+    shop = next(t for t in config.targets if t.id == "shop")
+    assert shop.kind == "http"
+    assert shop.headers == {"X-Site": "shop", "Authorization": "Bearer from-a-file",
+                            "X-Api-Key": "from-the-env"}  # fmt: skip
+
+    monkeypatch.delenv("SHOP_KEY")
+    (tmp_path / "blog-auth").unlink()
+    with pytest.raises(ConfigError) as caught:
+        with_secret_headers(parse_config(tomllib.loads(GOOD + extra)))
+    problems = caught.value.problems
+    assert any(p.startswith("targets[5].header_file.Authorization: cannot read") for p in problems)
+    assert "targets[5].header_env.X-Api-Key: environment variable SHOP_KEY is not set" in problems
+
+    twice = extra.replace('"X-Site" = "shop"', '"authorization" = "inline"')
+    with pytest.raises(ConfigError, match="header 'authorization' is given more than once"):
+        parse_config(tomllib.loads(GOOD + twice))

@@ -11,6 +11,7 @@ import asyncio
 import email.utils
 import functools
 import json
+import re
 import ssl
 import time
 import zlib
@@ -30,6 +31,7 @@ REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_STATUS = tuple(range(200, 400))
 # Only encodings the probe decodes itself, within the body's cap.
 ACCEPT_ENCODING = "gzip, deflate"
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Of a value read from a body, a reason quotes at most this much.
 EXCERPT_CHARS = 40
 
@@ -39,6 +41,10 @@ class HttpTarget(TargetBase):
     url: AnyHttpUrl
     method: Literal["GET", "HEAD", "POST", "PUT", "OPTIONS"] = "GET"
     headers: dict[str, str] = Field(default_factory=dict)
+    # Header values kept out of the config file (a token, say): read from a
+    # file (a systemd credential) or the environment when the config is read.
+    header_file: dict[str, str] = Field(default_factory=dict)
+    header_env: dict[str, str] = Field(default_factory=dict)
     expect_status: tuple[int, ...] = DEFAULT_STATUS
     keyword: str | None = Field(default=None, min_length=1)
     keyword_absent: str | None = Field(default=None, min_length=1)
@@ -73,6 +79,23 @@ class HttpTarget(TargetBase):
                     f"backreferences or lookaround): {why}"
                 ) from exc
         return value
+
+    @field_validator("header_env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [name for name in value.values() if not ENV_NAME.match(name)]
+        if bad:
+            raise ValueError(f"expected environment variable names (A-Z, 0-9, _), got {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source_per_header(self) -> HttpTarget:
+        names = [n.lower() for n in (*self.headers, *self.header_file, *self.header_env)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"header {twice[0]!r} is given more than once "
+                             "(headers, header_file, header_env)")  # fmt: skip
+        return self
 
     @model_validator(mode="after")
     def _json_needs_path(self) -> HttpTarget:
