@@ -54,8 +54,9 @@ class Entry:
             return self.hlc > other.hlc
         return canonical(self.value) > canonical(other.value)
 
-    def check(self) -> None:
-        """Refuse entries that break the log's rules before they are merged."""
+    def check(self) -> int:
+        """Refuse entries that break the log's rules before they are merged;
+        the entry's size (key and value as JSON, in bytes) when it keeps them."""
         if not self.key or len(self.key) > MAX_KEY_CHARS:
             raise InvalidEntry(f"entry key {self.key[:80]!r}: expected 1 to {MAX_KEY_CHARS} "
                                "characters")  # fmt: skip
@@ -74,10 +75,10 @@ class Entry:
         if self.hlc.wall_ms > MAX_SAFE_INT or self.hlc.logical > MAX_LOGICAL:
             raise InvalidEntry(f"entry {self.key}: hlc: wall_ms at most {MAX_SAFE_INT}, "
                                f"logical at most {MAX_LOGICAL}")  # fmt: skip
-        _check_value(self.key, self.value)
+        return len(self.key) + _check_value(self.key, self.value)
 
 
-def _check_value(key: str, value: JsonValue) -> None:
+def _check_value(key: str, value: JsonValue) -> int:
     """A value within MAX_VALUE_DEPTH levels, integers within MAX_SAFE_INT,
     and at most MAX_VALUE_BYTES as JSON; walked without recursion, so a
     hostile depth cannot exhaust the stack."""
@@ -99,8 +100,10 @@ def _check_value(key: str, value: JsonValue) -> None:
             pending.extend((child, depth + 1) for child in children)
         else:
             raise InvalidEntry(f"entry {key}: value: {type(item).__name__} is not JSON")
-    if len(canonical(value).encode()) > MAX_VALUE_BYTES:
+    size = len(canonical(value).encode())
+    if size > MAX_VALUE_BYTES:
         raise InvalidEntry(f"entry {key}: value: over {MAX_VALUE_BYTES} bytes as JSON")
+    return size
 
 
 def canonical(value: JsonValue) -> str:
@@ -125,6 +128,10 @@ class LwwMap:
     _entries: dict[str, Entry] = field(default_factory=dict)
     _by_origin: dict[str, dict[int, str]] = field(default_factory=dict)
     vector: VersionVector = field(default_factory=dict)
+    # Each held entry's size (key and value as JSON), and their sum: what the
+    # log's cap counts.
+    _sizes: dict[str, int] = field(default_factory=dict)
+    bytes: int = 0
 
     # -- reading -------------------------------------------------------------
 
@@ -160,21 +167,21 @@ class LwwMap:
             raise InvalidEntry(f"local write {key}: hlc {hlc} is not from node {self.node}")
         version = self.vector.get(self.node, 0) + 1
         entry = Entry(key, value, hlc, self.node, version, tombstone)
-        entry.check()
+        size = entry.check()
         current = self._entries.get(key)
         if current is not None and not entry.beats(current):
             raise InvalidEntry(f"local write {key}: hlc {hlc} is not newer than {current.hlc}")
         self.vector[self.node] = version
-        self._store(entry)
+        self._store(entry, size)
         return entry
 
     def merge(self, entry: Entry) -> bool:
         """Merge a remote entry; True when it replaced what we held."""
-        entry.check()
+        size = entry.check()
         current = self._entries.get(entry.key)
         if current is not None and not entry.beats(current):
             return False
-        self._store(entry)
+        self._store(entry, size)
         if entry.origin == self.node:
             # Our own write handed back by a peer (this node's data was lost and
             # restored): never reuse its version number.
@@ -195,20 +202,38 @@ class LwwMap:
             if version > self.vector.get(origin, 0):
                 self.vector[origin] = version
 
-    def _store(self, entry: Entry) -> None:
+    def _store(self, entry: Entry, size: int) -> None:
         old = self._entries.get(entry.key)
         if old is not None:
             self._by_origin.get(old.origin, {}).pop(old.version, None)
         self._entries[entry.key] = entry
         self._by_origin.setdefault(entry.origin, {})[entry.version] = entry.key
+        self.bytes += size - self._sizes.get(entry.key, 0)
+        self._sizes[entry.key] = size
+
+    def _drop(self, key: str) -> Entry | None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._by_origin.get(entry.origin, {}).pop(entry.version, None)
+            self.bytes -= self._sizes.pop(key, 0)
+        return entry
+
+    def growth(self, entries: Iterable[tuple[Entry, int]]) -> tuple[int, int]:
+        """How many keys and bytes merging these (entry, size) pairs would add
+        at most (an entry that loses its merge adds nothing)."""
+        keys: set[str] = set()
+        added = 0
+        for entry, size in entries:
+            if entry.key not in self._entries and entry.key not in keys:
+                keys.add(entry.key)
+            added += max(0, size - self._sizes.get(entry.key, 0))
+        return len(keys), added
 
     def forget(self, key: str) -> None:
         """Drop an entry this node no longer keeps (history past its
         retention). Unlike a delete it is not replicated: every node drops
         by the same rule. The vector stays, so it is not asked for again."""
-        entry = self._entries.pop(key, None)
-        if entry is not None:
-            self._by_origin.get(entry.origin, {}).pop(entry.version, None)
+        self._drop(key)
 
     # -- sync ----------------------------------------------------------------
 
@@ -251,14 +276,13 @@ class LwwMap:
                 continue
             seen = all(v.get(entry.origin, 0) >= entry.version for v in peer_vectors.values())
             if seen:
-                del self._entries[key]
-                self._by_origin[entry.origin].pop(entry.version, None)
+                self._drop(key)
                 dropped.append(key)
         return dropped
 
     def copy(self) -> LwwMap:
         clone = LwwMap(self.node)
-        for entry in self._entries.values():
-            clone._store(entry)
+        for key, entry in self._entries.items():
+            clone._store(entry, self._sizes[key])
         clone.vector = dict(self.vector)
         return clone

@@ -43,7 +43,7 @@ from consensus.lww import DeltaPage, Entry, JsonValue, LwwMap, VersionVector
 from consensus.order import EventOrder
 from consensus.peers import NodeState, PeerRecord, grace_ms, observe_peer
 from consensus.reference import TimeReference
-from consensus.settings import DAY_MS, Settings
+from consensus.settings import DAY_MS, LOG_WARN_FRACTION, Settings
 from consensus.verdict import Verdict, VerdictState
 
 T = TypeVar("T")
@@ -113,6 +113,8 @@ class NodeCore:
         # Peers that answer but refuse us, and why (their signature check):
         # said in the note when they count as lost.
         self.refused_by: dict[str, str] = {}
+        # Told once that the log nears its cap (until it falls well below).
+        self._log_warned = False
         self.peer_vectors: dict[str, VersionVector] = {}
         self.peer_offset_ms: dict[str, int] = {}
         self._skew_warned: dict[str, int] = {}
@@ -524,8 +526,9 @@ class NodeCore:
         Every entry is checked before any is merged: a bad batch merges nothing."""
         if peer not in self.peers:
             raise InvalidEntry(f"entries from unknown node {peer!r}")
+        sized = []
         for entry in entries:
-            entry.check()
+            sized.append((entry, entry.check()))
             _validate_value(entry)
             ahead_ms = entry.hlc.wall_ms - now_ms
             if ahead_ms > self.settings.max_future_ms:
@@ -533,6 +536,7 @@ class NodeCore:
                     f"entry {entry.key}: stamped {ahead_ms // 1000} s in the future "
                     f"(at most {self.settings.max_future_ms // 1000} s)"
                 )
+        self._refuse_past_the_cap(sized)
         self._hear(peer, now_ms)
         step = Step()
         for entry in entries:
@@ -557,6 +561,45 @@ class NodeCore:
         step.written.extend(merged)
         step.extend(self._react(merged, now_ms))
         return step
+
+    def _refuse_past_the_cap(self, sized: list[tuple[Entry, int]]) -> None:
+        new_keys, added = self.log.growth(sized)
+        if not new_keys and not added:
+            return
+        entries, size = len(self.log) + new_keys, self.log.bytes + added
+        cap_entries, cap_bytes = self.settings.max_log_entries, self.settings.max_log_bytes
+        if entries > cap_entries or size > cap_bytes:
+            raise InvalidEntry(
+                f"log full: {len(self.log)} entries, {self.log.bytes} bytes held; the batch "
+                f"adds {new_keys} keys, {added} bytes; at most {cap_entries} entries and "
+                f"{cap_bytes} bytes"
+            )
+
+    def log_usage(self) -> dict[str, int | float]:
+        """How full the log is, against its cap."""
+        cap_entries, cap_bytes = self.settings.max_log_entries, self.settings.max_log_bytes
+        return {
+            "entries": len(self.log), "bytes": self.log.bytes,
+            "max_entries": cap_entries, "max_bytes": cap_bytes,
+            "fraction": round(max(len(self.log) / cap_entries, self.log.bytes / cap_bytes), 4),
+        }  # fmt: skip
+
+    def _log_nearly_full(self) -> list[Warn]:
+        """One warning when the log passes LOG_WARN_FRACTION of its cap, again
+        only after it fell back well below."""
+        fraction = float(self.log_usage()["fraction"])
+        if fraction >= LOG_WARN_FRACTION and not self._log_warned:
+            self._log_warned = True
+            usage = self.log_usage()
+            return [Warn("log_nearly_full", {
+                "entries": len(self.log), "max_entries": int(usage["max_entries"]),
+                "bytes": self.log.bytes, "max_bytes": int(usage["max_bytes"]),
+                "then": "a peer's batches that add to it are refused; raise the cap "
+                        "([storage] max_log_entries, max_log_mb) and the unit's MemoryMax",
+            })]  # fmt: skip
+        if fraction < LOG_WARN_FRACTION - 0.1:
+            self._log_warned = False
+        return []
 
     def delta_requested(
         self,
@@ -735,6 +778,7 @@ class NodeCore:
         step.extend(self._partial_notes(now_ms))
         step.extend(self._reminders(now_ms))
         step.extend(self._dispatch_deadlines(now_ms))
+        step.commands.extend(self._log_nearly_full())
         if now_ms >= self._next_gc_ms:
             self._next_gc_ms = now_ms + GC_EVERY_MS
             self.log.collect_tombstones(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 DAY_MS = 86_400_000
+LOG_WARN_FRACTION = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,11 @@ class Settings:
     # Longer than the sender's whole retry window for one post plus a sync interval.
     failover_ms: int = 90_000
     tombstone_ttl_ms: int = 7 * DAY_MS
+    # The log's cap: past it a peer's batch that adds keys or bytes is
+    # refused (this node's own writes go on); a warning comes at
+    # LOG_WARN_FRACTION of either. About 1 KB of memory per entry.
+    max_log_entries: int = 200_000
+    max_log_bytes: int = 128 * 2**20
     # A reminder while a target stays DOWN, every this long; 0: never.
     remind_down_every_ms: int = 0
     # One notice when a certificate has this many days left or fewer, once

@@ -133,6 +133,10 @@ class StorageSection(Strict):
     # Agreed history (the moves behind uptime and incidents): past the
     # longest uptime window, 365 days, with room to spare.
     history_retention_days: float = Field(default=400, ge=366, le=3650)
+    # The replicated log's cap (held in memory, about 1 KB per entry): past
+    # it a peer's batch that adds to the log is refused; a warning comes at 80 %.
+    max_log_entries: int = Field(default=200_000, ge=10_000, le=10_000_000)
+    max_log_mb: int = Field(default=128, ge=8, le=8192)
 
 
 class CanarySection(Strict):

@@ -87,6 +87,15 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             "ravens_log_entries", "Entries in the log", value=float(len(core.log))
         )
+        yield GaugeMetricFamily(
+            "ravens_log_bytes", "The log's keys and values as JSON", value=float(core.log.bytes)
+        )
+        yield GaugeMetricFamily(
+            "ravens_log_full_ratio",
+            "The log against its cap (entries or bytes, the fuller); at 1 a peer's additions "
+            "are refused",
+            value=float(core.log_usage()["fraction"]),
+        )
         lag = GaugeMetricFamily(
             "ravens_sync_lag_seconds", "Since the last full pull", labels=["peer"]
         )

@@ -85,6 +85,8 @@ def settings_from(config: Config) -> Settings:
         remind_down_every_ms=int(config.ntfy.remind_down_every_s * 1000) if config.ntfy else 0,
         tls_expiry_days=d.tls_expiry_days,
         flap_calm_ms=int(d.flap_calm_s * 1000),
+        max_log_entries=config.storage.max_log_entries,
+        max_log_bytes=config.storage.max_log_mb * 2**20,
     )
 
 

@@ -128,6 +128,7 @@ def app_for(node: Node) -> FastAPI:
             "check_lateness": node.lateness.summary(),
             # Whether the database takes writes; if not, what waits in memory.
             "storage": node.writes.status(),
+            "log": node.core.log_usage(),
             "outbox_depth": await node.store.outbox_depth(),
             # What ntfy refused (a configuration error), with ntfy's words.
             "outbox_refused": [

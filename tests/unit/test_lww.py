@@ -213,3 +213,41 @@ def test_three_replicas_converge_whatever_the_pull_order(order: tuple[int, ...])
                 if i != j:
                     pull(logs[i], logs[j], 2)
     assert len({log.digest() for log in logs}) == 1
+
+
+def _held_bytes(log: LwwMap) -> int:
+    """The size the cap counts, from its definition: key plus value as JSON."""
+    import json
+
+    return sum(len(e.key) + len(json.dumps(e.value, sort_keys=True, separators=(",", ":")))
+               for e in log.entries())  # fmt: skip
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(NODES), st.sampled_from(KEYS), st.text(max_size=40),
+            st.sampled_from(["merge", "merge", "forget", "gc"]),
+        ),
+        max_size=40,
+    )
+)  # fmt: skip
+def test_the_log_s_size_is_what_it_holds_through_merges_forgets_and_gc(
+    ops: list[tuple[str, str, str, str]],
+) -> None:
+    log = LwwMap("observer")
+    version = dict.fromkeys(NODES, 0)
+    for step, (node, key, text, op) in enumerate(ops):
+        if op == "forget":
+            log.forget(key)
+        elif op == "gc":
+            log.collect_tombstones({}, now_ms=10**9, ttl_ms=1)
+        else:
+            version[node] += 1
+            entry = Entry(key, text, Hlc(step, 0, node), node, version[node], tombstone=not text)
+            before = len(log)
+            new_keys, _ = log.growth([(entry, entry.check())])
+            log.merge(entry)
+            assert len(log) - before == new_keys
+        assert log.bytes == _held_bytes(log)
+    assert log.copy().bytes == log.bytes

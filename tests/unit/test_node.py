@@ -280,3 +280,41 @@ def test_an_up_answers_what_users_were_told_not_the_partial_on_the_way() -> None
     net.rounds("blog", results(PAIR, True), 3)
     (up,) = [e for _, e in net.posts if e.notice.value == "UP"]
     assert up.previous == "DOWN", "a recovery from the DOWN users were paged for"
+
+
+def test_a_full_log_refuses_a_peer_s_additions_warns_first_and_keeps_its_own_writes() -> None:
+    from dataclasses import replace
+
+    from consensus.commands import Warn
+    from consensus.settings import Settings
+
+    net = Net(PAIR, TARGETS, Settings(max_log_entries=60))
+    net.start()
+    for target in TARGETS:
+        net.rounds(target, results(PAIR, True), 2)
+    core = net.cores["huginn"]
+    warned: list[Warn] = []
+
+    def targets_from_muninn(first: int, count: int) -> list[Entry]:
+        return [Entry(f"target/t{first + i}", {"kind": "tcp"}, Hlc(net.now_ms, first + i, "muninn"),
+                      "muninn", 10_000 + first + i) for i in range(count)]  # fmt: skip
+
+    while len(core.log) < 48:  # 80 % of 60
+        core.entries_received("muninn", targets_from_muninn(len(core.log), 1), net.now_ms)
+    warned += [c for c in core.tick(net.now_ms).commands if isinstance(c, Warn)]
+    warned += [c for c in core.tick(net.now_ms + 1).commands if isinstance(c, Warn)]
+    assert [w.what for w in warned] == ["log_nearly_full"], "told once, before the cap"
+
+    held = len(core.log)
+    before = core.log.digest()
+    with pytest.raises(InvalidEntry, match=f"log full: {held} entries"):
+        core.entries_received("muninn", targets_from_muninn(1000, 60 - held + 1), net.now_ms)
+    assert core.log.digest() == before, "nothing of the refused batch merged"
+    core.entries_received("muninn", targets_from_muninn(2000, 60 - held), net.now_ms)
+    assert len(core.log) == 60
+    # An update of a held key adds no key and is still taken; our own writes go on.
+    (update,) = targets_from_muninn(2000, 1)
+    core.entries_received("muninn", [replace(update, hlc=Hlc(net.now_ms, 9_999, "muninn"),
+                                             version=99_999)], net.now_ms)  # fmt: skip
+    step = core.check_observed("blog", False, "connection refused", None, net.now_ms + 2)
+    assert step.written and len(core.log) >= 60
