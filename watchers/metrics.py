@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from consensus.agreement import AgreedState
@@ -86,6 +86,11 @@ class NodeCollector(Collector):
         )
         yield GaugeMetricFamily(
             "ravens_log_entries", "Entries in the log", value=float(len(core.log))
+        )
+        yield CounterMetricFamily(
+            "ravens_requests_shed",
+            "Open requests turned away with 503 because too many were served at once",
+            value=float(node.shedding.shed),
         )
         yield GaugeMetricFamily(
             "ravens_log_bytes", "The log's keys and values as JSON", value=float(core.log.bytes)

@@ -3,6 +3,7 @@ no external assets; Jinja2 escapes every name."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,9 +14,12 @@ from watchers.api import incidents_between, incidents_json, target_summary
 from watchers.bars import BAR_DAYS, Segment, segments
 from watchers.clockwatch import now_ms
 from watchers.runtime import Node
+from watchers.storage import Interval as Stretch
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 
 THEMES = ("neon", "plain")
+# Reading what the node holds for this many targets, then a turn for the loop.
+YIELD_EVERY = 100
 TEMPLATES = Environment(
     loader=PackageLoader("watchers", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -52,16 +56,39 @@ class Row:
 
 
 async def rows(node: Node, target_ids: list[str], now: int, with_windows: bool) -> list[Row]:
+    """Each target's row. What the node holds is read here, on the event
+    loop, yielding now and then; the bars and uptime figures are pure
+    functions of it and are computed in a thread (a thousand targets take
+    a good part of a second, which the loop must not wait out)."""
     stretches = await node.intervals_since(now - 365 * DAY_MS)
+    summaries = []
+    for i, target_id in enumerate(target_ids):
+        summaries.append(target_summary(node, target_id))
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)
+    mine = [stretches.get(t, []) for t in target_ids]
+    return await asyncio.to_thread(_rows, summaries, mine, now, with_windows)
+
+
+def _rows(
+    summaries: list[dict[str, Any]], histories: list[list[Stretch]], now: int, with_windows: bool
+) -> list[Row]:
     out = []
-    for target_id in target_ids:
-        mine = stretches.get(target_id, [])
+    # Every target without history has the same bar and figures: once.
+    no_history: tuple[list[Segment], float | None, dict[str, float | None]] | None = None
+    for summary, mine in zip(summaries, histories, strict=True):
+        if not mine and no_history is not None:
+            bar, percent, windows = no_history
+            out.append(Row(summary, list(bar), percent, dict(windows)))
+            continue
         whole = uptime(mine, now - BAR_DAYS * DAY_MS, now, now)
         windows = {}
         if with_windows:
             windows = {n: uptime(mine, now - w, now, now).percent for n, w in WINDOWS_MS.items()}
-        out.append(Row(target_summary(node, target_id), segments(mine, now), whole.percent,
-                       windows))  # fmt: skip
+        bar = segments(mine, now)
+        if not mine:
+            no_history = (bar, whole.percent, windows)
+        out.append(Row(summary, bar, whole.percent, windows))
     return out
 
 
@@ -93,9 +120,11 @@ async def render_status(node: Node, theme: str) -> str:
     counts: dict[str, int] = {}
     for row in found:
         counts[row.summary["state"]] = counts.get(row.summary["state"], 0) + 1
-    return TEMPLATES.get_template("status.html").render(
-        node=node.name, theme=theme, rows=found, incidents=incidents, counts=counts,
-        nodes=nodes_health(node, now), now=stamp(now), days=BAR_DAYS, labels=_labels(node),
+    template = TEMPLATES.get_template("status.html")
+    return await asyncio.to_thread(
+        template.render, node=node.name, theme=theme, rows=found, incidents=incidents,
+        counts=counts, nodes=nodes_health(node, now), now=stamp(now), days=BAR_DAYS,
+        labels=_labels(node),
     )  # fmt: skip
 
 

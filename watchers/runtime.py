@@ -46,6 +46,7 @@ from watchers.probes import AnyTarget, HttpClients, ProbeContext, Reach, Target,
 from watchers.probes.reach import url_host
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.ratelimit import PushLimits
+from watchers.shed import Shedding
 from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
 from watchers.writes import Batch, Writes
 
@@ -142,6 +143,7 @@ class Node:
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
         self.http = HttpClients(node=self.name)
         self.push_limits = PushLimits()
+        self.shedding = Shedding()
         self.reach = Reach(
             public_only=not config.admin.allow_private_targets,
             own_names=own_names(config),

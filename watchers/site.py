@@ -12,6 +12,7 @@ from watchers.api import live_view
 from watchers.clockwatch import now_ms
 from watchers.page import THEMES, render_missing, render_status, render_target
 from watchers.runtime import Node
+from watchers.shed import RenderCache
 from watchers.uptime import WINDOWS_MS, uptime
 
 Theme = Annotated[Literal["neon", "plain"], Query(description="the look: neon or plain")]
@@ -23,16 +24,19 @@ BADGE_CACHE = {"Cache-Control": "public, max-age=60"}
 def site_router(node: Node) -> APIRouter:
     assert THEMES == ("neon", "plain")
     app = APIRouter()
+    # However many visitors, a page is rendered at most once per PAGE_TTL_S.
+    pages = RenderCache()
 
     @app.get("/", response_class=HTMLResponse, summary="The status page")
     async def status_page(theme: Theme = "neon") -> HTMLResponse:
-        return HTMLResponse(await render_status(node, theme))
+        return HTMLResponse(await pages.get(("/", theme), lambda: render_status(node, theme)))
 
     @app.get("/t/{target_id}", response_class=HTMLResponse, summary="One target's page")
     async def target_page(target_id: str, theme: Theme = "neon") -> HTMLResponse:
         if target_id not in node.targets:
             return HTMLResponse(render_missing(node, target_id, theme), status_code=404)
-        return HTMLResponse(await render_target(node, target_id, theme))
+        page = await pages.get((target_id, theme), lambda: render_target(node, target_id, theme))
+        return HTMLResponse(page)
 
     def svg(body: str, found: bool = True) -> Response:
         return Response(body, media_type=SVG, headers=BADGE_CACHE,

@@ -20,6 +20,7 @@ from watchers.headers import SecurityHeaders
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
 from watchers.runtime import Node
+from watchers.shed import Shed
 from watchers.site import site_router
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -38,6 +39,7 @@ def app_for(node: Node) -> FastAPI:
     app.state.node = node
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(Shed, state=node.shedding)  # outermost: turned away before any work
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 

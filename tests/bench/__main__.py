@@ -23,13 +23,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from tests.bench import api, catchup, detection, schedule, storage, throughput
+from tests.bench import api, catchup, detection, flood, schedule, storage, throughput
 from tests.bench.report import report
 
 FULL = {"seconds": 15, "scale": ((1000, 3), (10_000, 10)), "catchup": 1000, "storage": 100,
-        "api": (1000, 200), "detection": (20, 300)}  # fmt: skip
+        "api": (1000, 200), "detection": (20, 300), "flood": (1000, 200, 120)}  # fmt: skip
 QUICK = {"seconds": 3, "scale": ((1000, 1.5),), "catchup": 200, "storage": 5,
-         "api": (1000, 30), "detection": (4, 40)}  # fmt: skip
+         "api": (1000, 30), "detection": (4, 40), "flood": (200, 50, 20)}  # fmt: skip
 
 
 def machine() -> str:
@@ -57,6 +57,7 @@ def sections(plan: dict[str, Any], root: Path) -> dict[str, Callable[[], Any]]:
         "storage": lambda: storage.run(root, plan["storage"]),
         "api": lambda: api.run(root / "api", *plan["api"]),
         "detection": lambda: detection.run(root / "detection", *plan["detection"]),
+        "flood": lambda: flood.run(root / "flood", *plan["flood"]),
     }
 
 
@@ -64,7 +65,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run of every part")
     parser.add_argument("--only", help="comma list of: throughput, schedule, catchup, storage, "
-                                       "api, detection")  # fmt: skip
+                                       "api, detection, flood")  # fmt: skip
     parser.add_argument("--write", type=Path, help="also write the Markdown here")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -74,7 +75,7 @@ def main() -> None:
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ravens-bench-") as scratch:
         root = Path(scratch)
-        for sub in ("catchup", "api", "detection"):
+        for sub in ("catchup", "api", "detection", "flood"):
             (root / sub).mkdir()
         chosen = sections(plan, root)
         wanted = args.only.split(",") if args.only else list(chosen)

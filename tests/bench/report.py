@@ -120,8 +120,37 @@ def detection(d: dict[str, Any], goals: list[Goal]) -> list[str]:
             "seconds).", ""]  # fmt: skip
 
 
+def flood(f: dict[str, Any], goals: list[Goal]) -> list[str]:
+    late, health = f["lateness_last_minute_p99_ms"], f["healthz_ms"]
+    lags = ", ".join(f"{k.replace('_from_', ' from ')} {_n(v / 1000, 1)} s"
+                     for k, v in f["sync_lag_max_ms"].items())  # fmt: skip
+    goals.append(("under 200 anonymous clients: check lateness p99 (last minute) under 1 s",
+                  f"{_n(late)} ms", late is not None and late < 1000))  # fmt: skip
+    goals.append(("under 200 anonymous clients: /healthz under 100 ms (p99)",
+                  f"p99 {_n(health['p99'], 1)} ms, max {_n(health['max'], 1)} ms",
+                  health["p99"] < 100 and not health["failed"]))  # fmt: skip
+    goals.append(("under 200 anonymous clients: peak RSS under the unit's MemoryMax",
+                  f"{_n(f['peak_rss_mb'], 1)} MB of {f['memory_max_mb']} MB",
+                  f["peak_rss_mb"] < f["memory_max_mb"]))  # fmt: skip
+    goals.append(("under 200 anonymous clients: peer sync never misses",
+                  f"{f['sync_misses']} misses; {lags}", f["sync_misses"] == 0))  # fmt: skip
+    return [f"### 7. Anonymous load ({_n(f['targets'])} targets on a pair; {f['clients']} "
+            f"clients at once on every open path of one node for {f['seconds']:g} s)", "",
+            "| figure | value |", "| --- | --- |",
+            f"| requests | {_n(f['requests'])}: {_n(f['answered'])} answered, "
+            f"{_n(f['shed_503'])} shed with 503, other {f['other'] or 'none'} |",
+            f"| answer time, answered: p50 / p99 | {_n(f['answer_ms']['p50'], 1)} / "
+            f"{_n(f['answer_ms']['p99'], 1)} ms |",
+            f"| /healthz every 100 ms: p50 / p99 / max | {_n(health['p50'], 1)} / "
+            f"{_n(health['p99'], 1)} / {_n(health['max'], 1)} ms ({health['failed']} failed) |",
+            f"| check lateness, last minute: p99 / max | {_n(late)} / "
+            f"{_n(f['lateness_last_minute_max_ms'])} ms |",
+            f"| peak RSS of the loaded node | {_n(f['peak_rss_mb'], 1)} MB |",
+            f"| sync lag, max | {lags} |", ""]  # fmt: skip
+
+
 PARTS = {"throughput": throughput, "schedule": schedule, "catchup": catchup,
-         "storage": storage, "api": api, "detection": detection}  # fmt: skip
+         "storage": storage, "api": api, "detection": detection, "flood": flood}  # fmt: skip
 
 
 def report(found: dict[str, Any], where: str, command: str) -> str:

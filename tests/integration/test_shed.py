@@ -1,0 +1,86 @@
+"""Anonymous load is bounded: a page rendered once for many visitors, and
+past a few open requests at once the rest turned away with 503 and
+Retry-After, while peers, heartbeats and health probes always pass."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from watchers.shed import RenderCache, Shed, Shedding
+
+
+def test_past_the_bound_requests_are_shed_at_once_and_peers_and_health_pass() -> None:
+    release = asyncio.Event()
+
+    async def slow(_request: Request) -> PlainTextResponse:
+        await release.wait()
+        return PlainTextResponse("page")
+
+    async def quick(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", slow), Route("/healthz", quick),
+                            Route("/sync/pull", quick, methods=["POST"])])  # fmt: skip
+    state = Shedding(max_active=2, max_waiting=3)
+    shed = Shed(app, state)
+
+    async def go() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=shed)
+        async with httpx.AsyncClient(transport=transport, base_url="http://node") as client:
+            visitors = [asyncio.create_task(client.get("/")) for _ in range(10)]
+            for _ in range(5_000):  # 2 served, 3 waiting, 5 turned away
+                if state.shed >= 5:
+                    break
+                await asyncio.sleep(0.001)
+            turned = [v for v in visitors if v.done()]
+            health = await client.get("/healthz")
+            peer = await client.post("/sync/pull")
+            release.set()
+            answers = await asyncio.gather(*visitors)
+        return {"turned": [t.result() for t in turned], "answers": answers,
+                "health": health.status_code, "peer": peer.status_code}  # fmt: skip
+
+    seen = asyncio.run(go())
+    assert len(seen["turned"]) == 5
+    for busy in seen["turned"]:
+        assert busy.status_code == 503 and busy.headers["retry-after"] == "2"
+        assert "busy" in busy.json()["error"]
+    assert sorted(a.status_code for a in seen["answers"]) == [200] * 5 + [503] * 5
+    assert (seen["health"], seen["peer"]) == (200, 200)
+    assert (state.waiting, state.slots.locked()) == (0, False), "every slot given back"
+
+
+def test_a_page_is_rendered_once_for_everyone_who_asks_meanwhile() -> None:
+    now = [100.0]
+    cache = RenderCache(ttl_s=5.0, clock=lambda: now[0])
+    renders: list[int] = []
+
+    async def render() -> str:
+        renders.append(1)
+        await asyncio.sleep(0.01)
+        return f"page {len(renders)}"
+
+    async def failing() -> str:
+        raise RuntimeError("the database is gone")
+
+    async def go() -> tuple[list[str], str, str, list[str]]:
+        many = await asyncio.gather(*(cache.get("/", render) for _ in range(50)))
+        now[0] += 4.9
+        still = await cache.get("/", render)
+        now[0] += 0.2
+        fresh = await cache.get("/", render)
+        errors = await asyncio.gather(*(cache.get("x", failing) for _ in range(3)),
+                                      return_exceptions=True)  # fmt: skip
+        return many, still, fresh, [str(e) for e in errors]
+
+    many, still, fresh, errors = asyncio.run(go())
+    assert set(many) == {"page 1"} and still == "page 1"
+    assert fresh == "page 2" and len(renders) == 2
+    assert errors == ["the database is gone"] * 3, "every asker hears the failure"

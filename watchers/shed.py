@@ -1,0 +1,120 @@
+"""Anonymous load cannot stall the node.
+
+Checks, sync and notifications share one event loop with everything the
+node serves. So what anyone may ask for is bounded: pages are rendered at
+most once per few seconds whatever the number of visitors (one render
+serves everyone who asked meanwhile), and at most a few open requests are
+served at once, a bounded number wait, and the rest are turned away at once
+with 503 and Retry-After. Peers, push heartbeats, health probes and admins
+are never turned away here (each has its own bounds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+# Paths never shed: the peer's sync, heartbeats, health, the admin API.
+NEVER_SHED = ("/sync/", "/api/v1/push/", "/healthz", "/api/v1/readyz", "/api/v1/admin/")
+# One core does the work: more requests at once only interleave their CPU
+# and make each wait longer (and a probe of /healthz waits behind all of
+# them). Two at once, a short queue, then 503.
+MAX_ACTIVE = 2
+MAX_WAITING = 32
+RETRY_AFTER_S = 2
+PAGE_TTL_S = 5.0
+
+
+@dataclass
+class RenderCache:
+    """What a render made, kept ttl_s; concurrent askers share one render."""
+
+    ttl_s: float = PAGE_TTL_S
+    max_keys: int = 4096
+    clock: Callable[[], float] = time.monotonic
+    _made: OrderedDict[Hashable, tuple[float, str]] = field(default_factory=OrderedDict)
+    _making: dict[Hashable, asyncio.Future[str]] = field(default_factory=dict)
+
+    async def get(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> str:
+        kept = self._made.get(key)
+        if kept is not None and self.clock() - kept[0] < self.ttl_s:
+            return kept[1]
+        pending = self._making.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._making[key] = future
+        try:
+            made = await make()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # read: a render nobody else awaited is not "never retrieved"
+            raise
+        finally:
+            del self._making[key]
+        future.set_result(made)
+        self._made[key] = (self.clock(), made)
+        self._made.move_to_end(key)
+        while len(self._made) > self.max_keys:
+            self._made.popitem(last=False)
+        return made
+
+
+@dataclass
+class Shedding:
+    """At most max_active open requests served at once, max_waiting more
+    queued; the rest were shed (counted, for the metrics)."""
+
+    max_active: int = MAX_ACTIVE
+    max_waiting: int = MAX_WAITING
+    waiting: int = 0
+    shed: int = 0
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.max_active)
+
+
+class Shed:
+    """ASGI middleware applying a Shedding to every open path: a request
+    past the bound is answered 503 with Retry-After at once."""
+
+    def __init__(self, app: ASGIApp, state: Shedding) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(NEVER_SHED):
+            await self.app(scope, receive, send)
+            return
+        state = self.state
+        if state.slots.locked() and state.waiting >= state.max_waiting:
+            state.shed += 1
+            await _busy(send)
+            return
+        state.waiting += 1
+        try:
+            await state.slots.acquire()
+        finally:
+            state.waiting -= 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            state.slots.release()
+
+
+async def _busy(send: Send) -> None:
+    body = b'{"error":"busy: too many requests at once; retry shortly","status":503}'
+    await send({
+        "type": "http.response.start", "status": 503,
+        "headers": [(b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(RETRY_AFTER_S).encode())],
+    })  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
