@@ -7,76 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from notify.inbox import Inbox, serve_in_thread
+from tests.integration.notify_world import OTHER_TOKEN, World, titles
 from tests.integration.processes import Pair
-from watchers.demo import serve_target
-
-TOKEN = "tk_" + "q" * 29
-OTHER_TOKEN = "tk_" + "r" * 29
-
-
-class Switch:
-    def __init__(self) -> None:
-        self.down = False
-        self.flapping = False
-        self.seen: dict[str, int] = {}
-
-    def __call__(self, agent: str, _t: float) -> tuple[int, float]:
-        if self.flapping:  # every node sees it alternate, check by check
-            self.seen[agent] = self.seen.get(agent, 0) + 1
-            return (503 if self.seen[agent] % 2 else 200), 0.0
-        return (503 if self.down else 200), 0.0
-
-
-World = tuple[Pair, Inbox, Switch]
-
-
-@pytest.fixture
-def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
-    stack: list[Callable[[], None]] = []
-
-    def make(ntfy: str = "", defaults: str = "", own_secret: str | None = None) -> World:
-        switch = Switch()
-        site = serve_target(switch, time.time())
-        stack.append(lambda: (site.shutdown(), site.server_close()))
-        port = site.server_address[1]
-        inbox = Inbox(token=TOKEN)
-        threaded = serve_in_thread(inbox)
-        url = threaded.__enter__()
-        stack.append(lambda: threaded.__exit__(None, None, None))
-        (tmp_path / "ntfy-token").write_text(TOKEN)
-        extra = f"""
-[ntfy]
-url = "{url}"
-topic = "biphrost-status"
-token_file = "{tmp_path / "ntfy-token"}"
-{ntfy}
-[[targets]]
-id = "blog"
-kind = "http"
-url = "http://127.0.0.1:{port}/"
-tags = ["web"]
-"""
-        pair = Pair(tmp_path, extra, canary_port=port, defaults_toml=defaults)
-        if own_secret is not None:
-            pair.give_own_secret(own_secret)
-        stack.append(pair.stop_all)
-        pair.start_all()
-        return pair, inbox, switch
-
-    yield make
-    for undo in reversed(stack):
-        undo()
-
-
-def titles(inbox: Inbox) -> list[str]:
-    return [str(m.get("title")) for m in inbox.all()]
 
 
 def test_one_notification_per_transition(make_world: Callable[..., World]) -> None:

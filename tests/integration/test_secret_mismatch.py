@@ -8,10 +8,8 @@ import subprocess
 import sys
 from collections.abc import Callable
 
+from tests.integration.notify_world import World, titles
 from tests.integration.processes import NAMES
-from tests.integration.test_notify_pair import World, make_world, titles
-
-__all__ = ["make_world"]
 
 
 def test_nodes_with_different_secrets_say_so_and_page_as_in_a_partition(
