@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +165,33 @@ port = {self.canary_port}
             if (self.root / f"{n}.log").exists()
         )
         raise AssertionError(f"timed out waiting for: {what}\n{logs}")
+
+    def checked_since(self, target: str, since_ms: float, names: Sequence[str] = NAMES) -> bool:
+        """Whether, on each running node, every node's view of target comes
+        from a check made after since_ms (so those checks ran, and sync
+        carried each node's to the other)."""
+        for name in names:
+            data = self.api(name)
+            item = next((t for t in (data or {}).get("targets", []) if t["id"] == target), None)
+            if item is None:
+                return False
+            views = [item["views"].get(n) or {} for n in names]
+            if any((v.get("checked_ms") or 0) <= since_ms for v in views):
+                return False
+        return True
+
+    def rounds_pass(self, target: str, rounds: int = 2, names: Sequence[str] = NAMES) -> None:
+        """Time passed with work done, the way to wait before asserting that
+        something did not happen: rounds of checks of target by every node,
+        each seen by every node."""
+        for done in range(rounds):
+            since = time.time() * 1000
+
+            def seen(since: float = since) -> bool:
+                return self.checked_since(target, since, names)
+
+            what = f"round {done + 1} of checks of {target}, seen by {', '.join(names)}"
+            self.wait(seen, what, 60)
 
     def both(self, target: str, state: str) -> Callable[[], bool]:
         return lambda: all(self.state(n, target) == state for n in NAMES)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ def test_one_notification_per_transition(make_world: Callable[..., World]) -> No
     pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "one DOWN notification")
     switch.down = False
     pair.wait(lambda: len(titles(inbox)) == 2, "the recovery notification")
-    time.sleep(2)  # room for a second copy, if one were coming
+    pair.rounds_pass("blog")  # room for a second copy, if one were coming
     assert titles(inbox) == ["blog is DOWN", "blog is UP"]
     down, up = inbox.all()
     assert down["priority"] == 5 and up["priority"] == 3
@@ -42,7 +41,7 @@ def test_ntfy_failing_during_an_outage_delays_but_loses_nothing(
     assert inbox.all() == []
     inbox.fail_status = None
     pair.wait(lambda: len(titles(inbox)) == 2, "both notifications after ntfy recovers", 60)
-    time.sleep(2)
+    pair.rounds_pass("blog")
     assert titles(inbox) == ["blog is DOWN", "blog is UP"]
 
 
@@ -80,7 +79,7 @@ def test_what_ntfy_refuses_is_shown_kept_and_sent_after_the_config_is_fixed(
     for proc in pair.procs.values():
         proc.send_signal(signal.SIGHUP)
     pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "the kept DOWN, once, after the reload")
-    time.sleep(2)
+    pair.rounds_pass("blog")
     assert titles(inbox) == ["blog is DOWN"]
 
 
@@ -115,7 +114,7 @@ def test_the_sender_killed_right_after_posting_is_not_followed_by_a_second_post(
     pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN after the restart")
     switch.down = False
     pair.wait(lambda: len(titles(inbox)) == 2, "the UP")
-    time.sleep(3)
+    pair.rounds_pass("blog", 3)
     assert titles(inbox) == ["blog is DOWN", "blog is UP"]
     down_requests = [r for r in inbox.requests if b"is DOWN" in r["body"]]
     assert len(down_requests) == 1, "posted once; the standby looked it up"
@@ -137,8 +136,8 @@ def test_a_flapping_target_gives_one_flapping_and_one_settled(
     pair.wait(pair.both("blog", "UP"), "both see blog UP")
     switch.flapping = True
     pair.wait(pair.both("blog", "FLAPPING"), "both agree blog is FLAPPING", 60)
-    time.sleep(5)  # it keeps flapping: nothing more is announced
+    pair.rounds_pass("blog", 4)  # it keeps flapping: nothing more is announced
     switch.flapping = False
     pair.wait(lambda: len(titles(inbox)) == 2, "the settled message", 90)
-    time.sleep(2)
+    pair.rounds_pass("blog")
     assert titles(inbox) == ["blog is flapping", "blog settled: UP"]

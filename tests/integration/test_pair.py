@@ -74,7 +74,7 @@ def test_a_target_taken_down_is_agreed_down_by_both_and_recovers(
     behaviour.down = False
     pair.wait(pair.both("blog", "UP"), "both agree blog is UP again")
     pair.wait(lambda: len(outbox(pair, "huginn") + outbox(pair, "muninn")) >= 2, "both queued")
-    time.sleep(1.5)  # room for a second copy to show up, if one were coming
+    pair.rounds_pass("blog")  # room for a second copy to show up, if one were coming
     events = outbox(pair, "huginn") + outbox(pair, "muninn")
     # Each transition is queued by its one designated sender.
     assert sorted(events) == [("blog", "DOWN"), ("blog", "UP")]
@@ -92,7 +92,7 @@ def test_a_one_sided_failure_is_partial_and_pages_nobody(
     pair.wait(pair.both("blog", "UP"), "both see blog UP")
     behaviour.down_for = "muninn"
     pair.wait(pair.both("blog", "PARTIAL"), "both call blog PARTIAL")
-    time.sleep(3)
+    pair.rounds_pass("blog")
     assert pair.state("huginn", "blog") == "PARTIAL"
     assert outbox(pair, "huginn") + outbox(pair, "muninn") == []
 
@@ -112,7 +112,7 @@ def test_kill_9_during_an_outage_resumes_the_same_agreed_state(
     # If huginn was the sender and died before queueing, it queues after its
     # restart settles; either way exactly one row in all.
     pair.wait(lambda: len(outbox(pair, "huginn") + outbox(pair, "muninn")) >= 1, "queued")
-    time.sleep(2)
+    pair.rounds_pass("blog")
     events = outbox(pair, "huginn") + outbox(pair, "muninn")
     assert events == [("blog", "DOWN")], "a restart must not queue the transition again"
 
@@ -190,7 +190,7 @@ def test_both_nodes_hold_the_same_log_once_synced(pair: Pair, site: tuple[Behavi
     pair.wait(pair.both("blog", "UP"), "both see blog UP")
     behaviour.down = True
     pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
-    time.sleep(3)  # a few sync rounds with nothing new
+    pair.rounds_pass("blog", 3)  # a few sync rounds with nothing new
     pair.stop_all()
 
     async def load(name: str) -> set[tuple[str, object]]:
@@ -273,7 +273,7 @@ end = {end}
         pair.start_all()
         pair.wait(pair.both("blog", "MAINTENANCE"), "both put blog in maintenance")
         behaviour.down = True
-        time.sleep(4)
+        pair.rounds_pass("blog", 3)
         assert pair.state("huginn", "blog") == pair.state("muninn", "blog") == "MAINTENANCE"
         assert outbox(pair, "huginn") + outbox(pair, "muninn") == []
     finally:

@@ -3,7 +3,6 @@ certificate named in [sync] ca_file."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +61,7 @@ verify_tls = false
             p.start_all()
             p.wait(p.both("site", "UP"), "both see the site UP")
             p.wait(lambda: len(inbox.all()) == 1, "the expiry notice")
-            time.sleep(3)  # every check sees the certificate again: nothing more
+            p.rounds_pass("site", 3)  # every check sees the certificate again: nothing more
             (notice,) = inbox.all()
         finally:
             p.stop_all()
