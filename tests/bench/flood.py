@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -101,13 +102,24 @@ def run(root: Path, targets: int, clients: int, seconds: float) -> dict[str, Any
     return found
 
 
+def patiently(url: str) -> Any:
+    """A GET the crowd's node may shed: asked again, as its Retry-After says."""
+    for _ in range(30):
+        try:
+            return get_json(url, timeout=30)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 503:
+                raise
+            time.sleep(int(exc.headers.get("retry-after", "1")))
+    raise TimeoutError(f"benchmark: {url} shed 30 times in a row")
+
+
 def watch(base: dict[str, str], seconds: float, crowd: subprocess.Popen[str]) -> list[Any]:
     """Both nodes' /api/v1/nodes every 2 s while the crowd lasts."""
     polls = []
     deadline = time.monotonic() + seconds + 60
     while crowd.poll() is None and time.monotonic() < deadline:
-        polls.append({name: get_json(url + "/api/v1/nodes", timeout=30)
-                      for name, url in base.items()})  # fmt: skip
+        polls.append({name: patiently(url + "/api/v1/nodes") for name, url in base.items()})
         time.sleep(SYNC_INTERVAL_S)
     return polls
 
