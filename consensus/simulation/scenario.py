@@ -267,13 +267,19 @@ class _Draw:
             found.append(NtfyTrouble(start, start + length, self.length(10, 60)))
         return found
 
-    def ntfy_cuts(self) -> list[NtfyCut]:
-        found: list[NtfyCut] = []
-        for _ in self.count(3.0):
-            length = self.length(3 * MINUTE_MS, 30 * MINUTE_MS)
+    def node_windows(self, per_day: float, shortest_ms: int, longest_ms: int) -> list[Crash]:
+        """Windows of one node each, per_day on average (drawn as a Crash has
+        them: start, end, node; the callers name what they are)."""
+        found: list[Crash] = []
+        for _ in self.count(per_day):
+            length = self.length(shortest_ms, longest_ms)
             start = self.when(length)
-            found.append(NtfyCut(start, start + length, self.rng.choice(self.nodes)))
+            found.append(Crash(start, start + length, self.rng.choice(self.nodes)))
         return found
+
+    def ntfy_cuts(self) -> list[NtfyCut]:
+        return [NtfyCut(w.start_ms, w.end_ms, w.node)
+                for w in self.node_windows(3.0, 3 * MINUTE_MS, 30 * MINUTE_MS)]  # fmt: skip
 
     def clock_steps(self) -> list[ClockStep]:
         found: list[ClockStep] = []
@@ -289,12 +295,8 @@ class _Draw:
         return sorted(found, key=lambda c: c.start_ms)
 
     def stalls(self) -> list[Stall]:
-        found: list[Stall] = []
-        for _ in self.count(3.0):
-            length = self.length(2 * MINUTE_MS, 15 * MINUTE_MS)
-            start = self.when(length)
-            found.append(Stall(start, start + length, self.rng.choice(self.nodes)))
-        return found
+        return [Stall(w.start_ms, w.end_ms, w.node)
+                for w in self.node_windows(3.0, 2 * MINUTE_MS, 15 * MINUTE_MS)]  # fmt: skip
 
     def slow(self) -> list[Outage]:
         found: list[Outage] = []
