@@ -132,8 +132,13 @@ def assess(
     canary_pass: Mapping[str, Hlc | None],
     settings: Settings,
     in_maintenance: bool = False,
+    shift_ms: Mapping[str, int] | None = None,
 ) -> Assessment | None:
-    """What the agreed state should be; None when no voter can say."""
+    """What the agreed state should be; None when no voter can say.
+
+    ``shift_ms`` puts each node's wall stamps in one time (what to add to
+    them): the nodes' clocks may differ by minutes, and a peer's "when" is
+    compared with ours only once both are in the same time."""
     active = tuple(sorted(voters))
     if in_maintenance:
         return Assessment(S.MAINTENANCE, Mode.QUORUM, None, active)
@@ -145,7 +150,7 @@ def assess(
     if 2 * len(flapping) > len(active):
         return Assessment(S.FLAPPING, mode, _latest(flapping), active)
     if mode is Mode.SINGLE_VANTAGE:
-        return _assess_alone(current, active[0], views, canary_pass, settings)
+        return _assess_alone(current, active[0], views, canary_pass, settings, shift_ms or {})
     down = [seen[n].since for n in active if seen[n].state is VerdictState.DOWN]
     up = [seen[n].since for n in active if seen[n].state is VerdictState.UP]
     if 2 * len(down) > len(active):
@@ -163,6 +168,7 @@ def _assess_alone(
     views: Mapping[str, Verdict],
     canary_pass: Mapping[str, Hlc | None],
     settings: Settings,
+    shift_ms: Mapping[str, int],
 ) -> Assessment | None:
     """Single vantage: a longer failure streak, a canary pass after the last
     failure, and no silent peer that saw the target up after this streak began."""
@@ -180,20 +186,27 @@ def _assess_alone(
         and passed is not None
         and mine.checked is not None
         and passed > mine.checked
-        and not _contradicted(voter, mine, views)
+        and not _contradicted(voter, mine, views, shift_ms)
     )
     state = S.DOWN if confirmed else S.PARTIAL
     return Assessment(state, Mode.SINGLE_VANTAGE, mine.since, active)
 
 
-def _contradicted(voter: str, mine: Verdict, views: Mapping[str, Verdict]) -> bool:
-    """A silent peer whose last word, given after our streak began, was UP."""
+def _contradicted(
+    voter: str, mine: Verdict, views: Mapping[str, Verdict], shift_ms: Mapping[str, int]
+) -> bool:
+    """A silent peer whose last word, given after our streak began, was UP
+    (each stamp read in one time: a peer's clock minutes ahead must not
+    make its last UP look newer than our failures)."""
     start = mine.streak_start
+    if start is None:
+        return False
+    began = start.wall_ms + shift_ms.get(voter, 0)
     for node, view in views.items():
         if node == voter or view.state is not VerdictState.UP:
             continue
         heard = max((h for h in (view.checked, view.confirmed) if h is not None), default=None)
-        if start is not None and heard is not None and heard.wall_ms >= start.wall_ms:
+        if heard is not None and heard.wall_ms + shift_ms.get(node, 0) >= began:
             return True
     return False
 

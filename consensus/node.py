@@ -818,7 +818,14 @@ class NodeCore:
             canary_pass,
             self.settings,
             target in self.maintenance,
+            self._shifts(now_ms),
         )
+
+    def _shifts(self, now_ms: int) -> dict[str, int]:
+        """What to add to each node's stamps to put them in our corrected time."""
+        correct_ms = self.reference.error_ms(now_ms)
+        return {n: correct_ms if n == self.node else self._peer_shift(n, correct_ms)
+                for n in self.nodes}  # fmt: skip
 
     def _evaluate(self, target: str, now_ms: int) -> Step:
         step = Step()

@@ -10,9 +10,13 @@ from consensus.agreement import (
     Assessment,
     Mode,
     advance,
+    assess,
     note_partial,
 )
 from consensus.errors import IllegalTransition
+from consensus.hlc import Hlc
+from consensus.settings import Settings
+from consensus.verdict import Verdict, VerdictState
 from tests.unit.pair import Net, results
 
 PAIR = ("huginn", "muninn")
@@ -160,3 +164,23 @@ def test_illegal_moves_name_the_state_and_the_event() -> None:
         advance(up, Assessment(AgreedState.UP, Mode.QUORUM, None, ("huginn",)))
     with pytest.raises(IllegalTransition, match=r"note partial.*state UP"):
         note_partial(up, "abc")
+
+
+@pytest.mark.parametrize(("shift_ms", "contradicted"), [
+    ({}, True),  # read as stamped: the peer's UP looks newer than our streak
+    ({"huginn": -300_000}, False),  # in one time it came long before it
+])  # fmt: skip
+def test_a_peer_clock_ahead_does_not_make_its_last_up_contradict_us(
+    shift_ms: dict[str, int], contradicted: bool
+) -> None:
+    # huginn's clock runs five minutes ahead: its last UP, stamped 4 s after
+    # muninn's streak began by huginn's clock, came 296 s before it in one time.
+    up = Verdict(VerdictState.UP, checked=Hlc(604_000, 0, "huginn"), stale=True)
+    down = Verdict(VerdictState.DOWN, since=Hlc(600_000, 0, "muninn"), fails=4,
+                   streak_start=Hlc(600_000, 0, "muninn"), last_ok=False,
+                   checked=Hlc(640_000, 0, "muninn"))  # fmt: skip
+    passed = {"muninn": Hlc(650_000, 0, "muninn")}
+    found = assess(AgreedState.PARTIAL, {"huginn": up, "muninn": down}, {"muninn"}, 2,
+                   passed, Settings(), shift_ms=shift_ms)  # fmt: skip
+    assert found is not None and found.mode is Mode.SINGLE_VANTAGE
+    assert found.state is (AgreedState.PARTIAL if contradicted else AgreedState.DOWN)

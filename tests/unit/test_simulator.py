@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from consensus.node import STALE_INTERVALS
 from consensus.settings import Settings
 from consensus.simulation import Fault, simulate
 from consensus.simulation.report import build
@@ -78,12 +79,15 @@ MIN = 60_000
 TARGETS = ("t00", "t01", "t02", "t03")
 
 
-def _run(**faults: Any) -> dict[str, Any]:
-    outages = tuple(Outage(20 * MIN + i * 30_000, 26 * MIN + i * 30_000, t)
+def _run(skew_ms: dict[str, int] | None = None, start_ms: int = 20 * MIN,
+         **faults: Any) -> dict[str, Any]:  # fmt: skip
+    outages = tuple(Outage(start_ms + i * 30_000, start_ms + 6 * MIN + i * 30_000, t)
                     for i, t in enumerate(TARGETS))  # fmt: skip
-    kinds = frozenset(Fault(k[:-1] if k.endswith("s") else k) for k in faults)
-    scenario = Scenario(("huginn", "muninn"), TARGETS, 60 * MIN, kinds, outages=outages,
-                        **faults)  # fmt: skip
+    kinds = {Fault(k[:-1] if k.endswith("s") else k) for k in faults}
+    if skew_ms:
+        kinds.add(Fault.SKEW)
+    scenario = Scenario(("huginn", "muninn"), TARGETS, 60 * MIN, frozenset(kinds),
+                        outages=outages, skew_ms=skew_ms or {}, **faults)  # fmt: skip
     settings = Settings()
     return build(scenario, Simulation(scenario, 1, settings).run(), settings)
 
@@ -121,3 +125,20 @@ def test_a_stalled_node_stops_voting_and_its_peer_pages_alone_in_time() -> None:
     report = _run(stalls=(Stall(18 * MIN, 30 * MIN, "huginn"),))
     _paged_in_time_once(report, "stall")
     assert report["checks"] < calm["checks"], "the stalled node ran no checks"
+
+
+SKEWS = [{"huginn": 5 * MIN}, {"muninn": -5 * MIN}, {"muninn": 5 * MIN}]
+
+
+@pytest.mark.parametrize("skew_ms", SKEWS)
+def test_a_stalled_node_with_a_clock_minutes_off_contradicts_nothing(
+    skew_ms: dict[str, int],
+) -> None:
+    # The outages begin 38 s into the stall: the stalled node's last UP came
+    # before them in true time, but after them by a clock five minutes ahead.
+    # Read in one time, it contradicts nothing and the peer pages alone.
+    stall = Stall(18 * MIN, 24 * MIN, "huginn")
+    report = _run(skew_ms, start_ms=18 * MIN + 38_000, stalls=(stall,))
+    _paged_in_time_once(report, "stall")
+    latency = report["notification_latency_s"]["stall"]["max"]
+    assert latency < STALE_INTERVALS * 60 + 30, "paged once the stalled view went stale"
