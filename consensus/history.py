@@ -250,12 +250,8 @@ def derive(moves: Iterable[AgreedMove]) -> list[Stretch]:
             continue
         floor = previous.start_ms if previous is not None else None
         start = _start(move, None if previous is None else AgreedState(previous.state), floor)
-        if previous is not None and _left_to_one(previous, move, start):
-            # A voter left while the pair disagreed, and its view held
-            # after the evidence says this state began: the other vantage
-            # saw otherwise meanwhile, so the state the one vantage left
-            # decides begins now, not with the streak the two disagreed about.
-            start = max(move.decided_ms, previous.start_ms)
+        if previous is not None and _left_to_one(previous, move):
+            start = _after_the_left(move, AgreedState(previous.state), previous.start_ms, start)
         elif previous is not None and _in_passing(move, began[-1], out):
             # The pair disagreed only while its checks took turns: the
             # evidence cannot tell the two moves apart, so the state before
@@ -346,17 +342,35 @@ def _in_passing(move: AgreedMove, partial: AgreedMove, out: list[Stretch]) -> bo
     return bool(partial_seen and known) and max(known) < min(partial_seen)
 
 
-def _left_to_one(previous: Stretch, move: AgreedMove, start: int) -> bool:
-    """Whether move is one vantage deciding alone after a disagreement of
-    both, and a voter that left saw otherwise after start (a voter stopped
-    before the trouble began contradicts nothing; a move that does not say
-    when its voters left is taken to be contradicted)."""
+def _left_to_one(previous: Stretch, move: AgreedMove) -> bool:
+    """Whether move is one vantage deciding alone after a disagreement of both."""
     return (
         previous.state == S.PARTIAL.value
         and previous.mode == Mode.QUORUM.value
         and move.mode is Mode.SINGLE_VANTAGE
-        and (move.left_ms is None or any(t > start for t in move.left_ms))
     )
+
+
+def _after_the_left(move: AgreedMove, previous: AgreedState, floor: int, start: int) -> int:
+    """When a state one vantage decides alone, after the voter it disagreed
+    with left, began. The voter that left saw its state hold until a last
+    check (``left_ms``). Held until after the one vantage first saw the new
+    state, it saw otherwise meanwhile: the state begins when decided, not
+    with the streak the two disagreed about. Held until before that first
+    sight, it narrows the bracket: the state began after its last check.
+    Held until before the estimate, it says nothing. A move that does not say
+    when its voters left is taken to be contradicted."""
+    decided = max(move.decided_ms, floor)
+    if move.left_ms is None:
+        return decided
+    held = max(move.left_ms, default=None)
+    if held is None or held <= start:
+        return start
+    seen = [b.at_ms for b in move.evidence(previous) if floor <= b.at_ms <= move.decided_ms]
+    first = min(seen, default=None)
+    if first is None or held >= first:
+        return decided
+    return max(start, (held + first) // 2)
 
 
 def _start(move: AgreedMove, previous: AgreedState | None, floor: int | None) -> int:

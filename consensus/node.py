@@ -277,8 +277,19 @@ class NodeCore:
         return not self.superseded(event_id_) and self.held_back_by(event_id_) is None
 
     def superseded(self, event_id_: str) -> bool:
-        """A note made moot by a later event of its target: never posted late."""
-        return self.order.superseded(event_id_)
+        """A note made moot by a later event of its target, or the second of
+        two twins (both sides of a cut decided the same move): never posted."""
+        if self.order.superseded(event_id_):
+            return True
+        before, after = self.order.twins(event_id_)
+        if before is not None and self._tells_users(before):
+            return True  # the earlier twin is posted, or was
+        # The later twin went out first (its side could post, ours could not).
+        return after is not None and self.log.get(keys.sent(after)) is not None
+
+    def _tells_users(self, event_id_: str) -> bool:
+        event = self.event(event_id_)
+        return event is not None and not event.suppressed
 
     def held_back_by(self, event_id_: str) -> str | None:
         """An earlier event of the same subject still unsent anywhere, which
@@ -917,7 +928,12 @@ class NodeCore:
         view = self.view(node, target)
         shift = correct_ms if node == self.node else self._peer_shift(node, correct_ms)
         if view.stale and view.checked is not None:
-            return view.checked.wall_ms + shift
+            held = view.checked.wall_ms
+            if view.last_ok is not (view.state is VerdictState.UP) and view.before_streak_ms:
+                # Its last checks already disagreed with its state (a streak
+                # too short to move it): the state held until the check before.
+                held = view.before_streak_ms
+            return held + shift
         return self.heard.get(node, now_ms) + correct_ms
 
     def _peer_shift(self, peer: str, correct_ms: int) -> int:

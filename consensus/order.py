@@ -10,6 +10,10 @@ and keeps no order.
 An earlier event holds a later one back only if it was decided within
 ``HOLD_MS`` before it: one that ntfy refuses for good must not silence the
 target for ever.
+
+Two nodes cut apart may each decide the same move (both see the target
+come back, each alone): two events, next to each other in the subject's
+order, that tell the same thing. They are twins; users are told once.
 """
 
 from __future__ import annotations
@@ -83,6 +87,26 @@ class EventOrder:
             for other in sorted(events.values(), key=lambda p: p.decided)
             if other.decided < placed.decided and other.decided.wall_ms >= floor
         ]
+
+    def twins(self, event_id: str) -> tuple[str | None, str | None]:
+        """The events right before and right after this one in its subject's
+        order when they tell the same (the same notice, decided by another
+        node within the hold): what the other side of a cut decided alike."""
+        found = self._placed(event_id)
+        if found is None:
+            return None, None
+        placed, events = found
+        ordered = sorted(events.values(), key=lambda p: p.decided)
+        at = ordered.index(placed)
+
+        def twin(other: Placed) -> str | None:
+            alike = other.notice is placed.notice and other.decided.node != placed.decided.node
+            close = abs(other.decided.wall_ms - placed.decided.wall_ms) <= HOLD_MS
+            return other.event_id if alike and close else None
+
+        before = twin(ordered[at - 1]) if at > 0 else None
+        after = twin(ordered[at + 1]) if at + 1 < len(ordered) else None
+        return before, after
 
     def later(self, event_id: str) -> list[str]:
         """Events of the same subject decided after this one."""

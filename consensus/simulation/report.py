@@ -156,8 +156,9 @@ class _Truth:
     def transition(self, post: Post) -> tuple[object, ...]:
         """Which transition a post announced: an outage and its direction,
         else the event's own id."""
-        event = post.event
-        at_ms = self.decided_at(event, post.at_ms)
+        return self.transition_of(post.event, self.decided_at(post.event, post.at_ms))
+
+    def transition_of(self, event: Event, at_ms: int) -> tuple[object, ...]:
         index = None
         if _is_down(event):
             index = self.outage_of(event, at_ms, ends=False)
@@ -166,6 +167,17 @@ class _Truth:
             index = self.outage_of(event, at_ms, ends=True)
             direction = "up"
         return ("event", event.id) if index is None else (direction, index)
+
+    def episode_of(self, event: Event, at_ms: int) -> tuple[object, ...]:
+        """For a flapping note: the scenario's flapping episode it tells of
+        and which edge (else the event's own id)."""
+        edge = {Notice.FLAPPING_STARTED: "flap-start", Notice.FLAPPING_SETTLED: "flap-end"}
+        if event.notice in edge:
+            for i, flap in enumerate(self.scenario.flaps):
+                during = flap.start_ms <= at_ms <= flap.end_ms + UP_SLACK_MS
+                if flap.target == event.subject and during:
+                    return (edge[event.notice], i)
+        return ("event", event.id)
 
     def copies(self) -> Counter[tuple[object, ...]]:
         """Posts per transition."""
@@ -200,14 +212,20 @@ class _Truth:
     def lost(self) -> int:
         """Events decided long enough before the end that nobody ever posted.
         A note about a lasting state (PARTIAL, a reminder) that something
-        newer of its target overtook is moot, not lost: it must not go out late."""
+        newer of its target overtook is moot, not lost: it must not go out late.
+        An event whose outage's move was posted (the other side of a cut
+        decided it too) was told, not lost."""
         posted = {p.event.id for p in self.record.posts}
+        told = set(self.copies()) | {self.episode_of(p.event, self.decided_at(p.event, p.at_ms))
+                                     for p in self.record.posts}  # fmt: skip
         moot = (Notice.PARTIAL_LASTING, Notice.STILL_DOWN)
         return sum(
             1
             for event_id, (at_ms, event) in self.record.decided.items()
             if not event.suppressed
             and event_id not in posted
+            and self.transition_of(event, at_ms) not in told
+            and self.episode_of(event, at_ms) not in told
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
         )  # fmt: skip

@@ -251,6 +251,26 @@ def test_a_voter_stopped_before_the_trouble_contradicts_nothing():
     ]  # fmt: skip
 
 
+def test_a_voter_that_left_before_the_first_failure_narrows_when_it_began():
+    # Muninn answered at 0 s and failed from 60 s; Huginn's checks stopped
+    # after its last answer at 40 s (a stalled scheduler), then Muninn
+    # alone calls it DOWN at 300 s. The target failed between 40 s and
+    # 60 s: the DOWN begins in the middle, not when it was decided.
+    found = [
+        AgreedMove("web", S.UP, Mode.QUORUM, Hlc(1_000, 0, "huginn"), up_ms=(0,)),
+        AgreedMove("web", S.PARTIAL, Mode.QUORUM, Hlc(70_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(0,)),
+        AgreedMove("web", S.DOWN, Mode.SINGLE_VANTAGE, Hlc(300_000, 0, "muninn"),
+                   down_ms=(60_000,), down_after_ms=(0,), left_ms=(40_000,)),
+    ]  # fmt: skip
+    assert [(s.state, s.start_ms) for s in derive(found)] == [
+        ("UP", 0), ("PARTIAL", 30_000), ("DOWN", 50_000)
+    ]  # fmt: skip
+    # Its last answer after Muninn's first failure contradicts the streak.
+    late = [*found[:2], replace(found[2], left_ms=(65_000,))]
+    assert derive(late)[-1].start_ms == 300_000
+
+
 def test_moves_made_apart_are_told_in_the_order_they_were_decided():
     # A partition: each node decides alone. Muninn's clock runs five
     # minutes ahead, so its hlcs sort after everything Huginn decided; its

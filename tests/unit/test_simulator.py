@@ -11,7 +11,7 @@ from consensus.settings import Settings
 from consensus.simulation import Fault, simulate
 from consensus.simulation.report import build
 from consensus.simulation.runner import Simulation
-from consensus.simulation.scenario import ClockStep, NtfyCut, Outage, Scenario, Stall
+from consensus.simulation.scenario import ClockStep, NtfyCut, Outage, Scenario, Stall, Window
 
 ALL = tuple(Fault)
 # No partition, crash or isolation: nothing can cut the send window.
@@ -142,3 +142,21 @@ def test_a_stalled_node_with_a_clock_minutes_off_contradicts_nothing(
     _paged_in_time_once(report, "stall")
     latency = report["notification_latency_s"]["stall"]["max"]
     assert latency < STALE_INTERVALS * 60 + 30, "paged once the stalled view went stale"
+
+
+@pytest.mark.parametrize("skew_ms", [{}, *SKEWS])
+def test_both_sides_of_a_cut_see_the_recovery_and_users_are_told_once(
+    skew_ms: dict[str, int],
+) -> None:
+    # Cut apart as the outages end, each node decides every UP alone; muninn
+    # cannot reach ntfy until long after the heal. After it, both events of
+    # each recovery are in both logs: one is posted, once, in order.
+    report = _run(
+        skew_ms,
+        partitions=(Window(24 * MIN, 31 * MIN),),
+        ntfy_cuts=(NtfyCut(23 * MIN, 40 * MIN, "muninn"),),
+    )
+    assert report["missed"] == 0 and report["false_alarms"] == 0
+    assert report["lost_events"] == 0 and report["missed_recoveries"] == 0
+    assert report["order_violations"] == 0
+    assert report["copies_per_node_max"] == 1
