@@ -19,6 +19,7 @@ from consensus.verdict import Verdict
 from watchers.clockwatch import now_ms
 from watchers.digits import plain_digits
 from watchers.runtime import Node
+from watchers.shed import LIVE_TTL_S, RenderCache
 from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
 
 MAX_PAGE = 10_000
@@ -48,6 +49,7 @@ def when_ms(value: str | None, name: str, default: int) -> int:
 
 def router_for(node: Node) -> APIRouter:
     api = APIRouter(prefix="/api/v1")
+    lists: RenderCache[str] = RenderCache(ttl_s=LIVE_TTL_S, max_keys=256)
 
     def known(target_id: str) -> None:
         if target_id not in node.targets:
@@ -59,14 +61,18 @@ def router_for(node: Node) -> APIRouter:
         tag: Annotated[str | None, Query(description="only targets with this tag")] = None,
         state: Annotated[StateName | None, Query(description="only this agreed state")] = None,
     ) -> Response:
-        items = [
-            target_summary(node, t)
-            for t, target in sorted(node.targets.items())
-            if (tag is None or tag in target.tags)
-        ]
-        if state is not None:
-            items = [i for i in items if i["state"] == state]
-        return plain_json({"node": node.name, "targets": items})
+        async def render() -> str:
+            items = [
+                target_summary(node, t)
+                for t, target in sorted(node.targets.items())
+                if (tag is None or tag in target.tags)
+            ]
+            if state is not None:
+                items = [i for i in items if i["state"] == state]
+            return json.dumps({"node": node.name, "targets": items}, separators=(",", ":"))
+
+        body = await lists.get((tag, state), render)
+        return Response(body, media_type="application/json")
 
     @api.get("/targets/{target_id}", summary="One target, with its current incident if any")
     async def target(target_id: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -109,7 +109,8 @@ class NodeCollector(Collector):
         yield lag
 
 
-def metrics_text(node: Node, outbox_depth: int) -> tuple[bytes, str]:
+def metrics_text(node: Node, outbox_depth: int) -> bytes:
+    """The exposition (its content type is CONTENT_TYPE_LATEST)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(NodeCollector(node, outbox_depth))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry)

@@ -128,6 +128,7 @@ class Node:
         api: ApiTokens | None = None,
     ) -> None:
         self.config = config
+        self._config_ids = frozenset(t.id for t in config.targets)
         self.api = api or ApiTokens(None, {})
         self.name = config.node.name
         self.secret = secret
@@ -285,6 +286,7 @@ class Node:
         targets are scheduled, removed ones unscheduled, changed ones
         rescheduled; what ntfy refused is tried again with the new settings."""
         self.config = config
+        self._config_ids = frozenset(t.id for t in config.targets)
         self.push_tokens = push_tokens
         self.api = api or self.api
         old = self.targets
@@ -324,7 +326,8 @@ class Node:
 
     def source_of(self, target_id: str) -> str:
         """Where a target was defined: the config file, or the admin API."""
-        return "config" if any(t.id == target_id for t in self.config.targets) else "api"
+        # A set, not a scan: the API asks this for every target it lists.
+        return "config" if target_id in self._config_ids else "api"
 
     async def _apply_targets(self) -> dict[str, AnyTarget]:
         """Watch exactly the config's targets and the admin API's (the config

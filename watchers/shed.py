@@ -16,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,26 +29,32 @@ MAX_ACTIVE = 2
 MAX_WAITING = 32
 RETRY_AFTER_S = 2
 PAGE_TTL_S = 5.0
+# The target list and the metrics cost tens of milliseconds each for a
+# thousand targets: under a crowd they are made at most once a second,
+# which a poller or a scraper never notices.
+LIVE_TTL_S = 1.0
+
+Made = TypeVar("Made")
 
 
 @dataclass
-class RenderCache:
+class RenderCache(Generic[Made]):
     """What a render made, kept ttl_s; concurrent askers share one render."""
 
     ttl_s: float = PAGE_TTL_S
     max_keys: int = 4096
     clock: Callable[[], float] = time.monotonic
-    _made: OrderedDict[Hashable, tuple[float, str]] = field(default_factory=OrderedDict)
-    _making: dict[Hashable, asyncio.Future[str]] = field(default_factory=dict)
+    _made: OrderedDict[Hashable, tuple[float, Made]] = field(default_factory=OrderedDict)
+    _making: dict[Hashable, asyncio.Future[Made]] = field(default_factory=dict)
 
-    async def get(self, key: Hashable, make: Callable[[], Awaitable[str]]) -> str:
+    async def get(self, key: Hashable, make: Callable[[], Awaitable[Made]]) -> Made:
         kept = self._made.get(key)
         if kept is not None and self.clock() - kept[0] < self.ttl_s:
             return kept[1]
         pending = self._making.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Made] = asyncio.get_running_loop().create_future()
         self._making[key] = future
         try:
             made = await make()

@@ -25,7 +25,7 @@ def site_router(node: Node) -> APIRouter:
     assert THEMES == ("neon", "plain")
     app = APIRouter()
     # However many visitors, a page is rendered at most once per PAGE_TTL_S.
-    pages = RenderCache()
+    pages: RenderCache[str] = RenderCache()
 
     @app.get("/", response_class=HTMLResponse, summary="The status page")
     async def status_page(theme: Theme = "neon") -> HTMLResponse:

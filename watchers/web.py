@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from watchers import wire
@@ -20,7 +21,7 @@ from watchers.headers import SecurityHeaders
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
 from watchers.runtime import Node
-from watchers.shed import Shed
+from watchers.shed import LIVE_TTL_S, RenderCache, Shed
 from watchers.site import site_router
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -37,6 +38,7 @@ def app_for(node: Node) -> FastAPI:
         redoc_url=None,
     )
     app.state.node = node
+    scrapes: RenderCache[bytes] = RenderCache(ttl_s=LIVE_TTL_S, max_keys=1)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Shed, state=node.shedding)  # outermost: turned away before any work
@@ -143,8 +145,10 @@ def app_for(node: Node) -> FastAPI:
     @app.get("/api/v1/metrics", summary="Prometheus text exposition", dependencies=readers)
     @app.get("/metrics", include_in_schema=False, dependencies=readers)
     async def metrics() -> Response:
-        body, content_type = metrics_text(node, await node.store.outbox_depth())
-        return Response(body, media_type=content_type)
+        async def render() -> bytes:
+            return metrics_text(node, await node.store.outbox_depth())
+
+        return Response(await scrapes.get("metrics", render), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", summary="200 while the process serves")
     async def healthz() -> dict[str, Any]:
