@@ -5,15 +5,20 @@ Retry-After, while peers, heartbeats and health probes always pass."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from tests.integration.inprocess import node_in_process
+from watchers import api
 from watchers.shed import RenderCache, Shed, Shedding
+from watchers.web import app_for
 
 
 def test_past_the_bound_requests_are_shed_at_once_and_peers_and_health_pass() -> None:
@@ -84,3 +89,41 @@ def test_a_page_is_rendered_once_for_everyone_who_asks_meanwhile() -> None:
     assert set(many) == {"page 1"} and still == "page 1"
     assert fresh == "page 2" and len(renders) == 2
     assert errors == ["the database is gone"] * 3, "every asker hears the failure"
+
+
+def test_a_crowd_asking_for_the_target_list_and_the_metrics_shares_one_render(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A node built in this process with 20 targets; every summary of a target
+    # the list makes is counted. 30 askers at once (within the shedding bound)
+    # cost one list, not 30.
+    targets = "".join(f'[[targets]]\nid = "t{i:02d}"\nkind = "tcp"\nhost = "127.0.0.1"\n'
+                      f"port = 9\n" for i in range(20))  # fmt: skip
+    made: list[str] = []
+    summary = api.target_summary
+
+    def counted(node: Any, target_id: str) -> dict[str, Any]:
+        made.append(target_id)
+        return summary(node, target_id)
+
+    monkeypatch.setattr(api, "target_summary", counted)
+    config = (
+        f'[node]\nname = "huginn"\nlisten = "127.0.0.1:1"\ndata_dir = "{tmp_path}"\n'
+        f'[sync]\nsecret_env = "UNUSED"\n[[canaries]]\nhost = "127.0.0.1"\n{targets}'
+    )
+
+    async def go() -> tuple[list[httpx.Response], list[httpx.Response]]:
+        async with node_in_process(config) as node:
+            transport = httpx.ASGITransport(app=app_for(node))
+            async with httpx.AsyncClient(transport=transport, base_url="http://n") as client:
+                lists = await asyncio.gather(*(client.get("/api/v1/targets") for _ in range(30)))
+                scrapes = await asyncio.gather(*(client.get("/metrics") for _ in range(30)))
+                return lists, scrapes
+
+    lists, scrapes = asyncio.run(go())
+    assert {r.status_code for r in lists + scrapes} == {200}
+    assert len({r.text for r in lists}) == 1 and len(lists[0].json()["targets"]) == 20
+    assert sorted(made) == [f"t{i:02d}" for i in range(20)], "one list made for 30 askers"
+    assert (
+        len({r.text for r in scrapes}) == 1 and 'ravens_target_up{target="t00"}' in scrapes[0].text
+    )
