@@ -259,8 +259,10 @@ def _down_ms(windows: list[tuple[int, int]], lo: int, hi: int) -> int:
 
 
 def _blind(scenario: Scenario, node: str) -> list[Window]:
-    """When a node could not vote: crashed, cut off, or partitioned away."""
+    """When a node could not vote: crashed, cut off, partitioned away, or
+    stalled (its scheduler ran no checks)."""
     found = [Window(c.start_ms, c.end_ms) for c in scenario.crashes if c.node == node]
+    found += [Window(s.start_ms, s.end_ms) for s in scenario.stalls if s.node == node]
     found += [Window(i.start_ms, i.end_ms) for i in scenario.isolations if i.node == node]
     return found + list(scenario.partitions)
 

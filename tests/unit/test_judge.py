@@ -116,6 +116,32 @@ def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> Non
     assert uptime_errors(scenario, wrong, []) == [10 * 60.0]
 
 
+def test_a_stalled_peer_leaves_a_node_alone_on_its_failing_path() -> None:
+    from consensus.simulation.report import alone_on_a_failing_path
+    from consensus.simulation.scenario import PathFailure, Stall
+
+    # Huginn's scheduler runs no checks for ten minutes while Muninn's path
+    # to the target fails: Muninn is alone there, as with a crashed peer.
+    path = PathFailure(200 * MIN, 260 * MIN, "muninn", "web")
+    stalled = Stall(210 * MIN, 220 * MIN, "huginn")
+    scenario = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
+                        paths=(path,), stalls=(stalled,))  # fmt: skip
+    (window,) = alone_on_a_failing_path(scenario, "web")
+    assert window.start_ms == stalled.start_ms and window.end_ms == stalled.end_ms + 3 * MIN
+
+
+def test_an_event_whose_move_another_event_told_is_not_lost() -> None:
+    # Both sides of a cut decided the recovery; one was posted.
+    up_here, up_there = event(Notice.UP, 130 * MIN + 30_000), event(Notice.UP, 130 * MIN + 40_000)
+    record = Record()
+    record.decided = {up_here.id: (130 * MIN + 30_000, up_here),
+                      up_there.id: (130 * MIN + 40_000, up_there)}  # fmt: skip
+    record.posts = [Post(130 * MIN + 41_000, "huginn", up_there)]
+    assert _Truth(SCENARIO, record).lost() == 0
+    record.posts = []
+    assert _Truth(SCENARIO, record).lost() == 2
+
+
 def test_a_page_later_than_the_bound_is_late_unless_ntfy_itself_was_down() -> None:
     from dataclasses import replace
 
