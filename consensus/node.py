@@ -835,8 +835,7 @@ class NodeCore:
     def _shifts(self, now_ms: int) -> dict[str, int]:
         """What to add to each node's stamps to put them in our corrected time."""
         correct_ms = self.reference.error_ms(now_ms)
-        return {n: correct_ms if n == self.node else self._peer_shift(n, correct_ms)
-                for n in self.nodes}  # fmt: skip
+        return {n: self._shift(n, correct_ms) for n in self.nodes}
 
     def _evaluate(self, target: str, now_ms: int) -> Step:
         step = Step()
@@ -884,7 +883,7 @@ class NodeCore:
         correct_ms = self.reference.error_ms(now_ms)
         for node in found.voters:
             view = self.view(node, target)
-            shift = correct_ms if node == self.node else self._peer_shift(node, correct_ms)
+            shift = self._shift(node, correct_ms)
             if view.state in (VerdictState.DOWN, VerdictState.UP) and view.since is not None:
                 at = view.since.wall_ms
                 after = at if view.before_since_ms is None else min(view.before_since_ms, at)
@@ -926,7 +925,7 @@ class NodeCore:
         hold, in our corrected time: its last check when its checks went
         stale, else when we last heard from it."""
         view = self.view(node, target)
-        shift = correct_ms if node == self.node else self._peer_shift(node, correct_ms)
+        shift = self._shift(node, correct_ms)
         if view.stale and view.checked is not None:
             held = view.checked.wall_ms
             if view.last_ok is not (view.state is VerdictState.UP) and view.before_streak_ms:
@@ -935,6 +934,11 @@ class NodeCore:
                 held = view.before_streak_ms
             return held + shift
         return self.heard.get(node, now_ms) + correct_ms
+
+    def _shift(self, node: str, correct_ms: int) -> int:
+        """What to add to a node's times (ours or a peer's) to put them in
+        our corrected time."""
+        return correct_ms if node == self.node else self._peer_shift(node, correct_ms)
 
     def _peer_shift(self, peer: str, correct_ms: int) -> int:
         """What to add to a peer's times to put them in our corrected time."""
