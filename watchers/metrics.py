@@ -107,6 +107,15 @@ class NodeCollector(Collector):
         for peer in node.last_sync_mono:
             lag.add_metric([peer], (node.sync_lag_ms(peer) or 0) / 1000)
         yield lag
+        left = CounterMetricFamily(
+            "ravens_sync_entries_left_to_pull",
+            "Entries not pushed to the peer (backlog past its bound, or the peer did not "
+            "answer): its next pull carries them",
+            labels=["peer"],
+        )
+        for peer, pushes in node.pushes.items():
+            left.add_metric([peer], float(pushes.left_to_pull))
+        yield left
 
 
 def metrics_text(node: Node, outbox_depth: int) -> bytes:

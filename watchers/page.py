@@ -20,6 +20,8 @@ from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 THEMES = ("neon", "plain")
 # Reading what the node holds for this many targets, then a turn for the loop.
 YIELD_EVERY = 100
+# Template pieces (a few per row) rendered between turns for the loop.
+RENDER_PARTS_PER_TURN = 500
 TEMPLATES = Environment(
     loader=PackageLoader("watchers", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -66,16 +68,18 @@ async def rows(node: Node, target_ids: list[str], now: int, with_windows: bool) 
         if i % YIELD_EVERY == YIELD_EVERY - 1:
             await asyncio.sleep(0)
     mine = [stretches.get(t, []) for t in target_ids]
-    return _rows(summaries, mine, now, with_windows)
+    return await _rows(summaries, mine, now, with_windows)
 
 
-def _rows(
+async def _rows(
     summaries: list[dict[str, Any]], histories: list[list[Stretch]], now: int, with_windows: bool
 ) -> list[Row]:
     out = []
     # Every target without history has the same bar and figures: once.
     no_history: tuple[list[Segment], float | None, dict[str, float | None]] | None = None
-    for summary, mine in zip(summaries, histories, strict=True):
+    for i, (summary, mine) in enumerate(zip(summaries, histories, strict=True)):
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)
         if not mine and no_history is not None:
             bar, percent, windows = no_history
             out.append(Row(summary, list(bar), percent, dict(windows)))
@@ -119,12 +123,23 @@ async def render_status(node: Node, theme: str) -> str:
     counts: dict[str, int] = {}
     for row in found:
         counts[row.summary["state"]] = counts.get(row.summary["state"], 0) + 1
-    template = TEMPLATES.get_template("status.html")
-    return template.render(
-        node=node.name, theme=theme, rows=found, incidents=incidents,
+    return await _render(
+        "status.html", node=node.name, theme=theme, rows=found, incidents=incidents,
         counts=counts, nodes=nodes_health(node, now), now=stamp(now), days=BAR_DAYS,
         labels=_labels(node),
     )  # fmt: skip
+
+
+async def _render(name: str, **context: Any) -> str:
+    """The template rendered a piece at a time, with a turn for the loop
+    between pieces: a page of a thousand rows would otherwise hold checks,
+    sync and /healthz for its whole render."""
+    parts = []
+    for i, part in enumerate(TEMPLATES.get_template(name).generate(**context)):
+        parts.append(part)
+        if i % RENDER_PARTS_PER_TURN == RENDER_PARTS_PER_TURN - 1:
+            await asyncio.sleep(0)
+    return "".join(parts)
 
 
 async def render_target(node: Node, target_id: str, theme: str) -> str:

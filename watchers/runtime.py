@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import random
@@ -45,6 +46,7 @@ from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, Reach, Target, run_check
 from watchers.probes.reach import url_host
 from watchers.probes.tcp import TcpTarget, probe_tcp
+from watchers.pushes import PeerPushes
 from watchers.ratelimit import PushLimits
 from watchers.shed import Shedding
 from watchers.storage import DB_NAME, CheckRow, Interval, OutboxRow, Store
@@ -167,6 +169,11 @@ class Node:
         self.failures: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.peers, 0)
         self.pulling: set[str] = set()
+        self.pushes = {
+            peer: PeerPushes(functools.partial(self._push, peer), self._spawn,
+                             batch=config.sync.page_size)
+            for peer in self.peers
+        }  # fmt: skip
         # The peer's wall clock minus ours, from its signed timestamps (true
         # readings, unlike HLCs, which never go back).
         self.clock_offset_ms: dict[str, int] = {}
@@ -550,8 +557,8 @@ class Node:
             self._spawn(self._maintenance())
         for command in step.commands:
             if isinstance(command, Push):
-                for peer in self.peers:
-                    self._spawn(self._push(peer, command.entries))
+                for pushes in self.pushes.values():
+                    pushes.add(command.entries)
             elif isinstance(command, Recheck):
                 self._recheck(command.target, command.delay_ms)
             elif isinstance(command, CheckCanaries):
@@ -624,17 +631,18 @@ class Node:
         self.clock_offset_ms[peer] = int(told) - now_ms()
         return True
 
-    async def _push(self, peer: str, entries: tuple[Entry, ...]) -> None:
+    async def _push(self, peer: str, entries: tuple[Entry, ...]) -> bool:
         payload = {"entries": [wire.entry_to_json(e) for e in entries]}
         try:
             await self._signed_post(peer, "/sync/push", payload)
         except (httpx.HTTPError, wire.WireError) as exc:
             log.debug("push node=%s peer=%s failed: %s", self.name, peer, exc)
-            return
+            return False
         for entry in entries:
             claimed = keys.suffix(entry.key, keys.CLAIM)
             if claimed is not None and entry.origin == self.name:
                 await self.apply(self.core.claim_acknowledged(claimed, now_ms()))
+        return True
 
     async def _sync_all(self) -> None:
         # Each pull runs on its own: one hanging on a cut path (until its

@@ -4,6 +4,7 @@ and bad parameters answered with a 4xx and a message naming the parameter."""
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -152,6 +153,10 @@ def test_an_outage_as_history_uptime_incident_and_metrics(world: tuple[Pair, Beh
     status, text = get(pair, "huginn", "/metrics")
     assert status == 200 and 'ravens_target_up{target="blog"} 1.0' in text
     assert 'ravens_target_state{state="UP",target="db"} 1.0' in text
+    # What pushes could not carry is counted per peer (the pull carries it).
+    assert re.search(
+        r'^ravens_sync_entries_left_to_pull_total\{peer="muninn"\} \d+\.0$', text, re.M
+    )
 
 
 def test_health_readiness_nodes_and_the_openapi_description(
@@ -161,8 +166,10 @@ def test_health_readiness_nodes_and_the_openapi_description(
     assert get(pair, "huginn", "/healthz") == (200, {"node": "huginn", "ok": True})
     status, ready = get(pair, "muninn", "/api/v1/readyz")
     assert status == 200 and ready["ready"] is True
+    # A canary slow under a loaded machine may make a node abstain a moment.
+    pair.wait(lambda: get(pair, "huginn", "/api/v1/nodes")[1]["voter"] is True, "huginn votes")
     _, nodes = get(pair, "huginn", "/api/v1/nodes")
-    assert nodes["voter"] is True and nodes["peers"][0]["name"] == "muninn", nodes
+    assert nodes["peers"][0]["name"] == "muninn", nodes
     _, spec = get(pair, "huginn", "/api/v1/openapi.json")
     paths = set(spec["paths"])
     assert {"/api/v1/targets", "/api/v1/targets/{target_id}", "/api/v1/targets/{target_id}/history",
