@@ -3,6 +3,7 @@ counted twice or kept in step by hand)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -14,6 +15,9 @@ from watchers.api import live_view
 from watchers.clockwatch import now_ms
 from watchers.runtime import Node
 
+# Targets whose samples are made between turns for the loop.
+TARGETS_PER_TURN = 100
+
 
 class NodeCollector(Collector):
     def __init__(self, node: Node, outbox_depth: int) -> None:
@@ -21,27 +25,12 @@ class NodeCollector(Collector):
         self.outbox_depth = outbox_depth
 
     def collect(self) -> Iterator[Metric]:
+        yield from per_target(self.node, sorted(self.node.targets))
+        yield from self.per_node()
+
+    def per_node(self) -> Iterator[Metric]:
         node, core = self.node, self.node.core
         now = now_ms()
-        state = GaugeMetricFamily(
-            "ravens_target_state", "1 for the target's agreed state", labels=["target", "state"]
-        )
-        up = GaugeMetricFamily("ravens_target_up", "1 unless agreed DOWN", labels=["target"])
-        latency = GaugeMetricFamily(
-            "ravens_check_latency_seconds", "Latency of the last check", labels=["target", "node"]
-        )
-        for target in sorted(node.targets):
-            agreed = core.record(target).state
-            for candidate in AgreedState:
-                state.add_metric([target, candidate.value], float(candidate is agreed))
-            up.add_metric([target], float(agreed is not AgreedState.DOWN))
-            for name in core.nodes:
-                seen = live_view(node, name, target)["latency_ms"]
-                if seen is not None:
-                    latency.add_metric([target, name], seen / 1000)
-        yield state
-        yield up
-        yield latency
         voters = core.voters(now)
         voter = GaugeMetricFamily("ravens_node_voter", "1 if the node votes", labels=["node"])
         for name in core.nodes:
@@ -118,8 +107,53 @@ class NodeCollector(Collector):
         yield left
 
 
-def metrics_text(node: Node, outbox_depth: int) -> bytes:
-    """The exposition (its content type is CONTENT_TYPE_LATEST)."""
+def per_target(node: Node, targets: list[str]) -> list[Metric]:
+    """The families with a sample per target, for these targets."""
+    core = node.core
+    state = GaugeMetricFamily(
+        "ravens_target_state", "1 for the target's agreed state", labels=["target", "state"]
+    )
+    up = GaugeMetricFamily("ravens_target_up", "1 unless agreed DOWN", labels=["target"])
+    latency = GaugeMetricFamily(
+        "ravens_check_latency_seconds", "Latency of the last check", labels=["target", "node"]
+    )
+    for target in targets:
+        agreed = core.record(target).state
+        for candidate in AgreedState:
+            state.add_metric([target, candidate.value], float(candidate is agreed))
+        up.add_metric([target], float(agreed is not AgreedState.DOWN))
+        for name in core.nodes:
+            seen = live_view(node, name, target)["latency_ms"]
+            if seen is not None:
+                latency.add_metric([target, name], seen / 1000)
+    return [state, up, latency]
+
+
+def exposition(*families: Metric) -> bytes:
+    """prometheus_client's text for these families (HELP and TYPE included)."""
+
+    class Given(Collector):
+        def collect(self) -> Iterator[Metric]:
+            return iter(families)
+
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(node, outbox_depth))
+    registry.register(Given())
     return generate_latest(registry)
+
+
+async def metrics_text(node: Node, outbox_depth: int) -> bytes:
+    """The exposition (its content type is CONTENT_TYPE_LATEST), made a slice
+    of targets at a time with a turn for the loop between slices: a thousand
+    targets are some 8,000 samples, too long to hold checks and /healthz.
+    The same bytes as NodeCollector's in one go."""
+    targets = sorted(node.targets)
+    slices: list[list[bytes]] = [[], [], []]
+    for first in range(0, max(len(targets), 1), TARGETS_PER_TURN):
+        families = per_target(node, targets[first : first + TARGETS_PER_TURN])
+        for kept, family in zip(slices, families, strict=True):
+            text = exposition(family)
+            # A family's HELP and TYPE lines once, before its first slice.
+            kept.append(text if not kept else text.split(b"\n", 2)[2])
+        await asyncio.sleep(0)
+    rest = exposition(*NodeCollector(node, outbox_depth).per_node())
+    return b"".join(b"".join(kept) for kept in slices) + rest

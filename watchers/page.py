@@ -10,7 +10,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from watchers.api import incidents_between, incidents_json, target_summary
+from watchers.api import YIELD_EVERY, incidents_between, incidents_json, target_summaries
 from watchers.bars import BAR_DAYS, Segment, segments
 from watchers.clockwatch import now_ms
 from watchers.runtime import Node
@@ -18,8 +18,6 @@ from watchers.storage import Interval as Stretch
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 
 THEMES = ("neon", "plain")
-# Reading what the node holds for this many targets, then a turn for the loop.
-YIELD_EVERY = 100
 # Template pieces (a few per row) rendered between turns for the loop.
 RENDER_PARTS_PER_TURN = 500
 TEMPLATES = Environment(
@@ -62,11 +60,7 @@ async def rows(node: Node, target_ids: list[str], now: int, with_windows: bool) 
     (Computing the bars in a thread was tried: under load the loop then
     waits on the GIL at every turn, and /healthz got slower, not faster.)"""
     stretches = await node.intervals_since(now - 365 * DAY_MS)
-    summaries = []
-    for i, target_id in enumerate(target_ids):
-        summaries.append(target_summary(node, target_id))
-        if i % YIELD_EVERY == YIELD_EVERY - 1:
-            await asyncio.sleep(0)
+    summaries = await target_summaries(node, target_ids)
     mine = [stretches.get(t, []) for t in target_ids]
     return await _rows(summaries, mine, now, with_windows)
 

@@ -146,7 +146,7 @@ def app_for(node: Node) -> FastAPI:
     @app.get("/metrics", include_in_schema=False, dependencies=readers)
     async def metrics() -> Response:
         async def render() -> bytes:
-            return metrics_text(node, await node.store.outbox_depth())
+            return await metrics_text(node, await node.store.outbox_depth())
 
         return Response(await scrapes.get("metrics", render), media_type=CONTENT_TYPE_LATEST)
 

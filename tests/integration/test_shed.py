@@ -10,13 +10,15 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from tests.integration.inprocess import node_in_process
-from watchers import api
+from watchers import api, metrics
+from watchers.live import LiveCheck
 from watchers.shed import RenderCache, Shed, Shedding
 from watchers.web import app_for
 
@@ -127,3 +129,46 @@ def test_a_crowd_asking_for_the_target_list_and_the_metrics_shares_one_render(
     assert (
         len({r.text for r in scrapes}) == 1 and 'ravens_target_up{target="t00"}' in scrapes[0].text
     )
+
+
+def test_the_metrics_made_a_slice_at_a_time_are_the_libraries_exposition_to_the_byte(
+    tmp_path: Path,
+) -> None:
+    """250 targets (three slices), latencies from both nodes for some: the
+    exposition made between turns for the loop is what prometheus_client
+    writes for the whole collector in one go."""
+    targets = "".join(f'[[targets]]\nid = "t{i:03d}"\nkind = "tcp"\nhost = "127.0.0.1"\n'
+                      f"port = 9\n" for i in range(250))  # fmt: skip
+    config = (
+        f'[node]\nname = "huginn"\nlisten = "127.0.0.1:1"\ndata_dir = "{tmp_path}"\n'
+        f'[sync]\nsecret_env = "UNUSED"\n[[peers]]\nname = "muninn"\n'
+        f'url = "http://127.0.0.1:2"\n[[canaries]]\nhost = "127.0.0.1"\n{targets}'
+    )
+
+    async def go() -> tuple[bytes, bytes, int]:
+        async with node_in_process(config) as node:
+            for i in range(0, 250, 3):
+                node.live.record("huginn", f"t{i:03d}", LiveCheck(1_000 + i, True, 7.5 + i, "200"))
+            for i in range(0, 250, 7):
+                node.live.record("muninn", f"t{i:03d}", LiveCheck(2_000 + i, False, None, "503"))
+            turns = 0
+
+            async def count_turns() -> None:
+                nonlocal turns
+                while True:
+                    await asyncio.sleep(0)
+                    turns += 1
+
+            counter = asyncio.create_task(count_turns())
+            await asyncio.sleep(0)  # the counter is waiting for its first turn
+            sliced = await metrics.metrics_text(node, 4)
+            counter.cancel()
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(metrics.NodeCollector(node, 4))
+            return sliced, generate_latest(registry), turns
+
+    sliced, whole, turns = asyncio.run(go())
+    assert sliced == whole
+    assert whole.count(b"ravens_check_latency_seconds{") == len(range(0, 250, 3))
+    assert whole.count(b"# TYPE ravens_target_state gauge") == 1
+    assert turns >= 3, "the loop turned between slices"
