@@ -3,12 +3,15 @@ a record that breaks it, built by hand against a hand-made truth."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
 from consensus.history import Stretch
 from consensus.hlc import Hlc
 from consensus.simulation.report import (
     _Truth,
+    alone_on_a_failing_path,
     history_mismatch,
     late_pages,
     latency_by_fault,
@@ -17,7 +20,7 @@ from consensus.simulation.report import (
     uptime_errors,
 )
 from consensus.simulation.runner import Post, Record
-from consensus.simulation.scenario import Outage, Scenario
+from consensus.simulation.scenario import Crash, Outage, PathFailure, Scenario, Stall, Window
 
 MIN = 60_000
 OUTAGE = Outage(100 * MIN, 130 * MIN, "web")
@@ -93,22 +96,24 @@ def test_a_note_overtaken_by_a_recovery_is_moot_but_a_lost_down_is_lost() -> Non
     assert _Truth(SCENARIO, record).lost() == 1
 
 
-def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> None:
-    from consensus.simulation.report import alone_on_a_failing_path
-    from consensus.simulation.scenario import Crash, PathFailure, Window
-
+def _muninn_path_fails(**away: Any) -> tuple[Scenario, list[Window]]:
+    """Muninn's path to web fails 200-260 min, with Huginn away as given:
+    the scenario, and the windows in which Muninn is alone on that path."""
     path = PathFailure(200 * MIN, 260 * MIN, "muninn", "web")
+    scenario = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
+                        paths=(path,), **away)  # fmt: skip
+    return scenario, alone_on_a_failing_path(scenario, "web")
+
+
+def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> None:
     # Muninn's path fails while Huginn is crashed for ten minutes inside it:
     # only then is Muninn alone (and the slack after Huginn returns).
     crashed = Crash(210 * MIN, 220 * MIN, "huginn")
-    scenario = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
-                        paths=(path,), crashes=(crashed,))  # fmt: skip
-    (window,) = alone_on_a_failing_path(scenario, "web")
+    scenario, (window,) = _muninn_path_fails(crashes=(crashed,))
     assert window.start_ms == crashed.start_ms and window.end_ms == crashed.end_ms + 3 * MIN
     assert isinstance(window, Window)
     # Without anyone away, the peer outvotes the failing path: nothing apart.
-    calm = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(), paths=(path,))
-    assert alone_on_a_failing_path(calm, "web") == []
+    assert _muninn_path_fails()[1] == []
     # A history that says DOWN there is wrong only there, and counted apart.
     wrong = {"huginn": {"web": told(crashed.start_ms, crashed.end_ms)}}
     alone = {"web": [window]}
@@ -117,16 +122,10 @@ def test_time_alone_on_a_failing_path_is_judged_apart_from_the_scenario() -> Non
 
 
 def test_a_stalled_peer_leaves_a_node_alone_on_its_failing_path() -> None:
-    from consensus.simulation.report import alone_on_a_failing_path
-    from consensus.simulation.scenario import PathFailure, Stall
-
     # Huginn's scheduler runs no checks for ten minutes while Muninn's path
     # to the target fails: Muninn is alone there, as with a crashed peer.
-    path = PathFailure(200 * MIN, 260 * MIN, "muninn", "web")
     stalled = Stall(210 * MIN, 220 * MIN, "huginn")
-    scenario = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
-                        paths=(path,), stalls=(stalled,))  # fmt: skip
-    (window,) = alone_on_a_failing_path(scenario, "web")
+    _, (window,) = _muninn_path_fails(stalls=(stalled,))
     assert window.start_ms == stalled.start_ms and window.end_ms == stalled.end_ms + 3 * MIN
 
 
