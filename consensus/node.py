@@ -277,15 +277,20 @@ class NodeCore:
         return not self.superseded(event_id_) and self.held_back_by(event_id_) is None
 
     def superseded(self, event_id_: str) -> bool:
-        """A note made moot by a later event of its target, or the second of
-        two twins (both sides of a cut decided the same move): never posted."""
+        """A note made moot by a later event of its target, an event that a
+        later one already told overtook, or the second of two twins (both
+        sides of a cut decided the same move): never posted."""
         if self.order.superseded(event_id_):
             return True
-        before, after = self.order.twins(event_id_)
-        if before is not None and self._tells_users(before):
-            return True  # the earlier twin is posted, or was
-        # The later twin went out first (its side could post, ours could not).
-        return after is not None and self.log.get(keys.sent(after)) is not None
+        if any(self.log.get(keys.sent(later)) is not None for later in self.order.later(event_id_)):
+            # Decided before an event users were told already, and learnt of
+            # only now (its node was cut off): told late, it would say a
+            # state that is over, out of order.
+            return True
+        # The earlier twin is posted, or was. (A later twin that went out
+        # first, its side able to post and ours not, is a told later event.)
+        before = self.order.twin_before(event_id_)
+        return before is not None and self._tells_users(before)
 
     def _tells_users(self, event_id_: str) -> bool:
         event = self.event(event_id_)
@@ -1145,12 +1150,7 @@ class NodeCore:
         """Record a new event and take our part in delivering it."""
         step = Step()
         if self.log.get(keys.event(event.id)) is None:
-            hlc = self.clock.tick(now_ms)
-            latest = self.order.latest(event.subject)
-            if latest is not None and latest >= hlc:
-                # An event of this subject stamped by a clock ahead of ours:
-                # ours was decided after it, and its stamp must say so.
-                hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
+            hlc = self._decision_stamp(event.subject, now_ms)
             entry = self._write_at(keys.event(event.id), event.to_value(), hlc)
             self._place(entry)
             step.written.append(entry)
@@ -1158,6 +1158,19 @@ class NodeCore:
         if not event.suppressed and event.id not in self.dispatch:
             step.extend(self._begin_dispatch(event, now_ms, settle_ms=0))
         return step
+
+    def _decision_stamp(self, subject: str, now_ms: int) -> Hlc:
+        """When an event is decided, for its subject's order. In our corrected
+        time: two nodes cut apart, one clock minutes off, each decide a move
+        of the same target, and users must hear them in the order they truly
+        happened. (Sync goes by version, so a stamp behind our clock is safe.)
+        And after every event of the subject we know of: what we decide
+        having seen it comes after it, whatever clock stamped it."""
+        hlc = Hlc(now_ms + self.reference.error_ms(now_ms), 0, self.node)
+        latest = self.order.latest(subject)
+        if latest is not None and latest >= hlc:
+            hlc = Hlc(latest.wall_ms, latest.logical + 1, self.node)
+        return hlc
 
     def _begin_dispatch(self, event: Event, now_ms: int, settle_ms: int) -> Step:
         if self.log.get(keys.sent(event.id)) is not None:

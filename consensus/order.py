@@ -4,7 +4,9 @@ Events of one target reach ntfy in the order they were decided (the hlc of
 their log entry): an event waits while an earlier one of its subject is
 unsent anywhere. A note that a later event made moot (a PARTIAL that lasted,
 a reminder, once anything newer happened to the target) is never posted
-late: it is superseded. A certificate's expiry is no move of the target
+late: it is superseded. So is an event that a node cut off decided and
+that its subject's later event, already told, overtook: told now, it would
+say a state that is over. A certificate's expiry is no move of the target
 and keeps no order.
 
 An earlier event holds a later one back only if it was decided within
@@ -88,25 +90,22 @@ class EventOrder:
             if other.decided < placed.decided and other.decided.wall_ms >= floor
         ]
 
-    def twins(self, event_id: str) -> tuple[str | None, str | None]:
-        """The events right before and right after this one in its subject's
-        order when they tell the same (the same notice, decided by another
-        node within the hold): what the other side of a cut decided alike."""
+    def twin_before(self, event_id: str) -> str | None:
+        """The event right before this one in its subject's order when it
+        tells the same (the same notice, decided by another node within the
+        hold): what the other side of a cut decided alike."""
         found = self._placed(event_id)
         if found is None:
-            return None, None
+            return None
         placed, events = found
         ordered = sorted(events.values(), key=lambda p: p.decided)
         at = ordered.index(placed)
-
-        def twin(other: Placed) -> str | None:
-            alike = other.notice is placed.notice and other.decided.node != placed.decided.node
-            close = abs(other.decided.wall_ms - placed.decided.wall_ms) <= HOLD_MS
-            return other.event_id if alike and close else None
-
-        before = twin(ordered[at - 1]) if at > 0 else None
-        after = twin(ordered[at + 1]) if at + 1 < len(ordered) else None
-        return before, after
+        if at == 0:
+            return None
+        other = ordered[at - 1]
+        alike = other.notice is placed.notice and other.decided.node != placed.decided.node
+        close = placed.decided.wall_ms - other.decided.wall_ms <= HOLD_MS
+        return other.event_id if alike and close else None
 
     def later(self, event_id: str) -> list[str]:
         """Events of the same subject decided after this one."""

@@ -36,7 +36,14 @@ from consensus.events import Event
 from consensus.history import Stretch
 from consensus.settings import Settings
 from consensus.simulation.runner import CHECK_INTERVAL_MS, Post, Record
-from consensus.simulation.scenario import Outage, Scenario, Window
+from consensus.simulation.scenario import (
+    Crash,
+    Isolation,
+    NtfyCut,
+    Outage,
+    Scenario,
+    Window,
+)
 
 WEEK_MS = 7 * 86_400_000
 # Notices that are no move of a target and keep no order.
@@ -404,6 +411,41 @@ def latency_by_fault(
     }  # fmt: skip
 
 
+def ntfy_unreachable(scenario: Scenario) -> list[Window]:
+    """When no node could post (from the scenario alone): ntfy itself in
+    trouble, or every node crashed, cut off from the world, or cut from
+    ntfy by itself."""
+    cut_off: list[Crash | Isolation | NtfyCut] = [
+        *scenario.crashes,
+        *scenario.isolations,
+        *scenario.ntfy_cuts,
+    ]
+    blocked = {n: [w for w in cut_off if w.node == n] for n in scenario.nodes}
+    found = [Window(t.start_ms, t.end_ms) for t in scenario.ntfy]
+    edges = sorted({t for ws in blocked.values() for w in ws for t in (w.start_ms, w.end_ms)})
+    for lo, hi in itertools.pairwise(edges):
+        if all(any(w.holds(lo) for w in ws) for ws in blocked.values()):
+            found.append(Window(lo, hi))
+    return found
+
+
+def reachable_since(unreachable: Sequence[Window], start_ms: int, paged_ms: int) -> int:
+    """From when a page could be on its way: the outage's start, or the end
+    of the last time before the page that no node could reach ntfy."""
+    ends = [min(w.end_ms, paged_ms) for w in unreachable if w.overlaps(start_ms, paged_ms)]
+    return max([start_ms, *ends])
+
+
+def reachable_latency_max(
+    scenario: Scenario, outages: Sequence[Outage], delivered: dict[int, int], must: Sequence[int]
+) -> float | None:
+    """The longest page, in seconds, counted from when some node could reach ntfy."""
+    unreachable = ntfy_unreachable(scenario)
+    waits = [delivered[i] - reachable_since(unreachable, outages[i].start_ms, delivered[i])
+             for i in must if i in delivered]  # fmt: skip
+    return round(max(waits) / 1000, 1) if waits else None
+
+
 def late_pages(
     scenario: Scenario,
     outages: Sequence[Outage],
@@ -411,17 +453,18 @@ def late_pages(
     must: Sequence[int],
     bound_ms: int,
 ) -> int:
-    """Outages paged later than bound_ms after they began, ntfy itself being
-    reachable from some node meanwhile (a down ntfy holds every page)."""
+    """Outages paged later than bound_ms after they began, or after the last
+    time meanwhile that no node could reach ntfy (a down ntfy, or one cut
+    from every node, holds every page until it is back)."""
+    unreachable = ntfy_unreachable(scenario)
     late = 0
     for i in must:
         outage = outages[i]
         paged = delivered.get(i)
-        if paged is None or paged - outage.start_ms <= bound_ms:
+        if paged is None:
             continue
-        if any(t.overlaps(outage.start_ms, paged) for t in scenario.ntfy):
-            continue
-        late += 1
+        if paged - reachable_since(unreachable, outage.start_ms, paged) > bound_ms:
+            late += 1
     return late
 
 
@@ -503,9 +546,12 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "lookups_failed": record.lookups_failed,
         "lookups_found": record.lookups_found,
         # Outage start to the first DOWN on ntfy, per fault kind met on the
-        # way; late_pages: over failover + confirmation + one interval while
-        # ntfy itself answered some node.
+        # way; the worst of it counted from when some node could reach ntfy
+        # again; late_pages: over failover + confirmation + one interval so.
         "notification_latency_s": latency_by_fault(scenario, outages, delivered, must),
+        "notification_latency_reachable_s": reachable_latency_max(
+            scenario, outages, delivered, must
+        ),
         "notification_bound_s": page_bound / 1000,
         "late_pages": late_pages(scenario, outages, delivered, must, page_bound),
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),

@@ -51,6 +51,9 @@ def summarize(reports: Sequence[Mapping[str, Any]], bound_s: float) -> dict[str,
             "error_s": round(sum(float(a["error_s"]) for a in alone), 1),
         },
         "notification_latency_s": _latency_by_fault(reports),
+        "notification_latency_reachable_s_max": _max(
+            r.get("notification_latency_reachable_s") for r in reports
+        ),
         "notification_bound_s": max(float(r["notification_bound_s"]) for r in reports),
         "all_zero": all(totals[key] == 0 for key in MUST_BE_ZERO),
     }

@@ -17,6 +17,7 @@ from consensus.simulation.report import (
     latency_by_fault,
     order_violations,
     outage_errors,
+    reachable_latency_max,
     uptime_errors,
 )
 from consensus.simulation.runner import Post, Record
@@ -141,7 +142,7 @@ def test_an_event_whose_move_another_event_told_is_not_lost() -> None:
     assert _Truth(SCENARIO, record).lost() == 2
 
 
-def test_a_page_later_than_the_bound_is_late_unless_ntfy_itself_was_down() -> None:
+def test_a_page_later_than_the_bound_is_late_unless_no_node_could_reach_ntfy() -> None:
     from dataclasses import replace
 
     from consensus.simulation.scenario import NtfyCut, NtfyTrouble
@@ -159,6 +160,26 @@ def test_a_page_later_than_the_bound_is_late_unless_ntfy_itself_was_down() -> No
     down = replace(SCENARIO, ntfy=(NtfyTrouble(OUTAGE.start_ms, OUTAGE.start_ms + 11 * MIN,
                                                None),))  # fmt: skip
     assert late_pages(down, [OUTAGE], held, [0], bound) == 0
+    # ...but only until it is back: the page is owed within the bound after.
+    short = replace(SCENARIO, ntfy=(NtfyTrouble(OUTAGE.start_ms, OUTAGE.start_ms + 6 * MIN,
+                                                None),))  # fmt: skip
+    assert late_pages(short, [OUTAGE], held, [0], bound) == 1
+    # ntfy cut from both nodes at once is as good as down; each cut alone is not.
+    both = replace(SCENARIO, ntfy_cuts=(
+        NtfyCut(OUTAGE.start_ms, OUTAGE.start_ms + 11 * MIN, "huginn"),
+        NtfyCut(OUTAGE.start_ms + MIN, OUTAGE.start_ms + 9 * MIN, "muninn"),
+    ))  # fmt: skip
+    assert late_pages(both, [OUTAGE], held, [0], bound) == 0
+    assert reachable_latency_max(both, [OUTAGE], held, [0]) == 180.0, "from 9 min to 12 min"
+    apart = replace(SCENARIO, ntfy_cuts=(
+        NtfyCut(OUTAGE.start_ms, OUTAGE.start_ms + 5 * MIN, "huginn"),
+        NtfyCut(OUTAGE.start_ms + 5 * MIN, OUTAGE.start_ms + 11 * MIN, "muninn"),
+    ))  # fmt: skip
+    assert late_pages(apart, [OUTAGE], held, [0], bound) == 1
+    # One node crashed while the other is cut from ntfy: nobody could post.
+    muninn_crashed = Crash(OUTAGE.start_ms, OUTAGE.start_ms + 10 * MIN, "muninn")
+    crashed = replace(both, ntfy_cuts=both.ntfy_cuts[:1], crashes=(muninn_crashed,))
+    assert late_pages(crashed, [OUTAGE], held, [0], bound) == 0
     # An outage never paged is a miss, counted elsewhere, not a late page.
     assert late_pages(SCENARIO, [OUTAGE], {}, [0], bound) == 0
 

@@ -120,3 +120,23 @@ def test_an_event_decided_after_one_stamped_by_a_fast_clock_comes_after_it() -> 
     assert later, "every event decided after the fast-clock one is stamped after it"
     for entry in huginn.log.items("event/"):
         assert entry.hlc > down
+
+
+def test_an_event_learnt_of_after_a_later_one_was_told_is_never_posted() -> None:
+    """Huginn, cut off, decided a DOWN that nobody heard; Muninn meanwhile
+    told users the target's later UP. When Huginn's DOWN arrives it would
+    say a state that is over, out of order: it is superseded, not posted."""
+    from tests.unit.pair import Net
+
+    net = Net(("huginn", "muninn"), ("blog",))
+    net.start()
+    muninn = net.cores["muninn"]
+    start = net.now_ms
+    muninn.order.place("up", "blog", Notice.UP, Hlc(start + 60_000, 0, "muninn"))
+    muninn.order.place("down", "blog", Notice.DOWN, Hlc(start, 0, "huginn"))
+    assert not muninn.superseded("down"), "the UP is not told yet: the DOWN holds it back"
+    assert muninn.order.earlier("up") == ["down"]
+    muninn.publish_succeeded("up", start + 61_000)
+    assert muninn.superseded("down")
+    assert not muninn.should_post("down")
+    assert not muninn.superseded("up")
