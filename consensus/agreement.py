@@ -195,7 +195,7 @@ def _assess_alone(
 def _contradicted(
     voter: str, mine: Verdict, views: Mapping[str, Verdict], shift_ms: Mapping[str, int]
 ) -> bool:
-    """A silent peer whose last word, given after our streak began, was UP
+    """A silent peer that saw the target answer after our streak began
     (each stamp read in one time: a peer's clock minutes ahead must not
     make its last UP look newer than our failures)."""
     start = mine.streak_start
@@ -205,10 +205,21 @@ def _contradicted(
     for node, view in views.items():
         if node == voter or view.state is not VerdictState.UP:
             continue
-        heard = max((h for h in (view.checked, view.confirmed) if h is not None), default=None)
-        if heard is not None and heard.wall_ms + shift_ms.get(node, 0) >= began:
+        seen_ms = _last_seen_up_ms(view)
+        if seen_ms is not None and seen_ms + shift_ms.get(node, 0) >= began:
             return True
     return False
+
+
+def _last_seen_up_ms(view: Verdict) -> int | None:
+    """When a node whose verdict is UP last saw the target answer (its own
+    wall time). Its latest checks may have failed already, a streak too
+    short to move it (the re-check on our first failure, then it fell
+    silent): those say the target is failing, not up."""
+    if view.last_ok is False:
+        return view.before_streak_ms
+    heard = max((h for h in (view.checked, view.confirmed) if h is not None), default=None)
+    return None if heard is None else heard.wall_ms
 
 
 def _latest(anchors: list[Hlc | None]) -> Hlc | None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
+from watchers import collector
 from watchers.config import (
     ApiTokens,
     Config,
@@ -63,10 +64,14 @@ async def serve(
         loop.add_signal_handler(signal.SIGHUP, on_hup)
     serving = asyncio.create_task(server.serve())
     await node.start()
+    # The process is the node's alone: what it loaded is frozen for the collector.
+    collector.settle()
+    freezing = asyncio.create_task(collector.keep_pauses_short())
     log.info("node=%s listening=%s peers=%s targets=%d", node.name, config.node.listen,
              ",".join(node.peers) or "-", len(node.targets))  # fmt: skip
     await stop.wait()
     log.info("node=%s stopping", node.name)
+    freezing.cancel()
     server.should_exit = True
     await serving
     await node.close()

@@ -184,3 +184,26 @@ def test_a_peer_clock_ahead_does_not_make_its_last_up_contradict_us(
                    passed, Settings(), shift_ms=shift_ms)  # fmt: skip
     assert found is not None and found.mode is Mode.SINGLE_VANTAGE
     assert found.state is (AgreedState.PARTIAL if contradicted else AgreedState.DOWN)
+
+
+@pytest.mark.parametrize(("last_ok", "contradicted"), [
+    (True, True),  # its last check, after our streak began, answered
+    (False, False),  # it failed too, once, then the peer fell silent
+])  # fmt: skip
+def test_a_silent_peers_failing_recheck_does_not_contradict_us(
+    last_ok: bool, contradicted: bool
+) -> None:
+    # Huginn re-checked on Muninn's first failure 1 s later and crashed. Its
+    # verdict is still UP (one failure moves nothing), but what it last saw
+    # is the target failing: Muninn, alone, pages once it is sure.
+    recheck = Hlc(601_000, 0, "huginn")
+    up = Verdict(VerdictState.UP, last_ok=last_ok, checked=recheck, confirmed=recheck,
+                 before_streak_ms=570_000 if not last_ok else None)  # fmt: skip
+    down = Verdict(VerdictState.DOWN, since=Hlc(600_000, 0, "muninn"), fails=4,
+                   streak_start=Hlc(600_000, 0, "muninn"), last_ok=False,
+                   checked=Hlc(640_000, 0, "muninn"))  # fmt: skip
+    passed = {"muninn": Hlc(650_000, 0, "muninn")}
+    found = assess(AgreedState.PARTIAL, {"huginn": up, "muninn": down}, {"muninn"}, 2,
+                   passed, Settings())  # fmt: skip
+    assert found is not None and found.mode is Mode.SINGLE_VANTAGE
+    assert found.state is (AgreedState.PARTIAL if contradicted else AgreedState.DOWN)
