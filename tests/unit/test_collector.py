@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,18 +12,22 @@ from watchers import collector
 
 
 @pytest.fixture(autouse=True)
-def thawed() -> object:
+def thawed() -> Iterator[None]:
+    """The test process's collector as it was."""
+    threshold = gc.get_threshold()
     yield
     gc.unfreeze()
+    gc.set_threshold(*threshold)
 
 
 def test_settle_freezes_what_lives_and_sweep_collects_frozen_cycles() -> None:
     class Ring:
         other: object = None
 
-    kept = [object() for _ in range(100)]
+    kept = [[] for _ in range(100)]  # lists: objects the collector tracks
     collector.settle()
     assert gc.get_freeze_count() >= len(kept)
+    assert gc.get_threshold()[0] == collector.YOUNG_THRESHOLD
     ring = Ring()
     ring.other = Ring()
     ring.other.other = ring  # type: ignore[attr-defined]
