@@ -226,16 +226,49 @@ class _Truth:
         told = set(self.copies()) | {self.episode_of(p.event, self.decided_at(p.event, p.at_ms))
                                      for p in self.record.posts}  # fmt: skip
         moot = (Notice.PARTIAL_LASTING, Notice.STILL_DOWN)
+        overtaken = self.overtaken_unheard()
         return sum(
             1
             for event_id, (at_ms, event) in self.record.decided.items()
             if not event.suppressed
             and event_id not in posted
+            and event_id not in overtaken
             and self.transition_of(event, at_ms) not in told
             and self.episode_of(event, at_ms) not in told
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
         )  # fmt: skip
+
+    def overtaken_unheard(self) -> set[str]:
+        """Unposted events whose node could not reach ntfy (crashed, cut
+        off, or cut from ntfy) from their decision until a post of an event
+        of the same target decided after them: posted after it, they would
+        break the target's order, so they can only be dropped. Counted apart
+        from lost events (a node cut off that decides alone what nobody
+        hears is the fault, not the pair's)."""
+        posted = {p.event.id for p in self.record.posts}
+        found = set()
+        for event_id, (at_ms, event) in self.record.decided.items():
+            node = self.record.decided_by.get(event_id)
+            if event_id in posted or node is None or event.notice in UNORDERED:
+                continue
+            later_posts = [p.at_ms for p in self.record.posts
+                           if p.event.subject == event.subject and p.event.notice not in UNORDERED
+                           and self.decided_at(p.event, p.at_ms) > at_ms]  # fmt: skip
+            if later_posts and self._unheard(node, at_ms, min(later_posts)):
+                found.add(event_id)
+        return found
+
+    def _unheard(self, node: str, start_ms: int, end_ms: int) -> bool:
+        """The node could not reach ntfy at any time from start_ms to end_ms."""
+        own: list[Crash | Isolation | NtfyCut] = [
+            *self.scenario.crashes, *self.scenario.isolations, *self.scenario.ntfy_cuts
+        ]  # fmt: skip
+        cut: list[Window] = [w for w in own if w.node == node]
+        cut += list(self.scenario.ntfy)
+        edges = sorted({start_ms, end_ms, *(t for w in cut for t in (w.start_ms, w.end_ms)
+                                             if start_ms < t < end_ms)})  # fmt: skip
+        return all(any(w.holds(lo) for w in cut) for lo, _ in itertools.pairwise(edges))
 
     def _overtaken(self, event_id: str, subject: str, at_ms: int) -> bool:
         return any(
@@ -527,6 +560,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "heals": len(record.convergence_ms) + record.unconverged,
         "unconverged": record.unconverged,
         "lost_events": truth.lost(),
+        "overtaken_unheard": len(truth.overtaken_unheard()),
         "uptime_error_s": _spread(errors),
         "outage_error_s": _spread(
             outage_errors(scenario, record.histories, [outages[i] for i in must])

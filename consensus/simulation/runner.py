@@ -84,6 +84,8 @@ class Record:
     """What happened, for the report."""
 
     decided: dict[str, tuple[int, Event]] = field(default_factory=dict)
+    # The node that decided each event (wrote it first).
+    decided_by: dict[str, str] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
     checks: int = 0
     warnings: dict[str, int] = field(default_factory=dict)
@@ -539,6 +541,7 @@ class Simulation:
             if entry.key.startswith(keys.EVENT) and entry.origin == node.name:
                 event = Event.from_value(entry.key[len(keys.EVENT) :], entry.value)
                 self.record.decided.setdefault(event.id, (self.now_ms, event))
+                self.record.decided_by.setdefault(event.id, node.name)
         for command in step.commands:
             if isinstance(command, Push):
                 self._push(node, command.entries)

@@ -17,7 +17,14 @@ MUST_BE_ZERO = (
     "unconverged",
     "late_pages",
 )
-SUMMED = ("outages", "judged", "exempt", "single_vantage_false_alarms", *MUST_BE_ZERO)
+SUMMED = (
+    "outages",
+    "judged",
+    "exempt",
+    "single_vantage_false_alarms",
+    "overtaken_unheard",
+    *MUST_BE_ZERO,
+)
 
 
 def summarize(reports: Sequence[Mapping[str, Any]], bound_s: float) -> dict[str, Any]:

@@ -186,3 +186,26 @@ def test_a_page_later_than_the_bound_is_late_unless_no_node_could_reach_ntfy() -
     by_kind = latency_by_fault(cut, [OUTAGE], held, [0])
     assert by_kind == {"ntfy_cut": {"outages": 1, "p95": 720.0, "max": 720.0}}
     assert latency_by_fault(SCENARIO, [OUTAGE], on_time, [0])["none"]["max"] == 120.0
+
+
+def test_a_down_decided_by_a_node_cut_off_then_overtaken_is_counted_apart() -> None:
+    """Huginn, cut off, decides a DOWN nobody can hear; Muninn tells the
+    target's later UP. The DOWN can no longer go out in order: it is not
+    lost but overtaken. Had Huginn been able to reach ntfy meanwhile, it
+    would be lost."""
+    from dataclasses import replace
+
+    from consensus.simulation.scenario import Isolation
+
+    down = event(Notice.DOWN, 100 * MIN)
+    up = event(Notice.UP, 102 * MIN)
+    record = Record()
+    record.decided = {down.id: (100 * MIN, down), up.id: (102 * MIN, up)}
+    record.decided_by = {down.id: "huginn", up.id: "muninn"}
+    record.posts = [Post(102 * MIN + 1, "muninn", up)]
+    cut_off = replace(SCENARIO, isolations=(Isolation(99 * MIN, 110 * MIN, "huginn", True),))
+    assert _Truth(cut_off, record).overtaken_unheard() == {down.id}
+    assert _Truth(cut_off, record).lost() == 0
+    back_early = replace(SCENARIO, isolations=(Isolation(99 * MIN, 101 * MIN, "huginn", True),))
+    assert _Truth(back_early, record).overtaken_unheard() == set()
+    assert _Truth(back_early, record).lost() == 1
