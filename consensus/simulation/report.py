@@ -261,11 +261,7 @@ class _Truth:
 
     def _unheard(self, node: str, start_ms: int, end_ms: int) -> bool:
         """The node could not reach ntfy at any time from start_ms to end_ms."""
-        own: list[Crash | Isolation | NtfyCut] = [
-            *self.scenario.crashes, *self.scenario.isolations, *self.scenario.ntfy_cuts
-        ]  # fmt: skip
-        cut: list[Window] = [w for w in own if w.node == node]
-        cut += list(self.scenario.ntfy)
+        cut = _cut_from_ntfy(self.scenario, node) + list(self.scenario.ntfy)
         edges = sorted({start_ms, end_ms, *(t for w in cut for t in (w.start_ms, w.end_ms)
                                              if start_ms < t < end_ms)})  # fmt: skip
         return all(any(w.holds(lo) for w in cut) for lo, _ in itertools.pairwise(edges))
@@ -444,16 +440,19 @@ def latency_by_fault(
     }  # fmt: skip
 
 
+def _cut_from_ntfy(scenario: Scenario, node: str) -> list[Window]:
+    """When the node alone could not post: crashed, cut off from the world,
+    or cut from ntfy by itself."""
+    own: list[Crash | Isolation | NtfyCut] = [
+        *scenario.crashes, *scenario.isolations, *scenario.ntfy_cuts
+    ]  # fmt: skip
+    return [w for w in own if w.node == node]
+
+
 def ntfy_unreachable(scenario: Scenario) -> list[Window]:
     """When no node could post (from the scenario alone): ntfy itself in
-    trouble, or every node crashed, cut off from the world, or cut from
-    ntfy by itself."""
-    cut_off: list[Crash | Isolation | NtfyCut] = [
-        *scenario.crashes,
-        *scenario.isolations,
-        *scenario.ntfy_cuts,
-    ]
-    blocked = {n: [w for w in cut_off if w.node == n] for n in scenario.nodes}
+    trouble, or every node cut from it."""
+    blocked = {n: _cut_from_ntfy(scenario, n) for n in scenario.nodes}
     found = [Window(t.start_ms, t.end_ms) for t in scenario.ntfy]
     edges = sorted({t for ws in blocked.values() for w in ws for t in (w.start_ms, w.end_ms)})
     for lo, hi in itertools.pairwise(edges):
@@ -469,13 +468,20 @@ def reachable_since(unreachable: Sequence[Window], start_ms: int, paged_ms: int)
     return max([start_ms, *ends])
 
 
+def _reachable_waits(
+    scenario: Scenario, outages: Sequence[Outage], delivered: dict[int, int], must: Sequence[int]
+) -> list[int]:
+    """Per paged outage: ms from when some node could reach ntfy to the page."""
+    unreachable = ntfy_unreachable(scenario)
+    return [delivered[i] - reachable_since(unreachable, outages[i].start_ms, delivered[i])
+            for i in must if i in delivered]  # fmt: skip
+
+
 def reachable_latency_max(
     scenario: Scenario, outages: Sequence[Outage], delivered: dict[int, int], must: Sequence[int]
 ) -> float | None:
     """The longest page, in seconds, counted from when some node could reach ntfy."""
-    unreachable = ntfy_unreachable(scenario)
-    waits = [delivered[i] - reachable_since(unreachable, outages[i].start_ms, delivered[i])
-             for i in must if i in delivered]  # fmt: skip
+    waits = _reachable_waits(scenario, outages, delivered, must)
     return round(max(waits) / 1000, 1) if waits else None
 
 
@@ -489,16 +495,9 @@ def late_pages(
     """Outages paged later than bound_ms after they began, or after the last
     time meanwhile that no node could reach ntfy (a down ntfy, or one cut
     from every node, holds every page until it is back)."""
-    unreachable = ntfy_unreachable(scenario)
-    late = 0
-    for i in must:
-        outage = outages[i]
-        paged = delivered.get(i)
-        if paged is None:
-            continue
-        if paged - reachable_since(unreachable, outage.start_ms, paged) > bound_ms:
-            late += 1
-    return late
+    return sum(
+        1 for wait in _reachable_waits(scenario, outages, delivered, must) if wait > bound_ms
+    )
 
 
 def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]]) -> int:
