@@ -59,9 +59,13 @@ async def rows(node: Node, target_ids: list[str], now: int, with_windows: bool) 
     """Each target's row, yielding to the loop every YIELD_EVERY targets.
     (Computing the bars in a thread was tried: under load the loop then
     waits on the GIL at every turn, and /healthz got slower, not faster.)"""
-    stretches = await node.intervals_since(now - 365 * DAY_MS)
+    if len(target_ids) == 1:
+        # One target's page reads one target's history, not everyone's year.
+        mine = [await node.intervals(target_ids[0])]
+    else:
+        stretches = await node.intervals_since(now - 365 * DAY_MS)
+        mine = [stretches.get(t, []) for t in target_ids]
     summaries = await target_summaries(node, target_ids)
-    mine = [stretches.get(t, []) for t in target_ids]
     return await _rows(summaries, mine, now, with_windows)
 
 

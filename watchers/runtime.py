@@ -331,6 +331,11 @@ class Node:
                 found.pop(target_id, None)
         return found
 
+    def revision(self) -> tuple[tuple[str, int], ...]:
+        """Moves with every entry this node writes or merges in order: a
+        cache keyed on it never serves an answer that a write made stale."""
+        return tuple(sorted(self.core.log.vector.items()))
+
     def source_of(self, target_id: str) -> str:
         """Where a target was defined: the config file, or the admin API."""
         # A set, not a scan: the API asks this for every target it lists.
