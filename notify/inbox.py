@@ -83,6 +83,9 @@ class Inbox:
     clock: Callable[[], float] = time.time
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)
     on_message: Callable[[dict[str, Any]], None] | None = None
+    # Who published each stored message (its address): tests tell the
+    # nodes' copies apart by it; never part of what ntfy answers.
+    on_published: Callable[[dict[str, Any], str], None] | None = None
 
     def all(self) -> list[dict[str, Any]]:
         return sorted((m for ms in self.messages.values() for m in ms), key=lambda m: m["time"])
@@ -144,8 +147,11 @@ async def _handle(
         if inbox.fail_status is not None:
             raise Refused(inbox.fail_status, inbox.fail_status * 100, "internal server error")
         _authenticate(inbox, request)
-        _rate_limit(inbox, request.client.host if request.client else "?")
+        client = request.client.host if request.client else "?"
+        _rate_limit(inbox, client)
         message = _store(inbox, parse(body))
+        if inbox.on_published is not None:
+            inbox.on_published(message, client)
     except Refused as exc:
         return _error(exc, inbox.retry_after_s if exc.http == 429 else None)
     if inbox.answer_delay_s:

@@ -12,6 +12,7 @@ import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from notify.inbox import Inbox, serving
 
@@ -120,8 +121,13 @@ def ntfy(bind: str, port: int, faults: Path | None) -> None:
         cue = faults.read_text().strip() if faults is not None and faults.exists() else ""
         inbox.retry_after_s = 2 if cue == "429" else None
 
+    def on_published(message: dict[str, Any], client: str) -> None:
+        # The world reads who posted each copy from this log.
+        line = {"published": message.get("sequence_id", message["id"]), "from": client}
+        print(json.dumps(line), flush=True)
+
     async def forever() -> None:
-        async with serving(Inbox(before_request=on_cue), bind, port):
+        async with serving(Inbox(before_request=on_cue, on_published=on_published), bind, port):
             while True:
                 await asyncio.sleep(3600)
 

@@ -176,6 +176,19 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         found = self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1") or []
         return [str(m.get("title")) for m in found]
 
+    def publishers(self) -> dict[str, list[str]]:
+        """Per sequence id, the node that published each stored copy, from
+        the ntfy test server's log of whose address posted it."""
+        names = {address(n): n for n in NODES}
+        found: dict[str, list[str]] = {}
+        for line in (self.root / "ntfy.log").read_text().splitlines():
+            if line.startswith('{"published"'):
+                seen = json.loads(line)
+                found.setdefault(seen["published"], []).append(
+                    names.get(seen["from"], seen["from"])
+                )
+        return found
+
     def wait(self, condition: Callable[[], bool], what: str, timeout_s: float = 60) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -27,16 +27,22 @@ class Net:
     # (for every node, or for the nodes cut off from it).
     ntfy_up: bool = True
     ntfy_cut: set[str] = field(default_factory=set)
+    # How far each node's wall clock is from the true time (ms; default 0).
+    offsets: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.cores = {
-            n: NodeCore(n, self.names, self.targets, self.settings, self.now_ms) for n in self.names
+            n: NodeCore(n, self.names, self.targets, self.settings, self.at(n)) for n in self.names
         }
         self.inbox: list[tuple[str, str, tuple[Entry, ...]]] = []
         self.cut: set[frozenset[str]] = set()
         self.posts: list[tuple[str, Event]] = []
         self.rechecks: list[tuple[str, str, int]] = []
         self.warnings: list[Warn] = []
+
+    def at(self, node: str) -> int:
+        """What the node's own clock reads now."""
+        return self.now_ms + self.offsets.get(node, 0)
 
     # -- wiring ---------------------------------------------------------------
 
@@ -59,10 +65,10 @@ class Net:
                 core = self.cores[node]
                 reached = self.ntfy_up and node not in self.ntfy_cut
                 # The outbox tells the core whether ntfy answered.
-                self.run(node, core.delivery_observed(reached, self.now_ms))
+                self.run(node, core.delivery_observed(reached, self.at(node)))
                 if reached:
                     self.posts.append((node, command.event))
-                    self.run(node, core.publish_succeeded(command.event.id, self.now_ms))
+                    self.run(node, core.publish_succeeded(command.event.id, self.at(node)))
             elif isinstance(command, Recheck):
                 self.rechecks.append((node, command.target, command.delay_ms))
             elif isinstance(command, Warn):
@@ -73,11 +79,11 @@ class Net:
             src, dst, entries = self.inbox.pop(0)
             if not self.linked(src, dst):
                 continue
-            self.run(dst, self.cores[dst].entries_received(src, entries, self.now_ms))
+            self.run(dst, self.cores[dst].entries_received(src, entries, self.at(dst)))
             for entry in entries:
                 claimed = keys.suffix(entry.key, keys.CLAIM)
                 if claimed is not None and entry.origin == src:
-                    self.run(src, self.cores[src].claim_acknowledged(claimed, self.now_ms))
+                    self.run(src, self.cores[src].claim_acknowledged(claimed, self.at(src)))
 
     def sync(self) -> None:
         """A full pull in every direction that is linked."""
@@ -88,9 +94,9 @@ class Net:
                 cursor = None
                 while True:
                     vector = dict(self.cores[a].log.vector)
-                    page = self.cores[b].delta_requested(a, vector, self.now_ms, cursor, limit=50)
+                    page = self.cores[b].delta_requested(a, vector, self.at(b), cursor, limit=50)
                     step = self.cores[a].entries_received(
-                        b, page.entries, self.now_ms, page.covered, page.next_cursor is None
+                        b, page.entries, self.at(a), page.covered, page.next_cursor is None
                     )
                     self.run(a, step)
                     if page.next_cursor is None:
@@ -114,16 +120,16 @@ class Net:
 
     def tick(self) -> None:
         for name in self.names:
-            self.run(name, self.cores[name].tick(self.now_ms))
+            self.run(name, self.cores[name].tick(self.at(name)))
         self.deliver()
 
     def canaries(self, node: str, ok: bool) -> None:
-        self.run(node, self.cores[node].canaries_observed(ok, self.now_ms))
+        self.run(node, self.cores[node].canaries_observed(ok, self.at(node)))
         self.deliver()
 
     def check(self, node: str, target: str, ok: bool, reason: str = "") -> None:
         reason = reason or ("status 200" if ok else "status 503")
-        self.run(node, self.cores[node].check_observed(target, ok, reason, 12.0, self.now_ms))
+        self.run(node, self.cores[node].check_observed(target, ok, reason, 12.0, self.at(node)))
         self.deliver()
 
     def round(self, target: str, results: dict[str, bool], gap_ms: int = 10_000) -> None:
@@ -153,9 +159,11 @@ def results(names: Iterable[str], ok: bool) -> dict[str, bool]:
     return dict.fromkeys(names, ok)
 
 
-def started(names: tuple[str, ...], targets: tuple[str, ...]) -> Net:
+def started(
+    names: tuple[str, ...], targets: tuple[str, ...], offsets: dict[str, int] | None = None
+) -> Net:
     """A linked pair (or more) that has seen every target UP."""
-    net = Net(names, targets)
+    net = Net(names, targets, offsets=offsets or {})
     net.start()
     for target in targets:
         net.rounds(target, results(names, True), 2)

@@ -198,24 +198,16 @@ def test_a_peer_far_ahead_is_merged_warned_about_and_does_not_drag_the_clock() -
 
 def test_a_skewed_peers_decision_does_not_pin_the_agreed_state() -> None:
     """Muninn's clock runs five minutes ahead; Huginn's later decision must
-    still win the multi-writer state key."""
-    net = started()
-    muninn = net.cores["muninn"]
-    skewed = NodeCore(
-        "muninn",
-        PAIR,
-        TARGETS,
-        net.settings,
-        net.now_ms + 300_000,
-        log=muninn.log,
-        clock_last=muninn.clock.last,
-    )
-    skewed.canaries_observed(True, net.now_ms + 300_000)
+    still win the multi-writer state key, on both nodes."""
+    net = started_pair(PAIR, TARGETS, offsets={"muninn": 300_000})
+    assert net.cores["muninn"].clock.last.wall_ms >= net.now_ms + 300_000, "muninn is ahead"
     net.rounds("blog", results(PAIR, False), 2)
+    assert net.state("blog", "huginn") is AgreedState.DOWN
     net.rounds("blog", results(PAIR, True), 2)
     net.sync()
     assert net.state("blog", "huginn") is AgreedState.UP
     assert net.state("blog", "muninn") is AgreedState.UP
+    assert net.notices("blog") == ["DOWN", "UP"]
 
 
 def test_restart_resumes_verdicts_from_the_log() -> None:
