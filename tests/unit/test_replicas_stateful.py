@@ -8,6 +8,7 @@ heal, a full sync makes every replica equal to the model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from hypothesis import settings
@@ -19,6 +20,11 @@ from consensus.lww import Entry, LwwMap
 
 NAMES = ("huginn", "muninn", "node3")
 KEYS = ("target/a", "target/b", "state/a", "claim/e1", "sent/e1")
+
+
+def rank(entry: Entry) -> tuple[int, int, str, str]:
+    value = json.dumps(entry.value, sort_keys=True, separators=(",", ":"))
+    return (entry.hlc.wall_ms, entry.hlc.logical, entry.hlc.node, value)
 
 
 @dataclass(frozen=True)
@@ -115,9 +121,13 @@ class Replicas(RuleBasedStateMachine):
             assert held == model
 
     def model(self) -> dict[str, object]:
+        """The design's rule, written out here rather than taken from the
+        code under test: per key, the write with the greatest timestamp
+        (wall ms, then logical, then node name); on an equal timestamp, the
+        value whose sorted compact JSON is greater."""
         best: dict[str, Entry] = {}
         for entry in self.writes:
-            if entry.key not in best or entry.beats(best[entry.key]):
+            if entry.key not in best or rank(entry) > rank(best[entry.key]):
                 best[entry.key] = entry
         return {k: (e.hlc, e.value) for k, e in best.items()}
 
@@ -128,14 +138,14 @@ class Replicas(RuleBasedStateMachine):
                 if entry.version > log.vector.get(entry.origin, 0):
                     continue
                 held = log.raw(entry.key)
-                if held is not None and not entry.beats(held):
+                if held is not None and not rank(entry) > rank(held):
                     continue
                 # A page may claim a version whose key a later write has
                 # since replaced at the origin; that later write is above
                 # what the replica claims, so its next pull brings it.
                 coming = [
                     w for w in self.writes
-                    if w.key == entry.key and w.beats(entry)
+                    if w.key == entry.key and rank(w) > rank(entry)
                     and w.version > log.vector.get(w.origin, 0)
                 ]  # fmt: skip
                 assert coming, (
