@@ -1,11 +1,11 @@
 """Key names of the replicated log, in one place.
 
 Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
-``rollup/<node>/<target>/<bucket>``. Multi-writer keys resolve by hlc:
+``audit/<node>/<hlc>``. Multi-writer keys resolve by hlc:
 ``target/<id>``, ``state/<target>``, ``peer/<node>``, ``event/<id>``,
 ``claim/<id>``, ``sent/<id>``, ``push/<target>`` (the last heartbeat, whichever
 node received it), and what the admin API writes: ``target/<id>``,
-``maint/<id>``, ``silence/<id>``, ``ack/<event id>``, ``audit/<node>/<hlc>``.
+``maint/<id>``, ``silence/<id>``, ``ack/<event id>``, and its audit records.
 Agreed moves are single-writer too: ``move/<target>/<hlc>``, where the hlc
 names the node that made the move.
 """

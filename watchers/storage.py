@@ -114,7 +114,8 @@ RESOLUTIONS_MS = {"hour": 3_600_000, "day": 86_400_000}
 
 
 class StorageError(Exception):
-    """The database could not be opened, migrated or written."""
+    """The database could not be opened or migrated. (A failed write is the
+    database's own error, which the write queue in watchers/writes.py handles.)"""
 
 
 # A row of the interval cache: one stretch of agreed history, as the core
