@@ -478,6 +478,8 @@ class NodeCore:
         if abs(delta_ms) >= self.settings.max_skew_ms:
             self._clock_jumped = {"step_ms": delta_ms}
         self.heard = {peer: at + delta_ms for peer, at in self.heard.items()}
+        # The peers' clocks did not move: ours did.
+        self.peer_offset_ms = {peer: off - delta_ms for peer, off in self.peer_offset_ms.items()}
         self._checked_ms = {target: at + delta_ms for target, at in self._checked_ms.items()}
         self.reference.stepped(delta_ms)
         self._next_heartbeat_ms += delta_ms
@@ -1394,17 +1396,28 @@ class NodeCore:
             self._pulled.discard(peer)
         self.heard[peer] = now_ms
 
-    def _skew_warning(self, origin: str, ahead_ms: int, now_ms: int) -> list[Warn]:
-        last = self._skew_warned.get(origin)
+    def peer_clock_observed(self, peer: str, wall_ms: int, now_ms: int) -> Step:
+        """A verified answer from peer carried its wall clock: the offset is
+        kept (the API shows it) and, past max_skew_ms, said. The one place a
+        skew is told, whether seen here or in an entry stamped ahead."""
+        offset_ms = wall_ms - now_ms
+        self.peer_offset_ms[peer] = offset_ms
+        step = Step()
+        if abs(offset_ms) > self.settings.max_skew_ms:
+            step.commands.extend(self._skew_warning(peer, offset_ms, now_ms))
+        return step
+
+    def _skew_warning(self, peer: str, offset_ms: int, now_ms: int) -> list[Warn]:
+        """Every ten minutes at most per peer: a clock off stays off a while."""
+        last = self._skew_warned.get(peer)
         if last is not None and now_ms - last < SKEW_WARN_EVERY_MS:
             return []
-        self._skew_warned[origin] = now_ms
-        return [
-            Warn(
-                "clock_skew",
-                {"origin": origin, "ahead_ms": ahead_ms, "max_skew_ms": self.settings.max_skew_ms},
-            )
-        ]
+        self._skew_warned[peer] = now_ms
+        detail: dict[str, str | int] = {
+            "peer": peer, "offset_ms": offset_ms, "max_skew_ms": self.settings.max_skew_ms,
+            "fix": "check NTP on both nodes",
+        }  # fmt: skip
+        return [Warn("clock_skew", detail)]
 
 
 def _settled(verdict: Verdict) -> bool:

@@ -179,7 +179,6 @@ class Node:
         self.clock_offset_ms: dict[str, int] = {}
         # Nonces of the sync requests accepted lately: a replay is refused.
         self.nonces = wire.Nonces()
-        self._skew_logged_ms: dict[str, int] = {}
         self.push_tokens = push_tokens or {}
         # ntfy's logs (and a test) can tell which node posted.
         self.ntfy_client = httpx.AsyncClient(
@@ -609,7 +608,7 @@ class Node:
                 raise wire.WireError(response.status_code, response.text[:200])
             wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
                         now_ms(), answers=headers["X-Ravens-Nonce"])  # fmt: skip
-            self.saw_clock(peer, response.headers.get("x-ravens-time", ""))
+            await self.saw_clock(peer, response.headers.get("x-ravens-time", ""))
             return wire.parse_body(response.content)
         raise AssertionError("unreachable")
 
@@ -823,20 +822,14 @@ class Node:
         self._peer_is_back(peer)
         return {"merged": len(step.written)}
 
-    def saw_clock(self, peer: str, stamp: str) -> None:
-        """A verified message from peer carried its wall clock: note the offset,
-        and say so (every ten minutes at most) when it is past max_skew_ms."""
+    async def saw_clock(self, peer: str, stamp: str) -> None:
+        """A verified answer from peer carried its wall clock: later requests
+        are stamped in its time, and the core keeps and judges the offset."""
         if not plain_digits(stamp, 16):
             return
         now = now_ms()
-        offset = int(stamp) - now
-        self.clock_offset_ms[peer] = offset
-        quiet = now - self._skew_logged_ms.get(peer, 0) < 600_000
-        if abs(offset) > self.config.sync.max_skew_ms and not quiet:
-            self._skew_logged_ms[peer] = now
-            log.warning("clock_skew node=%s peer=%s offset_ms=%d max_skew_ms=%d: "
-                        "check NTP on both nodes", self.name, peer, offset,
-                        self.config.sync.max_skew_ms)  # fmt: skip
+        self.clock_offset_ms[peer] = int(stamp) - now
+        await self.apply(self.core.peer_clock_observed(peer, int(stamp), now))
 
     def _peer_is_back(self, peer: str) -> None:
         """The peer reached us: stop backing off and pull from it at once, or

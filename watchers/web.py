@@ -104,7 +104,7 @@ def app_for(node: Node) -> FastAPI:
                 "ntfy_ok": health.ntfy_ok,
                 "last_heard_ms": core.heard.get(peer),
                 "sync_lag_ms": lag,
-                "clock_offset_ms": node.clock_offset_ms.get(peer, core.peer_offset_ms.get(peer)),
+                "clock_offset_ms": core.peer_offset_ms.get(peer),
                 "state": core.peer_record(peer).state.value,
                 # Set when the peer answers but refuses our signature.
                 "refuses_us": core.refused_by.get(peer),

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from consensus import keys
 from consensus.agreement import AgreedState
+from consensus.commands import Warn
 from consensus.dispatch import designated_sender
 from consensus.errors import InvalidEntry
 from consensus.hlc import Hlc
@@ -189,11 +190,31 @@ def test_a_peer_far_ahead_is_merged_warned_about_and_does_not_drag_the_clock() -
     assert core.log.get("target/x") is not None
     assert core.clock.last.wall_ms <= net.now_ms
     warnings = [c for c in step.commands if getattr(c, "what", "") == "clock_skew"]
-    assert len(warnings) == 1 and warnings[0].detail["ahead_ms"] == ahead
-    # Said once, not for every entry.
+    assert len(warnings) == 1 and warnings[0].detail["offset_ms"] == ahead
+    # Said once, not for every entry, nor again when an answer shows the same skew.
     entry2 = Entry("target/y", {}, Hlc(net.now_ms + ahead, 1, "muninn"), "muninn", 501)
     again = core.entries_received("muninn", [entry2], net.now_ms + 1000)
     assert not [c for c in again.commands if getattr(c, "what", "") == "clock_skew"]
+    told = core.peer_clock_observed("muninn", net.now_ms + 2000 + ahead, net.now_ms + 2000)
+    assert not told.commands and core.peer_offset_ms["muninn"] == ahead
+
+
+def test_a_peer_clock_seen_in_its_answers_is_kept_and_told_once_past_the_bound() -> None:
+    net = started()
+    core = net.cores["huginn"]
+    bound = net.settings.max_skew_ms
+    assert not core.peer_clock_observed("muninn", net.now_ms + bound, net.now_ms).commands
+    assert core.peer_offset_ms["muninn"] == bound
+    behind = core.peer_clock_observed("muninn", net.now_ms - bound - 1, net.now_ms)
+    (warning,) = behind.commands
+    assert isinstance(warning, Warn) and warning.what == "clock_skew"
+    assert warning.detail["offset_ms"] == -bound - 1 and warning.detail["peer"] == "muninn"
+    quiet = core.peer_clock_observed("muninn", net.now_ms - bound - 1, net.now_ms + 60_000)
+    assert not quiet.commands, "at most every ten minutes"
+    later = net.now_ms + 10 * 60_000
+    assert core.peer_clock_observed("muninn", later - bound - 1, later).commands
+    core.time_stepped(30_000)
+    assert core.peer_offset_ms["muninn"] == -bound - 1 - 30_000, "our clock moved, not its"
 
 
 def test_a_skewed_peers_decision_does_not_pin_the_agreed_state() -> None:
