@@ -15,6 +15,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
 
+from consensus.settings import (
+    TUNABLES,
+    Settings,
+    configured,
+    default_float,
+    default_int,
+    default_tuple,
+)
 from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, Target
@@ -96,23 +104,29 @@ class SyncSection(SecretSource):
     interval_s: float = Field(default=10, gt=0, le=3600)
     # Trust for the peers' certificates when they are not publicly signed.
     ca_file: Path | None = None
-    max_skew_ms: int = Field(default=60_000, gt=0)
+    max_skew_ms: int = Field(default=default_int("sync.max_skew_ms"), gt=0)
     page_size: int = Field(default=500, ge=10, le=10_000)
 
 
 class DefaultsSection(Strict):
     interval_s: float = Field(default=60, gt=0, le=86_400)
     timeout_s: float = Field(default=10, gt=0, le=300)
-    retry_interval_s: float = Field(default=10, gt=0, le=3600)
-    fail_threshold: int = Field(default=2, ge=1, le=20)
-    success_threshold: int = Field(default=2, ge=1, le=20)
-    single_vantage_fail_threshold: int = Field(default=4, ge=1, le=40)
+    retry_interval_s: float = Field(
+        default=default_float("defaults.retry_interval_s"), gt=0, le=3600
+    )
+    fail_threshold: int = Field(default=default_int("defaults.fail_threshold"), ge=1, le=20)
+    success_threshold: int = Field(default=default_int("defaults.success_threshold"), ge=1, le=20)
+    single_vantage_fail_threshold: int = Field(
+        default=default_int("defaults.single_vantage_fail_threshold"), ge=1, le=40
+    )
     max_concurrent_checks: int = Field(default=200, ge=1, le=10_000)
     # A flapping target is settled after this long without a change.
-    flap_calm_s: float = Field(default=600, ge=1, le=86_400)
+    flap_calm_s: float = Field(default=default_float("defaults.flap_calm_s"), ge=1, le=86_400)
     # One notice when an HTTPS target's certificate has this many days left,
     # once per threshold.
-    tls_expiry_days: tuple[Annotated[int, Field(ge=1, le=365)], ...] = (14, 7, 3, 1)
+    tls_expiry_days: tuple[Annotated[int, Field(ge=1, le=365)], ...] = Field(
+        default=default_tuple("defaults.tls_expiry_days")
+    )
 
     @model_validator(mode="after")
     def _stricter_alone(self) -> DefaultsSection:
@@ -135,8 +149,10 @@ class StorageSection(Strict):
     history_retention_days: float = Field(default=400, ge=366, le=3650)
     # The replicated log's cap (held in memory, about 1 KB per entry): past
     # it a peer's batch that adds to the log is refused; a warning comes at 80 %.
-    max_log_entries: int = Field(default=200_000, ge=10_000, le=10_000_000)
-    max_log_mb: int = Field(default=128, ge=8, le=8192)
+    max_log_entries: int = Field(
+        default=default_int("storage.max_log_entries"), ge=10_000, le=10_000_000
+    )
+    max_log_mb: int = Field(default=default_int("storage.max_log_mb"), ge=8, le=8192)
 
 
 class CanarySection(Strict):
@@ -172,13 +188,15 @@ class NtfySection(Strict):
     tag_topics: dict[str, Topic] = Field(default_factory=dict)
     priority: dict[NoticeName, Priority] = Field(default_factory=dict)
     # A reminder while a target stays DOWN, every this many seconds; 0: never.
-    remind_down_every_s: float = Field(default=0, ge=0, le=30 * 86_400)
+    remind_down_every_s: float = Field(
+        default=default_float("ntfy.remind_down_every_s"), ge=0, le=30 * 86_400
+    )
     # Events older than this when ntfy takes them again go out as one summary.
     summarize_after_s: float = Field(default=3600, gt=0)
     timeout_s: float = Field(default=10, gt=0, le=120)
     # How long the standby waits for the designated sender's post before it
     # posts itself (after looking the event up on ntfy).
-    failover_s: float = Field(default=90, ge=5, le=3600)
+    failover_s: float = Field(default=default_float("ntfy.failover_s"), ge=5, le=3600)
     token_file: Path | None = None
     token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
     # Or Basic credentials: a user name, its password from a file or env.
@@ -252,6 +270,17 @@ class Config(Strict):
     silences: tuple[MaintenanceWindow, ...] = ()
     api: ApiSection = ApiSection()
     admin: AdminOptions = AdminOptions()
+
+    def core_settings(self) -> Settings:
+        """The core's settings: each tunable from its section (an absent
+        [ntfy] keeps the defaults), and the pace that the sync interval sets."""
+        values = {}
+        for tunable in TUNABLES:
+            section, key = tunable.key.split(".")
+            found = getattr(self, section)
+            if found is not None:
+                values[tunable.key] = getattr(found, key)
+        return configured(values, round(self.sync.interval_s * 1000))
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:

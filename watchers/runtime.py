@@ -31,7 +31,6 @@ from consensus.errors import InvalidEntry
 from consensus.events import Event
 from consensus.lww import Entry, LwwMap
 from consensus.node import NodeCore
-from consensus.settings import Settings
 from consensus.slots import check_slot
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
@@ -72,25 +71,6 @@ STORAGE_RETRY_S = 5.0
 # A target checked less often than this is still looked at once within this
 # long of a start (spread, so ten thousand do not start in the same second).
 FIRST_CHECK_SPREAD_S = 60.0
-
-
-def settings_from(config: Config) -> Settings:
-    d = config.defaults
-    return Settings(
-        fail_threshold=d.fail_threshold,
-        success_threshold=d.success_threshold,
-        single_vantage_fail_threshold=d.single_vantage_fail_threshold,
-        retry_interval_ms=int(d.retry_interval_s * 1000),
-        max_skew_ms=config.sync.max_skew_ms,
-        heartbeat_interval_ms=int(min(10.0, config.sync.interval_s) * 1000),
-        peer_timeout_ms=int(max(35.0, config.sync.interval_s * 3.5) * 1000),
-        failover_ms=int(config.ntfy.failover_s * 1000) if config.ntfy else 90_000,
-        remind_down_every_ms=int(config.ntfy.remind_down_every_s * 1000) if config.ntfy else 0,
-        tls_expiry_days=d.tls_expiry_days,
-        flap_calm_ms=int(d.flap_calm_s * 1000),
-        max_log_entries=config.storage.max_log_entries,
-        max_log_bytes=config.storage.max_log_mb * 2**20,
-    )
 
 
 def routing_from(
@@ -211,7 +191,7 @@ class Node:
             config.node.name,
             [p.name for p in config.peers],
             {*api_targets(entries), *(t.id for t in config.targets)},
-            settings_from(config),
+            config.core_settings(),
             now_ms(),
             log=entries,
             clock_last=clock,
