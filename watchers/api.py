@@ -24,8 +24,8 @@ from watchers.shed import LIVE_TTL_S, RenderCache
 from watchers.uptime import INCIDENT_STATES, WINDOWS_MS, parse_windows, uptime
 
 MAX_PAGE = 10_000
-# Targets summed up between turns for the loop.
-YIELD_EVERY = 100
+# Targets summed up between turns for the loop (see metrics.TARGETS_PER_TURN).
+YIELD_EVERY = 25
 # Epoch milliseconds have 13 digits until the year 2286.
 MAX_TIME_DIGITS = 16
 FROM = Query(alias="from", description="epoch ms or ISO 8601 with an offset")

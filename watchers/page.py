@@ -18,8 +18,9 @@ from watchers.storage import Interval as Stretch
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
 
 THEMES = ("neon", "plain")
-# Template pieces (a few per row) rendered between turns for the loop.
-RENDER_PARTS_PER_TURN = 500
+# Template pieces (a few per row) rendered between turns for the loop: a
+# turn of 100 is a millisecond or two (see metrics.TARGETS_PER_TURN).
+RENDER_PARTS_PER_TURN = 100
 TEMPLATES = Environment(
     loader=PackageLoader("watchers", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
