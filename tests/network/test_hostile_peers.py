@@ -153,6 +153,9 @@ def test_hostile_sync_input_is_refused_or_harmless_and_the_node_keeps_serving(
     assert time.time() * 1000 - checked < 10_000
     assert world.state("huginn") == "UP"
     client.close()
+    # And the pair still pages a real outage, once.
+    world.start("muninn")
+    world.outage_is_paged_once()
 
 
 def cut_off_after(request: bytes) -> float:

@@ -68,3 +68,5 @@ def test_hostile_targets_end_within_their_timeout_and_memory_stays_bounded(
         assert grew < 40, f"{name} grew {grew:.0f} MB"
     views = world.api("muninn", "/api/v1/targets/redirect-loop")["views"]
     assert views["huginn"]["reason"] == views["muninn"]["reason"] == "more than 5 redirects"
+    # With the hostile targets still checked, the pair pages a real outage once.
+    world.outage_is_paged_once()

@@ -176,6 +176,37 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         found = self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1") or []
         return [str(m.get("title")) for m in found]
 
+    def site_messages(self) -> list[dict[str, Any]]:
+        found = self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1") or []
+        return [m for m in found if str(m.get("title", "")).startswith("site ")]
+
+    def sent_ids(self, name: str) -> set[str]:
+        """The events this node's log knows were posted."""
+        try:
+            rows = self.query(name, "SELECT key FROM log WHERE key LIKE 'sent/%'")
+        except sqlite3.Error:
+            return set()
+        return {str(key).removeprefix("sent/") for (key,) in rows}
+
+    def outage_is_paged_once(self) -> None:
+        """A real outage of the site now: both nodes agree DOWN, then UP;
+        ntfy gets one DOWN and one UP, and both nodes' logs know both were
+        posted (so no node has a copy still to send)."""
+        before = len(self.site_messages())
+        self.target_file.write_text("down")
+        self.wait(self.both("DOWN"), "both agree the site is DOWN", 90)
+        self.target_file.write_text("up")
+        self.wait(self.both("UP"), "both agree the site is UP again", 90)
+
+        def settled() -> bool:
+            new = self.site_messages()[before:]
+            ids = {str(m.get("sequence_id")) for m in new}
+            return len(new) >= 2 and all(ids <= self.sent_ids(n) for n in NODES)
+
+        self.wait(settled, "one DOWN and one UP, known as posted on both nodes", 120)
+        titles = [m["title"] for m in self.site_messages()[before:]]
+        assert titles == ["site is DOWN", "site is UP"], titles
+
     def publishers(self) -> dict[str, list[str]]:
         """Per sequence id, the node that published each stored copy, from
         the ntfy test server's log of whose address posted it."""
