@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import json
 import socket
+from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -44,14 +46,58 @@ def target(bind: str, port: int, state: Path) -> None:
 
 
 # Ports of the hostile targets, from --port on.
-HOSTILE = ("endless", "gigabyte", "trickle", "redirect_loop", "stalled_tls", "silent_dns")
+HOSTILE = ("endless", "gigabyte", "trickle", "redirect_loop", "stalled_tls", "silent_dns",
+           "gzip_bomb", "plain", "elsewhere_redirect", "elsewhere")  # fmt: skip
+# A redirect elsewhere that carried a target's credentials is logged with this.
+LEAKED = "LEAKED credentials to another origin"
+
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def answering(bind: str, port: int) -> dict[int, Handler]:
+    """The hostile targets that answer, by port offset: a gzip bomb, a short
+    plain body, and a redirect to another origin that logs any credentials
+    that followed it."""
+    # 64 MB of zeros in 64 KB: a body that is small on the wire only.
+    bomb_body = gzip.compress(b"\0" * (64 << 20), compresslevel=9)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                     head: bytes, body: bytes) -> bytes:  # fmt: skip
+        asked = await reader.readuntil(b"\r\n\r\n")
+        writer.write(head + b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body))
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+        return asked
+
+    async def gzip_bomb(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await answer(reader, writer, b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n", bomb_body)
+
+    async def plain(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # What a catastrophic regex backtracks on for ever (where it can).
+        await answer(reader, writer, b"HTTP/1.1 200 OK\r\n", b"a" * 85)
+
+    async def elsewhere_redirect(reader: asyncio.StreamReader,
+                                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        location = b"Location: http://%s:%d/\r\n" % (bind.encode(), port + 9)
+        await answer(reader, writer, b"HTTP/1.1 302 Found\r\n" + location, b"")
+
+    async def elsewhere(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        asked = await answer(reader, writer, b"HTTP/1.1 200 OK\r\n", b"ok")
+        if b"\r\nauthorization:" in asked.lower():
+            print(LEAKED, flush=True)
+
+    return {6: gzip_bomb, 7: plain, 8: elsewhere_redirect, 9: elsewhere}
 
 
 def hostile(bind: str, port: int) -> None:
     """Targets that misbehave on purpose, one per port: a body that never
     ends, a gigabyte body, a body that trickles a byte a second, a redirect
-    to itself, a TLS port that never answers the handshake, and a DNS server
-    (UDP) that never answers."""
+    to itself, a TLS port that never answers the handshake, a DNS server
+    (UDP) that never answers, a gzip bomb, a short plain body (for a
+    catastrophic regex), and a redirect to another origin whose server logs
+    any credentials that followed it."""
 
     async def endless(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -94,10 +140,11 @@ def hostile(bind: str, port: int) -> None:
             pass
 
     async def forever() -> None:
-        handlers = (endless, gigabyte, trickle, redirect_loop, stalled)
-        servers = [await asyncio.start_server(h, bind, port + i) for i, h in enumerate(handlers)]
+        handlers = {0: endless, 1: gigabyte, 2: trickle, 3: redirect_loop, 4: stalled,
+                    **answering(bind, port)}  # fmt: skip
+        servers = [await asyncio.start_server(h, bind, port + i) for i, h in handlers.items()]
         loop = asyncio.get_running_loop()
-        await loop.create_datagram_endpoint(Silent, local_addr=(bind, port + len(handlers)))
+        await loop.create_datagram_endpoint(Silent, local_addr=(bind, port + 5))
         async with contextlib.AsyncExitStack() as stack:
             for server in servers:
                 await stack.enter_async_context(server)

@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.network.netns import address, needs_netns
+from tests.network.serve import LEAKED
 from tests.network.world import HOSTILE_PORT, NODES, World
 
 pytestmark = needs_netns
@@ -23,6 +24,11 @@ KINDS = {
     "stalled-tls": f'kind = "http"\nurl = "https://{HOST}:{HOSTILE_PORT + 4}/"',
     "silent-dns": f'kind = "dns"\nquery = "example.org"\nresolver = "{HOST}"\n'
     f"port = {HOSTILE_PORT + 5}",
+    "gzip-bomb": f'kind = "http"\nurl = "http://{HOST}:{HOSTILE_PORT + 6}/"',
+    "regex": f'kind = "http"\nurl = "http://{HOST}:{HOSTILE_PORT + 7}/"\n'
+    "regex = '((\\w|\\W)*)*!'",
+    "redirect-away": f'kind = "http"\nurl = "http://{HOST}:{HOSTILE_PORT + 8}/"\n'
+    'headers = { Authorization = "Bearer k3y" }',
 }
 # What each check must end with (the node's timeout is 2 s).
 REASONS = {
@@ -32,6 +38,9 @@ REASONS = {
     "redirect-loop": "more than 5 redirects",
     "stalled-tls": "timeout after 2 s",
     "silent-dns": "no answer after 2 s",
+    "gzip-bomb": "status 200",
+    "regex": "regex '((\\\\w|\\\\W)*)*!' not matched",
+    "redirect-away": "status 200",
 }
 WATCH_S = 40
 
@@ -60,12 +69,14 @@ def test_hostile_targets_end_within_their_timeout_and_memory_stays_bounded(
             # A check that hung would hold its target's only slot: fewer checks.
             assert len(seen) >= WATCH_S / 2 / 2, f"{name} {target}: only {len(seen)} checks"
             assert {r[2] for r in seen} == {reason}, f"{name} {target}: {seen[:3]}"
-        for target in ("endless", "gigabyte"):
+        for target in ("endless", "gigabyte", "gzip-bomb"):
             details = [json.loads(r[3]) for r in rows if r[0] == target]
             assert all(d.get("body_cut_at_kb") == 1024 for d in details), details[:3]
         assert after[name] < 200, f"{name} uses {after[name]:.0f} MB"
         grew = after[name] - before[name]
         assert grew < 40, f"{name} grew {grew:.0f} MB"
+    # The redirect to another origin was followed without the credentials.
+    assert LEAKED not in (world.root / "hostile.log").read_text()
     views = world.api("muninn", "/api/v1/targets/redirect-loop")["views"]
     assert views["huginn"]["reason"] == views["muninn"]["reason"] == "more than 5 redirects"
     # With the hostile targets still checked, the pair pages a real outage once.
