@@ -208,6 +208,9 @@ def _add_docs(app: FastAPI, readers: list[Any], name: str) -> None:
         return get_swagger_ui_html(openapi_url="/api/v1/openapi.json", title=f"ravens {name}: API")
 
 
+BODY_UNREADABLE = "There was an error parsing the body"
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
@@ -215,6 +218,10 @@ def error(status: int, message: str) -> JSONResponse:
 async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 404 and exc.detail == "Not Found":
         return error(404, "no such path; the API is described at /api/v1/openapi.json")
+    if exc.status_code == 400 and exc.detail == BODY_UNREADABLE:
+        # FastAPI's words when parsing raised (a body nested too deep for
+        # the parser, say), not a JSON syntax error it could point at.
+        return error(400, "body: not JSON that can be read (nested too deep, or malformed)")
     answer = error(exc.status_code, str(exc.detail))
     answer.headers.update(exc.headers or {})
     return answer

@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import socket
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,6 +25,17 @@ from watchers import wire
 pytestmark = needs_netns
 
 HUGINN = f"http://{address('huginn')}:{NODE_PORT}"
+ADMIN_TOKEN = "a" * 40
+
+
+@pytest.fixture
+def world_extra(tmp_path: Path) -> str:
+    """An admin on both nodes, for the attacks on the admin API."""
+    token = tmp_path / "admin-token"
+    token.write_text(ADMIN_TOKEN)
+    return f'\n[[api.admins]]\nname = "ops"\ntoken_file = "{token}"\n'
+
+
 PATHS = ("/sync/push", "/sync/pull", "/sync/history")
 AUTHS = ("none", "bad", "stale", "stranger", "good")
 
@@ -133,25 +146,14 @@ def test_hostile_sync_input_is_refused_or_harmless_and_the_node_keeps_serving(
 
     refuses_entries_no_node_may_write(world, client, entry)
 
-    # Oversized bodies: declared, and sent chunked without a length.
-    before = foreign(world)
-    big = b"x" * (wire.MAX_BODY_BYTES + 1)
-    assert send(client, world.secret, "/sync/push", big, "good").status_code == 413
-    chunked = client.post(HUGINN + "/sync/push", content=iter([big[:4_000_000], big[4_000_000:]]))
-    assert chunked.status_code == 413
-    assert client.post(HUGINN + "/api/v1/push/x", content=b"y" * 300_000).status_code == 413
-    assert foreign(world) == before
-
-    # Slow clients: a request head, and a body, sent a byte at a time.
-    head = b"POST /sync/push HTTP/1.1\r\nHost: h\r\n"
-    for request in (head, head + b"Content-Length: 1000\r\n\r\n{"):
-        assert cut_off_after(request) <= READ_TIMEOUT_S + 2
+    bodies_and_pace_are_bounded(world, client)
 
     # It kept serving and checking throughout.
     assert client.get(HUGINN + "/healthz").status_code == 200
     checked = world.query("huginn", "SELECT max(at_ms) FROM checks")[0][0]
     assert time.time() * 1000 - checked < 10_000
     assert world.state("huginn") == "UP"
+    api_input_is_refused_by_name(client)
     client.close()
     # And the pair still pages a real outage, once.
     world.start("muninn")
@@ -194,3 +196,39 @@ def refuses_entries_no_node_may_write(
                         json.dumps({"entries": [bad]}).encode(), "good")  # fmt: skip
         assert response.status_code == 422 and reason in response.json()["error"], response.text
     assert foreign(world) == before
+
+
+def api_input_is_refused_by_name(client: httpx.Client) -> None:
+    """Deep JSON, a target aimed at the metadata address, and parameters out
+    of range: each a 400 whose message names what is wrong, nothing written."""
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    deep = "[" * 100_000 + "]" * 100_000
+    got = client.post(HUGINN + "/api/v1/admin/targets", content=deep,
+                      headers={**admin, "Content-Type": "application/json"})  # fmt: skip
+    assert got.status_code == 400 and "nested too deep" in got.json()["error"], got.text
+    metadata = {"id": "meta", "kind": "http", "url": "http://169.254.169.254/latest/meta-data/"}
+    got = client.post(HUGINN + "/api/v1/admin/targets", json=metadata, headers=admin)
+    assert got.status_code == 400 and "169.254.169.254 is link-local" in got.json()["error"]
+    for path, named in (("/api/v1/incidents?from=%C2%B2", "from:"),
+                        ("/api/v1/targets/site/uptime?windows=999999999d", "windows:"),
+                        ("/api/v1/targets/site/history?limit=-1", "limit:")):  # fmt: skip
+        got = client.get(HUGINN + path)
+        assert got.status_code == 400 and got.json()["error"].startswith(named), (path, got.text)
+    listed = client.get(HUGINN + "/api/v1/targets").json()["targets"]
+    assert [t["id"] for t in listed] == ["site"], "nothing was added"
+
+
+def bodies_and_pace_are_bounded(world: World, client: httpx.Client) -> None:
+    # Oversized bodies: declared, and sent chunked without a length.
+    before = foreign(world)
+    big = b"x" * (wire.MAX_BODY_BYTES + 1)
+    assert send(client, world.secret, "/sync/push", big, "good").status_code == 413
+    chunked = client.post(HUGINN + "/sync/push", content=iter([big[:4_000_000], big[4_000_000:]]))
+    assert chunked.status_code == 413
+    assert client.post(HUGINN + "/api/v1/push/x", content=b"y" * 300_000).status_code == 413
+    assert foreign(world) == before
+
+    # Slow clients: a request head, and a body, sent a byte at a time.
+    head = b"POST /sync/push HTTP/1.1\r\nHost: h\r\n"
+    for request in (head, head + b"Content-Length: 1000\r\n\r\n{"):
+        assert cut_off_after(request) <= READ_TIMEOUT_S + 2
