@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
+from consensus import keys
 from consensus.events import Event
 from consensus.lww import Entry
+
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,6 +19,18 @@ class Push:
     """Send these entries to every peer now, without waiting for the next sync."""
 
     entries: tuple[Entry, ...]
+
+    def claims_by(self, node: str) -> dict[str, str]:
+        """node's own claims among the entries (entry key -> event id): once
+        a peer has taken one, tell node's core (``claim_acknowledged``), so
+        it posts without waiting out its timer. A push that cannot go may
+        drop other entries to the next pull, never these."""
+        found = {}
+        for entry in self.entries:
+            event_id = keys.suffix(entry.key, keys.CLAIM)
+            if event_id is not None and entry.origin == node:
+                found[entry.key] = event_id
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +69,32 @@ class HistoryMoved:
     target: str
 
 
-Command = Push | Recheck | CheckCanaries | Publish | Warn | HistoryMoved
+@dataclass(frozen=True, slots=True)
+class AgreedMoved:
+    """This node wrote the target's agreed state (a move, or a note on one)."""
+
+    target: str
+    state: str
+    mode: str
+    event: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TargetsChanged:
+    """The targets the log holds changed (written here or merged): the shell
+    schedules checks for what the log now says."""
+
+
+@dataclass(frozen=True, slots=True)
+class WindowsChanged:
+    """Maintenance windows or silences changed: the shell looks again at
+    which are open."""
+
+
+Command = (
+    Push | Recheck | CheckCanaries | Publish | Warn | HistoryMoved | AgreedMoved
+    | TargetsChanged | WindowsChanged
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -66,3 +108,26 @@ class Step:
     def extend(self, other: Step) -> None:
         self.written.extend(other.written)
         self.commands.extend(other.commands)
+
+
+def told(step: Step) -> Step:
+    """The step with what its written entries change for the shell said as
+    commands (once each), so no shell reads key names to decide."""
+    written = [entry.key for entry in step.written]
+    said = {type(command) for command in step.commands}
+    if TargetsChanged not in said and any(k.startswith(keys.TARGET) for k in written):
+        step.commands.append(TargetsChanged())
+    windows = (keys.MAINTENANCE, keys.SILENCE)
+    if WindowsChanged not in said and any(k.startswith(windows) for k in written):
+        step.commands.append(WindowsChanged())
+    return step
+
+
+def telling(method: Callable[P, Step]) -> Callable[P, Step]:
+    """For the core's public methods: the Step they return is ``told``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Step:
+        return told(method(*args, **kwargs))
+
+    return wrapper

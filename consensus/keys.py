@@ -90,6 +90,12 @@ def node_subject(node: str) -> str:
     return f"{NODE_SUBJECT}{node}"
 
 
+def subject_node(subject: str) -> str | None:
+    """The node an event's subject names, when the event is about a node
+    (its network, its clock) rather than a target."""
+    return subject.removeprefix(NODE_SUBJECT) if subject.startswith(NODE_SUBJECT) else None
+
+
 def owner(key: str) -> str | None:
     """The one node that may write key (its own view, health or audit
     record); None for keys any node writes."""

@@ -25,7 +25,17 @@ from consensus.agreement import (
     note_partial,
     with_event,
 )
-from consensus.commands import CheckCanaries, HistoryMoved, Publish, Push, Recheck, Step, Warn
+from consensus.commands import (
+    AgreedMoved,
+    CheckCanaries,
+    HistoryMoved,
+    Publish,
+    Push,
+    Recheck,
+    Step,
+    Warn,
+    telling,
+)
 from consensus.dispatch import (
     Dispatch,
     DispatchState,
@@ -215,6 +225,7 @@ class NodeCore:
         the same on every node that holds the same log."""
         return derive(self._moves.get(target, {}).values())
 
+    @telling
     def import_history(self, stretches: Iterable[Stretch]) -> Step:
         """Moves for history kept before moves were entries (an upgrade):
         one per stretch, stamped at its start, so it lives on in the log.
@@ -354,6 +365,7 @@ class NodeCore:
 
     # -- facts ---------------------------------------------------------------
 
+    @telling
     def check_observed(
         self, target: str, ok: bool, reason: str, latency_ms: float | None, now_ms: int
     ) -> Step:
@@ -438,6 +450,7 @@ class NodeCore:
         if target in self.targets:
             self.reference.observe(target, their_ms, now_ms)
 
+    @telling
     def canaries_observed(self, ok: bool, now_ms: int) -> Step:
         """This node's canaries (its own network) were checked."""
         step = Step()
@@ -491,6 +504,7 @@ class NodeCore:
             for event_id_, record in self.dispatch.items()
         }
 
+    @telling
     def delivery_observed(self, ok: bool, now_ms: int) -> Step:
         """An attempt to reach ntfy got an answer (ok) or none: no connection,
         a timeout, a 5xx. Not a 429: pacing would hold the peer back too.
@@ -530,6 +544,7 @@ class NodeCore:
             step.commands.append(Recheck(target, 0))
         return step
 
+    @telling
     def entries_received(
         self,
         peer: str,
@@ -636,6 +651,7 @@ class NodeCore:
             known[origin] = max(known.get(origin, 0), version)
         return self.log.delta_since(vector, limit, cursor)
 
+    @telling
     def claim_acknowledged(self, event_id_: str, now_ms: int) -> Step:
         """The peer confirmed it holds our claim: post without waiting longer."""
         record = self.dispatch.get(event_id_)
@@ -643,6 +659,7 @@ class NodeCore:
             return Step()
         return self._post_if_still_ours(record, Move.CLAIM_ACKED, now_ms)
 
+    @telling
     def publish_succeeded(self, event_id_: str, now_ms: int) -> Step:
         """ntfy accepted our post of this event."""
         step = Step()
@@ -657,6 +674,7 @@ class NodeCore:
         step.commands.extend(self._release_later(event_id_))
         return step
 
+    @telling
     def add_target(self, target: str, now_ms: int) -> Step:
         """Start watching a target at run time (from a reloaded config)."""
         self.targets.add(target)
@@ -679,6 +697,7 @@ class NodeCore:
         self._confirm.discard(target)
         self.reference.forget(target)
 
+    @telling
     def heartbeat_received(self, target: str, now_ms: int) -> Step:
         """A push target called its secret URL on this node. The heartbeat goes
         to the peer at once, so either node can judge the silence."""
@@ -694,6 +713,7 @@ class NodeCore:
         at = entry.value.get("at_ms")
         return at if isinstance(at, int) else None
 
+    @telling
     def set_maintenance(self, target: str, on: bool, now_ms: int) -> Step:
         if on:
             self.maintenance.add(target)
@@ -713,6 +733,7 @@ class NodeCore:
         else:
             self.silenced.discard(target)
 
+    @telling
     def certificate_observed(self, target: str, not_after_ms: int, now_ms: int) -> Step:
         """A check saw the target's certificate, valid until not_after_ms.
 
@@ -750,6 +771,7 @@ class NodeCore:
         )
         return self._announce(event, now_ms)
 
+    @telling
     def admin_write(
         self, key: str, value: JsonValue, now_ms: int, audit: dict[str, JsonValue]
     ) -> Step:
@@ -769,6 +791,7 @@ class NodeCore:
         entry = self.log.get(keys.ack(event_id_))
         return entry is not None and not entry.tombstone
 
+    @telling
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
         step = Step()
@@ -868,6 +891,7 @@ class NodeCore:
             event = replace(event, previous_since_ms=record.since_ms)
             moved = with_event(moved, event.id)
         step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
+        step.commands.append(AgreedMoved(target, moved.state.value, moved.mode.value, moved.event))
         step.extend(self._record_move(target, found, moved.event, now_ms))
         if event is not None:
             step.extend(self._announce(event, now_ms))
@@ -1040,6 +1064,9 @@ class NodeCore:
             )
             noted = note_partial(record, event.id)
             step.written.append(self._write(keys.state(target), noted.to_value(), now_ms))
+            step.commands.append(
+                AgreedMoved(target, noted.state.value, noted.mode.value, noted.event)
+            )
             step.extend(self._announce(event, now_ms))
         return step
 
@@ -1396,6 +1423,7 @@ class NodeCore:
             self._pulled.discard(peer)
         self.heard[peer] = now_ms
 
+    @telling
     def peer_clock_observed(self, peer: str, wall_ms: int, now_ms: int) -> Step:
         """A verified answer from peer carried its wall clock: the offset is
         kept (the API shows it) and, past max_skew_ms, said. The one place a

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
-from consensus.keys import NODE_SUBJECT
+from consensus.keys import subject_node
 
 # ntfy turns a message of 4,096 bytes or more into an attachment, or refuses
 # it; stay well under.
@@ -77,7 +77,7 @@ def build(event: Event, subject: Subject, style: Style) -> dict[str, object]:
     if event.notice is Notice.FLAPPING_SETTLED and event.state == "DOWN":
         tags = ["rotating_light"]
         priority = style.priority.get(Notice.DOWN, 5)
-    if event.mode is Mode.SINGLE_VANTAGE and not event.subject.startswith(NODE_SUBJECT):
+    if event.mode is Mode.SINGLE_VANTAGE and subject_node(event.subject) is None:
         tags.append("single_vantage")
     message: dict[str, object] = {
         "topic": subject.topic or style.topic,
@@ -144,7 +144,7 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
         )
     if notice is Notice.TLS_EXPIRING:
         return _tls_words(event, label)
-    node = event.subject.removeprefix(NODE_SUBJECT)
+    node = subject_node(event.subject) or event.subject
     if notice is Notice.NODE_ISOLATED:
         return (
             f"{node} lost its own network",

@@ -26,7 +26,18 @@ from pydantic import TypeAdapter, ValidationError
 
 from consensus import keys
 from consensus.agreement import Notice
-from consensus.commands import CheckCanaries, HistoryMoved, Publish, Push, Recheck, Step, Warn
+from consensus.commands import (
+    AgreedMoved,
+    CheckCanaries,
+    HistoryMoved,
+    Publish,
+    Push,
+    Recheck,
+    Step,
+    TargetsChanged,
+    Warn,
+    WindowsChanged,
+)
 from consensus.errors import InvalidEntry
 from consensus.events import Event
 from consensus.lww import Entry, LwwMap
@@ -534,15 +545,17 @@ class Node:
             batch = Batch(list(step.written), dict(self.core.log.vector), self.core.clock.last,
                           checks or [], outbox, histories)  # fmt: skip
             self.core.storage_observed(await self.writes.commit(batch, now_ms()))
-        self._log_moves(step)
-        if any(e.key.startswith(keys.TARGET) for e in step.written):
+        if any(isinstance(c, TargetsChanged) for c in step.commands):
             await self._apply_targets()
-        if any(e.key.startswith((keys.MAINTENANCE, keys.SILENCE)) for e in step.written):
-            self._spawn(self._maintenance())
         for command in step.commands:
             if isinstance(command, Push):
                 for pushes in self.pushes.values():
-                    pushes.add(command.entries)
+                    pushes.add(command.entries, command.claims_by(self.name))
+            elif isinstance(command, WindowsChanged):
+                self._spawn(self._maintenance())
+            elif isinstance(command, AgreedMoved):
+                log.info("agreed node=%s target=%s state=%s mode=%s event=%s", self.name,
+                         command.target, command.state, command.mode, command.event)  # fmt: skip
             elif isinstance(command, Recheck):
                 self._recheck(command.target, command.delay_ms)
             elif isinstance(command, CheckCanaries):
@@ -558,14 +571,6 @@ class Node:
                 fields = " ".join(f"{k}={v}" for k, v in command.detail.items())
                 log.warning("%s node=%s %s", command.what, self.name, fields)
         self.wake.set()
-
-    def _log_moves(self, step: Step) -> None:
-        for entry in step.written:
-            target = keys.suffix(entry.key, keys.STATE)
-            if target is not None and entry.origin == self.name and isinstance(entry.value, dict):
-                log.info("agreed node=%s target=%s state=%s mode=%s event=%s", self.name, target,
-                         entry.value.get("state"), entry.value.get("mode"),
-                         entry.value.get("event"))  # fmt: skip
 
     # -- sync ----------------------------------------------------------------
 
@@ -615,17 +620,15 @@ class Node:
         self.clock_offset_ms[peer] = int(told) - now_ms()
         return True
 
-    async def _push(self, peer: str, entries: tuple[Entry, ...]) -> bool:
+    async def _push(self, peer: str, entries: tuple[Entry, ...], claims: list[str]) -> bool:
         payload = {"entries": [wire.entry_to_json(e) for e in entries]}
         try:
             await self._signed_post(peer, "/sync/push", payload)
         except (httpx.HTTPError, wire.WireError) as exc:
             log.debug("push node=%s peer=%s failed: %s", self.name, peer, exc)
             return False
-        for entry in entries:
-            claimed = keys.suffix(entry.key, keys.CLAIM)
-            if claimed is not None and entry.origin == self.name:
-                await self.apply(self.core.claim_acknowledged(claimed, now_ms()))
+        for event_id in claims:
+            await self.apply(self.core.claim_acknowledged(event_id, now_ms()))
         return True
 
     async def _sync_all(self) -> None:
@@ -707,8 +710,9 @@ class Node:
         await self.apply(self.core.delivery_observed(ok, now_ms()))
 
     def _subject(self, event: Event) -> Subject:
-        if event.subject.startswith(keys.NODE_SUBJECT):
-            return Subject(event.subject.removeprefix(keys.NODE_SUBJECT))
+        node = keys.subject_node(event.subject)
+        if node is not None:
+            return Subject(node)
         target = self.targets.get(event.subject)
         label = target.label if target is not None else event.subject
         page = None

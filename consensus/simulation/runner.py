@@ -320,14 +320,11 @@ class Simulation:
 
         self.at(self.now_ms + self.rng.randrange(30, 150), arrive)
 
-    def _push(self, node: SimNode, entries: tuple[Entry, ...]) -> None:
+    def _push(self, node: SimNode, push: Push) -> None:
+        entries = push.entries
         if not entries:
             return
-        claims = [
-            e.key[len(keys.CLAIM) :]
-            for e in entries
-            if e.key.startswith(keys.CLAIM) and e.origin == node.name
-        ]
+        claims = list(push.claims_by(node.name).values())
         for peer in self.nodes.values():
             if peer is node:
                 continue
@@ -544,7 +541,7 @@ class Simulation:
                 self.record.decided_by.setdefault(event.id, node.name)
         for command in step.commands:
             if isinstance(command, Push):
-                self._push(node, command.entries)
+                self._push(node, command)
             elif isinstance(command, Recheck):
                 self._schedule_check(node, command.target, self.now_ms + command.delay_ms)
             elif isinstance(command, CheckCanaries):

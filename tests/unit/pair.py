@@ -6,11 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from consensus import keys
 from consensus.agreement import AgreedState
 from consensus.commands import Publish, Push, Recheck, Step, Warn
 from consensus.events import Event
-from consensus.lww import Entry
 from consensus.node import NodeCore
 from consensus.settings import Settings
 
@@ -34,7 +32,7 @@ class Net:
         self.cores = {
             n: NodeCore(n, self.names, self.targets, self.settings, self.at(n)) for n in self.names
         }
-        self.inbox: list[tuple[str, str, tuple[Entry, ...]]] = []
+        self.inbox: list[tuple[str, str, Push]] = []
         self.cut: set[frozenset[str]] = set()
         self.posts: list[tuple[str, Event]] = []
         self.rechecks: list[tuple[str, str, int]] = []
@@ -60,7 +58,7 @@ class Net:
             if isinstance(command, Push):
                 for other in self.names:
                     if other != node and self.linked(node, other) and command.entries:
-                        self.inbox.append((node, other, command.entries))
+                        self.inbox.append((node, other, command))
             elif isinstance(command, Publish):
                 core = self.cores[node]
                 reached = self.ntfy_up and node not in self.ntfy_cut
@@ -76,14 +74,12 @@ class Net:
 
     def deliver(self) -> None:
         while self.inbox:
-            src, dst, entries = self.inbox.pop(0)
+            src, dst, push = self.inbox.pop(0)
             if not self.linked(src, dst):
                 continue
-            self.run(dst, self.cores[dst].entries_received(src, entries, self.at(dst)))
-            for entry in entries:
-                claimed = keys.suffix(entry.key, keys.CLAIM)
-                if claimed is not None and entry.origin == src:
-                    self.run(src, self.cores[src].claim_acknowledged(claimed, self.at(src)))
+            self.run(dst, self.cores[dst].entries_received(src, push.entries, self.at(dst)))
+            for claimed in push.claims_by(src).values():
+                self.run(src, self.cores[src].claim_acknowledged(claimed, self.at(src)))
 
     def sync(self) -> None:
         """A full pull in every direction that is linked."""

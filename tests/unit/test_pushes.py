@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from consensus import keys
+from consensus.commands import Push
 from consensus.hlc import Hlc
 from consensus.lww import Entry
 from watchers.pushes import PeerPushes
@@ -25,11 +26,13 @@ class SlowPeer:
 
     def __init__(self) -> None:
         self.received: list[tuple[Entry, ...]] = []
+        self.claims: list[list[str]] = []
         self.answers: asyncio.Queue[bool] = asyncio.Queue()
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def send(self, entries: tuple[Entry, ...]) -> bool:
+    async def send(self, entries: tuple[Entry, ...], claims: list[str]) -> bool:
         self.received.append(entries)
+        self.claims.append(claims)
         return await self.answers.get()
 
     def spawn(self, work: Awaitable[None]) -> None:
@@ -67,12 +70,14 @@ async def _a_backlog_past_the_bound_is_left_to_the_pull_but_claims_stay() -> Non
     pushes.add(checks(0, 1))
     await peer.settle()
     claim = entry(keys.claim("e1"), 10_000)
-    pushes.add((*checks(1, 60), claim, *checks(61, 60)))
+    push = Push((*checks(1, 60), claim, *checks(61, 60)))
+    pushes.add(push.entries, push.claims_by("huginn"))
     assert pushes.pending == [claim], "over the bound: only the claim waits"
     assert pushes.left_to_pull == 120
     await peer.answers.put(True)
     await peer.settle()
     assert peer.received[-1] == (claim,)
+    assert peer.claims[-1] == ["e1"], "the shell hears which claim the peer took"
     await peer.answers.put(True)
     await peer.settle()
     assert not pushes.in_flight
