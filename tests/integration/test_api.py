@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ import pytest
 from tests.integration.processes import Pair
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
+
+CHANGELOG = Path(__file__).parents[2] / "CHANGELOG.md"
 
 
 @pytest.fixture
@@ -170,7 +173,11 @@ def test_health_readiness_nodes_and_the_openapi_description(
     pair.wait(lambda: get(pair, "huginn", "/api/v1/nodes")[1]["voter"] is True, "huginn votes")
     _, nodes = get(pair, "huginn", "/api/v1/nodes")
     assert nodes["peers"][0]["name"] == "muninn", nodes
+    # The version a node reports is the one installed, and the changelog's newest.
+    newest = CHANGELOG.read_text().split("\n## ", 2)[1].split()[0]
+    assert nodes["version"] == version("ravens") == newest
     _, spec = get(pair, "huginn", "/api/v1/openapi.json")
+    assert spec["info"]["version"] == newest
     paths = set(spec["paths"])
     assert {"/api/v1/targets", "/api/v1/targets/{target_id}", "/api/v1/targets/{target_id}/history",
             "/api/v1/targets/{target_id}/uptime", "/api/v1/incidents", "/api/v1/nodes",
