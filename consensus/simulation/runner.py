@@ -508,8 +508,15 @@ class Simulation:
         doubtful = [row for row in node.outbox.values() if row.status == "doubt"]
         if not doubtful:
             return
-        if self.world.ntfy(node.name, self.now_ms) is not None:
+        trouble = self.world.ntfy(node.name, self.now_ms)
+        if trouble is not None:
             self.record.lookups_failed += 1
+            if trouble.retry_after_s is None and core.ntfy_ok is not False:
+                # No answer, as a post would get none: the core hears so, and
+                # its claims go to the standby (as the shell's outbox tells
+                # it when its lookup, then its post, get no answer).
+                self._apply(node, core.delivery_observed(False, self.wall(node)))
+                self._probe_later(node, epoch)
             self.at(self.now_ms + LOOKUP_RETRY_MS, lambda: self._look_up(node, epoch))
             return
         for row in doubtful:
