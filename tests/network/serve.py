@@ -167,6 +167,8 @@ def ntfy(bind: str, port: int, faults: Path | None) -> None:
     def on_cue(inbox: Inbox) -> None:
         cue = faults.read_text().strip() if faults is not None and faults.exists() else ""
         inbox.retry_after_s = 2 if cue == "429" else None
+        if cue == "429":
+            print(json.dumps({"refusing": 429}), flush=True)  # the world counts these
 
     def on_published(message: dict[str, Any], client: str) -> None:
         # The world reads who posted each copy from this log.

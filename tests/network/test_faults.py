@@ -19,18 +19,18 @@ def test_a_target_down_then_back_gives_one_down_and_one_up(world: World) -> None
     world.target_file.write_text("down")
     world.wait(world.both("DOWN"), "both agree the site is DOWN")
     world.wait(lambda: world.titles() == ["site is DOWN"], "one DOWN notification")
-    time.sleep(20)  # the outage lasts: nothing more is sent
+    world.checked(4)  # the outage lasts: each node checks on, nothing more is sent
+    assert world.titles() == ["site is DOWN"]
     world.target_file.write_text("up")
     world.wait(world.both("UP"), "both agree the site is UP again")
-    world.wait(lambda: len(world.titles()) == 2, "the UP notification")
-    time.sleep(5)
+    world.wait(lambda: len(world.titles()) == 2 and world.all_told(), "the UP, known as posted")
     assert world.titles() == ["site is DOWN", "site is UP"]
 
 
 def test_a_target_cut_off_from_huginn_only_is_partial_and_pages_nobody(world: World) -> None:
     world.net.cut("huginn", "targets")
     world.wait(world.both("PARTIAL"), "both agree the site is PARTIAL")
-    time.sleep(15)
+    world.checked(3)
     assert world.titles() == []
     views = world.api("muninn")["targets"][0]["views"]
     assert views["huginn"]["verdict"] == "DOWN" and views["muninn"]["verdict"] == "UP"
@@ -52,7 +52,7 @@ def test_huginns_own_network_down_it_abstains_and_muninn_notes_it_once(world: Wo
     world.net.mend("huginn", "world")
     world.wait(lambda: (world.api("huginn", "/api/v1/nodes") or {}).get("voter") is True,
                "huginn votes again")  # fmt: skip
-    time.sleep(10)
+    world.checked(2)
     assert [t for t in world.titles() if "site" in t] == [], "no target alarms"
 
 
@@ -61,7 +61,7 @@ def test_huginns_uplink_cut_pages_nobody_and_all_agree_after(world: World) -> No
     world.wait(lambda: (world.api("muninn", "/api/v1/nodes") or {"peers": [{}]})["peers"][0]
                .get("state") == "PEER_LOST", "muninn counts huginn as lost", 90)  # fmt: skip
     world.target_file.write_text("up")
-    time.sleep(10)
+    world.checked(3, ("muninn",))
     assert [t for t in world.titles() if "site" in t] == []
     world.net.link("huginn", up=True)
     world.wait(lambda: (world.api("huginn", "/api/v1/nodes") or {}).get("voter") is True
@@ -108,11 +108,11 @@ def test_ntfy_unreachable_then_429_delivers_both_afterwards_in_order(world: Worl
     world.ntfy_faults.write_text("429")
     for name in NODES:
         world.net.mend(name, "ntfy")
-    time.sleep(10)
+    world.wait(lambda: world.refused_posts() >= 3, "posts tried and refused with 429")
     assert world.titles() == [], "nothing gets through a 429"
     world.ntfy_faults.write_text("")
-    world.wait(lambda: len(world.titles()) >= 2, "both notifications after the 429s end", 120)
-    time.sleep(5)
+    world.wait(lambda: len(world.titles()) >= 2 and world.all_told(),
+               "both notifications after the 429s end, known as posted", 120)  # fmt: skip
     assert world.titles() == ["site is DOWN", "site is UP"]
 
 
@@ -135,8 +135,8 @@ def test_kill_9_around_transitions_never_loses_or_doubles_from_one_node(world: W
         world.wait(world.both(state.upper()), f"round {round_}: both agree {state}", 90)
         # Rounds closer than this would be flapping, rightly announced as such.
         time.sleep(max(0.0, ROUND_S - (time.monotonic() - began)))
-    world.wait(lambda: len(world.titles()) >= ROUNDS, "every transition notified", 180)
-    time.sleep(5)
+    world.wait(lambda: len(world.titles()) >= ROUNDS and world.all_told(),
+               "every transition notified, known as posted", 180)  # fmt: skip
     messages = world.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1")
     by_sequence: dict[str, int] = {}
     for message in messages:
@@ -177,8 +177,9 @@ def test_muninns_clock_five_minutes_off_agreement_holds_and_skew_is_shown(
     def site() -> list[str]:
         return [t for t in world.titles() if t.startswith("site ")]
 
-    world.wait(lambda: len(site()) == 2, "one DOWN and one UP")
-    time.sleep(5)
+    world.wait(
+        lambda: len(site()) == 2 and world.all_told(), "one DOWN and one UP, known as posted"
+    )
     assert site() == ["site is DOWN", "site is UP"]
     # A restart five minutes behind its last stamp is a clock jump, told
     # once; a restart ahead of it is only skew (shown below), no note.

@@ -188,6 +188,29 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
             return set()
         return {str(key).removeprefix("sent/") for (key,) in rows}
 
+    def checks_since(self, name: str, since_ms: int, target: str = "site") -> int:
+        """How many checks of target the node has stored since since_ms."""
+        try:
+            rows = self.query(name, f"SELECT count(*) FROM checks WHERE target = '{target}' "
+                                    f"AND at_ms > {since_ms}")  # fmt: skip
+        except sqlite3.Error:
+            return 0
+        return int(rows[0][0])
+
+    def checked(self, count: int, nodes: tuple[str, ...] = NODES) -> None:
+        """Wait until each node has checked the site count more times: time
+        passed with the node at work, which is what an absence is tested on."""
+        since = int(time.time() * 1000)
+        self.wait(lambda: all(self.checks_since(n, since) >= count for n in nodes),
+                  f"{count} more checks by {', '.join(nodes)}", 30 + count * 10)  # fmt: skip
+
+    def all_told(self, nodes: tuple[str, ...] = NODES) -> bool:
+        """Every message on ntfy is known as posted in each node's log, so
+        no node has a copy still to send."""
+        found = self.get(f"http://{address('ntfy')}:{NTFY_PORT}/{TOPIC}/json?poll=1") or []
+        ids = {str(m.get("sequence_id")) for m in found}
+        return all(ids <= self.sent_ids(n) for n in nodes)
+
     def outage_is_paged_once(self) -> None:
         """A real outage of the site now: both nodes agree DOWN, then UP;
         ntfy gets one DOWN and one UP, and both nodes' logs know both were
@@ -206,6 +229,10 @@ url = "http://{address("targets")}:{TARGET_PORT}/"
         self.wait(settled, "one DOWN and one UP, known as posted on both nodes", 120)
         titles = [m["title"] for m in self.site_messages()[before:]]
         assert titles == ["site is DOWN", "site is UP"], titles
+
+    def refused_posts(self) -> int:
+        """Publish requests the ntfy test server refused with 429 on cue."""
+        return (self.root / "ntfy.log").read_text().count('{"refusing": 429}')
 
     def publishers(self) -> dict[str, list[str]]:
         """Per sequence id, the node that published each stored copy, from
