@@ -101,7 +101,7 @@ def test_a_full_disk_degrades_clearly_and_loses_nothing(small_disk: World) -> No
                                    "ORDER BY start_ms")  # fmt: skip
     moves = [s for (s,) in states]
     assert "DOWN" in moves and moves[-1] == "UP", f"the outage was written: {moves}"
-    time.sleep(5)
+    world.wait(world.all_told, "every message known as posted on both nodes")
     assert world.titles() == ["site is DOWN", "site is UP"]
 
     # A restart finds everything in place.
