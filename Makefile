@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo simulate bench soak clean
+.PHONY: test check lint typecheck unit demo simulate bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,6 +13,15 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP) lint typecheck unit
+
+# The fast lane while working: lint, types, the core's tests (three seeds per
+# simulated property instead of thirty) and the tests that build nodes in
+# process. `make test` is the whole suite, and what CI runs.
+IN_PROCESS := tests/integration/test_outbox.py tests/integration/test_probes.py \
+	tests/integration/test_push_limits.py tests/integration/test_reach.py \
+	tests/integration/test_shed.py
+check: $(STAMP) lint typecheck
+	RAVENS_SIM_SEEDS=3 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(IN_PROCESS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check consensus watchers notify tests
