@@ -277,6 +277,31 @@ class NodeCore:
         entry = self.log.get(keys.event(event_id_))
         return None if entry is None else Event.from_value(event_id_, entry.value)
 
+    # -- what the API reads, typed (no shell reads the log's keys) -----------
+
+    def sent_by(self, event_id_: str) -> str | None:
+        """The node that posted the event, as the log says; None while unsent."""
+        entry = self.log.get(keys.sent(event_id_))
+        return None if entry is None else _node_of(entry.value) or "?"
+
+    def acknowledgement(self, event_id_: str) -> JsonValue:
+        """Who acknowledged the event's incident, when and why; None if nobody."""
+        entry = self.log.get(keys.ack(event_id_))
+        return None if entry is None else entry.value
+
+    def admin_windows(self, silences: bool) -> dict[str, JsonValue]:
+        """Maintenance windows (or silences) written through the admin API, by id."""
+        prefix = keys.SILENCE if silences else keys.MAINTENANCE
+        return {e.key[len(prefix) :]: e.value for e in self.log.items(prefix)}
+
+    def admin_targets(self) -> dict[str, JsonValue]:
+        """Targets written through the admin API, by id (either node's)."""
+        return admin_targets(self.log)
+
+    def audit_records(self) -> list[dict[str, JsonValue]]:
+        """Every admin change either node took, in no order."""
+        return [e.value for e in self.log.items(keys.AUDIT) if isinstance(e.value, dict)]
+
     def should_post(self, event_id_: str) -> bool:
         """Asked by the notifier before each attempt: is this still ours to post?"""
         record = self.dispatch.get(event_id_)
@@ -1446,6 +1471,12 @@ class NodeCore:
             "fix": "check NTP on both nodes",
         }  # fmt: skip
         return [Warn("clock_skew", detail)]
+
+
+def admin_targets(log: LwwMap) -> dict[str, JsonValue]:
+    """Targets written through the admin API into a log, by id: what a
+    node reads before its core is built, and its core after."""
+    return {e.key[len(keys.TARGET) :]: e.value for e in log.items(keys.TARGET)}
 
 
 def _settled(verdict: Verdict) -> bool:

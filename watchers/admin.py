@@ -161,12 +161,12 @@ def _window_routes(api: APIRouter, node: Node, write: Write, kind: str, prefix: 
         from_config = getattr(node.config, kind)
         return {
             "config": [w.model_dump(mode="json", by_alias=True) for w in from_config],
-            "api": {e.key.removeprefix(prefix): e.value for e in node.core.log.items(prefix)},
+            "api": node.core.admin_windows(silences=kind == "silences"),
         }
 
     @api.delete(f"/{kind}/{{window_id}}", status_code=204, summary=f"End a {kind} window")
     async def remove_window(window_id: str, who: Admin) -> Response:
-        if node.core.log.get(f"{prefix}{window_id}") is None:
+        if window_id not in node.core.admin_windows(silences=kind == "silences"):
             raise HTTPException(404, f"no {kind} window {window_id!r} added by the API")
         await write(f"{prefix}{window_id}", None, who, f"remove {kind}", window_id)
         return Response(status_code=204)
@@ -188,7 +188,7 @@ def _incident_routes(api: APIRouter, node: Node, write: Write) -> None:
 
     @api.get("/audit", summary="Every admin change, newest first, from both nodes")
     async def audit(_who: Admin) -> dict[str, Any]:
-        records = [e.value for e in node.core.log.items(keys.AUDIT) if isinstance(e.value, dict)]
+        records = node.core.audit_records()
         records.sort(key=lambda r: (-_int(r.get("at_ms")), str(r.get("key"))))
         return {"audit": records}
 

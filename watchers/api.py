@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from consensus import keys
 from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
 from watchers.clockwatch import now_ms
@@ -293,12 +292,12 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
     out = []
     for incident in found:
         event = node.core.event(incident.event) if incident.event else None
-        sent = node.core.log.get(keys.sent(incident.event)) if incident.event else None
+        sent_by = node.core.sent_by(incident.event) if incident.event else None
         notified: dict[str, Any] = {"status": "none"}
         if event is not None and event.suppressed:
             notified = {"status": "suppressed"}
-        elif sent is not None and isinstance(sent.value, dict):
-            notified = {"status": "sent", "by": sent.value.get("node")}
+        elif sent_by is not None:
+            notified = {"status": "sent", "by": sent_by}
         elif event is not None:
             notified = {"status": "pending"}
         out.append({
@@ -309,7 +308,7 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
             "end_ms": incident.end_ms,
             "ongoing": incident.ongoing,
             "event": incident.event,
-            "acknowledged": _ack(node, incident.event),
+            "acknowledged": node.core.acknowledgement(incident.event) if incident.event else None,
             # Whose failing check anchored the decision.
             "noticed_first": None if event is None or event.anchor is None
             else event.anchor.node,
@@ -318,8 +317,3 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
                           for s in incident.stretches],
         })  # fmt: skip
     return out
-
-
-def _ack(node: Node, event_id: str | None) -> Any:
-    entry = node.core.log.get(keys.ack(event_id)) if event_id else None
-    return None if entry is None else entry.value

@@ -40,8 +40,8 @@ from consensus.commands import (
 )
 from consensus.errors import InvalidEntry
 from consensus.events import Event
-from consensus.lww import Entry, LwwMap
-from consensus.node import NodeCore
+from consensus.lww import Entry, JsonValue
+from consensus.node import NodeCore, admin_targets
 from consensus.slots import check_slot
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.outbox import Routing, Sender
@@ -131,7 +131,7 @@ class Node:
         self.lateness = Lateness()
         self.live = LiveChecks(self.name)
         self.targets: dict[str, AnyTarget] = {
-            **api_targets(core.log),
+            **api_targets(core.admin_targets()),
             **{t.id: t for t in config.targets},
         }
         self.peers = {p.name: str(p.url).rstrip("/") for p in config.peers}
@@ -201,7 +201,7 @@ class Node:
         core = NodeCore(
             config.node.name,
             [p.name for p in config.peers],
-            {*api_targets(entries), *(t.id for t in config.targets)},
+            {*api_targets(admin_targets(entries)), *(t.id for t in config.targets)},
             config.core_settings(),
             now_ms(),
             log=entries,
@@ -336,7 +336,7 @@ class Node:
         wins on a shared id): schedule the new, unschedule the removed,
         reschedule the changed."""
         old = self.targets
-        new = {**api_targets(self.core.log), **{t.id: t for t in self.config.targets}}
+        new = {**api_targets(self.core.admin_targets()), **{t.id: t for t in self.config.targets}}
         for target_id in old.keys() - new.keys():
             with contextlib.suppress(Exception):
                 self.scheduler.remove_job(target_id)
@@ -483,14 +483,14 @@ class Node:
     async def _maintenance(self) -> None:
         """Enter and leave configured maintenance windows and silences."""
         now = datetime.now(UTC)
-        silences = (*self.config.silences, *api_windows(self.core.log, keys.SILENCE))
+        silences = (*self.config.silences, *api_windows(self.core, silences=True))
         silenced = in_maintenance(silences, self.targets.values(), now)
         for target_id in sorted(silenced ^ (self.core.silenced & set(self.targets))):
             on = target_id in silenced
             log.info("silence node=%s target=%s %s", self.name, target_id,
                      "begins" if on else "ends")  # fmt: skip
             self.core.set_silenced(target_id, on)
-        windows = (*self.config.maintenance, *api_windows(self.core.log, keys.MAINTENANCE))
+        windows = (*self.config.maintenance, *api_windows(self.core, silences=False))
         inside = in_maintenance(windows, self.targets.values(), now)
         for target_id in sorted(inside ^ (self.core.maintenance & set(self.targets))):
             on = target_id in inside
@@ -823,29 +823,29 @@ class Node:
             self._spawn(self._pull(peer))
 
 
-def api_targets(entries: LwwMap) -> dict[str, AnyTarget]:
+def api_targets(written_by_id: dict[str, JsonValue]) -> dict[str, AnyTarget]:
     """Targets the admin API added, as the log holds them (either node's)."""
     found: dict[str, AnyTarget] = {}
-    for entry in entries.items(keys.TARGET):
-        value = entry.value.get("target") if isinstance(entry.value, dict) else None
+    for target_id, written in written_by_id.items():
+        value = written.get("target") if isinstance(written, dict) else None
         try:
             target = TARGET_ADAPTER.validate_python(value)
         except ValidationError:
-            log.warning("log entry %s: not a valid target; ignored", entry.key)
+            log.warning("log entry target/%s: not a valid target; ignored", target_id)
             continue
         found[target.id] = target
     return found
 
 
-def api_windows(entries: LwwMap, prefix: str) -> list[MaintenanceWindow]:
+def api_windows(core: NodeCore, silences: bool) -> list[MaintenanceWindow]:
     """Maintenance windows or silences the admin API added."""
     found = []
-    for entry in entries.items(prefix):
-        value = entry.value.get("window") if isinstance(entry.value, dict) else None
+    for window_id, written in core.admin_windows(silences).items():
+        value = written.get("window") if isinstance(written, dict) else None
         try:
             found.append(MaintenanceWindow.model_validate(value))
         except ValidationError:
-            log.warning("log entry %s: not a valid window; ignored", entry.key)
+            log.warning("admin window %s: not a valid window; ignored", window_id)
     return found
 
 
