@@ -18,12 +18,12 @@ from pydantic import ValidationError
 
 from consensus import keys
 from consensus.lww import JsonValue
+from watchers.admin_shapes import TARGET_ADAPTER
 from watchers.api import target_summary
-from watchers.clockwatch import now_ms
 from watchers.config import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, AnyTarget, refusal_for
-from watchers.runtime import TARGET_ADAPTER, Node
+from watchers.runtime import Node
 
 JsonBody = Annotated[dict[str, Any], Body(description="a JSON object")]
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="ravens admin"'}
@@ -67,7 +67,7 @@ def admin_router(node: Node) -> APIRouter:
 
     async def write(key: str, value: JsonValue, who: str, action: str, subject: str) -> None:
         audit: dict[str, JsonValue] = {"who": who, "action": action, "subject": subject}
-        await node.apply(node.core.admin_write(key, value, now_ms(), audit))
+        await node.apply(node.core.admin_write(key, value, node.clock.now_ms(), audit))
 
     _target_routes(api, node, write)
     _window_routes(api, node, write, "maintenance", keys.MAINTENANCE)
@@ -182,7 +182,7 @@ def _incident_routes(api: APIRouter, node: Node, write: Write) -> None:
         note = (body or {}).get("note", "")
         if not isinstance(note, str) or len(note) > 500:
             raise HTTPException(400, "note: expected text of at most 500 characters")
-        value: dict[str, JsonValue] = {"by": who, "note": note, "at_ms": now_ms()}
+        value: dict[str, JsonValue] = {"by": who, "note": note, "at_ms": node.clock.now_ms()}
         await write(keys.ack(event_id), value, who, "acknowledge", event_id)
         return {"event": event_id, "acknowledged": value}
 

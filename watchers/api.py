@@ -16,7 +16,6 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
-from watchers.clockwatch import now_ms
 from watchers.digits import plain_digits
 from watchers.runtime import Node
 from watchers.shed import LIVE_TTL_S, RenderCache
@@ -80,7 +79,7 @@ def router_for(node: Node) -> APIRouter:
         item = target_summary(node, target_id)
         item["incident"] = None
         if item["state"] in INCIDENT_STATES:
-            now = now_ms()
+            now = node.clock.now_ms()
             current = await incidents_between(node, now, now + 1, target_id)
             if current:
                 item["incident"] = incidents_json(node, current[-1:])[0]
@@ -96,7 +95,7 @@ def router_for(node: Node) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="points per node")] = 1000,
     ) -> Response:
         known(target_id)
-        end = when_ms(to, "to", now_ms())
+        end = when_ms(to, "to", node.clock.now_ms())
         start = when_ms(from_, "from", end - 86_400_000)
         if start >= end:
             raise HTTPException(400, "from: expected a time before to")
@@ -118,7 +117,7 @@ def router_for(node: Node) -> APIRouter:
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from None
         stretches = await node.intervals(target_id)
-        now = when_ms(at, "at", now_ms())
+        now = when_ms(at, "at", node.clock.now_ms())
         out = {}
         for name in names:
             start = now - WINDOWS_MS[name]
@@ -150,7 +149,7 @@ def router_for(node: Node) -> APIRouter:
     ) -> Response:
         if target is not None:
             known(target)
-        end = when_ms(to, "to", now_ms() + 1)
+        end = when_ms(to, "to", node.clock.now_ms() + 1)
         start = when_ms(from_, "from", end - 30 * 86_400_000)
         if start >= end:
             raise HTTPException(400, "from: expected a time before to")
@@ -199,10 +198,10 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
 async def merged_history(node: Node, query: dict[str, Any]) -> dict[str, Any]:
     """Both nodes' points in time order; a page ends where the first node's
     full page ends, and next_from_ms continues from there."""
-    answers = {node.name: await node.answer_history(node.name, query)}
+    answers = {node.name: await node.sync.answer_history(node.name, query)}
     reached = {node.name: "ok"}
-    for peer in node.peers:
-        answer = await node.peer_history(peer, query)
+    for peer in node.sync.urls:
+        answer = await node.sync.peer_history(peer, query)
         reached[peer] = "ok" if answer is not None else "unreachable"
         if answer is not None:
             answers[peer] = answer

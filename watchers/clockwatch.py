@@ -17,9 +17,13 @@ Before that, one such reading once set a deadline ten minutes out.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
+
+from notify.courier import AsyncioTimer
 
 # Smaller jumps are jitter or slewing, not a step.
 STEP_TOLERANCE_S = 2.0
@@ -88,3 +92,37 @@ class ClockWatch:
         step = self.clock.stepped_s - self._told_s
         self._told_s = self.clock.stepped_s
         return step
+
+
+class Clock(Protocol):
+    """Everything a node asks of time. The node is handed one: the system's
+    in production, a fake one that a test advances in its tests."""
+
+    def now_ms(self) -> int:
+        """Wall time in epoch milliseconds."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock no step of the wall clock moves."""
+
+    def step_s(self) -> float:
+        """How far the wall clock jumped since last asked; 0.0 when it did not."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait this long (monotonic)."""
+
+    async def wait(self, event: asyncio.Event, timeout_s: float) -> bool:
+        """Wait for event, at most timeout_s; whether it was set."""
+
+
+class SystemClock(AsyncioTimer):
+    """The machine's clocks: wall time through the steady clock, asyncio's
+    sleeps and waits on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._watch = ClockWatch()
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def step_s(self) -> float:
+        return self._watch.step_s()

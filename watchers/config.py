@@ -9,12 +9,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
 
+from consensus.agreement import Notice
+from consensus.events import Event
 from consensus.settings import (
     TUNABLES,
     Settings,
@@ -23,15 +26,23 @@ from consensus.settings import (
     default_int,
     default_tuple,
 )
+from notify.courier import Routing
+from notify.messages import DEFAULT_PRIORITY, Style, Subject
+from notify.publisher import Server
 from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, Target
 from watchers.probes.base import Strict
+from watchers.probes.reach import url_host
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 ENV_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 MIN_SECRET_CHARS = 32
 SECRET_WORDS = ("secret", "token", "password", "key")
+
+
+# A Bearer token, or Basic credentials, for ntfy.
+NtfyLogin = tuple[str | None, tuple[str, str] | None]
 
 
 class ConfigError(Exception):
@@ -281,6 +292,30 @@ class Config(Strict):
             if found is not None:
                 values[tunable.key] = getattr(found, key)
         return configured(values, round(self.sync.interval_s * 1000))
+
+    def routing(
+        self, login: NtfyLogin, subject_for: Callable[[Event], Subject], now_ms: Callable[[], int]
+    ) -> Routing:
+        """Where and how the node posts, from the [ntfy] section."""
+        assert self.ntfy is not None
+        ntfy = self.ntfy
+        priority = dict(DEFAULT_PRIORITY)
+        priority.update({Notice(name.upper()): value for name, value in ntfy.priority.items()})
+        server = Server(str(ntfy.url), token=login[0], basic=login[1], timeout_s=ntfy.timeout_s)
+        return Routing(
+            server,
+            Style(topic=ntfy.topic, priority=priority),
+            subject_for,
+            summarize_after_ms=int(ntfy.summarize_after_s * 1000),
+            now_ms=now_ms,
+        )
+
+    def own_names(self) -> tuple[str, ...]:
+        """The names and addresses this node and its peers answer on."""
+        names = [self.node.host]
+        urls = [self.node.public_url, *(p.url for p in self.peers)]
+        names += [url_host(str(u)) for u in urls if u is not None]
+        return tuple(n for n in dict.fromkeys(names) if n)
 
     @model_validator(mode="after")
     def _names_and_ids(self) -> Config:

@@ -12,7 +12,6 @@ from prometheus_client.registry import Collector
 
 from consensus.agreement import AgreedState
 from watchers.api import live_view
-from watchers.clockwatch import now_ms
 from watchers.runtime import Node
 
 # Targets whose samples are made between turns for the loop: a turn of
@@ -32,7 +31,7 @@ class NodeCollector(Collector):
 
     def per_node(self) -> Iterator[Metric]:
         node, core = self.node, self.node.core
-        now = now_ms()
+        now = node.clock.now_ms()
         voters = core.voters(now)
         voter = GaugeMetricFamily("ravens_node_voter", "1 if the node votes", labels=["node"])
         for name in core.nodes:
@@ -95,8 +94,8 @@ class NodeCollector(Collector):
         lag = GaugeMetricFamily(
             "ravens_sync_lag_seconds", "Since the last full pull", labels=["peer"]
         )
-        for peer in node.last_sync_mono:
-            lag.add_metric([peer], (node.sync_lag_ms(peer) or 0) / 1000)
+        for peer in node.sync.last_sync_mono:
+            lag.add_metric([peer], (node.sync.lag_ms(peer) or 0) / 1000)
         yield lag
         left = CounterMetricFamily(
             "ravens_sync_entries_left_to_pull",
@@ -104,7 +103,7 @@ class NodeCollector(Collector):
             "answer): its next pull carries them",
             labels=["peer"],
         )
-        for peer, pushes in node.pushes.items():
+        for peer, pushes in node.sync.pushes.items():
             left.add_metric([peer], float(pushes.left_to_pull))
         yield left
 

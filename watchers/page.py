@@ -12,7 +12,6 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from watchers.api import YIELD_EVERY, incidents_between, incidents_json, target_summaries
 from watchers.bars import BAR_DAYS, Segment, segments
-from watchers.clockwatch import now_ms
 from watchers.runtime import Node
 from watchers.storage import Interval as Stretch
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
@@ -115,7 +114,7 @@ def nodes_health(node: Node, now: int) -> list[dict[str, Any]]:
 
 
 async def render_status(node: Node, theme: str) -> str:
-    now = now_ms()
+    now = node.clock.now_ms()
     found = await rows(node, sorted(node.targets), now, with_windows=False)
     recent = await incidents_between(node, now - BAR_DAYS * DAY_MS, now + 1)
     incidents = incidents_json(node, recent[-20:])[::-1]
@@ -142,7 +141,7 @@ async def _render(name: str, **context: Any) -> str:
 
 
 async def render_target(node: Node, target_id: str, theme: str) -> str:
-    now = now_ms()
+    now = node.clock.now_ms()
     (row,) = await rows(node, [target_id], now, with_windows=True)
     recent = await incidents_between(node, now - 365 * DAY_MS, now + 1, target_id)
     incidents = incidents_json(node, recent[-50:])[::-1]
@@ -154,7 +153,7 @@ async def render_target(node: Node, target_id: str, theme: str) -> str:
 
 def render_missing(node: Node, target_id: str, theme: str) -> str:
     return TEMPLATES.get_template("missing.html").render(
-        node=node.name, theme=theme, target_id=target_id, now=stamp(now_ms())
+        node=node.name, theme=theme, target_id=target_id, now=stamp(node.clock.now_ms())
     )
 
 

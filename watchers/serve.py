@@ -68,7 +68,7 @@ async def serve(
     collector.settle()
     freezing = asyncio.create_task(collector.keep_pauses_short())
     log.info("node=%s listening=%s peers=%s targets=%d", node.name, config.node.listen,
-             ",".join(node.peers) or "-", len(node.targets))  # fmt: skip
+             ",".join(node.sync.urls) or "-", len(node.targets))  # fmt: skip
     await stop.wait()
     log.info("node=%s stopping", node.name)
     freezing.cancel()

@@ -9,7 +9,6 @@ from fastapi.responses import HTMLResponse, Response
 
 from watchers import badges
 from watchers.api import live_view
-from watchers.clockwatch import now_ms
 from watchers.page import THEMES, render_missing, render_status, render_target
 from watchers.runtime import Node
 from watchers.shed import RenderCache
@@ -58,7 +57,7 @@ def site_router(node: Node) -> APIRouter:
     ) -> Response:
         if target_id not in node.targets:
             return unknown()
-        now = now_ms()
+        now = node.clock.now_ms()
         found = uptime(await node.intervals(target_id), now - WINDOWS_MS[window], now, now)
         return svg(badges.uptime_badge(window, found.percent))
 

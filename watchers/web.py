@@ -16,7 +16,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from watchers import wire
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
-from watchers.clockwatch import now_ms
 from watchers.headers import SecurityHeaders
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
@@ -45,29 +44,7 @@ def app_for(node: Node) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
 
-    def signed(path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            body = await request.body()
-            try:
-                peer = wire.verify(node.secret, list(node.peers), request.headers, "POST", path,
-                                   body, now_ms(), nonces=node.nonces)  # fmt: skip
-                answer = await handler(peer, wire.parse_body(body))
-            except wire.WireError as exc:
-                refused = error(exc.status, str(exc))
-                # Our time, so a sender that stamped it wrong can correct.
-                refused.headers["X-Ravens-Time"] = str(now_ms())
-                return refused
-            content = wire.json_bytes(answer)
-            nonce = request.headers["x-ravens-nonce"]
-            headers = wire.signed_headers(node.secret, node.name, now_ms(), "ANSWER", path,
-                                          content, nonce)  # fmt: skip
-            return Response(content, headers=headers)
-
-        return endpoint
-
-    for path, handler in (("/sync/pull", node.answer_pull), ("/sync/push", node.answer_push),
-                          ("/sync/history", node.answer_history)):  # fmt: skip
-        app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
+    _add_sync(app, node)
 
     async def reader(request: Request) -> None:
         """With a read token configured, reading needs it (or an admin token)."""
@@ -91,12 +68,12 @@ def app_for(node: Node) -> FastAPI:
              dependencies=readers)  # fmt: skip
     async def nodes() -> dict[str, Any]:
         core = node.core
-        now = now_ms()
+        now = node.clock.now_ms()
         voters = core.voters(now)
         peers = []
         for peer in core.peers:
             health = core.health_of(peer)
-            lag = node.sync_lag_ms(peer)
+            lag = node.sync.lag_ms(peer)
             peers.append({
                 "name": peer,
                 "voter": peer in voters,
@@ -157,13 +134,45 @@ def app_for(node: Node) -> FastAPI:
     @app.get("/api/v1/readyz", summary="200 once the node may decide: canaries known, peers pulled")
     async def readyz() -> Response:
         core = node.core
-        ready = core.canaries_ok is not None and core.ready(now_ms())
+        ready = core.canaries_ok is not None and core.ready(node.clock.now_ms())
         body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok,
                 "storage_ok": node.writes.ok}  # fmt: skip
         return JSONResponse(body, status_code=200 if ready else 503)
 
     _add_push(app, node)
     return app
+
+
+def _add_sync(app: FastAPI, node: Node) -> None:
+    """The signed routes peers call: pull, push and history."""
+
+    def signed(path: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            body = await request.body()
+            now, sync = node.clock.now_ms(), node.sync
+            try:
+                peers = list(sync.urls)
+                peer = wire.verify(node.secret, peers, request.headers, "POST", path, body, now,
+                                   nonces=sync.nonces)  # fmt: skip
+                answer = await handler(peer, wire.parse_body(body))
+            except wire.WireError as exc:
+                refused = error(exc.status, str(exc))
+                # Our time, so a sender that stamped it wrong can correct.
+                refused.headers["X-Ravens-Time"] = str(now)
+                return refused
+            content = wire.json_bytes(answer)
+            nonce = request.headers["x-ravens-nonce"]
+            stamp = node.clock.now_ms()
+            headers = wire.signed_headers(node.secret, node.name, stamp, "ANSWER", path, content,
+                                          nonce)  # fmt: skip
+            return Response(content, headers=headers)
+
+        return endpoint
+
+    sync = node.sync
+    for path, handler in (("/sync/pull", sync.answer_pull), ("/sync/push", sync.answer_push),
+                          ("/sync/history", sync.answer_history)):  # fmt: skip
+        app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
 
 
 def _add_push(app: FastAPI, node: Node) -> None:

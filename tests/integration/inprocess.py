@@ -23,5 +23,5 @@ async def node_in_process(
         yield node
     finally:
         await node.http.aclose()
-        await node.sync_client.aclose()
+        await node.sync.client.aclose()
         await node.store.close()

@@ -16,9 +16,9 @@ import httpx
 from consensus.agreement import Mode, Notice
 from consensus.events import Event, event_id
 from consensus.hlc import ZERO, Hlc
+from notify.courier import AsyncioTimer, Courier, Routing
 from notify.inbox import Inbox, serving
 from notify.messages import Style, Subject
-from notify.outbox import Routing, Sender
 from notify.publisher import Server
 from watchers import wire
 from watchers.storage import OutboxRow, Store
@@ -30,6 +30,13 @@ TIMEOUT_S = 0.05
 SENT_POSTS = [0]
 # ntfy answers (or stores) this late: after the sender gave up.
 LATE_S = 0.1
+
+
+class NoWait(AsyncioTimer):
+    """The courier's pauses (after a 429) take no time here."""
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
 
 
 class StoreHost:
@@ -95,7 +102,7 @@ def topic_of(event: Event) -> Subject:
 def run(
     tmp_path: Path,
     inbox: Inbox,
-    work: Callable[[Store, StoreHost, Sender], Awaitable[Any]],
+    work: Callable[[Store, StoreHost, Courier], Awaitable[Any]],
     summarize_after_ms: int | None = None,
     now_ms: int = START_MS,
 ) -> Any:
@@ -114,7 +121,7 @@ def run(
                 routing = Routing(Server(url, token=TOKEN, timeout_s=TIMEOUT_S),
                                   Style("biphrost-status"), topic_of,
                                   summarize_after_ms, lambda: now_ms)  # fmt: skip
-                sender = Sender(host, routing, client, sleep=lambda _s: asyncio.sleep(0))
+                sender = Courier(host, routing, client, clock=NoWait())
                 return await work(store, host, sender)
         finally:
             await store.close()
@@ -122,7 +129,7 @@ def run(
     return asyncio.run(go())
 
 
-async def drain(sender: Sender, store: Store, inbox: Inbox, passes: int = 20_000) -> int:
+async def drain(sender: Courier, store: Store, inbox: Inbox, passes: int = 20_000) -> int:
     """Run passes until the outbox is empty; the number of passes it took.
 
     Backoffs are not waited out, except after a post in doubt: there the
@@ -168,7 +175,7 @@ def test_a_thousand_transitions_under_random_faults_none_lost_none_doubled(
     inbox = Inbox(token=TOKEN, before_request=chaos, clock=lambda: float(next(ticks)))
     events = [transition(t, n, START_MS + n * 60_000 + t) for n in range(10) for t in range(100)]
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> int:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> int:
         passes = 0
         for wave in range(0, len(events), 100):  # transitions keep arriving meanwhile
             await queue(store, events[wave : wave + 100], START_MS + wave)
@@ -192,7 +199,7 @@ def test_an_answer_lost_after_ntfy_stored_it_is_looked_up_not_posted_again(
     inbox = Inbox(token=TOKEN, answer_delay_s=LATE_S)
     down = transition(1, 0, START_MS)
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> list[OutboxRow]:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> list[OutboxRow]:
         await queue(store, [down], START_MS)
         await sender.send_due()  # times out: in doubt
         (row,) = await store.outbox_rows(("posting",))
@@ -213,7 +220,7 @@ def test_a_standby_taking_over_finds_the_senders_post_and_does_not_repeat_it(
     inbox = Inbox(token=TOKEN)
     down = transition(1, 0, START_MS)
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> None:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> None:
         # The sender posted, then died before its peer learned it had.
         async with httpx.AsyncClient() as client:
             from notify.publisher import publish
@@ -233,7 +240,7 @@ def test_stale_events_go_out_as_one_summary_per_topic(tmp_path: Path) -> None:
     old = [transition(t, n, START_MS + n * 1000) for n in range(2) for t in (1, 2, 30)]
     fresh = transition(40, 0, START_MS + 3 * 3_600_000)
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> None:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> None:
         await queue(store, [*old, fresh], START_MS)
         assert await sender.send_due() is None
         assert sorted(host.delivered_ids) == sorted(e.id for e in [*old, fresh])
@@ -250,11 +257,12 @@ def test_rate_limited_the_sender_waits_as_told_then_spaces_its_posts(tmp_path: P
     events = [transition(t, 0, START_MS + t) for t in range(3)]
     slept: list[float] = []
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> float | None:
-        async def sleep(seconds: float) -> None:
-            slept.append(seconds)
+    async def work(store: Store, host: StoreHost, sender: Courier) -> float | None:
+        class Counted(NoWait):
+            async def sleep(self, seconds: float) -> None:
+                slept.append(seconds)
 
-        sender.sleep = sleep
+        sender.clock = Counted()
         await queue(store, events, START_MS)
         waited = await sender.send_due()
         assert len(inbox.requests) == 1, "nothing more after a 429 until the wait is over"
@@ -271,7 +279,7 @@ def test_a_refused_event_is_kept_and_the_rest_still_go(tmp_path: Path) -> None:
     inbox = Inbox(token=TOKEN)
     events = [transition(t, 0, START_MS + t) for t in range(3)]
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> list[OutboxRow]:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> list[OutboxRow]:
         sender.routing.server = Server(sender.routing.server.base_url, token="tk_" + "w" * 29)
         await queue(store, events[:1], START_MS)
         await sender.send_due()
@@ -297,7 +305,7 @@ def test_the_node_hears_whether_ntfy_answers_and_a_probe_says_when_it_is_back(
     inbox = Inbox(token=TOKEN)
     down = transition(1, 0, START_MS)
 
-    async def work(store: Store, host: StoreHost, sender: Sender) -> None:
+    async def work(store: Store, host: StoreHost, sender: Courier) -> None:
         good = sender.routing.server
         sender.routing.server = Server(f"http://127.0.0.1:{closed_port()}", token=TOKEN)
         await queue(store, [down], START_MS)

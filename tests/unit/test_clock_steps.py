@@ -13,7 +13,7 @@ from consensus.node import NodeCore
 from notify.messages import Style, Subject, build
 from tests.unit.pair import results, started
 from watchers.clockwatch import ClockWatch, SteadyClock
-from watchers.runtime import reined_in
+from watchers.schedule import reined_in
 
 PAIR = ("huginn", "muninn")
 TARGETS = ("blog", "shop")

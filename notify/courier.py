@@ -1,4 +1,6 @@
-"""The outbox sender: delivers queued events to ntfy, in order, and never loses one.
+"""The courier: delivers the outbox's queued events to ntfy, in order, and
+never loses one. (Not to be confused with the designated sender of an
+event: the courier of whichever node is sender, or took over, posts it.)
 
 Rows are written by the node in the same transaction as the move that caused
 them; this loop only reads and marks them. Before each attempt it asks the
@@ -25,7 +27,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +50,29 @@ LOOKUP_MARGIN_S = 120
 PROBE_EVERY_S = 10.0
 
 
+class Timer(Protocol):
+    """The node's clock, as far as the courier waits on it."""
+
+    def monotonic(self) -> float: ...
+
+    async def sleep(self, seconds: float) -> None: ...
+
+    async def wait(self, event: asyncio.Event, timeout_s: float) -> bool: ...
+
+
+class AsyncioTimer:
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    async def wait(self, event: asyncio.Event, timeout_s: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout_s)
+        return event.is_set()
+
+
 class Row(Protocol):
     @property
     def event_id(self) -> str: ...
@@ -62,7 +87,7 @@ class Row(Protocol):
 
 
 class Host(Protocol):
-    """What the sender needs from its node."""
+    """What the courier needs from its node."""
 
     async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[Row]: ...
 
@@ -118,11 +143,11 @@ class Post:
 
 
 @dataclass
-class Sender:
+class Courier:
     host: Host
     routing: Routing
     client: httpx.AsyncClient
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Timer = field(default_factory=AsyncioTimer)
     kick: asyncio.Event = field(default_factory=asyncio.Event)
     # Events a standby already looked up on ntfy before taking over.
     looked_up: set[str] = field(default_factory=set)
@@ -142,8 +167,7 @@ class Sender:
                 log.exception("outbox: a pass failed; trying again in %g s", IDLE_WAIT_S)
                 waited = IDLE_WAIT_S
             self.kick.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.kick.wait(), waited or IDLE_WAIT_S)
+            await self.clock.wait(self.kick, waited or IDLE_WAIT_S)
 
     async def send_due(self) -> float | None:
         """One pass over the outbox, oldest first. Returns the wait before the
@@ -156,7 +180,7 @@ class Sender:
                 await self._probe()
 
     async def _probe(self) -> None:
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if now < self.next_probe_s:
             return
         self.next_probe_s = now + PROBE_EVERY_S
@@ -190,7 +214,7 @@ class Sender:
         ready = await self._already_there(ready)
         for number, post in enumerate(self._posts(ready)):
             if number and self.rate_limited:
-                await self.sleep(RATE_LIMITED_GAP_S)
+                await self.clock.sleep(RATE_LIMITED_GAP_S)
             wait = await self._deliver(post)
             if wait is not None:
                 return wait
