@@ -18,6 +18,7 @@ test: $(STAMP) lint typecheck unit
 # simulated property instead of thirty) and the tests that build nodes in
 # process. `make test` is the whole suite, and what CI runs.
 IN_PROCESS := tests/integration/test_outbox.py tests/integration/test_probes.py \
+	tests/integration/test_pair_in_process.py \
 	tests/integration/test_push_limits.py tests/integration/test_reach.py \
 	tests/integration/test_shed.py
 check: $(STAMP) lint typecheck
@@ -30,9 +31,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Three pytest runs side by side (the network scenarios in two halves on
-# their own address plans, everything else in the third): most tests wait
-# on the clock. One run alone: $(BIN)/pytest tests/unit
+# Seven pytest runs side by side (tests/parallel.py: the network scenarios
+# in five lanes on their own address plans, the simulator's seeds, then
+# everything else): most network tests wait on real time. One run alone:
+# $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel
 

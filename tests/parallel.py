@@ -1,10 +1,7 @@
-"""Run the test suite as three pytest processes side by side, then report
-each: most tests wait on the clock (checks every few seconds, peer
-timeouts), so running them in turn would waste most of CI's time.
-
-The network scenarios are split in two, each half on its own address plan
-(RAVENS_TEST_NET), so their namespaces never meet; everything else runs in
-the third. ``python -m tests.parallel [pytest args...]``
+"""Run the test suite as several pytest processes side by side, then report
+each: the network scenarios wait on real time (faults held for minutes,
+peer timeouts), so running them in turn would waste most of CI's time.
+``python -m tests.parallel [pytest args...]``
 """
 
 from __future__ import annotations
@@ -17,23 +14,35 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).parent
-FIRST_HALF = ["tests/network/test_faults.py", "tests/network/test_clock_steps.py"]
-# Pairs on loopback that mostly wait on peer timeouts: run after the network
-# halves, so that the three runs take about as long.
-AFTER_FIRST = ["tests/integration/test_notify_pair.py", "tests/integration/test_history_pair.py"]
-AFTER_SECOND = ["tests/integration/test_secret_mismatch.py"]
+FAULTS = "tests/network/test_faults.py"
+# The fault scenarios that hold the pair longest: a lane of their own.
+LONG_FAULTS = ("kill_9", "own_network_down", "partition_with_an_outage")
+SIMULATOR = "tests/unit/test_simulator.py"
+# Lanes of about equal length; each network lane on its own address plan
+# (RAVENS_TEST_NET), so their namespaces never meet. The simulator's seeds
+# take most of a core: one lane. Whatever no lane names runs in the last.
+LANES: list[tuple[str, list[str], dict[str, str]]] = [
+    ("network: the longest faults",
+     [FAULTS, "-k", " or ".join(LONG_FAULTS)], {"RAVENS_TEST_NET": "10.77"}),
+    ("network: the other faults, hostile input",
+     [FAULTS, "-k", " and ".join(f"not {k}" for k in LONG_FAULTS),
+      "tests/network/test_hostile_targets.py", "tests/network/test_hostile_peers.py"],
+     {"RAVENS_TEST_NET": "10.78"}),
+    ("network: clock steps, degraded paths",
+     ["tests/network/test_clock_steps.py", "tests/network/test_degraded_paths.py"],
+     {"RAVENS_TEST_NET": "10.76"}),
+    ("network: ntfy cut from one node, flapping, disk full",
+     ["tests/network/test_ntfy_lease.py", "tests/network/test_flapping.py",
+      "tests/network/test_disk_full.py"], {"RAVENS_TEST_NET": "10.75"}),
+    ("network: a short soak", ["tests/network/test_soak.py"], {"RAVENS_TEST_NET": "10.74"}),
+    ("the simulator's seeds", [SIMULATOR], {}),
+]  # fmt: skip
 
 
 def runs() -> list[tuple[str, list[str], dict[str, str]]]:
-    network = sorted(str(p.relative_to(HERE.parent)) for p in (HERE / "network").glob("test_*.py"))
-    second_half = [p for p in network if p not in FIRST_HALF]
-    moved = [f"--ignore={p}" for p in (*AFTER_FIRST, *AFTER_SECOND)]
-    return [
-        ("network scenarios, part 1", [*FIRST_HALF, *AFTER_FIRST], {"RAVENS_TEST_NET": "10.77"}),
-        ("network scenarios, part 2", [*second_half, *AFTER_SECOND],
-         {"RAVENS_TEST_NET": "10.78"}),
-        ("everything else", ["--ignore=tests/network", *moved], {}),
-    ]  # fmt: skip
+    named = {arg for _, args, _ in LANES for arg in args if arg.startswith("tests/")}
+    rest = ["--ignore=tests/network", *(f"--ignore={p}" for p in sorted(named))]
+    return [*LANES, ("everything else", ["tests", *rest], {})]
 
 
 def main() -> int:

@@ -14,47 +14,6 @@ from tests.integration.notify_world import OTHER_TOKEN, World, titles
 from tests.integration.processes import Pair
 
 
-def test_one_notification_per_transition(make_world: Callable[..., World]) -> None:
-    pair, inbox, switch = make_world()
-    pair.wait(pair.both("blog", "UP"), "both see blog UP")
-    switch.down = True
-    pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "one DOWN notification")
-    switch.down = False
-    pair.wait(lambda: len(titles(inbox)) == 2, "the recovery notification")
-    pair.rounds_pass("blog")  # room for a second copy, if one were coming
-    assert titles(inbox) == ["blog is DOWN", "blog is UP"]
-    down, up = inbox.all()
-    assert down["priority"] == 5 and up["priority"] == 3
-    assert down["sequence_id"] != up["sequence_id"]
-
-
-def test_ntfy_failing_during_an_outage_delays_but_loses_nothing(
-    make_world: Callable[..., World],
-) -> None:
-    pair, inbox, switch = make_world()
-    pair.wait(pair.both("blog", "UP"), "both see blog UP")
-    inbox.fail_status = 503
-    switch.down = True
-    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
-    switch.down = False
-    pair.wait(pair.both("blog", "UP"), "both agree blog is UP again")
-    assert inbox.all() == []
-    inbox.fail_status = None
-    pair.wait(lambda: len(titles(inbox)) == 2, "both notifications after ntfy recovers", 60)
-    pair.rounds_pass("blog")
-    assert titles(inbox) == ["blog is DOWN", "blog is UP"]
-
-
-def test_tag_topics_and_priorities_come_from_the_config(make_world: Callable[..., World]) -> None:
-    pair, inbox, switch = make_world(ntfy='tag_topics = { web = "biphrost-web" }\n'
-                                          "priority = { down = 4 }\n")  # fmt: skip
-    pair.wait(pair.both("blog", "UP"), "both see blog UP")
-    switch.down = True
-    pair.wait(lambda: titles(inbox) == ["blog is DOWN"], "one DOWN notification")
-    (down,) = inbox.all()
-    assert (down["topic"], down["priority"]) == ("biphrost-web", 4)
-
-
 def status_output(pair: Pair, name: str) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "watchers", "status", "--node", pair.url(name, "")],
@@ -127,17 +86,3 @@ def outbox_sent(pair: Pair, name: str) -> int:
         row = db.execute("SELECT count(*) FROM outbox WHERE status = 'sent'").fetchone()
     db.close()
     return int(row[0])
-
-
-def test_a_flapping_target_gives_one_flapping_and_one_settled(
-    make_world: Callable[..., World],
-) -> None:
-    pair, inbox, switch = make_world(defaults="flap_calm_s = 4\n")
-    pair.wait(pair.both("blog", "UP"), "both see blog UP")
-    switch.flapping = True
-    pair.wait(pair.both("blog", "FLAPPING"), "both agree blog is FLAPPING", 60)
-    pair.rounds_pass("blog", 4)  # it keeps flapping: nothing more is announced
-    switch.flapping = False
-    pair.wait(lambda: len(titles(inbox)) == 2, "the settled message", 90)
-    pair.rounds_pass("blog")
-    assert titles(inbox) == ["blog is flapping", "blog settled: UP"]

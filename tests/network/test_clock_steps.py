@@ -128,7 +128,7 @@ def test_a_forward_step_of_two_hours_then_a_restart_on_the_true_clock(world: Wor
     phase.assert_on_schedule("after the restart")
 
 
-def test_a_step_back_of_ten_minutes_for_four_minutes(world: World) -> None:
+def test_a_step_back_of_ten_minutes_for_a_minute_and_a_half(world: World) -> None:
     offset = huginn_on_a_stepping_clock(world)
 
     phase = Phase(world)
@@ -139,7 +139,7 @@ def test_a_step_back_of_ten_minutes_for_four_minutes(world: World) -> None:
     time.sleep(20)
     keeps_in_sync(world, "sync keeps up while the clock is back")
     outage_paged_once_on_time(world)
-    lags = lags_until(world, stepped + 240)
+    lags = lags_until(world, stepped + 90)
     assert lags and max(lags) < LAG_LIMIT_MS, f"sync lag while the clock is back: {lags}"
     keeps_in_sync(world, "both vote, in sync, at the end of the step")
     phase.assert_on_schedule("ten minutes back")

@@ -1,0 +1,275 @@
+"""The pair's agreement, paging and history, both nodes in this process on
+a fake clock: minutes of checks, peer timeouts and failovers in a second of
+real time. Judged against what the test did and when (its own fake time)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.fakepair import NAMES, Pair, World, pair_in_process
+from tests.integration.notify_world import Switch
+from watchers.demo import serve_target
+
+BLOG = """
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+tags = ["web"]
+"""
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Switch, int]]:
+    switch = Switch()
+    server = serve_target(switch, time.time())
+    yield switch, server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+async def quiet_for(pair: Pair, seconds: float, target: str = "blog") -> None:
+    """Advance, and show that both nodes kept checking all along: an absence
+    seen after this is not a pair that stopped looking."""
+    before = {n: pair.checked_at(n, target) for n in pair.nodes}
+    await pair.advance(seconds)
+    for name, at in before.items():
+        assert pair.checked_at(name, target) >= at + (seconds - 10) * 1000, name
+
+
+def test_an_outage_is_agreed_by_both_and_paged_once_down_once_up(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def go() -> None:
+        async with pair_in_process(tmp_path, World(BLOG.format(port=port))) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both agree the blog is up", 60)
+            switch.down = True
+            took = await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+            assert took <= 30, "confirmed within a few intervals"
+            await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the page", 60)
+            switch.down = False
+            await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
+            await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 60)
+            await quiet_for(pair, 120)
+            assert pair.titles() == ["blog is DOWN", "blog is UP"]
+            down, up = pair.inbox.all()
+            assert down["priority"] == 5 and up["priority"] == 3
+            assert down["sequence_id"] != up["sequence_id"]
+
+    asyncio.run(go())
+
+
+def test_ntfy_failing_through_an_outage_delays_but_loses_nothing(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def go() -> None:
+        async with pair_in_process(tmp_path, World(BLOG.format(port=port))) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
+            pair.inbox.fail_status = 503
+            switch.down = True
+            await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+            switch.down = False
+            await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
+            await quiet_for(pair, 60)
+            assert pair.inbox.all() == []
+            assert len(pair.inbox.requests) > 0, "ntfy was asked, and refused"
+            pair.inbox.fail_status = None
+            await pair.run_until(lambda: len(pair.titles()) == 2, "both, once ntfy is back", 600)
+            await quiet_for(pair, 60)
+            assert pair.titles() == ["blog is DOWN", "blog is UP"]
+
+    asyncio.run(go())
+
+
+def test_tag_topics_and_priorities_come_from_the_config(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    ntfy = 'tag_topics = { web = "biphrost-web" }\npriority = { down = 4 }\n'
+
+    async def go() -> None:
+        async with pair_in_process(tmp_path, World(BLOG.format(port=port), ntfy)) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
+            switch.down = True
+            await pair.run_until(lambda: bool(pair.titles()), "the page", 120)
+            (down,) = pair.inbox.all()
+            assert (down["title"], down["topic"], down["priority"]) == (
+                "blog is DOWN", "biphrost-web", 4,
+            )  # fmt: skip
+
+    asyncio.run(go())
+
+
+def test_a_flapping_target_gives_one_flapping_and_one_settled(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    defaults = "interval_s = 1\nretry_interval_s = 1\ntimeout_s = 2\nflap_calm_s = 4\n"
+
+    async def go() -> None:
+        world = World(BLOG.format(port=port), defaults_toml=defaults)
+        async with pair_in_process(tmp_path, world) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
+            switch.flapping = True
+            await pair.run_until(pair.both("blog", "FLAPPING"), "both agree it flaps", 60)
+            await quiet_for(pair, 30)  # it keeps flapping: nothing more is announced
+            assert pair.titles() == ["blog is flapping"]
+            switch.flapping = False
+            await pair.run_until(lambda: len(pair.titles()) == 2, "the settled message", 90)
+            await quiet_for(pair, 30)
+            assert pair.titles() == ["blog is flapping", "blog settled: UP"]
+
+    asyncio.run(go())
+
+
+def test_nodes_with_different_secrets_say_so_and_page_as_in_a_partition(
+    tmp_path: Path, site: tuple[Switch, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    switch, port = site
+    caplog.set_level(logging.INFO, logger="ravens")
+    note = {f"{peer} refuses this watcher's sync: the sync secrets differ" for peer in NAMES}
+
+    async def go() -> None:
+        world = World(BLOG.format(port=port), secrets={"muninn": "m" * 40})
+        async with pair_in_process(tmp_path, world) as pair:
+            views = {}
+
+            async def look() -> None:
+                for name in NAMES:
+                    views[name] = (await pair.get(name, "/api/v1/nodes")).json()
+
+            def refused_both_ways() -> bool:
+                return all(v["peers"][0].get("refuses_us") == "signature" for v in views.values())
+
+            for _ in range(30):
+                await look()
+                if refused_both_ways():
+                    break
+                await pair.advance(1)
+            assert refused_both_ways(), views
+            # Once each has counted the other lost for two minutes, one note per side.
+            await pair.run_until(lambda: note <= set(pair.titles()), "a note from each side", 300)
+            switch.down = True
+            await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the outage", 120)
+            switch.down = False
+            await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 120)
+            await quiet_for(pair, 60)
+            titles = pair.titles()
+            assert titles.count("blog is DOWN") <= 2 and titles.count("blog is UP") <= 2
+            assert [t for t in titles if "refuses" in t].count(next(iter(note))) == 1
+
+    asyncio.run(go())
+    for name in NAMES:
+        said = [r for r in caplog.records if "refuses our signature" in r.getMessage()
+                and f"node={name}" in r.getMessage()]  # fmt: skip
+        assert len(said) == 1, name
+
+
+# -- history, judged against when the test switched the target -----------------
+
+FAST = "interval_s = 1\nretry_interval_s = 0.5\ntimeout_s = 2\n"
+INTERVAL_S = 1.0
+# The fake clock moves in whole steps of this: a flip lands between checks.
+STEP_S = 0.5
+
+
+async def same_from_both(pair: Pair, path: str) -> dict[str, object]:
+    """Advance until both nodes answer path byte for byte alike; that answer."""
+    for _ in range(60):
+        answers = [(await pair.get(name, path)).content for name in NAMES]
+        if answers[0] == answers[1]:
+            found: dict[str, object] = json.loads(answers[0])
+            return found
+        await pair.advance(1)
+    raise AssertionError(f"the nodes never answered {path} alike")
+
+
+async def outage(pair: Pair, switch: Switch, hold_s: float, who: str = "both") -> tuple[int, int]:
+    """Take the target down until agreed (and at least hold_s), then bring it
+    back; the true start and end, in epoch ms of the pair's clock."""
+    clock = pair.clocks["muninn"]
+    switch.down = True
+    start = clock.now_ms()
+    if who == "both":
+        agreed = pair.both("blog", "DOWN")
+    else:
+        agreed = lambda: pair.state(who, "blog") == "DOWN"  # noqa: E731
+    await pair.run_until(agreed, f"{who} agree(s) the blog is down", 120, STEP_S)
+    await pair.advance(max(0.0, hold_s - (clock.now_ms() - start) / 1000))
+    switch.down = False
+    return start, clock.now_ms()
+
+
+def test_five_outages_are_told_truly_and_alike_by_both_nodes(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def go() -> None:
+        world = World(BLOG.format(port=port), defaults_toml=FAST)
+        async with pair_in_process(tmp_path, world) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
+            begun = pair.clocks["huginn"].now_ms()
+            truth = []
+            for _ in range(5):
+                truth.append(await outage(pair, switch, hold_s=4))
+                await pair.run_until(pair.both("blog", "UP"), "up again", 120, STEP_S)
+                await pair.advance(1)
+            at = pair.clocks["huginn"].now_ms()
+            found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
+            incidents = found["incidents"]
+            assert isinstance(incidents, list)
+            assert [i["state"] for i in incidents] == ["DOWN"] * 5, "one per outage, no more"
+            for incident, (start, end) in zip(incidents, truth, strict=True):
+                assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
+                assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
+            path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
+            windows = (await same_from_both(pair, path))["windows"]
+            assert isinstance(windows, dict)
+            day = windows["24h"]
+            true_down_s = sum(end - start for start, end in truth) / 1000
+            assert abs(day["down_s"] - true_down_s) <= 5 * (INTERVAL_S + STEP_S)
+            assert day["incidents"] == 5
+
+    asyncio.run(go())
+
+
+def test_a_node_stopped_through_an_outage_learns_it_when_back(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def go() -> None:
+        world = World(BLOG.format(port=port), defaults_toml=FAST)
+        async with pair_in_process(tmp_path, world) as pair:
+            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
+            begun = pair.clocks["huginn"].now_ms()
+            await pair.stop("huginn")
+            # Muninn decides alone once huginn is silent past the peer timeout.
+            start, end = await outage(pair, switch, hold_s=10, who="muninn")
+            up = lambda: pair.state("muninn", "blog") == "UP"  # noqa: E731
+            await pair.run_until(up, "muninn sees the blog up again", 60, STEP_S)
+            await pair.start("huginn")
+            await pair.run_until(pair.both("blog", "UP"), "huginn back, both see it up", 60)
+            at = pair.clocks["huginn"].now_ms()
+            found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
+            (incident,) = found["incidents"]  # type: ignore[misc]
+            assert (incident["state"], incident["mode"]) == ("DOWN", "single_vantage")
+            assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
+            assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
+            path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
+            windows = (await same_from_both(pair, path))["windows"]
+            assert windows["24h"]["incidents"] == 1  # type: ignore[index]
+
+    asyncio.run(go())
