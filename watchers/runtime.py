@@ -39,7 +39,7 @@ from notify.courier import Courier
 from watchers import wire
 from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
-from watchers.config import ApiTokens, Config, NtfyLogin
+from watchers.config import Config, NtfyLogin
 from watchers.jobs import Jobs
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks
@@ -48,6 +48,7 @@ from watchers.peersync import PeerSync
 from watchers.probes import AnyTarget, HttpClients, Reach
 from watchers.ratelimit import PushLimits
 from watchers.schedule import ApsSchedule, Schedule
+from watchers.secrets import ApiTokens
 from watchers.shed import Shedding
 from watchers.storage import DB_NAME, CheckRow, Interval, Store
 from watchers.writes import Batch, Writes

@@ -11,18 +11,16 @@ from pathlib import Path
 import uvicorn
 
 from watchers import collector
-from watchers.config import (
+from watchers.config import Config, ConfigError, load_config
+from watchers.limits import paced_protocol
+from watchers.runtime import Node
+from watchers.secrets import (
     ApiTokens,
-    Config,
-    ConfigError,
     api_tokens,
-    load_config,
     ntfy_credentials,
     push_tokens,
     with_secret_headers,
 )
-from watchers.limits import paced_protocol
-from watchers.runtime import Node
 from watchers.web import app_for
 
 log = logging.getLogger("ravens")

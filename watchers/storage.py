@@ -14,98 +14,14 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import aiosqlite
 
-from consensus.history import Stretch
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: the first schema.
-    """
-    CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE log (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL,
-        wall_ms INTEGER NOT NULL,
-        logical INTEGER NOT NULL,
-        origin TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        tombstone INTEGER NOT NULL DEFAULT 0
-    );
-    CREATE INDEX log_by_origin ON log (origin, version);
-    CREATE TABLE checks (
-        target TEXT NOT NULL,
-        at_ms INTEGER NOT NULL,
-        ok INTEGER NOT NULL,
-        latency_ms REAL,
-        reason TEXT NOT NULL
-    );
-    CREATE INDEX checks_by_target ON checks (target, at_ms);
-    CREATE TABLE outbox (
-        event_id TEXT PRIMARY KEY,
-        subject TEXT NOT NULL,
-        notice TEXT NOT NULL,
-        event TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'queued',
-        created_ms INTEGER NOT NULL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        last_error TEXT
-    );
-    """,
-    # 2: per-node rollups of raw checks, and agreed-state intervals kept for good.
-    """
-    CREATE TABLE rollups (
-        target TEXT NOT NULL,
-        resolution TEXT NOT NULL,
-        bucket_ms INTEGER NOT NULL,
-        checks INTEGER NOT NULL,
-        ups INTEGER NOT NULL,
-        latency_min_ms REAL,
-        latency_sum_ms REAL NOT NULL DEFAULT 0,
-        latency_count INTEGER NOT NULL DEFAULT 0,
-        latency_max_ms REAL,
-        PRIMARY KEY (target, resolution, bucket_ms)
-    );
-    CREATE TABLE intervals (
-        target TEXT NOT NULL,
-        state TEXT NOT NULL,
-        mode TEXT NOT NULL,
-        start_ms INTEGER NOT NULL,
-        end_ms INTEGER,
-        event TEXT,
-        PRIMARY KEY (target, start_ms)
-    );
-    CREATE INDEX intervals_open ON intervals (target, end_ms);
-    ALTER TABLE checks ADD COLUMN details TEXT;
-    """,
-    # 3: what ntfy answered for each outbox row.
-    """
-    ALTER TABLE outbox ADD COLUMN message_id TEXT;
-    ALTER TABLE outbox ADD COLUMN updated_ms INTEGER;
-    """,
-    # 4: the sequence id of the post in flight (the event's own, or a summary's).
-    """
-    ALTER TABLE outbox ADD COLUMN sequence_id TEXT;
-    """,
-    # 5: minute rollups were written and never read, nor ever pruned: a row
-    # per check kept for good.
-    """
-    DELETE FROM rollups WHERE resolution = 'minute';
-    """,
-    # 6: intervals are now a cache derived from the log's agreed moves; the
-    # old per-node rows are kept aside, and the cache is rebuilt at start.
-    """
-    CREATE TABLE intervals_v1 AS SELECT * FROM intervals;
-    DELETE FROM intervals;
-    DELETE FROM meta WHERE name = 'history_cache';
-    """,
-)
-# Bumped when the derivation of history changes: the cache is rebuilt.
-HISTORY_CACHE_VERSION = "1"
+from watchers.rows import CheckRow, Interval, OutboxRow, Rollup
+from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
 
 # The database file in a node's data_dir.
 DB_NAME = "ravens.sqlite3"
@@ -116,49 +32,6 @@ RESOLUTIONS_MS = {"hour": 3_600_000, "day": 86_400_000}
 class StorageError(Exception):
     """The database could not be opened or migrated. (A failed write is the
     database's own error, which the write queue in watchers/writes.py handles.)"""
-
-
-# A row of the interval cache: one stretch of agreed history, as the core
-# derives it from the log.
-Interval = Stretch
-
-
-@dataclass(frozen=True, slots=True)
-class Rollup:
-    target: str
-    resolution: str
-    bucket_ms: int
-    checks: int
-    ups: int
-    latency_min_ms: float | None
-    latency_avg_ms: float | None
-    latency_max_ms: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    event_id: str
-    subject: str
-    notice: str
-    event: str  # the event as JSON
-    status: str  # queued, posting, sent, yielded, refused, stale
-    attempts: int
-    last_error: str | None
-    created_ms: int
-    # While 'posting': the sequence id the post carried (a summary's, or None
-    # for the event's own), to look it up on ntfy if the answer was lost.
-    sequence_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckRow:
-    target: str
-    at_ms: int
-    ok: bool
-    latency_ms: float | None
-    reason: str
-    # Facts beside the verdict, such as cert_days_left on every HTTPS check.
-    details: dict[str, float | int | str] | None = None
 
 
 def _private(path: Path) -> None:
@@ -533,3 +406,15 @@ class Store:
         async with self._db.execute("PRAGMA integrity_check") as cursor:
             row = await cursor.fetchone()
         return str(row[0]) if row else "no answer"
+
+
+__all__ = [
+    "DB_NAME",
+    "MIGRATIONS",
+    "CheckRow",
+    "Interval",
+    "OutboxRow",
+    "Rollup",
+    "StorageError",
+    "Store",
+]

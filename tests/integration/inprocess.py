@@ -7,8 +7,9 @@ import tomllib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from watchers.config import ApiTokens, parse_config
+from watchers.config import parse_config
 from watchers.runtime import Node
+from watchers.secrets import ApiTokens
 
 SECRET = "s" * 40
 

@@ -17,10 +17,10 @@ import pytest
 from tests.integration.inprocess import node_in_process
 from tests.integration.servers import SERVED, http_server
 from tests.integration.test_probes import http
-from watchers.config import ApiTokens
 from watchers.probes import HttpClients, ProbeContext, Reach, run_check
 from watchers.probes.http import HttpTarget
 from watchers.probes.reach import Address, not_public, resolve
+from watchers.secrets import ApiTokens
 from watchers.web import app_for
 
 T = TypeVar("T")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from watchers.config import ConfigError, api_tokens, load_config, parse_config, sync_secret
+from watchers.config import ConfigError, load_config, parse_config
+from watchers.secrets import api_tokens, sync_secret
 
 SECRET = "s" * 40
 GOOD = """
@@ -257,7 +258,7 @@ def test_secret_headers_are_read_from_a_file_or_the_environment_and_named_when_m
 ) -> None:
     import tomllib
 
-    from watchers.config import with_secret_headers
+    from watchers.secrets import with_secret_headers
 
     (tmp_path / "blog-auth").write_text("Bearer from-a-file\n")
     monkeypatch.setenv("SHOP_KEY", "from-the-env")

@@ -1,0 +1,148 @@
+"""The secrets a node reads at start: the sync secret, ntfy's credentials,
+the API's tokens, push URLs' tokens and HTTP targets' secret headers, from
+files (systemd credentials too) or the environment. An error names the key,
+never the value."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchers.config import MIN_SECRET_CHARS, Config, ConfigError
+
+
+def read_secret(source_key: str, file: Path | None, env: str | None) -> str:
+    """The secret's value, or a ConfigError naming the key (never the value)."""
+    if file is not None:
+        file = _credentials(source_key, file)
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                [f"{source_key}_file: cannot read {file}: {exc.strerror or exc}"]
+            ) from exc
+        where = f"{source_key}_file"
+    elif env is not None:
+        value = os.environ.get(env, "").strip()
+        if not value:
+            raise ConfigError([f"{source_key}_env: environment variable {env} is not set"])
+        where = f"{source_key}_env"
+    else:
+        raise ConfigError([f"{source_key}_file: required key missing"])
+    return value if value else _empty(where)
+
+
+CREDENTIALS = "$CREDENTIALS_DIRECTORY"
+
+
+def _credentials(source_key: str, file: Path) -> Path:
+    """A path that starts with $CREDENTIALS_DIRECTORY is under the directory
+    where systemd puts a unit's credentials (LoadCredential=); from a shell,
+    set the variable to where the secret files are."""
+    text = str(file)
+    if not text.startswith(CREDENTIALS):
+        return file
+    directory = os.environ.get(CREDENTIALS[1:])
+    if not directory:
+        raise ConfigError([f"{source_key}_file: {text} needs {CREDENTIALS}, which is not set "
+                           "(systemd sets it for a unit with LoadCredential=; from a shell, "
+                           "set it to the directory that holds the secret files)"])  # fmt: skip
+    return Path(directory + text[len(CREDENTIALS) :])
+
+
+def _empty(where: str) -> str:
+    raise ConfigError([f"{where}: the secret is empty"])
+
+
+def sync_secret(config: Config) -> str:
+    secret = read_secret("sync.secret", config.sync.secret_file, config.sync.secret_env)
+    if len(secret) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            [
+                f"sync.secret: too short ({len(secret)} characters); use at least "
+                f"{MIN_SECRET_CHARS}, for example from: openssl rand -hex 32"
+            ]
+        )
+    return secret
+
+
+def with_secret_headers(config: Config) -> Config:
+    """The config with each HTTP target's header_file and header_env read
+    into its headers; a ConfigError names each header that cannot be read."""
+    targets = list(config.targets)
+    problems = []
+    for i, target in enumerate(targets):
+        if target.kind != "http" or not (target.header_file or target.header_env):
+            continue
+        headers = dict(target.headers)
+        sources: list[tuple[str, Path | None, str | None]] = [
+            (name, Path(file), None) for name, file in target.header_file.items()
+        ]
+        sources += [(name, None, env) for name, env in target.header_env.items()]
+        for name, file, env in sources:
+            try:
+                headers[name] = read_secret(f"targets[{i}].header", file, env)
+            except ConfigError as exc:
+                where = "header_file" if file is not None else "header_env"
+                problems += [p.replace(f"targets[{i}].{where}:",
+                                       f"targets[{i}].{where}.{name}:", 1)
+                             for p in exc.problems]  # fmt: skip
+        targets[i] = target.model_copy(update={"headers": headers})
+    if problems:
+        raise ConfigError(problems)
+    return config.model_copy(update={"targets": tuple(targets)})
+
+
+def push_tokens(config: Config) -> dict[str, str]:
+    """Secret token -> push target id, read from each push target's file or env."""
+    tokens: dict[str, str] = {}
+    for i, target in enumerate(config.targets):
+        if target.kind != "push":
+            continue
+        token_file = Path(target.token_file) if target.token_file else None
+        token = read_secret(f"targets[{i}].token", token_file, target.token_env)
+        if len(token) < 16:
+            raise ConfigError([f"targets[{i}].token: too short; use at least 16 characters"])
+        tokens[token] = target.id
+    return tokens
+
+
+@dataclass(frozen=True)
+class ApiTokens:
+    read: str | None
+    admins: dict[str, str]  # token -> admin name
+
+
+def api_tokens(config: Config) -> ApiTokens:
+    """The read token, if any, and each admin's token, from files or env."""
+    api = config.api
+    read = None
+    if api.read_token_file or api.read_token_env:
+        read = read_secret("api.read_token", api.read_token_file, api.read_token_env)
+        if len(read) < MIN_SECRET_CHARS:
+            raise ConfigError([f"api.read_token: too short ({len(read)} characters); "
+                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
+    admins: dict[str, str] = {}
+    for i, admin in enumerate(api.admins):
+        token = read_secret(f"api.admins[{i}].token", admin.token_file, admin.token_env)
+        if len(token) < MIN_SECRET_CHARS:
+            raise ConfigError([f"api.admins[{i}].token: too short ({len(token)} characters); "
+                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
+        admins[token] = admin.name
+    return ApiTokens(read, admins)
+
+
+def ntfy_credentials(config: Config) -> tuple[str | None, tuple[str, str] | None]:
+    """(token, (user, password)) for ntfy, read from their files or env."""
+    ntfy = config.ntfy
+    if ntfy is None:
+        return None, None
+    token = None
+    if ntfy.token_file or ntfy.token_env:
+        token = read_secret("ntfy.token", ntfy.token_file, ntfy.token_env)
+    basic = None
+    if ntfy.username is not None:
+        password = read_secret("ntfy.password", ntfy.password_file, ntfy.password_env)
+        basic = (ntfy.username, password)
+    return token, basic
