@@ -61,8 +61,13 @@ def main() -> int:
             started.append((name, proc, log))
         failed = []
         for name, proc, log in started:
-            code = proc.wait()
-            print(f"\n===== {name}: {'passed' if code == 0 else f'FAILED (exit {code})'}")
+            # wait4: the run's CPU time with its children's (the nodes it ran),
+            # so a lane's cost shows apart from its wait on real time.
+            _, status, usage = os.wait4(proc.pid, 0)
+            code = proc.returncode = os.waitstatus_to_exitcode(status)
+            cpu_s = usage.ru_utime + usage.ru_stime
+            verdict = "passed" if code == 0 else f"FAILED (exit {code})"
+            print(f"\n===== {name}: {verdict}, {cpu_s:.0f} s of CPU")
             print(log.read_text(), end="")
             if code != 0:
                 failed.append(name)
