@@ -18,7 +18,8 @@ test: $(STAMP) lint typecheck unit
 # simulated property instead of thirty) and the tests that build nodes in
 # process. `make test` is the whole suite, and what CI runs.
 IN_PROCESS := tests/integration/test_outbox.py tests/integration/test_probes.py \
-	tests/integration/test_pair_in_process.py \
+	tests/integration/test_pair_in_process.py tests/integration/test_api_in_process.py \
+	tests/integration/test_admin_in_process.py \
 	tests/integration/test_push_limits.py tests/integration/test_reach.py \
 	tests/integration/test_shed.py
 check: $(STAMP) lint typecheck

@@ -102,7 +102,7 @@ class Agreeing(Delivering):
             event = self._event(target, notice, found.state, previous, found, now_ms)
             event = replace(event, previous_since_ms=record.since_ms)
             moved = with_event(moved, event.id)
-        step.written.append(self._write(keys.state(target), moved.to_value(), now_ms))
+        step.to_commit.append(self._write(keys.state(target), moved.to_value(), now_ms))
         step.commands.append(AgreedMoved(target, moved.state.value, moved.mode.value, moved.event))
         step.extend(self._record_move(target, found, moved.event, now_ms))
         if event is not None:
@@ -110,7 +110,7 @@ class Agreeing(Delivering):
         # The views behind the decision travel with it, so the peer decides
         # from the same facts.
         views = [self.log.get(keys.obs(n, target)) for n in self.nodes]
-        urgent = [e for e in step.written if is_urgent(e.key)]
+        urgent = [e for e in step.to_commit if is_urgent(e.key)]
         step.commands.append(Push((*urgent, *(v for v in views if v is not None))))
         return step
 
@@ -161,7 +161,7 @@ class Agreeing(Delivering):
         )
         entry = self._write_at(keys.move(target, hlc.encode()), move.to_value(), hlc)
         self._index_move(entry)
-        return Step(written=[entry], commands=[HistoryMoved(target)])
+        return Step(to_commit=[entry], commands=[HistoryMoved(target)])
 
     def _held_until(self, node: str, target: str, correct_ms: int, now_ms: int) -> int:
         """Until when the view of a node that is not voting was known to
@@ -255,7 +255,7 @@ class Agreeing(Delivering):
                 target, Notice.PARTIAL_LASTING, record.state, record.state.value, found, now_ms
             )
             noted = note_partial(record, event.id)
-            step.written.append(self._write(keys.state(target), noted.to_value(), now_ms))
+            step.to_commit.append(self._write(keys.state(target), noted.to_value(), now_ms))
             step.commands.append(
                 AgreedMoved(target, noted.state.value, noted.mode.value, noted.event)
             )
@@ -341,7 +341,7 @@ class Agreeing(Delivering):
             if after == before:
                 continue
             entry = self._write(keys.peer(peer), after.to_value(), now_ms)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             if notice is None:
                 continue
             voters = tuple(sorted(self._voters - {peer}))

@@ -102,23 +102,23 @@ class Step:
     """The result of one fact: entries to commit in one transaction (local
     writes and merged remote entries), then commands to carry out."""
 
-    written: list[Entry] = field(default_factory=list)
+    to_commit: list[Entry] = field(default_factory=list)
     commands: list[Command] = field(default_factory=list)
 
     def extend(self, other: Step) -> None:
-        self.written.extend(other.written)
+        self.to_commit.extend(other.to_commit)
         self.commands.extend(other.commands)
 
 
 def told(step: Step) -> Step:
-    """The step with what its written entries change for the shell said as
-    commands (once each), so no shell reads key names to decide."""
-    written = [entry.key for entry in step.written]
+    """The step with what its entries change for the shell said as commands
+    (once each), so no shell reads key names to decide."""
+    changed = [entry.key for entry in step.to_commit]
     said = {type(command) for command in step.commands}
-    if TargetsChanged not in said and any(k.startswith(keys.TARGET) for k in written):
+    if TargetsChanged not in said and any(k.startswith(keys.TARGET) for k in changed):
         step.commands.append(TargetsChanged())
     windows = (keys.MAINTENANCE, keys.SILENCE)
-    if WindowsChanged not in said and any(k.startswith(windows) for k in written):
+    if WindowsChanged not in said and any(k.startswith(windows) for k in changed):
         step.commands.append(WindowsChanged())
     return step
 

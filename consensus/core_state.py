@@ -230,7 +230,7 @@ class CoreState:
                               event=stretch.event, at_ms=stretch.start_ms)  # fmt: skip
             entry = self.log.write(key, move.to_value(), hlc)
             self._index_move(entry)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             step.commands.append(HistoryMoved(stretch.target))
         return step
 

@@ -119,7 +119,7 @@ class Delivering(CoreState):
         else:
             self.dispatch[event_id_] = Dispatch(event_id_, Role.STANDBY, DispatchState.SENT, now_ms)
         entry = self._write(keys.sent(event_id_), {"node": self.node}, now_ms)
-        step.written.append(entry)
+        step.to_commit.append(entry)
         step.commands.append(Push((entry,)))
         step.commands.extend(self._release_later(event_id_))
         return step
@@ -139,7 +139,7 @@ class Delivering(CoreState):
         if self.canaries_ok is not None:
             health = self._health(now_ms)
             entry = self._write(keys.health(self.node), health.to_value(), now_ms)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
         if not ok:
             wait_s = self.settings.failover_ms // 1000
@@ -155,7 +155,7 @@ class Delivering(CoreState):
             hlc = self._decision_stamp(event.subject, now_ms)
             entry = self._write_at(keys.event(event.id), event.to_value(), hlc)
             self._place(entry)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
         if not event.suppressed and event.id not in self.dispatch:
             step.extend(self._begin_dispatch(event, now_ms, settle_ms=0))
@@ -191,7 +191,7 @@ class Delivering(CoreState):
     def _claim(self, record: Dispatch, now_ms: int) -> Step:
         step = Step()
         entry = self._write(keys.claim(record.event_id), {"node": self.node}, now_ms)
-        step.written.append(entry)
+        step.to_commit.append(entry)
         step.commands.append(Push((entry,)))
         self.dispatch[record.event_id] = record.move(
             Move.TAKE_OVER, now_ms + self.settings.claim_ack_wait_ms

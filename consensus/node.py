@@ -112,7 +112,7 @@ class NodeCore(Agreeing):
             # While our own network is down our checks say nothing of the
             # targets: they stay in memory and are forgotten on recovery.
             entry = self._write(keys.obs(self.node, target), after.to_value(), now_ms)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             # Views change rarely (streak steps, verdicts, flapping): push each.
             step.commands.append(Push((entry,)))
             # The agreed state reads only the log: unchanged views, unchanged state.
@@ -141,7 +141,7 @@ class NodeCore(Agreeing):
             if self.canaries_ok is False:
                 continue  # our checks do not vote anyway; the log shows the last good view
             entry = self._write(keys.obs(self.node, target), stale.to_value(), now_ms)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
             step.commands.append(Warn("stale_checks", {
                 "target": target,
@@ -170,7 +170,7 @@ class NodeCore(Agreeing):
             self.canary_pass = hlc
         health = self._health(now_ms)
         entry = self._write_at(keys.health(self.node), health.to_value(), hlc)
-        step.written.append(entry)
+        step.to_commit.append(entry)
         if changed:
             step.commands.append(Push((entry,)))
         self._next_heartbeat_ms = now_ms + self.settings.heartbeat_interval_ms
@@ -219,7 +219,7 @@ class NodeCore(Agreeing):
             fresh = Verdict(flap=verdict.flap, flap_since=verdict.flap_since)
             self.verdicts[target] = fresh
             entry = self._write(keys.obs(self.node, target), fresh.to_value(), now_ms)
-            step.written.append(entry)
+            step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
             step.commands.append(Recheck(target, 0))
         return step
@@ -271,7 +271,7 @@ class NodeCore(Agreeing):
             self.log.advance(covered)
         if complete:
             self._pulled.add(peer)
-        step.written.extend(merged)
+        step.to_commit.extend(merged)
         step.extend(self._react(merged, now_ms))
         return step
 
@@ -361,7 +361,7 @@ class NodeCore(Agreeing):
         if target not in self.targets:
             raise InvalidEntry(f"heartbeat for unknown target {target!r}")
         entry = self._write(keys.push(target), {"at_ms": now_ms, "node": self.node}, now_ms)
-        return Step(written=[entry], commands=[Push((entry,))])
+        return Step(to_commit=[entry], commands=[Push((entry,))])
 
     @telling
     def set_maintenance(self, target: str, on: bool, now_ms: int) -> Step:
@@ -435,7 +435,7 @@ class NodeCore(Agreeing):
         validate_value(entry)
         record = self._write_at(f"{keys.AUDIT}{self.node}/{hlc.encode()}",
                                 {**audit, "key": key, "at_ms": now_ms}, hlc)  # fmt: skip
-        return Step(written=[entry, record], commands=[Push((entry, record))])
+        return Step(to_commit=[entry, record], commands=[Push((entry, record))])
 
     @telling
     def tick(self, now_ms: int) -> Step:
@@ -456,7 +456,7 @@ class NodeCore(Agreeing):
             if self.canaries_ok is not None:
                 health = self._health(now_ms)
                 entry = self._write(keys.health(self.node), health.to_value(), now_ms)
-                step.written.append(entry)
+                step.to_commit.append(entry)
         step.extend(self._reassess_if_voters_changed(now_ms))
         step.extend(self._stale_views(now_ms))
         for target in sorted(t for t, until in self._held.items() if until <= now_ms):
@@ -507,7 +507,7 @@ class NodeCore(Agreeing):
                 continue
             step.extend(self._react_dispatch(entry, now_ms))
         voters_step = self._reassess_if_voters_changed(now_ms)
-        if not voters_step.written and not voters_step.commands:
+        if not voters_step.to_commit and not voters_step.commands:
             for target in sorted(touched):
                 step.extend(self._evaluate(target, now_ms))
         step.extend(voters_step)

@@ -236,7 +236,7 @@ class PeerSync:
             raise wire.WireError(422, str(exc)) from exc
         await self.node.apply(step)
         self._peer_is_back(peer)
-        return {"merged": len(step.written)}
+        return {"merged": len(step.to_commit)}
 
     async def answer_history(self, _peer: str, data: dict[str, Any]) -> dict[str, Any]:
         """This node's own checks or rollups of one target, for the read API."""

@@ -321,8 +321,8 @@ class Node:
             for c in step.commands
             if isinstance(c, HistoryMoved)
         }
-        if step.written or checks or outbox:
-            batch = Batch(list(step.written), dict(self.core.log.vector), self.core.clock.last,
+        if step.to_commit or checks or outbox:
+            batch = Batch(list(step.to_commit), dict(self.core.log.vector), self.core.clock.last,
                           checks or [], outbox, histories)  # fmt: skip
             self.core.storage_observed(await self.writes.commit(batch, now))
         if any(isinstance(c, TargetsChanged) for c in step.commands):

@@ -176,8 +176,6 @@ def _add_sync(app: FastAPI, node: Node) -> None:
 
 
 def _add_push(app: FastAPI, node: Node) -> None:
-    @app.api_route("/api/v1/push/{token}", methods=["GET", "POST"],
-                   summary="A push target's heartbeat")  # fmt: skip
     async def push(token: str, request: Request) -> dict[str, Any]:
         address = request.client.host if request.client else "-"
         _within(node.push_limits.for_address(address))
@@ -187,6 +185,13 @@ def _add_push(app: FastAPI, node: Node) -> None:
         _within(node.push_limits.for_target(target))
         await node.heartbeat(target)
         return {"target": target, "received": True}
+
+    # One route per method: each needs an operation id of its own in the
+    # OpenAPI description (one route for both gave them the same).
+    for method in ("GET", "POST"):
+        app.add_api_route("/api/v1/push/{token}", push, methods=[method],
+                          summary="A push target's heartbeat",
+                          operation_id=f"push_heartbeat_{method.lower()}")  # fmt: skip
 
 
 def _within(refused: tuple[int, str] | None) -> None:

@@ -531,7 +531,7 @@ class Simulation:
 
     def _apply(self, node: SimNode, step: Step) -> None:
         self._carry_out(node, step)
-        if step.written or step.commands:
+        if step.to_commit or step.commands:
             # Only a step that changed something can bring a deadline forward.
             self._arm_tick(node)
 
@@ -541,7 +541,7 @@ class Simulation:
             self._arm_tick(node)
 
     def _carry_out(self, node: SimNode, step: Step) -> None:
-        for entry in step.written:
+        for entry in step.to_commit:
             if entry.key.startswith(keys.EVENT) and entry.origin == node.name:
                 event = Event.from_value(entry.key[len(keys.EVENT) :], entry.value)
                 self.record.decided.setdefault(event.id, (self.now_ms, event))

@@ -1,5 +1,24 @@
 """Fixtures shared by the loopback pair tests."""
 
-from tests.integration.notify_world import make_world
+from __future__ import annotations
 
-__all__ = ["make_world"]
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.notify_world import Switch, make_world
+from watchers.demo import serve_target
+
+__all__ = ["make_world", "site"]
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[Switch, int]]:
+    """A real HTTP target on loopback that the test switches down and up;
+    the switch and its port."""
+    switch = Switch()
+    server = serve_target(switch, time.time())
+    yield switch, server.server_address[1]
+    server.shutdown()
+    server.server_close()

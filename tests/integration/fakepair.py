@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import itertools
 import time
 import tomllib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from notify.inbox import app_for as inbox_app
 from watchers.config import parse_config
 from watchers.runtime import Node, Seams
 from watchers.schedule import ClockSchedule
+from watchers.secrets import api_tokens
 from watchers.web import app_for
 
 NAMES = ("huginn", "muninn")
@@ -210,6 +212,7 @@ url = "http://ntfy.test"
 topic = "biphrost-status"
 {world.ntfy_toml}
 {world.targets_toml}
+{world.extra_toml}
 """
 
 
@@ -221,6 +224,8 @@ class World:
     ntfy_toml: str = ""
     defaults_toml: str = DEFAULTS
     secrets: dict[str, str] = field(default_factory=dict)
+    # Whole sections after the targets: [api], [admin], [[maintenance]]...
+    extra_toml: str = ""
 
 
 @dataclass
@@ -255,7 +260,8 @@ class Pair:
             ntfy_client=httpx.AsyncClient(transport=self.ntfy_links[name]),
         )
         secret = self.world.secrets.get(name, SECRET)
-        node = await Node.open(config, secret, {}, (NTFY_TOKEN, None), seams=seams)
+        api = api_tokens(config)
+        node = await Node.open(config, secret, {}, (NTFY_TOKEN, None), api, seams)
         self.nodes[name] = node
         self.apps[name] = app_for(node)
         peer = next(n for n in NAMES if n != name)
@@ -277,11 +283,17 @@ class Pair:
         self.sync_links[peer].inner = _Dead()
         await node.close()
 
-    async def run_until(self, condition: Callable[[], bool], what: str, limit_s: float,
-                        step_s: float = 1.0) -> float:  # fmt: skip
-        """Advance in steps until condition holds; how long that took (fake s)."""
+    async def run_until(self, condition: Callable[[], bool | Awaitable[bool]], what: str,
+                        limit_s: float, step_s: float = 1.0) -> float:  # fmt: skip
+        """Advance in steps until condition holds; how long that took (fake s).
+        The condition may be a coroutine function (one that asks the API)."""
         began = self.time.mono
-        while not condition():
+
+        async def holds() -> bool:
+            found = condition()
+            return await found if inspect.isawaitable(found) else found
+
+        while not await holds():
             if self.time.mono - began > limit_s:
                 raise AssertionError(f"not within {limit_s:g} s of fake time: {what}")
             await self.advance(step_s)
@@ -310,6 +322,11 @@ class Pair:
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}.test") as c:
             return await c.get(path, **kwargs)
 
+    async def targets(self, name: str) -> list[dict[str, Any]]:
+        """What name's /api/v1/targets lists."""
+        found: list[dict[str, Any]] = (await self.get(name, "/api/v1/targets")).json()["targets"]
+        return found
+
     async def request(self, name: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.apps[name])
         async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}.test") as c:
@@ -334,6 +351,21 @@ async def pair_in_process(root: Path, world: World) -> AsyncIterator[Pair]:
         await pair.time.settle()
         yield pair
     finally:
+        for link in pair.sync_links.values():
+            link.cut = True  # neither hears from the other while they close
         for node in pair.nodes.values():
             await node.close()
         await canary.close()
+
+
+def run_pair(root: Path, world: World, work: Callable[[Pair], Awaitable[None]],
+             up: tuple[str, ...] = ("blog",)) -> None:  # fmt: skip
+    """Open the pair, wait until both see each of up UP, run work, close."""
+
+    async def go() -> None:
+        async with pair_in_process(root, world) as pair:
+            for target in up:
+                await pair.run_until(pair.both(target, "UP"), f"both see {target} up", 60)
+            await work(pair)
+
+    asyncio.run(go())

@@ -7,15 +7,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.fakepair import NAMES, Pair, World, pair_in_process
 from tests.integration.notify_world import Switch
-from watchers.demo import serve_target
 
 BLOG = """
 [[targets]]
@@ -24,15 +21,6 @@ kind = "http"
 url = "http://127.0.0.1:{port}/"
 tags = ["web"]
 """
-
-
-@pytest.fixture
-def site() -> Iterator[tuple[Switch, int]]:
-    switch = Switch()
-    server = serve_target(switch, time.time())
-    yield switch, server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 async def quiet_for(pair: Pair, seconds: float, target: str = "blog") -> None:

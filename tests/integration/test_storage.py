@@ -242,9 +242,9 @@ def test_history_kept_before_the_upgrade_lives_on_as_moves(tmp_path: Path) -> No
     ]  # fmt: skip
     core = NodeCore("huginn", ["muninn"], ["blog"], Settings(), now_ms=100_000)
     step = core.import_history(legacy)
-    assert len(step.written) == 3
+    assert len(step.to_commit) == 3
     assert core.history("blog") == legacy
-    assert core.import_history(legacy).written == [], "importing twice adds nothing"
+    assert core.import_history(legacy).to_commit == [], "importing twice adds nothing"
 
 
 def test_a_step_the_database_refuses_for_good_is_dropped_and_shown(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_a_target_written_here_or_merged_is_said() -> None:
     shop = {"kind": "tcp", "host": "shop.example", "port": 443}
     local = huginn.admin_write(keys.TARGET + "shop", shop, net.now_ms, {"by": "ops"})
     assert [c for c in local.commands if isinstance(c, TargetsChanged)] == [TargetsChanged()]
-    merged = muninn.entries_received("huginn", tuple(local.written), net.now_ms)
+    merged = muninn.entries_received("huginn", tuple(local.to_commit), net.now_ms)
     assert any(isinstance(c, TargetsChanged) for c in merged.commands)
     assert not any(isinstance(c, WindowsChanged) for c in merged.commands)
 
