@@ -16,14 +16,10 @@ test: $(STAMP) lint typecheck unit
 
 # The fast lane while working: lint, types, the core's tests (three seeds per
 # simulated property instead of thirty) and the tests that build nodes in
-# process. `make test` is the whole suite, and what CI runs.
-IN_PROCESS := tests/integration/test_outbox.py tests/integration/test_probes.py \
-	tests/integration/test_pair_in_process.py tests/integration/test_api_in_process.py \
-	tests/integration/test_admin_in_process.py \
-	tests/integration/test_push_limits.py tests/integration/test_reach.py \
-	tests/integration/test_shed.py
+# process (tests/parallel.py CHECK, in two runs). `make test` is the whole
+# suite, and what CI runs.
 check: $(STAMP) lint typecheck
-	RAVENS_SIM_SEEDS=3 $(BIN)/python -m pytest -q -p no:cacheprovider tests/unit $(IN_PROCESS)
+	$(BIN)/python -m tests.parallel --check
 
 lint: $(STAMP)
 	$(BIN)/ruff check consensus watchers notify tests
@@ -32,9 +28,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Seven pytest runs side by side (tests/parallel.py: the network scenarios
-# in five lanes on their own address plans, the simulator's seeds, then
-# everything else): most network tests wait on real time. One run alone:
+# Eight pytest runs side by side (tests/parallel.py: the network scenarios
+# in five lanes on their own address plans, the simulator's seeds in two,
+# then everything else): most network tests wait on real time. One run alone:
 # $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel

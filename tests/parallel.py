@@ -1,7 +1,8 @@
 """Run the test suite as several pytest processes side by side, then report
 each: the network scenarios wait on real time (faults held for minutes,
 peer timeouts), so running them in turn would waste most of CI's time.
-``python -m tests.parallel [pytest args...]``
+``python -m tests.parallel [--check] [pytest args...]`` (--check: the fast
+lane of `make check`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,26 @@ LANES: list[tuple[str, list[str], dict[str, str]]] = [
      ["tests/network/test_ntfy_lease.py", "tests/network/test_flapping.py",
       "tests/network/test_disk_full.py"], {"RAVENS_TEST_NET": "10.75"}),
     ("network: a short soak", ["tests/network/test_soak.py"], {"RAVENS_TEST_NET": "10.74"}),
-    ("the simulator's seeds", [SIMULATOR], {}),
+    ("the simulator's seeds, every fault", [SIMULATOR, "-k", "every_fault"], {}),
+    ("the simulator's seeds, the rest", [SIMULATOR, "-k", "not every_fault"], {}),
+]  # fmt: skip
+# `make check`, the fast lane: the core's tests (a few seeds per simulated
+# property) and the tests that build nodes in process, in two runs.
+IN_PROCESS = [
+    "tests/integration/test_outbox.py",
+    "tests/integration/test_probes.py",
+    "tests/integration/test_pair_in_process.py",
+    "tests/integration/test_api_in_process.py",
+    "tests/integration/test_admin_in_process.py",
+    "tests/integration/test_push_limits.py",
+    "tests/integration/test_reach.py",
+    "tests/integration/test_shed.py",
+]
+CHECK_SEEDS = {"RAVENS_SIM_SEEDS": "3"}
+CHECK: list[tuple[str, list[str], dict[str, str]]] = [
+    ("the simulator, three seeds each", [SIMULATOR], CHECK_SEEDS),
+    ("the core's other tests, nodes in process",
+     ["tests/unit", f"--ignore={SIMULATOR}", *IN_PROCESS], CHECK_SEEDS),
 ]  # fmt: skip
 
 
@@ -47,10 +67,13 @@ def runs() -> list[tuple[str, list[str], dict[str, str]]]:
 
 def main() -> int:
     extra = sys.argv[1:]
+    lanes = runs()
+    if extra[:1] == ["--check"]:
+        extra, lanes = extra[1:], CHECK
     began = time.monotonic()
     started = []
     with tempfile.TemporaryDirectory(prefix="ravens-tests-") as scratch:
-        for i, (name, args, env) in enumerate(runs()):
+        for i, (name, args, env) in enumerate(lanes):
             log = Path(scratch) / f"{i}.log"
             with log.open("wb") as out:
                 proc = subprocess.Popen(
