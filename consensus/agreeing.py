@@ -135,8 +135,11 @@ class Agreeing(Delivering):
             if view.flapping and view.flap_since is not None:
                 at = view.flap_since.wall_ms
                 sides["flap"].append((at + shift, at + shift))
-        left = [self._held_until(node, target, correct_ms, now_ms)
-                for node in self.nodes if node not in found.voters]  # fmt: skip
+        left = [
+            self._held_until(node, target, correct_ms, now_ms)
+            for node in self.nodes
+            if node not in found.voters
+        ]
         hlc = self.clock.tick(now_ms)
         latest = max((m.decided for m in self._moves.get(target, {}).values()), default=None)
         if latest is not None and latest >= hlc:
@@ -281,17 +284,25 @@ class Agreeing(Delivering):
             if rounds < 1:
                 continue
             event_id_ = event_id(
-                target, Notice.STILL_DOWN, record.state.value, record.anchor, record.mode,
+                target,
+                Notice.STILL_DOWN,
+                record.state.value,
+                record.anchor,
+                record.mode,
                 str(rounds),
-            )  # fmt: skip
+            )
             if self.log.get(keys.event(event_id_)) is not None:
                 continue
             found = Assessment(
                 record.state, record.mode, record.anchor, tuple(sorted(self._voters))
             )
             event = self._event(target, Notice.STILL_DOWN, record.state, "DOWN", found, now_ms)
-            event = replace(event, id=event_id_, previous_since_ms=since,
-                            detail={"reminder": rounds, "down_for_ms": rounds * every})  # fmt: skip
+            event = replace(
+                event,
+                id=event_id_,
+                previous_since_ms=since,
+                detail={"reminder": rounds, "down_for_ms": rounds * every},
+            )
             step.extend(self._announce(event, now_ms))
         return step
 
@@ -388,7 +399,9 @@ class Agreeing(Delivering):
             return []
         self._skew_warned[peer] = now_ms
         detail: dict[str, str | int] = {
-            "peer": peer, "offset_ms": offset_ms, "max_skew_ms": self.settings.max_skew_ms,
+            "peer": peer,
+            "offset_ms": offset_ms,
+            "max_skew_ms": self.settings.max_skew_ms,
             "fix": "check NTP on both nodes",
-        }  # fmt: skip
+        }
         return [Warn("clock_skew", detail)]

@@ -92,9 +92,16 @@ class WindowsChanged:
 
 
 Command = (
-    Push | Recheck | CheckCanaries | Publish | Warn | HistoryMoved | AgreedMoved
-    | TargetsChanged | WindowsChanged
-)  # fmt: skip
+    Push
+    | Recheck
+    | CheckCanaries
+    | Publish
+    | Warn
+    | HistoryMoved
+    | AgreedMoved
+    | TargetsChanged
+    | WindowsChanged
+)
 
 
 @dataclass(slots=True)

@@ -223,11 +223,17 @@ class CoreState:
             if self.log.raw(key) is not None:
                 continue
             at = (stretch.start_ms,)
-            move = AgreedMove(stretch.target, state, mode, hlc,
-                              down_ms=at if state is AgreedState.DOWN else (),
-                              up_ms=at if state is AgreedState.UP else (),
-                              flap_ms=at if state is AgreedState.FLAPPING else (),
-                              event=stretch.event, at_ms=stretch.start_ms)  # fmt: skip
+            move = AgreedMove(
+                stretch.target,
+                state,
+                mode,
+                hlc,
+                down_ms=at if state is AgreedState.DOWN else (),
+                up_ms=at if state is AgreedState.UP else (),
+                flap_ms=at if state is AgreedState.FLAPPING else (),
+                event=stretch.event,
+                at_ms=stretch.start_ms,
+            )
             entry = self.log.write(key, move.to_value(), hlc)
             self._index_move(entry)
             step.to_commit.append(entry)
@@ -297,8 +303,9 @@ class CoreState:
         return None if interval is None else STALE_INTERVALS * interval + STALE_SLACK_MS
 
     def _health(self, now_ms: int) -> Health:
-        return Health(self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms,
-                      self.reference.carried_ms)  # fmt: skip
+        return Health(
+            self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms, self.reference.carried_ms
+        )
 
     def _write(self, key: str, value: JsonValue, now_ms: int) -> Entry:
         entry = self._write_at(key, value, self.clock.tick(now_ms))

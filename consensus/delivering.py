@@ -240,9 +240,11 @@ class Delivering(CoreState):
                     # Nothing we claim could be kept: let the standby's
                     # failover find no claim, and look again shortly.
                     self.dispatch[record.event_id] = Dispatch(
-                        record.event_id, record.role, record.state,
+                        record.event_id,
+                        record.role,
+                        record.state,
                         now_ms + self.settings.claim_ack_wait_ms,
-                    )  # fmt: skip
+                    )
                 continue
             delivering = claimant is None or self.health_of(claimant).ntfy_ok is not False
             takes_over = standby_should_take_over(claimant, live, sent, self.node, delivering)

@@ -140,7 +140,7 @@ def standby_should_take_over(
     claimant_delivering: bool = True,
 ) -> bool:
     """At the failover deadline: post unless it was sent or a live node
-    that is still delivering to ntfy holds the claim."""  # fmt: skip
+    that is still delivering to ntfy holds the claim."""
     if sent:
         return False
     if claimant is None or claimant == node:

@@ -163,10 +163,12 @@ def _times(value: JsonValue, name: str, target: str) -> tuple[int, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_EVIDENCE:
-        raise InvalidEntry(f"move of {target}: {name}: expected a list of at most "
-                           f"{MAX_EVIDENCE} times")  # fmt: skip
-    if not all(isinstance(t, int) and not isinstance(t, bool) and -(2**53) < t < 2**53
-               for t in value):  # fmt: skip
+        raise InvalidEntry(
+            f"move of {target}: {name}: expected a list of at most {MAX_EVIDENCE} times"
+        )
+    if not all(
+        isinstance(t, int) and not isinstance(t, bool) and -(2**53) < t < 2**53 for t in value
+    ):
         raise InvalidEntry(f"move of {target}: {name}: expected epoch milliseconds")
     return tuple(int(t) for t in value)  # type: ignore[arg-type]
 
@@ -337,8 +339,11 @@ def _in_passing(move: AgreedMove, partial: AgreedMove, out: list[Stretch]) -> bo
     before = AgreedState(out[-2].state)
     partial_seen = [b.at_ms for b in partial.evidence(before) if b.at_ms <= partial.decided_ms]
     floor, decided = out[-2].start_ms, move.decided_ms
-    known = [b.after_ms for b in move.evidence(S.PARTIAL)
-             if b.after_ms < b.at_ms and floor <= b.at_ms <= decided]  # fmt: skip
+    known = [
+        b.after_ms
+        for b in move.evidence(S.PARTIAL)
+        if b.after_ms < b.at_ms and floor <= b.at_ms <= decided
+    ]
     return bool(partial_seen and known) and max(known) < min(partial_seen)
 
 
@@ -447,8 +452,17 @@ def group_incidents(
             return
         first_worst = next(s for s in run if s.state == worst.value)
         event = next((s.event for s in run if s.state == worst.value and s.event), None)
-        found.append(Incident(run[0].target, worst.value, first_worst.mode, run[0].start_ms,
-                              end, event, tuple(run)))  # fmt: skip
+        found.append(
+            Incident(
+                run[0].target,
+                worst.value,
+                first_worst.mode,
+                run[0].start_ms,
+                end,
+                event,
+                tuple(run),
+            )
+        )
         run.clear()
 
     for stretch in stretches:

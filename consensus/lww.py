@@ -58,14 +58,17 @@ class Entry:
         """Refuse entries that break the log's rules before they are merged;
         the entry's size (key and value as JSON, in bytes) when it keeps them."""
         if not self.key or len(self.key) > MAX_KEY_CHARS:
-            raise InvalidEntry(f"entry key {self.key[:80]!r}: expected 1 to {MAX_KEY_CHARS} "
-                               "characters")  # fmt: skip
+            raise InvalidEntry(
+                f"entry key {self.key[:80]!r}: expected 1 to {MAX_KEY_CHARS} characters"
+            )
         if not 1 <= self.version <= MAX_SAFE_INT:
-            raise InvalidEntry(f"entry {self.key}: version: expected 1 to {MAX_SAFE_INT}, "
-                               f"got {self.version}")  # fmt: skip
+            raise InvalidEntry(
+                f"entry {self.key}: version: expected 1 to {MAX_SAFE_INT}, got {self.version}"
+            )
         if not self.origin or len(self.origin) > MAX_NAME_CHARS:
-            raise InvalidEntry(f"entry {self.key}: origin: expected 1 to {MAX_NAME_CHARS} "
-                               "characters")  # fmt: skip
+            raise InvalidEntry(
+                f"entry {self.key}: origin: expected 1 to {MAX_NAME_CHARS} characters"
+            )
         if self.hlc.node != self.origin:
             raise InvalidEntry(
                 f"entry {self.key}: hlc node {self.hlc.node!r} differs from origin {self.origin!r}"
@@ -73,8 +76,10 @@ class Entry:
         if self.hlc.wall_ms < 0 or self.hlc.logical < 0:
             raise InvalidEntry(f"entry {self.key}: hlc {self.hlc} has a negative part")
         if self.hlc.wall_ms > MAX_SAFE_INT or self.hlc.logical > MAX_LOGICAL:
-            raise InvalidEntry(f"entry {self.key}: hlc: wall_ms at most {MAX_SAFE_INT}, "
-                               f"logical at most {MAX_LOGICAL}")  # fmt: skip
+            raise InvalidEntry(
+                f"entry {self.key}: hlc: wall_ms at most {MAX_SAFE_INT}, "
+                f"logical at most {MAX_LOGICAL}"
+            )
         return len(self.key) + _check_value(self.key, self.value)
 
 

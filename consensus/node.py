@@ -143,13 +143,18 @@ class NodeCore(Agreeing):
             entry = self._write(keys.obs(self.node, target), stale.to_value(), now_ms)
             step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
-            step.commands.append(Warn("stale_checks", {
-                "target": target,
-                "last_check_s_ago": (now_ms - checked) // 1000,
-                "interval_s": interval // 1000,
-                "why": "this node's checks of the target stopped; its view does not vote "
-                       "until it checks again",
-            }))  # fmt: skip
+            step.commands.append(
+                Warn(
+                    "stale_checks",
+                    {
+                        "target": target,
+                        "last_check_s_ago": (now_ms - checked) // 1000,
+                        "interval_s": interval // 1000,
+                        "why": "this node's checks of the target stopped; its view does not vote "
+                        "until it checks again",
+                    },
+                )
+            )
             step.extend(self._evaluate(target, now_ms))
         return step
 
@@ -292,10 +297,12 @@ class NodeCore(Agreeing):
         """How full the log is, against its cap."""
         cap_entries, cap_bytes = self.settings.max_log_entries, self.settings.max_log_bytes
         return {
-            "entries": len(self.log), "bytes": self.log.bytes,
-            "max_entries": cap_entries, "max_bytes": cap_bytes,
+            "entries": len(self.log),
+            "bytes": self.log.bytes,
+            "max_entries": cap_entries,
+            "max_bytes": cap_bytes,
             "fraction": round(max(len(self.log) / cap_entries, self.log.bytes / cap_bytes), 4),
-        }  # fmt: skip
+        }
 
     def _log_nearly_full(self) -> list[Warn]:
         """One warning when the log passes LOG_WARN_FRACTION of its cap, again
@@ -304,12 +311,19 @@ class NodeCore(Agreeing):
         if fraction >= LOG_WARN_FRACTION and not self._log_warned:
             self._log_warned = True
             usage = self.log_usage()
-            return [Warn("log_nearly_full", {
-                "entries": len(self.log), "max_entries": int(usage["max_entries"]),
-                "bytes": self.log.bytes, "max_bytes": int(usage["max_bytes"]),
-                "then": "a peer's batches that add to it are refused; raise the cap "
+            return [
+                Warn(
+                    "log_nearly_full",
+                    {
+                        "entries": len(self.log),
+                        "max_entries": int(usage["max_entries"]),
+                        "bytes": self.log.bytes,
+                        "max_bytes": int(usage["max_bytes"]),
+                        "then": "a peer's batches that add to it are refused; raise the cap "
                         "([storage] max_log_entries, max_log_mb) and the unit's MemoryMax",
-            })]  # fmt: skip
+                    },
+                )
+            ]
         if fraction < LOG_WARN_FRACTION - 0.1:
             self._log_warned = False
         return []
@@ -433,8 +447,9 @@ class NodeCore(Agreeing):
         hlc = self.clock.tick(now_ms)
         entry = self._write_at(key, value, hlc, tombstone=value is None)
         validate_value(entry)
-        record = self._write_at(f"{keys.AUDIT}{self.node}/{hlc.encode()}",
-                                {**audit, "key": key, "at_ms": now_ms}, hlc)  # fmt: skip
+        record = self._write_at(
+            f"{keys.AUDIT}{self.node}/{hlc.encode()}", {**audit, "key": key, "at_ms": now_ms}, hlc
+        )
         return Step(to_commit=[entry, record], commands=[Push((entry, record))])
 
     @telling
@@ -445,10 +460,9 @@ class NodeCore(Agreeing):
         if restarted is not None:
             self.clock.restarted_ahead_ms = None
             self.clock_restarted = (now_ms, restarted)
-            step.commands.append(Warn("clock_restarted", {
-                "was_ahead_s": restarted // 1000,
-                "why": "the wall clock stepped back, or a restart after it had stepped forward",
-            }))  # fmt: skip
+            why = "the wall clock stepped back, or a restart after it had stepped forward"
+            detail: dict[str, str | int] = {"was_ahead_s": restarted // 1000, "why": why}
+            step.commands.append(Warn("clock_restarted", detail))
             self._clock_jumped = {"was_ahead_ms": restarted}
         step.extend(self._clock_note(now_ms))
         if now_ms >= self._next_heartbeat_ms:

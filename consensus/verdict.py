@@ -166,8 +166,15 @@ class Verdict:
 
     def public(self) -> tuple[object, ...]:
         """The fields whose change is worth replicating at once."""
-        return (self.state, self.since, self.fails, self.oks, self.flapping, self.confirmed,
-                self.stale)  # fmt: skip
+        return (
+            self.state,
+            self.since,
+            self.fails,
+            self.oks,
+            self.flapping,
+            self.confirmed,
+            self.stale,
+        )
 
     def to_value(self) -> JsonValue:
         return {

@@ -91,9 +91,15 @@ class Host(Protocol):
 
     async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[Row]: ...
 
-    async def mark(self, event_id: str, status: str, error: str | None = None,
-                   message_id: str | None = None, attempt: bool = False,
-                   sequence_id: str | None = None) -> None: ...  # fmt: skip
+    async def mark(
+        self,
+        event_id: str,
+        status: str,
+        error: str | None = None,
+        message_id: str | None = None,
+        attempt: bool = False,
+        sequence_id: str | None = None,
+    ) -> None: ...
 
     def should_post(self, event_id: str) -> bool: ...
 
@@ -205,8 +211,10 @@ class Courier:
                 # A note about a state the target has left: posting it now
                 # would tell users something no longer true, out of order.
                 await self.host.mark(row.event_id, "stale")
-                log.info("outbox event=%s superseded by a later event of its target: "
-                         "not posted", row.event_id)  # fmt: skip
+                log.info(
+                    "outbox event=%s superseded by a later event of its target: not posted",
+                    row.event_id,
+                )
                 continue
             if not self.host.should_post(row.event_id):
                 continue  # not ours (yet): the core says when
@@ -245,8 +253,9 @@ class Courier:
                 continue
             await self.host.mark(event.id, "sent", message_id=message_id)
             await self.host.delivered(event.id)
-            log.info("notified event=%s already on ntfy as %s: not posted again", event.id,
-                     message_id)  # fmt: skip
+            log.info(
+                "notified event=%s already on ntfy as %s: not posted again", event.id, message_id
+            )
         return left
 
     def _message(self, event: Event) -> dict[str, object]:
@@ -293,16 +302,23 @@ class Courier:
             for event in post.events:
                 await self.host.mark(event.id, "sent", message_id=outcome.message_id)
                 await self.host.delivered(event.id)
-            log.info("notified events=%s topic=%s ntfy_id=%s%s",
-                     ",".join(e.id for e in post.events), post.topic, outcome.message_id,
-                     " (one summary)" if post.summary else "")  # fmt: skip
+            log.info(
+                "notified events=%s topic=%s ntfy_id=%s%s",
+                ",".join(e.id for e in post.events),
+                post.topic,
+                outcome.message_id,
+                " (one summary)" if post.summary else "",
+            )
             return None
         if isinstance(outcome, Refused):
             for event in post.events:
                 await self.host.mark(event.id, "refused", error=outcome.error)
-            log.error("ntfy refused events=%s status=%d: %s (kept; fix [ntfy] and reload)",
-                      ",".join(e.id for e in post.events), outcome.status,
-                      outcome.error)  # fmt: skip
+            log.error(
+                "ntfy refused events=%s status=%d: %s (kept; fix [ntfy] and reload)",
+                ",".join(e.id for e in post.events),
+                outcome.status,
+                outcome.error,
+            )
             return None
         return await self._later(post, outcome)
 
@@ -319,8 +335,12 @@ class Courier:
         else:
             wait = min(MAX_BACKOFF_S, 2.0 ** min(attempts + 1, 9)) * random.uniform(0.8, 1.2)
         if attempts == 0:
-            log.warning("ntfy not delivering events=%s: %s; retrying in %.0f s",
-                        ",".join(e.id for e in post.events), outcome.reason, wait)  # fmt: skip
+            log.warning(
+                "ntfy not delivering events=%s: %s; retrying in %.0f s",
+                ",".join(e.id for e in post.events),
+                outcome.reason,
+                wait,
+            )
         return wait
 
 

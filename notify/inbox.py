@@ -33,15 +33,36 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
-RESERVED = {"docs", "static", "file", "app", "metrics", "account", "settings", "signup",
-            "login", "v1"}  # fmt: skip
+RESERVED = {
+    "docs",
+    "static",
+    "file",
+    "app",
+    "metrics",
+    "account",
+    "settings",
+    "signup",
+    "login",
+    "v1",
+}
 MAX_JSON_BYTES = 8192
 MAX_MESSAGE_BYTES = 4095
 BURST = 60
 REFILL_S = 5.0
 EXPIRES_S = 12 * 3600
-PRIORITIES = {"1": 1, "min": 1, "2": 2, "low": 2, "3": 3, "default": 3, "4": 4, "high": 4,
-              "5": 5, "max": 5, "urgent": 5}  # fmt: skip
+PRIORITIES = {
+    "1": 1,
+    "min": 1,
+    "2": 2,
+    "low": 2,
+    "3": 3,
+    "default": 3,
+    "4": 4,
+    "high": 4,
+    "5": 5,
+    "max": 5,
+    "urgent": 5,
+}
 # Header aliases, first listed wins (ntfy's readParam order).
 HEADERS = {
     "title": ("x-title", "title", "t"),
@@ -110,8 +131,7 @@ def app_for(inbox: Inbox) -> Starlette:
         except Refused as exc:
             return _error(exc, None)
         lines = [json.dumps(m, separators=(",", ":")) for m in cached]
-        return Response("".join(line + "\n" for line in lines),
-                        media_type="application/x-ndjson")  # fmt: skip
+        return Response("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
 
     return Starlette(
         routes=[
@@ -129,8 +149,9 @@ async def _guarded(
     body = await request.body()
     if inbox.before_request is not None:
         inbox.before_request(inbox)
-    inbox.requests.append({"headers": dict(request.headers), "body": body,
-                           "path": request.url.path})  # fmt: skip
+    inbox.requests.append(
+        {"headers": dict(request.headers), "body": body, "path": request.url.path}
+    )
     inbox.in_flight += 1
     try:
         return await _handle(inbox, request, body, parse)
@@ -156,8 +177,9 @@ async def _handle(
         return _error(exc, inbox.retry_after_s if exc.http == 429 else None)
     if inbox.answer_delay_s:
         await asyncio.sleep(inbox.answer_delay_s)
-    return Response(json.dumps(message, separators=(",", ":")) + "\n",
-                    media_type="application/json")  # fmt: skip
+    return Response(
+        json.dumps(message, separators=(",", ":")) + "\n", media_type="application/json"
+    )
 
 
 def _authenticate(inbox: Inbox, request: Request) -> None:
@@ -208,15 +230,23 @@ def _since(
 
 def _rate_limit(inbox: Inbox, visitor: str) -> None:
     if inbox.retry_after_s is not None:
-        raise Refused(429, 42901, "limit reached: too many requests",
-                      "https://ntfy.sh/docs/publish/#limitations")  # fmt: skip
+        raise Refused(
+            429,
+            42901,
+            "limit reached: too many requests",
+            "https://ntfy.sh/docs/publish/#limitations",
+        )
     now = inbox.clock()
     tokens, last = inbox._buckets.get(visitor, (float(BURST), now))
     tokens = min(float(BURST), tokens + (now - last) / REFILL_S)
     if tokens < 1:
         inbox._buckets[visitor] = (tokens, now)
-        raise Refused(429, 42901, "limit reached: too many requests",
-                      "https://ntfy.sh/docs/publish/#limitations")  # fmt: skip
+        raise Refused(
+            429,
+            42901,
+            "limit reached: too many requests",
+            "https://ntfy.sh/docs/publish/#limitations",
+        )
     inbox._buckets[visitor] = (tokens - 1, now)
 
 
@@ -339,15 +369,20 @@ def _error(exc: Refused, retry_after_s: int | None) -> Response:
     if exc.link:
         body["link"] = exc.link
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    return Response(json.dumps(body, separators=(",", ":")) + "\n", status_code=exc.http,
-                    media_type="application/json", headers=headers)  # fmt: skip
+    return Response(
+        json.dumps(body, separators=(",", ":")) + "\n",
+        status_code=exc.http,
+        media_type="application/json",
+        headers=headers,
+    )
 
 
 @asynccontextmanager
 async def serving(inbox: Inbox, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
     """Serve the inbox on host (port from the kernel by default); yields its base URL."""
-    config = uvicorn.Config(app_for(inbox), host=host, port=port, log_level="warning",
-                            access_log=False, lifespan="off")  # fmt: skip
+    config = uvicorn.Config(
+        app_for(inbox), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     task = asyncio.create_task(server.serve())

@@ -73,8 +73,9 @@ async def publish(client: httpx.AsyncClient, server: Server, message: dict[str, 
         return Refused(413, f"message of {len(body)} bytes is too large to publish")
     url = server.base_url.rstrip("/") + "/"
     try:
-        response = await client.post(url, content=body, headers=server.headers(),
-                                     timeout=server.timeout_s)  # fmt: skip
+        response = await client.post(
+            url, content=body, headers=server.headers(), timeout=server.timeout_s
+        )
     except (httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ConnectError) as exc:
         return RetryLater(f"ntfy unreachable: {str(exc)[:160] or type(exc).__name__}")
     except httpx.TimeoutException:
@@ -111,8 +112,9 @@ async def poll(client: httpx.AsyncClient, server: Server, topic: str, since: str
     epoch seconds), without waiting for new ones."""
     url = f"{server.base_url.rstrip('/')}/{topic}/json"
     headers = {k: v for k, v in server.headers().items() if k != "Content-Type"}
-    return await client.get(url, params={"poll": "1", "since": since},
-                            headers=headers, timeout=server.timeout_s)  # fmt: skip
+    return await client.get(
+        url, params={"poll": "1", "since": since}, headers=headers, timeout=server.timeout_s
+    )
 
 
 def _error_text(response: httpx.Response) -> str:

@@ -20,7 +20,7 @@ from consensus import keys
 from consensus.lww import JsonValue
 from watchers.admin_shapes import TARGET_ADAPTER
 from watchers.api import target_summary
-from watchers.config import describe_problem
+from watchers.config_problems import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, AnyTarget, refusal_for
 from watchers.runtime import Node
@@ -48,8 +48,9 @@ async def admin_name(request: Request) -> str:
     """The admin behind the request's Bearer token, or a 401."""
     node: Node = request.app.state.node
     if not node.api.admins:
-        raise HTTPException(401, "the admin API is off: no [[api.admins]] in this node's config",
-                            headers=CHALLENGE)  # fmt: skip
+        raise HTTPException(
+            401, "the admin API is off: no [[api.admins]] in this node's config", headers=CHALLENGE
+        )
     token = bearer(request)
     if token is None:
         raise HTTPException(401, "send Authorization: Bearer <admin token>", CHALLENGE)
@@ -94,14 +95,18 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
         except ValidationError as exc:
             raise _problems(exc) from None
         if target.kind == "push":
-            raise HTTPException(400, "kind: push targets need a token file; add them to the "
-                                     "config file")  # fmt: skip
+            raise HTTPException(
+                400, "kind: push targets need a token file; add them to the config file"
+            )
         if target.kind == "http" and (target.header_file or target.header_env):
             # Read from this node's disk or environment and sent to the target:
             # only the operator's config file may do that.
             key = "header_file" if target.header_file else "header_env"
-            raise HTTPException(400, f"{key}: secret headers are read only for targets in the "
-                                     "config file; send the value in headers")  # fmt: skip
+            raise HTTPException(
+                400,
+                f"{key}: secret headers are read only for targets in the "
+                "config file; send the value in headers",
+            )
         # Judged before anything connects; each check judges it again (and
         # every redirect), as a name may point elsewhere later.
         refused = await refusal_for(node.reach, target)
@@ -111,8 +116,9 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
 
     def api_owned(target_id: str) -> None:
         if target_id in node.targets and node.source_of(target_id) == "config":
-            raise HTTPException(409, f"target {target_id!r} is defined in the config file; "
-                                     "change it there")  # fmt: skip
+            raise HTTPException(
+                409, f"target {target_id!r} is defined in the config file; change it there"
+            )
 
     @api.post("/targets", status_code=201, summary="Add a target")
     async def add_target(body: JsonBody, who: Admin) -> dict[str, Any]:
@@ -132,8 +138,7 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
         api_owned(target_id)
         if target_id not in node.targets:
             raise HTTPException(404, f"no target with id {target_id!r}")
-        await write(f"{keys.TARGET}{target_id}", {"target": body}, who, "change target",
-                    target_id)  # fmt: skip
+        await write(f"{keys.TARGET}{target_id}", {"target": body}, who, "change target", target_id)
         return target_summary(node, target_id)
 
     @api.delete("/targets/{target_id}", status_code=204, summary="Remove a target the API added")

@@ -56,15 +56,19 @@ def router_for(node: Node) -> APIRouter:
         if target_id not in node.targets:
             raise HTTPException(404, f"no target with id {target_id!r}")
 
-    @api.get("/targets", summary="Every target with its agreed state and each node's view",
-             response_model=dict[str, Any])  # fmt: skip
+    @api.get(
+        "/targets",
+        summary="Every target with its agreed state and each node's view",
+        response_model=dict[str, Any],
+    )
     async def targets(
         tag: Annotated[str | None, Query(description="only targets with this tag")] = None,
         state: Annotated[StateName | None, Query(description="only this agreed state")] = None,
     ) -> Response:
         async def render() -> str:
-            chosen = [t for t, target in sorted(node.targets.items())
-                      if tag is None or tag in target.tags]  # fmt: skip
+            chosen = [
+                t for t, target in sorted(node.targets.items()) if tag is None or tag in target.tags
+            ]
             items = await target_summaries(node, chosen)
             if state is not None:
                 items = [i for i in items if i["state"] == state]
@@ -85,8 +89,11 @@ def router_for(node: Node) -> APIRouter:
                 item["incident"] = incidents_json(node, current[-1:])[0]
         return item
 
-    @api.get("/targets/{target_id}/history", summary="Checks or rollups from both nodes",
-             response_model=dict[str, Any])  # fmt: skip
+    @api.get(
+        "/targets/{target_id}/history",
+        summary="Checks or rollups from both nodes",
+        response_model=dict[str, Any],
+    )
     async def history(
         target_id: str,
         from_: Annotated[str | None, FROM] = None,
@@ -99,8 +106,13 @@ def router_for(node: Node) -> APIRouter:
         start = when_ms(from_, "from", end - 86_400_000)
         if start >= end:
             raise HTTPException(400, "from: expected a time before to")
-        query = {"target": target_id, "from_ms": start, "to_ms": end,
-                 "resolution": resolution, "limit": limit}  # fmt: skip
+        query = {
+            "target": target_id,
+            "from_ms": start,
+            "to_ms": end,
+            "resolution": resolution,
+            "limit": limit,
+        }
         return plain_json(await merged_history(node, query))
 
     @api.get("/targets/{target_id}/uptime", summary="Uptime from agreed-state intervals")
@@ -122,8 +134,11 @@ def router_for(node: Node) -> APIRouter:
         for name in names:
             start = now - WINDOWS_MS[name]
             found = uptime(stretches, start, now, now)
-            outages = [i for i in group_incidents(stretches, now) if i.state == "DOWN"
-                       and i.start_ms < now and (i.end_ms is None or i.end_ms > start)]  # fmt: skip
+            outages = [
+                i
+                for i in group_incidents(stretches, now)
+                if i.state == "DOWN" and i.start_ms < now and (i.end_ms is None or i.end_ms > start)
+            ]
             out[name] = {
                 "uptime_pct": found.percent,
                 "down_s": found.down_s,
@@ -140,8 +155,11 @@ def router_for(node: Node) -> APIRouter:
             "out; PARTIAL and FLAPPING count as up",
         }
 
-    @api.get("/incidents", summary="Outages: runs of agreed DOWN, FLAPPING and lasting PARTIAL",
-             response_model=dict[str, Any])  # fmt: skip
+    @api.get(
+        "/incidents",
+        summary="Outages: runs of agreed DOWN, FLAPPING and lasting PARTIAL",
+        response_model=dict[str, Any],
+    )
     async def incidents(
         from_: Annotated[str | None, FROM] = None,
         to: Annotated[str | None, TO] = None,
@@ -155,8 +173,10 @@ def router_for(node: Node) -> APIRouter:
             raise HTTPException(400, "from: expected a time before to")
         # Every target's history for 37 days is read for the default window:
         # a crowd of pollers shares one reading a second.
-        body = await lists.get(("incidents", from_, to, target, node.revision()),
-                               lambda: incidents_body(node, start, end, target))  # fmt: skip
+        body = await lists.get(
+            ("incidents", from_, to, target, node.revision()),
+            lambda: incidents_body(node, start, end, target),
+        )
         return Response(body, media_type="application/json")
 
     return api
@@ -190,8 +210,12 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
     }
     latest = node.live.latest(name, target_id)
     if latest is not None and (checked_ms is None or latest.at_ms >= checked_ms):
-        found.update(reason=latest.reason, latency_ms=latest.latency_ms,
-                     checked_ms=latest.at_ms, last_ok=latest.ok)  # fmt: skip
+        found.update(
+            reason=latest.reason,
+            latency_ms=latest.latency_ms,
+            checked_ms=latest.at_ms,
+            last_ok=latest.ok,
+        )
     return found
 
 
@@ -216,11 +240,15 @@ async def merged_history(node: Node, query: dict[str, Any]) -> dict[str, Any]:
         points = [p for p in points if p["at_ms"] <= cut]
         next_from = cut + 1
     return {
-        "target": query["target"], "resolution": query["resolution"],
-        "from_ms": query["from_ms"], "to_ms": query["to_ms"], "nodes": reached,
-        "points": points, "next_from_ms": next_from,
+        "target": query["target"],
+        "resolution": query["resolution"],
+        "from_ms": query["from_ms"],
+        "to_ms": query["to_ms"],
+        "nodes": reached,
+        "points": points,
+        "next_from_ms": next_from,
         "raw_retention_days": node.config.storage.raw_retention_days,
-    }  # fmt: skip
+    }
 
 
 def target_summary(node: Node, target_id: str) -> dict[str, Any]:
@@ -259,8 +287,9 @@ async def target_summaries(node: Node, target_ids: list[str]) -> list[dict[str, 
 
 async def incidents_body(node: Node, start_ms: int, end_ms: int, target: str | None) -> str:
     found = await incidents_between(node, start_ms, end_ms, target)
-    return compact_json({"from_ms": start_ms, "to_ms": end_ms,
-                         "incidents": incidents_json(node, found)})  # fmt: skip
+    return compact_json(
+        {"from_ms": start_ms, "to_ms": end_ms, "incidents": incidents_json(node, found)}
+    )
 
 
 # Incidents are grouped from stretches this far before the asked window, so
@@ -299,20 +328,27 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
             notified = {"status": "sent", "by": sent_by}
         elif event is not None:
             notified = {"status": "pending"}
-        out.append({
-            "target": incident.target,
-            "state": incident.state,
-            "mode": incident.mode,
-            "start_ms": incident.start_ms,
-            "end_ms": incident.end_ms,
-            "ongoing": incident.ongoing,
-            "event": incident.event,
-            "acknowledged": node.core.acknowledgement(incident.event) if incident.event else None,
-            # Whose failing check anchored the decision.
-            "noticed_first": None if event is None or event.anchor is None
-            else event.anchor.node,
-            "notification": notified,
-            "stretches": [{"state": s.state, "start_ms": s.start_ms, "end_ms": s.end_ms}
-                          for s in incident.stretches],
-        })  # fmt: skip
+        out.append(
+            {
+                "target": incident.target,
+                "state": incident.state,
+                "mode": incident.mode,
+                "start_ms": incident.start_ms,
+                "end_ms": incident.end_ms,
+                "ongoing": incident.ongoing,
+                "event": incident.event,
+                "acknowledged": node.core.acknowledgement(incident.event)
+                if incident.event
+                else None,
+                # Whose failing check anchored the decision.
+                "noticed_first": None
+                if event is None or event.anchor is None
+                else event.anchor.node,
+                "notification": notified,
+                "stretches": [
+                    {"state": s.state, "start_ms": s.start_ms, "end_ms": s.end_ms}
+                    for s in incident.stretches
+                ],
+            }
+        )
     return out

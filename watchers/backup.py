@@ -71,8 +71,10 @@ def restore(source: Path, db: Path, listen: tuple[str, int]) -> Path | None:
     """Put the backup at source in place of db; returns where the replaced
     database was kept (None if there was none)."""
     if _answers(*listen):
-        raise BackupError(f"something answers on {listen[0]}:{listen[1]}: stop the node first "
-                          "(systemctl stop ravens)")  # fmt: skip
+        raise BackupError(
+            f"something answers on {listen[0]}:{listen[1]}: stop the node first "
+            "(systemctl stop ravens)"
+        )
     check(source)
     kept = None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())

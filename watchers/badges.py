@@ -10,9 +10,13 @@ from __future__ import annotations
 from html import escape
 
 COLOURS = {
-    "UP": "#3c1", "DOWN": "#e05d44", "PARTIAL": "#dfb317", "FLAPPING": "#fe7d37",
-    "MAINTENANCE": "#007ec6", "UNKNOWN": "#9f9f9f",
-}  # fmt: skip
+    "UP": "#3c1",
+    "DOWN": "#e05d44",
+    "PARTIAL": "#dfb317",
+    "FLAPPING": "#fe7d37",
+    "MAINTENANCE": "#007ec6",
+    "UNKNOWN": "#9f9f9f",
+}
 NARROW = set("fijlrt.,:;|!'() ")
 WIDE = set("mwMW@%")
 
@@ -51,8 +55,15 @@ def status_badge(label: str, state: str) -> str:
 def uptime_badge(window: str, percent: float | None) -> str:
     if percent is None:
         return badge(f"uptime {window}", "no data", COLOURS["UNKNOWN"])
-    colour = ("#4c1" if percent >= 99.9 else "#97ca00" if percent >= 99 else
-              "#dfb317" if percent >= 95 else "#e05d44")  # fmt: skip
+    colour = (
+        "#4c1"
+        if percent >= 99.9
+        else "#97ca00"
+        if percent >= 99
+        else "#dfb317"
+        if percent >= 95
+        else "#e05d44"
+    )
     shown = f"{percent:.2f}%" if percent < 100 else "100%"
     return badge(f"uptime {window}", shown, colour)
 

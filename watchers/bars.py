@@ -84,8 +84,9 @@ def segments(stretches: Sequence[Stretch], now_ms: int, days: int = BAR_DAYS) ->
         if i == run_start:
             label = _day_label(day)
         else:
-            what = {"ok": "100% up, no incidents", "nodata": "no data",
-                    "maint": "in maintenance"}[level(day)]  # fmt: skip
+            what = {"ok": "100% up, no incidents", "nodata": "no data", "maint": "in maintenance"}[
+                level(day)
+            ]
             label = f"{_date(first.window_start_ms)} to {_date(day.window_start_ms)}: {what}"
         out.append(Segment(run_start, i - run_start + 1, level(day), label))
         run_start = i + 1

@@ -79,8 +79,9 @@ def check_config_command(path: Path) -> None:
 @config_option
 def run_command(config_path: Path) -> None:
     """Run the watcher node until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")  # fmt: skip
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
+    )
     # One line per state change is ours; the libraries' per-request chatter is not.
     for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -110,8 +111,10 @@ def backup_command(config_path: Path, dest: Path) -> None:
     except (BackupError, OSError, sqlite3.Error) as exc:
         click.echo(f"backup: {exc}", err=True)
         raise SystemExit(1) from None
-    click.echo(f"{made.path}: {made.size} bytes, integrity ok, "
-               f"{made.log_entries} log entries, {made.checks} checks")  # fmt: skip
+    click.echo(
+        f"{made.path}: {made.size} bytes, integrity ok, "
+        f"{made.log_entries} log entries, {made.checks} checks"
+    )
 
 
 @main.command(name="rebuild-history")
@@ -199,22 +202,28 @@ def status_command(node_url: str, as_json: bool, token_file: Path | None) -> Non
         *((p.get("name"), p.get("ntfy_ok")) for p in nodes.get("peers", [])),
     ]:
         if ok is False:
-            click.echo(f"ntfy: {name} cannot reach ntfy; its notifications go out from "
-                       "its peer after the failover time")  # fmt: skip
+            click.echo(
+                f"ntfy: {name} cannot reach ntfy; its notifications go out from "
+                "its peer after the failover time"
+            )
     for peer in nodes.get("peers", []):
         if peer.get("refuses_us"):
-            click.echo(f"sync: {peer.get('name')} answers but refuses our signature: the "
-                       "[sync] secret_file differs between the nodes; each decides alone "
-                       "until it matches")  # fmt: skip
+            click.echo(
+                f"sync: {peer.get('name')} answers but refuses our signature: the "
+                "[sync] secret_file differs between the nodes; each decides alone "
+                "until it matches"
+            )
     refused = nodes.get("outbox_refused", [])
     click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
     for row in refused:
         click.echo(f"  refused {row['event']}: {row['error']} (fix [ntfy], then reload)")
     storage = nodes.get("storage") or {}
     if storage.get("ok") is False:
-        click.echo(f"storage: the database refuses writes ({storage.get('error')}); "
-                   f"{storage.get('unsaved_steps')} steps kept in memory, written once it can; "
-                   "free space in the data directory")  # fmt: skip
+        click.echo(
+            f"storage: the database refuses writes ({storage.get('error')}); "
+            f"{storage.get('unsaved_steps')} steps kept in memory, written once it can; "
+            "free space in the data directory"
+        )
 
 
 def _get_json(node_url: str, path: str, token: str | None = None) -> dict[str, Any]:
@@ -260,8 +269,10 @@ def notify_test_command(config_path: Path) -> None:
     server = Server(str(config.ntfy.url), token=token, basic=basic)
     outcome = asyncio.run(_send(server, message))
     if isinstance(outcome, Delivered):
-        click.echo(f"delivered to {config.ntfy.url} topic {config.ntfy.topic}: "
-                   f"ntfy message id {outcome.message_id}")  # fmt: skip
+        click.echo(
+            f"delivered to {config.ntfy.url} topic {config.ntfy.topic}: "
+            f"ntfy message id {outcome.message_id}"
+        )
         return
     click.echo(f"not delivered: {outcome}", err=True)
     raise SystemExit(1)

@@ -68,7 +68,8 @@ async def keep_pauses_short(
         if since_sweep >= sweep_every_s:
             since_sweep = 0.0
             took = sweep()
-            log.info("collector: swept %d frozen objects in %.0f ms",
-                     gc.get_freeze_count(), took * 1000)  # fmt: skip
+            log.info(
+                "collector: swept %d frozen objects in %.0f ms", gc.get_freeze_count(), took * 1000
+            )
         else:
             gc.freeze()

@@ -90,8 +90,10 @@ DEMO_TARGETS: dict[str, Behaviour] = {
 
 def _show_notification(message: dict[str, Any]) -> None:
     tags = ",".join(message.get("tags", []))
-    click.echo(f"{time.strftime('%H:%M:%S')}  ntfy       {message.get('title')}  "
-               f"[priority {message.get('priority', 3)}; {tags}]")  # fmt: skip
+    click.echo(
+        f"{time.strftime('%H:%M:%S')}  ntfy       {message.get('title')}  "
+        f"[priority {message.get('priority', 3)}; {tags}]"
+    )
 
 
 def free_port() -> int:
@@ -154,19 +156,30 @@ def run_demo(root: Path, duration_s: float | None) -> None:
         for name in NAMES:
             with (root / f"{name}.log").open("ab") as log:
                 procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "watchers", "run", "--config",
-                     str(root / f"{name}.toml")],
-                    stdout=log, stderr=subprocess.STDOUT,
+                    [
+                        sys.executable,
+                        "-m",
+                        "watchers",
+                        "run",
+                        "--config",
+                        str(root / f"{name}.toml"),
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                )  # fmt: skip
+                )
         click.echo("ravens demo: Huginn and Muninn on loopback")
         for name in NAMES:
             base = f"http://127.0.0.1:{node_ports[name]}"
-            click.echo(f"  {name:<7} status page {base}/   API {base}/api/v1/targets"
-                       f"   log: {root / (name + '.log')}")  # fmt: skip
-        click.echo(f"  targets: {', '.join(DEMO_TARGETS)}; 'outage' goes down for "
-                   f"{OUTAGE_LENGTH_S} s every {OUTAGE_EVERY_S} s, first after "
-                   f"{OUTAGE_FIRST_AFTER_S} s; 'one-sided' fails for muninn only")  # fmt: skip
+            click.echo(
+                f"  {name:<7} status page {base}/   API {base}/api/v1/targets"
+                f"   log: {root / (name + '.log')}"
+            )
+        click.echo(
+            f"  targets: {', '.join(DEMO_TARGETS)}; 'outage' goes down for "
+            f"{OUTAGE_LENGTH_S} s every {OUTAGE_EVERY_S} s, first after "
+            f"{OUTAGE_FIRST_AFTER_S} s; 'one-sided' fails for muninn only"
+        )
         click.echo(
             f"  ntfy inbox {ntfy_url}/{DEMO_TOPIC}/json?poll=1 (notifications marked 'ntfy')"
         )

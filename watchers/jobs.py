@@ -144,15 +144,17 @@ class Jobs:
         silenced = in_maintenance(silences, node.targets.values(), now)
         for target_id in sorted(silenced ^ (core.silenced & set(node.targets))):
             on = target_id in silenced
-            log.info("silence node=%s target=%s %s", node.name, target_id,
-                     "begins" if on else "ends")  # fmt: skip
+            log.info(
+                "silence node=%s target=%s %s", node.name, target_id, "begins" if on else "ends"
+            )
             core.set_silenced(target_id, on)
         windows = (*node.config.maintenance, *api_windows(core, silences=False))
         inside = in_maintenance(windows, node.targets.values(), now)
         for target_id in sorted(inside ^ (core.maintenance & set(node.targets))):
             on = target_id in inside
-            log.info("maintenance node=%s target=%s %s", node.name, target_id,
-                     "begins" if on else "ends")  # fmt: skip
+            log.info(
+                "maintenance node=%s target=%s %s", node.name, target_id, "begins" if on else "ends"
+            )
             await node.apply(core.set_maintenance(target_id, on, node.clock.now_ms()))
 
     async def write_kept(self) -> None:
@@ -172,8 +174,13 @@ class Jobs:
             await store.forget(moves)
             await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
         if removed or hours or moves:
-            log.info("retention node=%s removed_checks=%d removed_hourly_rollups=%d "
-                     "removed_moves=%d", node.name, removed, hours, len(moves))  # fmt: skip
+            log.info(
+                "retention node=%s removed_checks=%d removed_hourly_rollups=%d removed_moves=%d",
+                node.name,
+                removed,
+                hours,
+                len(moves),
+            )
 
     def recheck(self, target_id: str, delay_ms: int) -> None:
         if target_id in self.node.targets:

@@ -46,5 +46,9 @@ def _spread(values: Iterable[float]) -> dict[str, Any]:
     def at(q: float) -> float:
         return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
-    return {"samples": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99),
-            "max_ms": round(ordered[-1], 1)}  # fmt: skip
+    return {
+        "samples": len(ordered),
+        "p50_ms": at(0.5),
+        "p99_ms": at(0.99),
+        "max_ms": round(ordered[-1], 1),
+    }

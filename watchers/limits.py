@@ -70,11 +70,17 @@ class BodyLimit:
 
 
 async def _refuse(send: Send, message: str) -> None:
-    body = json.dumps({"error": message, "status": 413}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})  # fmt: skip
+    await send_error(send, 413, message, [(b"connection", b"close")])
+
+
+async def send_error(
+    send: Send, status: int, message: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A JSON error answered from ASGI middleware, before any route ran."""
+    body = json.dumps({"error": message, "status": status}).encode()
+    length = (b"content-length", str(len(body)).encode())
+    head = [(b"content-type", b"application/json"), length, *headers]
+    await send({"type": "http.response.start", "status": status, "headers": head})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -106,8 +112,9 @@ def paced_protocol(read_timeout_s: float) -> type[H11Protocol]:
         def _deadline(self, since: float) -> None:
             if self.reading_since == since and not self.transport.is_closing():
                 client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-                log.warning("http: %s sent no whole request within %g s; closed",
-                            client, read_timeout_s)  # fmt: skip
+                log.warning(
+                    "http: %s sent no whole request within %g s; closed", client, read_timeout_s
+                )
                 self.transport.close()
 
     return PacedH11Protocol

@@ -22,9 +22,15 @@ class OutboxHost:
     async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[OutboxRow]:
         return await self.node.store.outbox_rows(statuses)
 
-    async def mark(self, event_id: str, status: str, error: str | None = None,
-                   message_id: str | None = None, attempt: bool = False,
-                   sequence_id: str | None = None) -> None:  # fmt: skip
+    async def mark(
+        self,
+        event_id: str,
+        status: str,
+        error: str | None = None,
+        message_id: str | None = None,
+        attempt: bool = False,
+        sequence_id: str | None = None,
+    ) -> None:
         now = self.node.clock.now_ms()
         await self.node.store.mark(event_id, status, now, error, message_id, attempt, sequence_id)
 

@@ -106,10 +106,15 @@ def nodes_health(node: Node, now: int) -> list[dict[str, Any]]:
         }
     ]
     for peer in core.peers:
-        out.append({
-            "name": peer, "voter": peer in voters, "canaries_ok": core.health_of(peer).canaries_ok,
-            "heard": ago(core.heard.get(peer), now), "state": core.peer_record(peer).state.value,
-        })  # fmt: skip
+        out.append(
+            {
+                "name": peer,
+                "voter": peer in voters,
+                "canaries_ok": core.health_of(peer).canaries_ok,
+                "heard": ago(core.heard.get(peer), now),
+                "state": core.peer_record(peer).state.value,
+            }
+        )
     return out
 
 
@@ -122,10 +127,17 @@ async def render_status(node: Node, theme: str) -> str:
     for row in found:
         counts[row.summary["state"]] = counts.get(row.summary["state"], 0) + 1
     return await _render(
-        "status.html", node=node.name, theme=theme, rows=found, incidents=incidents,
-        counts=counts, nodes=nodes_health(node, now), now=stamp(now), days=BAR_DAYS,
+        "status.html",
+        node=node.name,
+        theme=theme,
+        rows=found,
+        incidents=incidents,
+        counts=counts,
+        nodes=nodes_health(node, now),
+        now=stamp(now),
+        days=BAR_DAYS,
         labels=_labels(node),
-    )  # fmt: skip
+    )
 
 
 async def _render(name: str, **context: Any) -> str:
@@ -146,9 +158,15 @@ async def render_target(node: Node, target_id: str, theme: str) -> str:
     recent = await incidents_between(node, now - 365 * DAY_MS, now + 1, target_id)
     incidents = incidents_json(node, recent[-50:])[::-1]
     return TEMPLATES.get_template("target.html").render(
-        node=node.name, theme=theme, row=row, incidents=incidents, now=stamp(now),
-        days=BAR_DAYS, nodes=nodes_health(node, now), labels=_labels(node),
-    )  # fmt: skip
+        node=node.name,
+        theme=theme,
+        row=row,
+        incidents=incidents,
+        now=stamp(now),
+        days=BAR_DAYS,
+        nodes=nodes_health(node, now),
+        labels=_labels(node),
+    )
 
 
 def render_missing(node: Node, target_id: str, theme: str) -> str:

@@ -44,10 +44,11 @@ class PeerSync:
         self.retry_at_ms: dict[str, int] = dict.fromkeys(self.urls, 0)
         self.pulling: set[str] = set()
         self.pushes = {
-            peer: PeerPushes(functools.partial(self._push, peer), node.spawn,
-                             batch=node.config.sync.page_size)
+            peer: PeerPushes(
+                functools.partial(self._push, peer), node.spawn, batch=node.config.sync.page_size
+            )
             for peer in self.urls
-        }  # fmt: skip
+        }
         # The peer's wall clock minus ours, from its signed timestamps (true
         # readings, unlike HLCs, which never go back).
         self.clock_offset_ms: dict[str, int] = {}
@@ -86,8 +87,16 @@ class PeerSync:
             if response.status_code != 200:
                 raise wire.WireError(response.status_code, response.text[:200])
             nonce = headers["X-Ravens-Nonce"]
-            wire.verify(self.secret, [peer], response.headers, "ANSWER", path, response.content,
-                        self.clock.now_ms(), answers=nonce)  # fmt: skip
+            wire.verify(
+                self.secret,
+                [peer],
+                response.headers,
+                "ANSWER",
+                path,
+                response.content,
+                self.clock.now_ms(),
+                answers=nonce,
+            )
             await self.saw_clock(peer, told)
             return wire.parse_body(response.content)
         raise AssertionError("unreachable")
@@ -100,9 +109,12 @@ class PeerSync:
             isinstance(exc, wire.WireError) and exc.status == 401 and ("bad signature" in str(exc))
         )
         if mismatch and peer not in refused:
-            log.error("sync node=%s peer=%s refuses our signature: the [sync] secret_file "
-                      "differs between the nodes; each decides alone until it matches",
-                      self.node.name, peer)  # fmt: skip
+            log.error(
+                "sync node=%s peer=%s refuses our signature: the [sync] secret_file "
+                "differs between the nodes; each decides alone until it matches",
+                self.node.name,
+                peer,
+            )
             refused[peer] = "signature"
         elif not mismatch:
             refused.pop(peer, None)
@@ -147,10 +159,12 @@ class PeerSync:
         node, cursor = self.node, None
         try:
             while True:
-                payload = {"vector": dict(node.core.log.vector),
-                           "cursor": list(cursor) if cursor else None,
-                           "limit": node.config.sync.page_size,
-                           "live_after_ms": node.live.newest_ms(peer)}  # fmt: skip
+                payload = {
+                    "vector": dict(node.core.log.vector),
+                    "cursor": list(cursor) if cursor else None,
+                    "limit": node.config.sync.page_size,
+                    "live_after_ms": node.live.newest_ms(peer),
+                }
                 data = await self.signed_post(peer, "/sync/pull", payload)
                 if "live" in data:
                     try:
@@ -161,8 +175,9 @@ class PeerSync:
                 covered = wire.vector_from({"vector": data.get("covered", {})})
                 cursor = wire.cursor_from({"cursor": data.get("next_cursor")})
                 now = self.clock.now_ms()
-                await node.apply(node.core.entries_received(peer, entries, now, covered,
-                                                            cursor is None))  # fmt: skip
+                await node.apply(
+                    node.core.entries_received(peer, entries, now, covered, cursor is None)
+                )
                 if cursor is None:
                     self._pulled(peer)
                     return
@@ -182,8 +197,12 @@ class PeerSync:
         backoff_s = min(SYNC_BACKOFF_MAX_S, 2 ** min(self.failures[peer], 6))
         self.retry_at_ms[peer] = self.clock.now_ms() + int(backoff_s * 1000)
         if self.failures[peer] == 1 or isinstance(exc, wire.WireError):
-            log.warning("sync node=%s peer=%s failed: %s; retrying with backoff",
-                        self.node.name, peer, str(exc)[:200])  # fmt: skip
+            log.warning(
+                "sync node=%s peer=%s failed: %s; retrying with backoff",
+                self.node.name,
+                peer,
+                str(exc)[:200],
+            )
 
     async def peer_history(self, peer: str, query: dict[str, Any]) -> dict[str, Any] | None:
         """The peer's points, or None when it cannot be asked now."""
@@ -218,8 +237,9 @@ class PeerSync:
         limit = data.get("limit", node.config.sync.page_size)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
             raise wire.WireError(400, f"limit: expected a whole number from 1 to {MAX_PAGE}")
-        page = node.core.delta_requested(peer, wire.vector_from(data), self.clock.now_ms(),
-                                         wire.cursor_from(data), limit)  # fmt: skip
+        page = node.core.delta_requested(
+            peer, wire.vector_from(data), self.clock.now_ms(), wire.cursor_from(data), limit
+        )
         self._peer_is_back(peer)
         answer = wire.page_to_json(page)
         after = data.get("live_after_ms")
@@ -253,13 +273,30 @@ class PeerSync:
         points: list[dict[str, Any]]
         if resolution == "raw":
             rows = await store.checks_between(target, start, end, limit)
-            points = [{"node": name, "at_ms": r.at_ms, "ok": r.ok, "latency_ms": r.latency_ms,
-                       "reason": r.reason} for r in rows]  # fmt: skip
+            points = [
+                {
+                    "node": name,
+                    "at_ms": r.at_ms,
+                    "ok": r.ok,
+                    "latency_ms": r.latency_ms,
+                    "reason": r.reason,
+                }
+                for r in rows
+            ]
         elif resolution in ("hour", "day"):
             ups = await store.rollups_between(target, resolution, start, end, limit)
-            points = [{"node": name, "at_ms": u.bucket_ms, "checks": u.checks, "ups": u.ups,
-                       "latency_min_ms": u.latency_min_ms, "latency_avg_ms": u.latency_avg_ms,
-                       "latency_max_ms": u.latency_max_ms} for u in ups]  # fmt: skip
+            points = [
+                {
+                    "node": name,
+                    "at_ms": u.bucket_ms,
+                    "checks": u.checks,
+                    "ups": u.ups,
+                    "latency_min_ms": u.latency_min_ms,
+                    "latency_avg_ms": u.latency_avg_ms,
+                    "latency_max_ms": u.latency_max_ms,
+                }
+                for u in ups
+            ]
         else:
             raise wire.WireError(400, "history: resolution: expected raw, hour or day")
         return {"points": points}

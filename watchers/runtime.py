@@ -153,8 +153,11 @@ class Node:
             # moves in the log, so it is kept, served and replicated.
             await node.apply(core.import_history(legacy))
             await store.drop_legacy_intervals()
-            log.info("history node=%s imported=%d stretches kept before this version",
-                     node.name, len(legacy))  # fmt: skip
+            log.info(
+                "history node=%s imported=%d stretches kept before this version",
+                node.name,
+                len(legacy),
+            )
         if not await store.history_cache_current():
             await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
         for target, row in (await store.latest_checks()).items():
@@ -203,9 +206,13 @@ class Node:
             self.courier.kick.set()
         added, removed = new.keys() - old.keys(), old.keys() - new.keys()
         changed = {t for t in new.keys() & old.keys() if new[t] != old[t]}
-        log.info("reload node=%s added=%s removed=%s changed=%s", self.name,
-                 ",".join(sorted(added)) or "-", ",".join(sorted(removed)) or "-",
-                 ",".join(sorted(changed)) or "-")  # fmt: skip
+        log.info(
+            "reload node=%s added=%s removed=%s changed=%s",
+            self.name,
+            ",".join(sorted(added)) or "-",
+            ",".join(sorted(removed)) or "-",
+            ",".join(sorted(changed)) or "-",
+        )
 
     # Readers ask the node, not the store, for history: a step's history is
     # in memory before its commit ends (or while the database refuses
@@ -300,8 +307,11 @@ class Node:
         moves with it, so checks, canaries and sync keep their pace."""
         step_ms = int(step_s * 1000)
         self.last_clock_step = (self.clock.now_ms(), step_s)
-        log.warning("clock_step node=%s step_s=%+.1f: checks, canaries, sync and timers keep "
-                    "their pace", self.name, step_s)  # fmt: skip
+        log.warning(
+            "clock_step node=%s step_s=%+.1f: checks, canaries, sync and timers keep their pace",
+            self.name,
+            step_s,
+        )
         self.schedule.stepped(step_s)
         self.core.time_stepped(step_ms)
         self.sync.stepped(step_ms)
@@ -322,8 +332,14 @@ class Node:
             if isinstance(c, HistoryMoved)
         }
         if step.to_commit or checks or outbox:
-            batch = Batch(list(step.to_commit), dict(self.core.log.vector), self.core.clock.last,
-                          checks or [], outbox, histories)  # fmt: skip
+            batch = Batch(
+                list(step.to_commit),
+                dict(self.core.log.vector),
+                self.core.clock.last,
+                checks or [],
+                outbox,
+                histories,
+            )
             self.core.storage_observed(await self.writes.commit(batch, now))
         if any(isinstance(c, TargetsChanged) for c in step.commands):
             await self._apply_targets()
@@ -338,8 +354,14 @@ class Node:
         elif isinstance(command, WindowsChanged):
             self.spawn(self.jobs.maintenance())
         elif isinstance(command, AgreedMoved):
-            log.info("agreed node=%s target=%s state=%s mode=%s event=%s", self.name,
-                     command.target, command.state, command.mode, command.event)  # fmt: skip
+            log.info(
+                "agreed node=%s target=%s state=%s mode=%s event=%s",
+                self.name,
+                command.target,
+                command.state,
+                command.mode,
+                command.event,
+            )
         elif isinstance(command, Recheck):
             self.jobs.recheck(command.target, command.delay_ms)
         elif isinstance(command, CheckCanaries):
@@ -348,9 +370,15 @@ class Node:
             if self.courier is not None:
                 self.courier.kick.set()
             event = command.event
-            log.info("event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued",
-                     self.name, event.id, event.subject, event.notice.value, event.state,
-                     event.mode.value)  # fmt: skip
+            log.info(
+                "event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued",
+                self.name,
+                event.id,
+                event.subject,
+                event.notice.value,
+                event.state,
+                event.mode.value,
+            )
         elif isinstance(command, Warn):
             fields = " ".join(f"{k}={v}" for k, v in command.detail.items())
             log.warning("%s node=%s %s", command.what, self.name, fields)

@@ -73,9 +73,16 @@ class ApsSchedule:
         # No jitter: APScheduler adds it to every interval and so stretches them all.
         first = {} if first_s is None else {"next_run_time": _dt(first_s)}
         self.scheduler.add_job(
-            run, "interval", seconds=period_s, id=job_id, max_instances=1, coalesce=True,
-            misfire_grace_time=max(1, int(period_s)), replace_existing=True, **first,
-        )  # fmt: skip
+            run,
+            "interval",
+            seconds=period_s,
+            id=job_id,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=max(1, int(period_s)),
+            replace_existing=True,
+            **first,
+        )
 
     def once(self, job_id: str, run: Job, at_s: float) -> None:
         self.scheduler.add_job(run, "date", run_date=_dt(at_s), id=job_id, replace_existing=True)
@@ -116,10 +123,14 @@ class ApsSchedule:
                 continue
             when = reined_in(job.next_run_time, period, now, random.random())
             if when is not None:
-                log.warning("job node=%s job=%s next run was %.0f s out, past its period of "
-                            "%.0f s: brought back", self.node, job.id,
-                            (job.next_run_time - now).total_seconds(),
-                            period.total_seconds())  # fmt: skip
+                log.warning(
+                    "job node=%s job=%s next run was %.0f s out, past its period of "
+                    "%.0f s: brought back",
+                    self.node,
+                    job.id,
+                    (job.next_run_time - now).total_seconds(),
+                    period.total_seconds(),
+                )
                 job.modify(next_run_time=when)
 
 

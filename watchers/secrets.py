@@ -45,9 +45,13 @@ def _credentials(source_key: str, file: Path) -> Path:
         return file
     directory = os.environ.get(CREDENTIALS[1:])
     if not directory:
-        raise ConfigError([f"{source_key}_file: {text} needs {CREDENTIALS}, which is not set "
-                           "(systemd sets it for a unit with LoadCredential=; from a shell, "
-                           "set it to the directory that holds the secret files)"])  # fmt: skip
+        raise ConfigError(
+            [
+                f"{source_key}_file: {text} needs {CREDENTIALS}, which is not set "
+                "(systemd sets it for a unit with LoadCredential=; from a shell, "
+                "set it to the directory that holds the secret files)"
+            ]
+        )
     return Path(directory + text[len(CREDENTIALS) :])
 
 
@@ -85,9 +89,10 @@ def with_secret_headers(config: Config) -> Config:
                 headers[name] = read_secret(f"targets[{i}].header", file, env)
             except ConfigError as exc:
                 where = "header_file" if file is not None else "header_env"
-                problems += [p.replace(f"targets[{i}].{where}:",
-                                       f"targets[{i}].{where}.{name}:", 1)
-                             for p in exc.problems]  # fmt: skip
+                problems += [
+                    p.replace(f"targets[{i}].{where}:", f"targets[{i}].{where}.{name}:", 1)
+                    for p in exc.problems
+                ]
         targets[i] = target.model_copy(update={"headers": headers})
     if problems:
         raise ConfigError(problems)
@@ -121,14 +126,22 @@ def api_tokens(config: Config) -> ApiTokens:
     if api.read_token_file or api.read_token_env:
         read = read_secret("api.read_token", api.read_token_file, api.read_token_env)
         if len(read) < MIN_SECRET_CHARS:
-            raise ConfigError([f"api.read_token: too short ({len(read)} characters); "
-                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
+            raise ConfigError(
+                [
+                    f"api.read_token: too short ({len(read)} characters); "
+                    f"use at least {MIN_SECRET_CHARS}"
+                ]
+            )
     admins: dict[str, str] = {}
     for i, admin in enumerate(api.admins):
         token = read_secret(f"api.admins[{i}].token", admin.token_file, admin.token_env)
         if len(token) < MIN_SECRET_CHARS:
-            raise ConfigError([f"api.admins[{i}].token: too short ({len(token)} characters); "
-                               f"use at least {MIN_SECRET_CHARS}"])  # fmt: skip
+            raise ConfigError(
+                [
+                    f"api.admins[{i}].token: too short ({len(token)} characters); "
+                    f"use at least {MIN_SECRET_CHARS}"
+                ]
+            )
         admins[token] = admin.name
     return ApiTokens(read, admins)
 

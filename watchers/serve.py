@@ -39,12 +39,17 @@ async def serve(
     node = await Node.open(config, secret, push_tokens, ntfy_login, api)
     server = uvicorn.Server(
         uvicorn.Config(
-            app_for(node), host=config.node.host, port=config.node.port,
-            log_level="warning", access_log=False, lifespan="off",
+            app_for(node),
+            host=config.node.host,
+            port=config.node.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
             http=paced_protocol(config.node.read_timeout_s),
-            ssl_certfile=config.node.tls_cert_file, ssl_keyfile=config.node.tls_key_file,
+            ssl_certfile=config.node.tls_cert_file,
+            ssl_keyfile=config.node.tls_key_file,
         )
-    )  # fmt: skip
+    )
     # The signals are ours: they stop the node, which then stops the server.
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     stop = asyncio.Event()
@@ -65,8 +70,13 @@ async def serve(
     # The process is the node's alone: what it loaded is frozen for the collector.
     collector.settle()
     freezing = asyncio.create_task(collector.keep_pauses_short())
-    log.info("node=%s listening=%s peers=%s targets=%d", node.name, config.node.listen,
-             ",".join(node.sync.urls) or "-", len(node.targets))  # fmt: skip
+    log.info(
+        "node=%s listening=%s peers=%s targets=%d",
+        node.name,
+        config.node.listen,
+        ",".join(node.sync.urls) or "-",
+        len(node.targets),
+    )
     await stop.wait()
     log.info("node=%s stopping", node.name)
     freezing.cancel()

@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from watchers.limits import send_error
+
 # Paths never shed: the peer's sync, heartbeats, health, the admin API.
 NEVER_SHED = ("/sync/", "/api/v1/push/", "/healthz", "/api/v1/readyz", "/api/v1/admin/")
 # One core does the work: more requests at once only interleave their CPU
@@ -117,11 +119,5 @@ class Shed:
 
 
 async def _busy(send: Send) -> None:
-    body = b'{"error":"busy: too many requests at once; retry shortly","status":503}'
-    await send({
-        "type": "http.response.start", "status": 503,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"retry-after", str(RETRY_AFTER_S).encode())],
-    })  # fmt: skip
-    await send({"type": "http.response.body", "body": body})
+    busy = "busy: too many requests at once; retry shortly"
+    await send_error(send, 503, busy, [(b"retry-after", str(RETRY_AFTER_S).encode())])

@@ -38,8 +38,9 @@ def site_router(node: Node) -> APIRouter:
         return HTMLResponse(page)
 
     def svg(body: str, found: bool = True) -> Response:
-        return Response(body, media_type=SVG, headers=BADGE_CACHE,
-                        status_code=200 if found else 404)  # fmt: skip
+        return Response(
+            body, media_type=SVG, headers=BADGE_CACHE, status_code=200 if found else 404
+        )
 
     def unknown() -> Response:
         return svg(badges.badge("ravens", "unknown target", "#9f9f9f"), found=False)

@@ -20,6 +20,7 @@ import aiosqlite
 
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
+from watchers.outbox_table import OutboxTable
 from watchers.rows import CheckRow, Interval, OutboxRow, Rollup
 from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
 
@@ -45,7 +46,7 @@ def _private(path: Path) -> None:
     path.chmod(0o600)
 
 
-class Store:
+class Store(OutboxTable):
     """The single writer of one node's database."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -105,9 +106,15 @@ class Store:
         ) as cursor:
             async for key, value, wall, logical, origin, version, tomb in cursor:
                 log.merge(
-                    Entry(key, json.loads(value), Hlc(wall, logical, origin), origin, version,
-                          bool(tomb))
-                )  # fmt: skip
+                    Entry(
+                        key,
+                        json.loads(value),
+                        Hlc(wall, logical, origin),
+                        origin,
+                        version,
+                        bool(tomb),
+                    )
+                )
         meta = await self._meta()
         log.vector = {k: int(v) for k, v in json.loads(meta.get("vector", "{}")).items()}
         clock = Hlc.decode(meta["clock"]) if "clock" in meta else ZERO
@@ -139,11 +146,18 @@ class Store:
                     "origin=excluded.origin, version=excluded.version, "
                     "tombstone=excluded.tombstone",
                     [
-                        (e.key, json.dumps(e.value), e.hlc.wall_ms, e.hlc.logical, e.origin,
-                         e.version, int(e.tombstone))
+                        (
+                            e.key,
+                            json.dumps(e.value),
+                            e.hlc.wall_ms,
+                            e.hlc.logical,
+                            e.origin,
+                            e.version,
+                            int(e.tombstone),
+                        )
                         for e in entries
                     ],
-                )  # fmt: skip
+                )
                 await self._db.executemany(
                     "INSERT INTO meta (name, value) VALUES (?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
@@ -177,12 +191,20 @@ class Store:
                     "latency_max_ms = max(coalesce(latency_max_ms, excluded.latency_max_ms), "
                     "coalesce(excluded.latency_max_ms, latency_max_ms))",
                     [
-                        (c.target, name, c.at_ms - c.at_ms % size, int(c.ok), c.latency_ms,
-                         c.latency_ms, int(c.latency_ms is not None), c.latency_ms)
+                        (
+                            c.target,
+                            name,
+                            c.at_ms - c.at_ms % size,
+                            int(c.ok),
+                            c.latency_ms,
+                            c.latency_ms,
+                            int(c.latency_ms is not None),
+                            c.latency_ms,
+                        )
                         for c in checks
                         for name, size in RESOLUTIONS_MS.items()
                     ],
-                )  # fmt: skip
+                )
                 for target, stretches in (histories or {}).items():
                     await self._replace_history(target, stretches)
                 await self._db.executemany(
@@ -281,16 +303,18 @@ class Store:
         """Drop raw checks older than before_ms."""
         return await self._delete_in_batches(
             "DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE at_ms < ? LIMIT ?)",
-            (before_ms,), batch,
-        )  # fmt: skip
+            (before_ms,),
+            batch,
+        )
 
     async def prune_rollups(self, resolution: str, before_ms: int, batch: int = 5_000) -> int:
         """Drop rollups of one resolution older than before_ms."""
         return await self._delete_in_batches(
             "DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups "
             "WHERE resolution = ? AND bucket_ms < ? LIMIT ?)",
-            (resolution, before_ms), batch,
-        )  # fmt: skip
+            (resolution, before_ms),
+            batch,
+        )
 
     async def _delete_in_batches(self, sql: str, params: tuple[object, ...], batch: int) -> int:
         """A batch per transaction, so the writer is never held for long."""
@@ -351,56 +375,6 @@ class Store:
             "ON c.target = l.target AND c.at_ms = l.at_ms"
         ) as cursor:
             return {t: CheckRow(t, a, bool(o), lat, r) async for t, a, o, lat, r in cursor}
-
-    async def outbox_rows(self, statuses: tuple[str, ...]) -> list[OutboxRow]:
-        marks = ",".join("?" for _ in statuses)
-        async with self._db.execute(
-            "SELECT event_id, subject, notice, event, status, attempts, last_error, created_ms, "
-            f"sequence_id FROM outbox WHERE status IN ({marks}) ORDER BY created_ms, event_id",
-            statuses,
-        ) as cursor:
-            return [OutboxRow(*row) async for row in cursor]
-
-    async def mark(
-        self,
-        event_id: str,
-        status: str,
-        now_ms: int,
-        error: str | None = None,
-        message_id: str | None = None,
-        attempt: bool = False,
-        sequence_id: str | None = None,
-    ) -> None:
-        async with self._lock:
-            await self._db.execute(
-                "UPDATE outbox SET status = ?, updated_ms = ?, "
-                "last_error = coalesce(?, last_error), message_id = coalesce(?, message_id), "
-                "attempts = attempts + ?, sequence_id = ? "
-                "WHERE event_id = ?",
-                (status, now_ms, error, message_id, int(attempt), sequence_id, event_id),
-            )
-
-    async def requeue_refused(self, now_ms: int) -> int:
-        """After a config change: try what ntfy refused once more."""
-        async with self._lock:
-            cursor = await self._db.execute(
-                "UPDATE outbox SET status = 'queued', updated_ms = ? WHERE status = 'refused'",
-                (now_ms,),
-            )
-            return cursor.rowcount
-
-    async def outbox_refused(self) -> list[tuple[str, str | None]]:
-        async with self._db.execute(
-            "SELECT event_id, last_error FROM outbox WHERE status = 'refused' ORDER BY created_ms"
-        ) as cursor:
-            return [(str(e), err) async for e, err in cursor]
-
-    async def outbox_depth(self) -> int:
-        async with self._db.execute(
-            "SELECT count(*) FROM outbox WHERE status IN ('queued', 'posting')"
-        ) as c:
-            row = await c.fetchone()
-        return int(row[0]) if row else 0
 
     async def integrity(self) -> str:
         async with self._db.execute("PRAGMA integrity_check") as cursor:

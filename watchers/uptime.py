@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 DAY_MS = 86_400_000
-WINDOWS_MS = {"24h": DAY_MS, "7d": 7 * DAY_MS, "30d": 30 * DAY_MS, "90d": 90 * DAY_MS,
-              "365d": 365 * DAY_MS}  # fmt: skip
+WINDOWS_MS = {
+    "24h": DAY_MS,
+    "7d": 7 * DAY_MS,
+    "30d": 30 * DAY_MS,
+    "90d": 90 * DAY_MS,
+    "365d": 365 * DAY_MS,
+}
 # Agreed states that make an incident, and that the incident list shows.
 INCIDENT_STATES = ("DOWN", "PARTIAL", "FLAPPING")
 

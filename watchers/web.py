@@ -53,8 +53,11 @@ def app_for(node: Node) -> FastAPI:
         token = bearer(request)
         allowed = {node.api.read: "reader", **node.api.admins}
         if token_owner(token, allowed) is None:
-            raise HTTPException(401, "send Authorization: Bearer <read token>",
-                                {"WWW-Authenticate": 'Bearer realm="ravens"'})  # fmt: skip
+            raise HTTPException(
+                401,
+                "send Authorization: Bearer <read token>",
+                {"WWW-Authenticate": 'Bearer realm="ravens"'},
+            )
 
     readers = [Depends(reader)]
 
@@ -64,8 +67,11 @@ def app_for(node: Node) -> FastAPI:
     app.include_router(site_router(node), dependencies=readers)
     app.include_router(admin_router(node))
 
-    @app.get("/api/v1/nodes", summary="Each node: voter, canaries, ntfy, sync lag, skew, outbox",
-             dependencies=readers)  # fmt: skip
+    @app.get(
+        "/api/v1/nodes",
+        summary="Each node: voter, canaries, ntfy, sync lag, skew, outbox",
+        dependencies=readers,
+    )
     async def nodes() -> dict[str, Any]:
         core = node.core
         now = node.clock.now_ms()
@@ -74,18 +80,20 @@ def app_for(node: Node) -> FastAPI:
         for peer in core.peers:
             health = core.health_of(peer)
             lag = node.sync.lag_ms(peer)
-            peers.append({
-                "name": peer,
-                "voter": peer in voters,
-                "canaries_ok": health.canaries_ok,
-                "ntfy_ok": health.ntfy_ok,
-                "last_heard_ms": core.heard.get(peer),
-                "sync_lag_ms": lag,
-                "clock_offset_ms": core.peer_offset_ms.get(peer),
-                "state": core.peer_record(peer).state.value,
-                # Set when the peer answers but refuses our signature.
-                "refuses_us": core.refused_by.get(peer),
-            })  # fmt: skip
+            peers.append(
+                {
+                    "name": peer,
+                    "voter": peer in voters,
+                    "canaries_ok": health.canaries_ok,
+                    "ntfy_ok": health.ntfy_ok,
+                    "last_heard_ms": core.heard.get(peer),
+                    "sync_lag_ms": lag,
+                    "clock_offset_ms": core.peer_offset_ms.get(peer),
+                    "state": core.peer_record(peer).state.value,
+                    # Set when the peer answers but refuses our signature.
+                    "refuses_us": core.refused_by.get(peer),
+                }
+            )
         return {
             "node": node.name,
             "version": version(),
@@ -135,8 +143,12 @@ def app_for(node: Node) -> FastAPI:
     async def readyz() -> Response:
         core = node.core
         ready = core.canaries_ok is not None and core.ready(node.clock.now_ms())
-        body = {"node": node.name, "ready": ready, "canaries_ok": core.canaries_ok,
-                "storage_ok": node.writes.ok}  # fmt: skip
+        body = {
+            "node": node.name,
+            "ready": ready,
+            "canaries_ok": core.canaries_ok,
+            "storage_ok": node.writes.ok,
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     _add_push(app, node)
@@ -152,8 +164,9 @@ def _add_sync(app: FastAPI, node: Node) -> None:
             now, sync = node.clock.now_ms(), node.sync
             try:
                 peers = list(sync.urls)
-                peer = wire.verify(node.secret, peers, request.headers, "POST", path, body, now,
-                                   nonces=sync.nonces)  # fmt: skip
+                peer = wire.verify(
+                    node.secret, peers, request.headers, "POST", path, body, now, nonces=sync.nonces
+                )
                 answer = await handler(peer, wire.parse_body(body))
             except wire.WireError as exc:
                 refused = error(exc.status, str(exc))
@@ -163,15 +176,19 @@ def _add_sync(app: FastAPI, node: Node) -> None:
             content = wire.json_bytes(answer)
             nonce = request.headers["x-ravens-nonce"]
             stamp = node.clock.now_ms()
-            headers = wire.signed_headers(node.secret, node.name, stamp, "ANSWER", path, content,
-                                          nonce)  # fmt: skip
+            headers = wire.signed_headers(
+                node.secret, node.name, stamp, "ANSWER", path, content, nonce
+            )
             return Response(content, headers=headers)
 
         return endpoint
 
     sync = node.sync
-    for path, handler in (("/sync/pull", sync.answer_pull), ("/sync/push", sync.answer_push),
-                          ("/sync/history", sync.answer_history)):  # fmt: skip
+    for path, handler in (
+        ("/sync/pull", sync.answer_pull),
+        ("/sync/push", sync.answer_push),
+        ("/sync/history", sync.answer_history),
+    ):
         app.add_api_route(path, signed(path, handler), methods=["POST"], include_in_schema=False)
 
 
@@ -189,17 +206,22 @@ def _add_push(app: FastAPI, node: Node) -> None:
     # One route per method: each needs an operation id of its own in the
     # OpenAPI description (one route for both gave them the same).
     for method in ("GET", "POST"):
-        app.add_api_route("/api/v1/push/{token}", push, methods=[method],
-                          summary="A push target's heartbeat",
-                          operation_id=f"push_heartbeat_{method.lower()}")  # fmt: skip
+        app.add_api_route(
+            "/api/v1/push/{token}",
+            push,
+            methods=[method],
+            summary="A push target's heartbeat",
+            operation_id=f"push_heartbeat_{method.lower()}",
+        )
 
 
 def _within(refused: tuple[int, str] | None) -> None:
     """A 429 with Retry-After when a rate limit was exceeded."""
     if refused is not None:
         wait_s, why = refused
-        raise HTTPException(429, f"{why}; retry after {wait_s} s",
-                            headers={"Retry-After": str(wait_s)})  # fmt: skip
+        raise HTTPException(
+            429, f"{why}; retry after {wait_s} s", headers={"Retry-After": str(wait_s)}
+        )
 
 
 # Sync pages may be large; everything else the node accepts is small.

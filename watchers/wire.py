@@ -57,8 +57,15 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_CHARS // 2)
 
 
-def signed_headers(secret: str, node: str, time_ms: int, method: str, path: str, body: bytes,
-                   nonce: str | None = None) -> dict[str, str]:  # fmt: skip
+def signed_headers(
+    secret: str,
+    node: str,
+    time_ms: int,
+    method: str,
+    path: str,
+    body: bytes,
+    nonce: str | None = None,
+) -> dict[str, str]:
     """Headers for a request (a fresh nonce) or an answer (the request's)."""
     nonce = nonce or new_nonce()
     return {
@@ -116,8 +123,9 @@ def verify(
     nonce = headers.get("x-ravens-nonce", "")
     signature = headers.get("x-ravens-signature", "")
     if not node or not stamp or not nonce or not signature:
-        raise WireError(401, "missing X-Ravens-Node, X-Ravens-Time, X-Ravens-Nonce or "
-                             "X-Ravens-Signature")  # fmt: skip
+        raise WireError(
+            401, "missing X-Ravens-Node, X-Ravens-Time, X-Ravens-Nonce or X-Ravens-Signature"
+        )
     if not plain_digits(stamp, 16):
         raise WireError(401, "X-Ravens-Time: expected unix milliseconds")
     if len(nonce) > 2 * NONCE_CHARS or not nonce.isascii():
@@ -128,8 +136,11 @@ def verify(
     if answers is not None and not hmac.compare_digest(nonce, answers):
         raise WireError(401, "an answer to another request")
     if answers is None and abs(now_ms - int(stamp)) > WINDOW_MS:
-        raise WireError(401, f"X-Ravens-Time is {abs(now_ms - int(stamp)) // 1000} s off "
-                             f"(the window is {WINDOW_MS // 1000} s)")  # fmt: skip
+        raise WireError(
+            401,
+            f"X-Ravens-Time is {abs(now_ms - int(stamp)) // 1000} s off "
+            f"(the window is {WINDOW_MS // 1000} s)",
+        )
     if node not in known:
         raise WireError(403, f"node {node!r} is not a configured peer")
     if nonces is not None:

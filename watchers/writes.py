@@ -25,8 +25,14 @@ from watchers.storage import CheckRow, Interval, Store
 log = logging.getLogger("ravens")
 
 # SQLite's words for "the database cannot take writes now": worth waiting out.
-TRANSIENT = ("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN",
-             "SQLITE_READONLY")  # fmt: skip
+TRANSIENT = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_READONLY",
+)
 MAX_UNSAVED_CHECKS = 50_000
 # A step the database refused for good is dropped; the storage shows not ok
 # this long after, so status, metrics and the operator see it.
@@ -94,8 +100,14 @@ class Writes:
 
     async def _write(self, whole: Batch, taken: int, now_ms: int) -> bool:
         try:
-            await self.store.commit(whole.entries, whole.vector, whole.clock, whole.checks,
-                                    whole.outbox, whole.histories)  # fmt: skip
+            await self.store.commit(
+                whole.entries,
+                whole.vector,
+                whole.clock,
+                whole.checks,
+                whole.outbox,
+                whole.histories,
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any refusal: it must not stop later writes
@@ -103,15 +115,23 @@ class Writes:
                 return await self._write_one_by_one(taken, now_ms)
             if self.problem is None:
                 self.problem, self.problem_since_ms = str(exc), now_ms
-                log.error("storage node=%s: %s; checking and voting go on from memory, "
-                          "notifications are left to the peer; writing again when it can",
-                          self.node, exc)  # fmt: skip
+                log.error(
+                    "storage node=%s: %s; checking and voting go on from memory, "
+                    "notifications are left to the peer; writing again when it can",
+                    self.node,
+                    exc,
+                )
             return False
         if self.problem is not None:
-            log.warning("storage node=%s: writes work again after %d s; wrote %d kept steps "
-                        "(%d checks), dropped %d checks", self.node,
-                        (now_ms - (self.problem_since_ms or now_ms)) // 1000, taken,
-                        len(whole.checks), self.checks_dropped)  # fmt: skip
+            log.warning(
+                "storage node=%s: writes work again after %d s; wrote %d kept steps "
+                "(%d checks), dropped %d checks",
+                self.node,
+                (now_ms - (self.problem_since_ms or now_ms)) // 1000,
+                taken,
+                len(whole.checks),
+                self.checks_dropped,
+            )
         del self.unsaved[:taken]
         self.problem = self.problem_since_ms = None
         return True
@@ -122,8 +142,14 @@ class Writes:
         while taken:
             batch = self.unsaved[0]
             try:
-                await self.store.commit(batch.entries, batch.vector, batch.clock, batch.checks,
-                                        batch.outbox, batch.histories)  # fmt: skip
+                await self.store.commit(
+                    batch.entries,
+                    batch.vector,
+                    batch.clock,
+                    batch.checks,
+                    batch.outbox,
+                    batch.histories,
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -132,10 +158,15 @@ class Writes:
                 self.steps_refused += 1
                 self.refused = f"{type(exc).__name__}: {exc}"[:300]
                 self.refused_mono = time.monotonic()
-                log.error("storage node=%s: dropped a step the database refuses for good "
-                          "(%d entries: %s; %d checks): %s", self.node, len(batch.entries),
-                          ", ".join(e.key for e in batch.entries[:5]) or "-",
-                          len(batch.checks), self.refused)  # fmt: skip
+                log.error(
+                    "storage node=%s: dropped a step the database refuses for good "
+                    "(%d entries: %s; %d checks): %s",
+                    self.node,
+                    len(batch.entries),
+                    ", ".join(e.key for e in batch.entries[:5]) or "-",
+                    len(batch.checks),
+                    self.refused,
+                )
             del self.unsaved[0]
             taken -= 1
         self.problem = self.problem_since_ms = None

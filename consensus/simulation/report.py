@@ -208,11 +208,11 @@ class _Truth:
             target = self.outages[index].target
             recovered = any(
                 post.event.subject == target
-                and post.event.notice in (Notice.UP, Notice.FLAPPING_STARTED,
-                                          Notice.FLAPPING_SETTLED)
+                and post.event.notice
+                in (Notice.UP, Notice.FLAPPING_STARTED, Notice.FLAPPING_SETTLED)
                 and self.decided_at(post.event, post.at_ms) > down_ms
                 for post in self.record.posts
-            )  # fmt: skip
+            )
             missed += not recovered
         return missed
 
@@ -223,8 +223,9 @@ class _Truth:
         An event whose outage's move was posted (the other side of a cut
         decided it too) was told, not lost."""
         posted = {p.event.id for p in self.record.posts}
-        told = set(self.copies()) | {self.episode_of(p.event, self.decided_at(p.event, p.at_ms))
-                                     for p in self.record.posts}  # fmt: skip
+        told = set(self.copies()) | {
+            self.episode_of(p.event, self.decided_at(p.event, p.at_ms)) for p in self.record.posts
+        }
         moot = (Notice.PARTIAL_LASTING, Notice.STILL_DOWN)
         overtaken = self.overtaken_unheard()
         return sum(
@@ -237,7 +238,7 @@ class _Truth:
             and self.episode_of(event, at_ms) not in told
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
-        )  # fmt: skip
+        )
 
     def overtaken_unheard(self) -> set[str]:
         """Unposted events whose node could not reach ntfy (crashed, cut
@@ -252,9 +253,13 @@ class _Truth:
             node = self.record.decided_by.get(event_id)
             if event_id in posted or node is None or event.notice in UNORDERED:
                 continue
-            later_posts = [p.at_ms for p in self.record.posts
-                           if p.event.subject == event.subject and p.event.notice not in UNORDERED
-                           and self.decided_at(p.event, p.at_ms) > at_ms]  # fmt: skip
+            later_posts = [
+                p.at_ms
+                for p in self.record.posts
+                if p.event.subject == event.subject
+                and p.event.notice not in UNORDERED
+                and self.decided_at(p.event, p.at_ms) > at_ms
+            ]
             if later_posts and self._unheard(node, at_ms, min(later_posts)):
                 found.add(event_id)
         return found
@@ -262,16 +267,23 @@ class _Truth:
     def _unheard(self, node: str, start_ms: int, end_ms: int) -> bool:
         """The node could not reach ntfy at any time from start_ms to end_ms."""
         cut = _cut_from_ntfy(self.scenario, node) + list(self.scenario.ntfy)
-        edges = sorted({start_ms, end_ms, *(t for w in cut for t in (w.start_ms, w.end_ms)
-                                             if start_ms < t < end_ms)})  # fmt: skip
+        edges = sorted(
+            {
+                start_ms,
+                end_ms,
+                *(t for w in cut for t in (w.start_ms, w.end_ms) if start_ms < t < end_ms),
+            }
+        )
         return all(any(w.holds(lo) for w in cut) for lo, _ in itertools.pairwise(edges))
 
     def _overtaken(self, event_id: str, subject: str, at_ms: int) -> bool:
         return any(
-            other_id != event_id and other.subject == subject and other_at >= at_ms
+            other_id != event_id
+            and other.subject == subject
+            and other_at >= at_ms
             and other.notice not in (Notice.TLS_EXPIRING,)
             for other_id, (other_at, other) in self.record.decided.items()
-        )  # fmt: skip
+        )
 
 
 def _spread(values: Sequence[float]) -> dict[str, float | None]:
@@ -315,9 +327,19 @@ def alone_on_a_failing_path(scenario: Scenario, target: str) -> list[Window]:
         others = [n for n in scenario.nodes if n != path.node]
         # Cut points where any other node's blindness starts or ends.
         blind = {n: _blind(scenario, n) for n in others}
-        edges = sorted({path.start_ms, path.end_ms,
-                        *(t for ws in blind.values() for w in ws for t in (w.start_ms, w.end_ms)
-                          if path.start_ms < t < path.end_ms)})  # fmt: skip
+        edges = sorted(
+            {
+                path.start_ms,
+                path.end_ms,
+                *(
+                    t
+                    for ws in blind.values()
+                    for w in ws
+                    for t in (w.start_ms, w.end_ms)
+                    if path.start_ms < t < path.end_ms
+                ),
+            }
+        )
         for lo, hi in itertools.pairwise(edges):
             if all(any(w.holds(lo) for w in blind[n]) for n in others):
                 found.append(Window(lo, min(path.end_ms, hi + DOWN_SLACK_MS)))
@@ -340,8 +362,11 @@ def uptime_errors(
         for target in scenario.targets:
             skip = _judged_windows(scenario, exempt) + alone.get(target, [])
             truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
-            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
-                    for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
+            told = [
+                (s.start_ms, end if s.end_ms is None else s.end_ms)
+                for s in history.get(target, [])
+                if s.state == "DOWN"
+            ]
             edges = {t for w in skip for t in (w.start_ms, w.end_ms) if 0 < t < end}
             cuts = sorted({0, end, *(t for w in truth + told for t in w), *edges})
             wrong = judged = 0
@@ -363,14 +388,17 @@ def alone_errors(
     alone: dict[str, list[Window]],
 ) -> float:
     """Seconds, over all nodes and targets, that the history called DOWN
-    while the target answered, inside the single-vantage windows."""  # fmt: skip
+    while the target answered, inside the single-vantage windows."""
     end = scenario.duration_ms
     wrong = 0
     for history in histories.values():
         for target, windows in alone.items():
             truth = [(o.start_ms, o.end_ms) for o in scenario.outages if o.target == target]
-            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
-                    for s in history.get(target, []) if s.state == "DOWN"]  # fmt: skip
+            told = [
+                (s.start_ms, end if s.end_ms is None else s.end_ms)
+                for s in history.get(target, [])
+                if s.state == "DOWN"
+            ]
             for w in windows:
                 inside = (t for x in truth + told for t in x if w.start_ms < t < w.end_ms)
                 cuts = sorted({w.start_ms, w.end_ms, *inside})
@@ -390,8 +418,11 @@ def outage_errors(
     for history in histories.values():
         for outage in judged:
             lo, hi = outage.start_ms - DOWN_SLACK_MS, min(end, outage.end_ms + UP_SLACK_MS)
-            told = [(s.start_ms, end if s.end_ms is None else s.end_ms)
-                    for s in history.get(outage.target, []) if s.state == "DOWN"]  # fmt: skip
+            told = [
+                (s.start_ms, end if s.end_ms is None else s.end_ms)
+                for s in history.get(outage.target, [])
+                if s.state == "DOWN"
+            ]
             truth = [(outage.start_ms, outage.end_ms)]
             cuts = sorted({lo, hi, *(t for w in truth + told for t in w if lo < t < hi)})
             wrong = sum(
@@ -429,23 +460,31 @@ def latency_by_fault(
         outage = outages[i]
         paged = delivered[i]
         latency = (paged - outage.start_ms) / 1000
-        kinds = [kind for kind, windows in _fault_windows(scenario, outage).items()
-                 if any(w.overlaps(outage.start_ms, paged) for w in windows)]  # fmt: skip
+        kinds = [
+            kind
+            for kind, windows in _fault_windows(scenario, outage).items()
+            if any(w.overlaps(outage.start_ms, paged) for w in windows)
+        ]
         for kind in kinds or ["none"]:
             by_kind.setdefault(kind, []).append(latency)
     return {
-        kind: {"outages": len(values), "p95": _percentile(values, 0.95),
-               "max": round(max(values), 1)}
+        kind: {
+            "outages": len(values),
+            "p95": _percentile(values, 0.95),
+            "max": round(max(values), 1),
+        }
         for kind, values in sorted(by_kind.items())
-    }  # fmt: skip
+    }
 
 
 def _cut_from_ntfy(scenario: Scenario, node: str) -> list[Window]:
     """When the node alone could not post: crashed, cut off from the world,
     or cut from ntfy by itself."""
     own: list[Crash | Isolation | NtfyCut] = [
-        *scenario.crashes, *scenario.isolations, *scenario.ntfy_cuts
-    ]  # fmt: skip
+        *scenario.crashes,
+        *scenario.isolations,
+        *scenario.ntfy_cuts,
+    ]
     return [w for w in own if w.node == node]
 
 
@@ -473,8 +512,11 @@ def _reachable_waits(
 ) -> list[int]:
     """Per paged outage: ms from when some node could reach ntfy to the page."""
     unreachable = ntfy_unreachable(scenario)
-    return [delivered[i] - reachable_since(unreachable, outages[i].start_ms, delivered[i])
-            for i in must if i in delivered]  # fmt: skip
+    return [
+        delivered[i] - reachable_since(unreachable, outages[i].start_ms, delivered[i])
+        for i in must
+        if i in delivered
+    ]
 
 
 def reachable_latency_max(

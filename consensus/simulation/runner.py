@@ -132,8 +132,7 @@ class Simulation:
             self.at(step.end_ms, partial(self._step_clock, node, -step.step_ms))
             if step.restart_after_ms is not None:
                 self.at(step.start_ms + step.restart_after_ms, partial(self._crash, node))
-                self.at(step.start_ms + step.restart_after_ms + 5_000,
-                        partial(self._restart, node))  # fmt: skip
+                self.at(step.start_ms + step.restart_after_ms + 5_000, partial(self._restart, node))
         heals = [p.end_ms for p in self.scenario.partitions]
         heals += [i.end_ms for i in self.scenario.isolations if i.uplink]
         heals += [c.end_ms + 1 for c in self.scenario.crashes]
@@ -261,8 +260,9 @@ class Simulation:
         own slot of its own clock, as a running node schedules it (a re-check
         in between does not move the slots)."""
         turn = self.scenario.nodes.index(node.name)
-        slot_ms = int(check_slot(target, CHECK_INTERVAL_MS / 1000, turn,
-                                 len(self.scenario.nodes)) * 1000)  # fmt: skip
+        slot_ms = int(
+            check_slot(target, CHECK_INTERVAL_MS / 1000, turn, len(self.scenario.nodes)) * 1000
+        )
         wall = after_ms + node.offset_ms
         ahead = (slot_ms - wall) % CHECK_INTERVAL_MS or CHECK_INTERVAL_MS
         return after_ms + ahead

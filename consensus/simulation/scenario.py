@@ -278,8 +278,10 @@ class _Draw:
         return found
 
     def ntfy_cuts(self) -> list[NtfyCut]:
-        return [NtfyCut(w.start_ms, w.end_ms, w.node)
-                for w in self.node_windows(3.0, 3 * MINUTE_MS, 30 * MINUTE_MS)]  # fmt: skip
+        return [
+            NtfyCut(w.start_ms, w.end_ms, w.node)
+            for w in self.node_windows(3.0, 3 * MINUTE_MS, 30 * MINUTE_MS)
+        ]
 
     def clock_steps(self) -> list[ClockStep]:
         found: list[ClockStep] = []
@@ -290,13 +292,16 @@ class _Draw:
             length = self.length(20_000, 10 * MINUTE_MS)
             start = self.when(length)
             restart = self.length(5_000, length) if self.rng.random() < 0.3 else None
-            found.append(ClockStep(start, start + length, self.rng.choice(self.nodes), step,
-                                   restart))  # fmt: skip
+            found.append(
+                ClockStep(start, start + length, self.rng.choice(self.nodes), step, restart)
+            )
         return sorted(found, key=lambda c: c.start_ms)
 
     def stalls(self) -> list[Stall]:
-        return [Stall(w.start_ms, w.end_ms, w.node)
-                for w in self.node_windows(3.0, 2 * MINUTE_MS, 15 * MINUTE_MS)]  # fmt: skip
+        return [
+            Stall(w.start_ms, w.end_ms, w.node)
+            for w in self.node_windows(3.0, 2 * MINUTE_MS, 15 * MINUTE_MS)
+        ]
 
     def slow(self) -> list[Outage]:
         found: list[Outage] = []

@@ -71,8 +71,11 @@ def _latency_by_fault(reports: Sequence[Mapping[str, Any]]) -> dict[str, dict[st
     kinds = sorted({kind for r in reports for kind in r["notification_latency_s"]})
     found = {}
     for kind in kinds:
-        seen = [r["notification_latency_s"][kind] for r in reports
-                if kind in r["notification_latency_s"]]  # fmt: skip
+        seen = [
+            r["notification_latency_s"][kind]
+            for r in reports
+            if kind in r["notification_latency_s"]
+        ]
         found[kind] = {
             "outages": sum(int(s["outages"]) for s in seen),
             "p95_max": _max(s["p95"] for s in seen),

@@ -93,8 +93,9 @@ class HttpTarget(TargetBase):
         names = [n.lower() for n in (*self.headers, *self.header_file, *self.header_env)]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"header {twice[0]!r} is given more than once "
-                             "(headers, header_file, header_env)")  # fmt: skip
+            raise ValueError(
+                f"header {twice[0]!r} is given more than once (headers, header_file, header_env)"
+            )
         return self
 
     @model_validator(mode="after")
