@@ -24,6 +24,7 @@ from consensus.commands import (
 from consensus.dispatch import (
     Dispatch,
 )
+from consensus.entries import node_of
 from consensus.errors import InvalidEntry
 from consensus.events import Event
 from consensus.health import Health
@@ -393,53 +394,9 @@ def wall_of(health: Entry) -> int | None:
     return health.hlc.wall_ms if wall is None else wall
 
 
-def node_of(value: JsonValue) -> str | None:
-    if isinstance(value, dict):
-        node = value.get("node")
-        return node if isinstance(node, str) else None
-    return None
-
-
 def is_urgent(key: str) -> bool:
     return key.startswith(keys.URGENT_PREFIXES)
 
 
 def confirmed(verdict: Verdict) -> Verdict:
     return replace(verdict, confirmed=verdict.checked)
-
-
-def validate_value(entry: Entry) -> None:
-    """Refuse a value that the core would fail to read later, a key no
-    node writes, and a node's own facts written in another's name."""
-    key = entry.key
-    if not key.startswith(keys.KNOWN_PREFIXES):
-        raise InvalidEntry(f"entry {key[:80]}: not a key the nodes write")
-    owner = keys.owner(key)
-    if owner is not None and owner != entry.origin:
-        raise InvalidEntry(f"entry {key}: only {owner} writes it, not {entry.origin}")
-    if entry.tombstone:
-        return
-    if keys.split_obs(key) is not None:
-        Verdict.from_value(entry.value)
-    elif key.startswith(keys.STATE):
-        AgreedRecord.from_value(entry.value)
-    elif key.startswith(keys.MOVE):
-        split = keys.split_move(key)
-        if split is None or split[1] != entry.hlc.encode():
-            raise InvalidEntry(f"entry {key}: expected move/<target>/<its own hlc>")
-        AgreedMove.from_value(split[0], entry.hlc, entry.value)
-    elif key.startswith(keys.HEALTH):
-        Health.from_value(entry.value)
-    elif key.startswith(keys.PEER):
-        PeerRecord.from_value(entry.value)
-    elif key.startswith(keys.EVENT):
-        Event.from_value(key[len(keys.EVENT) :], entry.value)
-    elif key.startswith(keys.PUSH) and not (
-        isinstance(entry.value, dict) and isinstance(entry.value.get("at_ms"), int)
-    ):
-        raise InvalidEntry(f"entry {key}: expected an object with at_ms")
-    elif key.startswith((keys.CLAIM, keys.SENT)) and node_of(entry.value) is None:
-        raise InvalidEntry(f"entry {key}: expected an object with a node name")
-    elif key.startswith(keys.ADMIN_PREFIXES) and not isinstance(entry.value, dict):
-        # The shell validates the fields (a target's kind, a window's times).
-        raise InvalidEntry(f"entry {key}: expected an object")

@@ -18,7 +18,6 @@ from consensus.core_state import (
     LEASE_LOOK_AGAIN_MS,
     RESTART_SETTLE_MS,
     CoreState,
-    node_of,
 )
 from consensus.dispatch import (
     Dispatch,
@@ -28,6 +27,7 @@ from consensus.dispatch import (
     standby_should_take_over,
     start,
 )
+from consensus.entries import node_of
 from consensus.events import Event
 from consensus.hlc import Hlc
 from consensus.lww import Entry

@@ -30,8 +30,9 @@ AUDIT = "audit/"
 ADMIN_PREFIXES = (TARGET, MAINTENANCE, SILENCE, ACK, AUDIT)
 NODE_SUBJECT = "node:"
 
-# Every prefix a node writes: an entry under any other is refused.
-KNOWN_PREFIXES = (OBS, HEALTH, STATE, PEER, EVENT, CLAIM, SENT, TARGET, PUSH, MOVE, *ADMIN_PREFIXES)
+# Every prefix a node writes, once each (target/ is an admin prefix): an
+# entry under any other is refused.
+KNOWN_PREFIXES = (OBS, HEALTH, STATE, PEER, EVENT, CLAIM, SENT, PUSH, MOVE, *ADMIN_PREFIXES)
 
 # Entries that are pushed to peers at once instead of waiting for the next sync.
 URGENT_PREFIXES = (STATE, MOVE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)

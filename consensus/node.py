@@ -39,9 +39,9 @@ from consensus.core_state import (
     admin_targets,
     confirmed,
     settled,
-    validate_value,
     wall_of,
 )
+from consensus.entries import validate_value
 from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
 from consensus.lww import DeltaPage, Entry, JsonValue
