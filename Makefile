@@ -28,9 +28,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Eight pytest runs side by side (tests/parallel.py: the network scenarios
-# in five lanes on their own address plans, the simulator's seeds in two,
-# then everything else): most network tests wait on real time. One run alone:
+# Seven pytest runs side by side (tests/parallel.py: the network scenarios
+# in five lanes on their own address plans, the simulator's seeds, then
+# everything else): most network tests wait on real time. One run alone:
 # $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel
