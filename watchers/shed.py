@@ -12,6 +12,7 @@ are never turned away here (each has its own bounds).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
@@ -37,27 +38,53 @@ PAGE_TTL_S = 5.0
 LIVE_TTL_S = 1.0
 
 Made = TypeVar("Made")
+log = logging.getLogger("ravens")
 
 
 @dataclass
 class RenderCache(Generic[Made]):
-    """What a render made, kept ttl_s; concurrent askers share one render."""
+    """What a render made, kept ttl_s; concurrent askers share one render.
+
+    An entry past ttl_s but within stale_s more is still served while one
+    render makes its successor in the background: under steady traffic no
+    asker waits for a render (a page is at most ttl_s + stale_s + one render
+    old). An older entry is rendered again while the asker waits."""
 
     ttl_s: float = PAGE_TTL_S
     max_keys: int = 4096
     clock: Callable[[], float] = time.monotonic
+    stale_s: float = 0.0
     _made: OrderedDict[Hashable, tuple[float, Made]] = field(default_factory=OrderedDict)
     _making: dict[Hashable, asyncio.Future[Made]] = field(default_factory=dict)
+    _refreshing: set[asyncio.Task[Made]] = field(default_factory=set)
 
     async def get(self, key: Hashable, make: Callable[[], Awaitable[Made]]) -> Made:
         kept = self._made.get(key)
-        if kept is not None and self.clock() - kept[0] < self.ttl_s:
+        age = None if kept is None else self.clock() - kept[0]
+        if kept is not None and age is not None and age < self.ttl_s:
             return kept[1]
         pending = self._making.get(key)
+        if kept is not None and age is not None and age < self.ttl_s + self.stale_s:
+            if pending is None:
+                # Registered now, not when the task first runs: the askers
+                # before that must see a render under way.
+                work = self._render(key, make, self._begin(key))
+                refresh = asyncio.ensure_future(work)
+                self._refreshing.add(refresh)
+                refresh.add_done_callback(self._refreshed)
+            return kept[1]
         if pending is not None:
             return await asyncio.shield(pending)
+        return await self._render(key, make, self._begin(key))
+
+    def _begin(self, key: Hashable) -> asyncio.Future[Made]:
         future: asyncio.Future[Made] = asyncio.get_running_loop().create_future()
         self._making[key] = future
+        return future
+
+    async def _render(
+        self, key: Hashable, make: Callable[[], Awaitable[Made]], future: asyncio.Future[Made]
+    ) -> Made:
         try:
             made = await make()
         except BaseException as exc:
@@ -72,6 +99,11 @@ class RenderCache(Generic[Made]):
         while len(self._made) > self.max_keys:
             self._made.popitem(last=False)
         return made
+
+    def _refreshed(self, task: asyncio.Task[Made]) -> None:
+        self._refreshing.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("render in the background failed: %s", task.exception())
 
 
 @dataclass

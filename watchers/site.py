@@ -11,7 +11,7 @@ from watchers import badges
 from watchers.api import live_view
 from watchers.page import THEMES, render_missing, render_status, render_target
 from watchers.runtime import Node
-from watchers.shed import RenderCache
+from watchers.shed import PAGE_TTL_S, RenderCache
 from watchers.uptime import WINDOWS_MS, uptime
 
 Theme = Annotated[Literal["neon", "plain"], Query(description="the look: neon or plain")]
@@ -23,8 +23,9 @@ BADGE_CACHE = {"Cache-Control": "public, max-age=60"}
 def site_router(node: Node) -> APIRouter:
     assert THEMES == ("neon", "plain")
     app = APIRouter()
-    # However many visitors, a page is rendered at most once per PAGE_TTL_S.
-    pages: RenderCache[str] = RenderCache()
+    # However many visitors, a page is rendered at most once per PAGE_TTL_S;
+    # a visitor waits for a render only when nobody asked for a while.
+    pages: RenderCache[str] = RenderCache(stale_s=PAGE_TTL_S)
 
     @app.get("/", response_class=HTMLResponse, summary="The status page")
     async def status_page(theme: Theme = "neon") -> HTMLResponse:

@@ -37,7 +37,9 @@ def app_for(node: Node) -> FastAPI:
         redoc_url=None,
     )
     app.state.node = node
-    scrapes: RenderCache[bytes] = RenderCache(ttl_s=LIVE_TTL_S, max_keys=1)
+    # A scrape older than two seconds is made anew while the scraper waits
+    # (Prometheus asks every 15 s or more); a crowd is served the last one.
+    scrapes: RenderCache[bytes] = RenderCache(ttl_s=LIVE_TTL_S, max_keys=1, stale_s=LIVE_TTL_S)
     app.add_middleware(BodyLimit, limit_for=body_limit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(Shed, state=node.shedding)  # outermost: turned away before any work

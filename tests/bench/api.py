@@ -1,6 +1,7 @@
 """5. The API under a bounded load from another process: the target list
-with 1,000 targets, 90 days of history and uptime for one target, and the
-status page with 1,000 targets; p50 and p99 latency."""
+with 1,000 targets, 90 days of history and uptime for one target, the
+status page, one target's page and the metrics with 1,000 targets; p50 and
+p99 latency."""
 
 from __future__ import annotations
 
@@ -79,6 +80,7 @@ def run(root: Path, targets: int, requests: int) -> dict[str, Any]:
                 "uptime_90d": "/api/v1/targets/t00000/uptime?windows=24h,7d,30d,90d",
                 "status_page": "/",
                 "target_page": "/t/t00000",
+                "metrics": "/metrics",
             }  # fmt: skip
             for name, path in paths.items():
                 out = subprocess.run(

@@ -93,6 +93,39 @@ def test_a_page_is_rendered_once_for_everyone_who_asks_meanwhile() -> None:
     assert errors == ["the database is gone"] * 3, "every asker hears the failure"
 
 
+def test_a_page_just_past_its_time_is_served_while_one_render_makes_the_next() -> None:
+    now = [100.0]
+    cache = RenderCache(ttl_s=5.0, stale_s=5.0, clock=lambda: now[0])
+    renders: list[int] = []
+    release = asyncio.Event()
+
+    async def render() -> str:
+        renders.append(1)
+        if len(renders) > 1:
+            await release.wait()  # the background render takes its time
+        return f"page {len(renders)}"
+
+    async def go() -> tuple[str, list[str], str, str, str]:
+        first = await cache.get("/", render)
+        now[0] += 6.0  # past ttl_s, within stale_s
+        meanwhile = [await cache.get("/", render) for _ in range(20)]
+        await asyncio.sleep(0)  # the background render begins
+        meanwhile += [await cache.get("/", render) for _ in range(20)]
+        while_rendering = len(renders)
+        release.set()
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        after = await cache.get("/", render)
+        now[0] += 20.0  # long past: the asker waits for a fresh render
+        waited = await cache.get("/", render)
+        assert while_rendering == 2, "one render in the background for forty askers"
+        return first, meanwhile, after, waited, str(len(renders))
+
+    first, meanwhile, after, waited, count = asyncio.run(go())
+    assert first == "page 1" and set(meanwhile) == {"page 1"}, "no asker waited"
+    assert after == "page 2" and waited == "page 3" and count == "3"
+
+
 def test_a_crowd_asking_for_the_target_list_and_the_metrics_shares_one_render(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
