@@ -120,6 +120,8 @@ class Step:
 def told(step: Step) -> Step:
     """The step with what its entries change for the shell said as commands
     (once each), so no shell reads key names to decide."""
+    if not step.to_commit:
+        return step
     changed = [entry.key for entry in step.to_commit]
     said = {type(command) for command in step.commands}
     if TargetsChanged not in said and any(k.startswith(keys.TARGET) for k in changed):

@@ -105,10 +105,15 @@ def _check_value(key: str, value: JsonValue) -> int:
             pending.extend((child, depth + 1) for child in children)
         else:
             raise InvalidEntry(f"entry {key}: value: {type(item).__name__} is not JSON")
-    size = len(canonical(value).encode())
+    # The size canonical() would give: keys in another order take the same
+    # bytes, and non-ASCII is escaped, so a character is a byte.
+    size = len(_COMPACT.encode(value))
     if size > MAX_VALUE_BYTES:
         raise InvalidEntry(f"entry {key}: value: over {MAX_VALUE_BYTES} bytes as JSON")
     return size
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
 def canonical(value: JsonValue) -> str:
@@ -137,6 +142,9 @@ class LwwMap:
     # log's cap counts.
     _sizes: dict[str, int] = field(default_factory=dict)
     bytes: int = 0
+    # The highest version ever held per origin: a peer already past it is
+    # sent nothing of that origin without a scan of its versions.
+    _top: dict[str, int] = field(default_factory=dict)
 
     # -- reading -------------------------------------------------------------
 
@@ -213,6 +221,8 @@ class LwwMap:
             self._by_origin.get(old.origin, {}).pop(old.version, None)
         self._entries[entry.key] = entry
         self._by_origin.setdefault(entry.origin, {})[entry.version] = entry.key
+        if entry.version > self._top.get(entry.origin, 0):
+            self._top[entry.origin] = entry.version
         self.bytes += size - self._sizes.get(entry.key, 0)
         self._sizes[entry.key] = size
 
@@ -257,7 +267,9 @@ class LwwMap:
             start = vector.get(origin, 0)
             if cursor is not None and origin == cursor[0]:
                 start = max(start, cursor[1])
-            versions = sorted(v for v in self._by_origin.get(origin, {}) if v > start)
+            held = self._by_origin.get(origin, {})
+            fresh = start < self._top.get(origin, 0)
+            versions = sorted(v for v in held if v > start) if fresh else []
             for version in versions:
                 if len(out) == limit:
                     last = out[-1]

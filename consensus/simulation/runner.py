@@ -107,6 +107,7 @@ class Simulation:
         self.rng = random.Random(seed ^ 0x5EED)
         self.world = World(scenario, random.Random(seed ^ 0xC0FFEE))
         self.now_ms = 0
+        self._slots: dict[tuple[str, str], int] = {}
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
         self.nodes = {name: SimNode(name, scenario.skew_ms.get(name, 0)) for name in scenario.nodes}
@@ -255,14 +256,21 @@ class Simulation:
         epoch = node.epoch
         self.at(at_ms, lambda: self._check(node, epoch, target, token))
 
+    def _slot_ms(self, node: str, target: str) -> int:
+        """Where in each interval node checks target (fixed: kept once made)."""
+        key = (node, target)
+        slot = self._slots.get(key)
+        if slot is None:
+            turn, count = self.scenario.nodes.index(node), len(self.scenario.nodes)
+            slot = int(check_slot(target, CHECK_INTERVAL_MS / 1000, turn, count) * 1000)
+            self._slots[key] = slot
+        return slot
+
     def _next_slot(self, node: SimNode, target: str, after_ms: int) -> int:
         """The node's next regular check of target after after_ms, on its
         own slot of its own clock, as a running node schedules it (a re-check
         in between does not move the slots)."""
-        turn = self.scenario.nodes.index(node.name)
-        slot_ms = int(
-            check_slot(target, CHECK_INTERVAL_MS / 1000, turn, len(self.scenario.nodes)) * 1000
-        )
+        slot_ms = self._slot_ms(node.name, target)
         wall = after_ms + node.offset_ms
         ahead = (slot_ms - wall) % CHECK_INTERVAL_MS or CHECK_INTERVAL_MS
         return after_ms + ahead
