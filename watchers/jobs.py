@@ -7,14 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from consensus.slots import check_slot
 from watchers.admin_shapes import api_windows
 from watchers.live import LiveCheck
-from watchers.maintenance import in_maintenance
+from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, ProbeContext, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
 from watchers.storage import CheckRow
@@ -139,23 +139,27 @@ class Jobs:
     async def maintenance(self) -> None:
         """Enter and leave configured maintenance windows and silences."""
         node, core = self.node, self.node.core
-        now = datetime.fromtimestamp(node.clock.now_ms() / 1000, UTC)
         silences = (*node.config.silences, *api_windows(core, silences=True))
-        silenced = in_maintenance(silences, node.targets.values(), now)
-        for target_id in sorted(silenced ^ (core.silenced & set(node.targets))):
-            on = target_id in silenced
-            log.info(
-                "silence node=%s target=%s %s", node.name, target_id, "begins" if on else "ends"
-            )
+        for target_id, on in self._crossed("silence", silences, core.silenced):
             core.set_silenced(target_id, on)
         windows = (*node.config.maintenance, *api_windows(core, silences=False))
-        inside = in_maintenance(windows, node.targets.values(), now)
-        for target_id in sorted(inside ^ (core.maintenance & set(node.targets))):
-            on = target_id in inside
-            log.info(
-                "maintenance node=%s target=%s %s", node.name, target_id, "begins" if on else "ends"
-            )
+        for target_id, on in self._crossed("maintenance", windows, core.maintenance):
             await node.apply(core.set_maintenance(target_id, on, node.clock.now_ms()))
+
+    def _crossed(
+        self, kind: str, windows: Sequence[MaintenanceWindow], inside_now: set[str]
+    ) -> list[tuple[str, bool]]:
+        """The targets whose side of the windows changed, and whether each is
+        inside now (each said in the log)."""
+        node = self.node
+        now = datetime.fromtimestamp(node.clock.now_ms() / 1000, UTC)
+        inside = in_maintenance(windows, node.targets.values(), now)
+        crossed = [(t, t in inside) for t in sorted(inside ^ (inside_now & set(node.targets)))]
+        for target_id, on in crossed:
+            log.info(
+                "%s node=%s target=%s %s", kind, node.name, target_id, "begins" if on else "ends"
+            )
+        return crossed
 
     async def write_kept(self) -> None:
         """While the database refuses writes, try again now and then, so

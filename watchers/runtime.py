@@ -35,7 +35,7 @@ from consensus.commands import (
     WindowsChanged,
 )
 from consensus.node import NodeCore, admin_targets
-from notify.courier import Courier
+from notify.courier import Courier, Routing
 from watchers import wire
 from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
@@ -165,9 +165,11 @@ class Node:
             node.live.record(node.name, target, latest)
         return node
 
+    def _routing(self, login: NtfyLogin) -> Routing:
+        return self.config.routing(login, self.outbox.subject, self.clock.now_ms)
+
     def _courier(self, login: NtfyLogin) -> Courier:
-        routing = self.config.routing(login, self.outbox.subject, self.clock.now_ms)
-        return Courier(self.outbox, routing, self.ntfy_client, clock=self.clock)
+        return Courier(self.outbox, self._routing(login), self.ntfy_client, clock=self.clock)
 
     # -- life ----------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class Node:
             if self.courier is None:
                 self.courier = self._courier(ntfy_login)
                 self.spawn(self.courier.run())
-            self.courier.routing = self._courier(ntfy_login).routing
+            self.courier.routing = self._routing(ntfy_login)
         requeued = await self.store.requeue_refused(self.clock.now_ms())
         if requeued and self.courier is not None:
             log.info("reload node=%s requeued=%d refused notification(s)", self.name, requeued)

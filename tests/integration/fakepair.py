@@ -318,9 +318,7 @@ class Pair:
             link.cut = cut
 
     async def get(self, name: str, path: str, **kwargs: Any) -> httpx.Response:
-        transport = httpx.ASGITransport(app=self.apps[name])
-        async with httpx.AsyncClient(transport=transport, base_url=f"http://{name}.test") as c:
-            return await c.get(path, **kwargs)
+        return await self.request(name, "GET", path, **kwargs)
 
     async def targets(self, name: str) -> list[dict[str, Any]]:
         """What name's /api/v1/targets lists."""

@@ -4,14 +4,13 @@ real time. Judged against what the test did and when (its own fake time)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
 
 import pytest
 
-from tests.integration.fakepair import NAMES, Pair, World, pair_in_process
+from tests.integration.fakepair import NAMES, Pair, World, run_pair
 from tests.integration.notify_world import Switch
 
 BLOG = """
@@ -37,23 +36,21 @@ def test_an_outage_is_agreed_by_both_and_paged_once_down_once_up(
 ) -> None:
     switch, port = site
 
-    async def go() -> None:
-        async with pair_in_process(tmp_path, World(BLOG.format(port=port))) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both agree the blog is up", 60)
-            switch.down = True
-            took = await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
-            assert took <= 30, "confirmed within a few intervals"
-            await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the page", 60)
-            switch.down = False
-            await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
-            await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 60)
-            await quiet_for(pair, 120)
-            assert pair.titles() == ["blog is DOWN", "blog is UP"]
-            down, up = pair.inbox.all()
-            assert down["priority"] == 5 and up["priority"] == 3
-            assert down["sequence_id"] != up["sequence_id"]
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        took = await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+        assert took <= 30, "confirmed within a few intervals"
+        await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the page", 60)
+        switch.down = False
+        await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
+        await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 60)
+        await quiet_for(pair, 120)
+        assert pair.titles() == ["blog is DOWN", "blog is UP"]
+        down, up = pair.inbox.all()
+        assert down["priority"] == 5 and up["priority"] == 3
+        assert down["sequence_id"] != up["sequence_id"]
 
-    asyncio.run(go())
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)
 
 
 def test_ntfy_failing_through_an_outage_delays_but_loses_nothing(
@@ -61,23 +58,21 @@ def test_ntfy_failing_through_an_outage_delays_but_loses_nothing(
 ) -> None:
     switch, port = site
 
-    async def go() -> None:
-        async with pair_in_process(tmp_path, World(BLOG.format(port=port))) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
-            pair.inbox.fail_status = 503
-            switch.down = True
-            await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
-            switch.down = False
-            await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
-            await quiet_for(pair, 60)
-            assert pair.inbox.all() == []
-            assert len(pair.inbox.requests) > 0, "ntfy was asked, and refused"
-            pair.inbox.fail_status = None
-            await pair.run_until(lambda: len(pair.titles()) == 2, "both, once ntfy is back", 600)
-            await quiet_for(pair, 60)
-            assert pair.titles() == ["blog is DOWN", "blog is UP"]
+    async def work(pair: Pair) -> None:
+        pair.inbox.fail_status = 503
+        switch.down = True
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+        switch.down = False
+        await pair.run_until(pair.both("blog", "UP"), "both agree it is up again", 120)
+        await quiet_for(pair, 60)
+        assert pair.inbox.all() == []
+        assert len(pair.inbox.requests) > 0, "ntfy was asked, and refused"
+        pair.inbox.fail_status = None
+        await pair.run_until(lambda: len(pair.titles()) == 2, "both, once ntfy is back", 600)
+        await quiet_for(pair, 60)
+        assert pair.titles() == ["blog is DOWN", "blog is UP"]
 
-    asyncio.run(go())
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)
 
 
 def test_tag_topics_and_priorities_come_from_the_config(
@@ -86,17 +81,15 @@ def test_tag_topics_and_priorities_come_from_the_config(
     switch, port = site
     ntfy = 'tag_topics = { web = "biphrost-web" }\npriority = { down = 4 }\n'
 
-    async def go() -> None:
-        async with pair_in_process(tmp_path, World(BLOG.format(port=port), ntfy)) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
-            switch.down = True
-            await pair.run_until(lambda: bool(pair.titles()), "the page", 120)
-            (down,) = pair.inbox.all()
-            assert (down["title"], down["topic"], down["priority"]) == (
-                "blog is DOWN", "biphrost-web", 4,
-            )  # fmt: skip
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await pair.run_until(lambda: bool(pair.titles()), "the page", 120)
+        (down,) = pair.inbox.all()
+        assert (down["title"], down["topic"], down["priority"]) == (
+            "blog is DOWN", "biphrost-web", 4,
+        )  # fmt: skip
 
-    asyncio.run(go())
+    run_pair(tmp_path, World(BLOG.format(port=port), ntfy), work)
 
 
 def test_a_flapping_target_gives_one_flapping_and_one_settled(
@@ -105,20 +98,18 @@ def test_a_flapping_target_gives_one_flapping_and_one_settled(
     switch, port = site
     defaults = "interval_s = 1\nretry_interval_s = 1\ntimeout_s = 2\nflap_calm_s = 4\n"
 
-    async def go() -> None:
-        world = World(BLOG.format(port=port), defaults_toml=defaults)
-        async with pair_in_process(tmp_path, world) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
-            switch.flapping = True
-            await pair.run_until(pair.both("blog", "FLAPPING"), "both agree it flaps", 60)
-            await quiet_for(pair, 30)  # it keeps flapping: nothing more is announced
-            assert pair.titles() == ["blog is flapping"]
-            switch.flapping = False
-            await pair.run_until(lambda: len(pair.titles()) == 2, "the settled message", 90)
-            await quiet_for(pair, 30)
-            assert pair.titles() == ["blog is flapping", "blog settled: UP"]
+    async def work(pair: Pair) -> None:
+        switch.flapping = True
+        await pair.run_until(pair.both("blog", "FLAPPING"), "both agree it flaps", 60)
+        await quiet_for(pair, 30)  # it keeps flapping: nothing more is announced
+        assert pair.titles() == ["blog is flapping"]
+        switch.flapping = False
+        await pair.run_until(lambda: len(pair.titles()) == 2, "the settled message", 90)
+        await quiet_for(pair, 30)
+        assert pair.titles() == ["blog is flapping", "blog settled: UP"]
 
-    asyncio.run(go())
+    world = World(BLOG.format(port=port), defaults_toml=defaults)
+    run_pair(tmp_path, world, work)
 
 
 def test_nodes_with_different_secrets_say_so_and_page_as_in_a_partition(
@@ -128,36 +119,35 @@ def test_nodes_with_different_secrets_say_so_and_page_as_in_a_partition(
     caplog.set_level(logging.INFO, logger="ravens")
     note = {f"{peer} refuses this watcher's sync: the sync secrets differ" for peer in NAMES}
 
-    async def go() -> None:
-        world = World(BLOG.format(port=port), secrets={"muninn": "m" * 40})
-        async with pair_in_process(tmp_path, world) as pair:
-            views = {}
+    async def work(pair: Pair) -> None:
+        views = {}
 
-            async def look() -> None:
-                for name in NAMES:
-                    views[name] = (await pair.get(name, "/api/v1/nodes")).json()
+        async def look() -> None:
+            for name in NAMES:
+                views[name] = (await pair.get(name, "/api/v1/nodes")).json()
 
-            def refused_both_ways() -> bool:
-                return all(v["peers"][0].get("refuses_us") == "signature" for v in views.values())
+        def refused_both_ways() -> bool:
+            return all(v["peers"][0].get("refuses_us") == "signature" for v in views.values())
 
-            for _ in range(30):
-                await look()
-                if refused_both_ways():
-                    break
-                await pair.advance(1)
-            assert refused_both_ways(), views
-            # Once each has counted the other lost for two minutes, one note per side.
-            await pair.run_until(lambda: note <= set(pair.titles()), "a note from each side", 300)
-            switch.down = True
-            await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the outage", 120)
-            switch.down = False
-            await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 120)
-            await quiet_for(pair, 60)
-            titles = pair.titles()
-            assert titles.count("blog is DOWN") <= 2 and titles.count("blog is UP") <= 2
-            assert [t for t in titles if "refuses" in t].count(next(iter(note))) == 1
+        for _ in range(30):
+            await look()
+            if refused_both_ways():
+                break
+            await pair.advance(1)
+        assert refused_both_ways(), views
+        # Once each has counted the other lost for two minutes, one note per side.
+        await pair.run_until(lambda: note <= set(pair.titles()), "a note from each side", 300)
+        switch.down = True
+        await pair.run_until(lambda: "blog is DOWN" in pair.titles(), "the outage", 120)
+        switch.down = False
+        await pair.run_until(lambda: "blog is UP" in pair.titles(), "the recovery", 120)
+        await quiet_for(pair, 60)
+        titles = pair.titles()
+        assert titles.count("blog is DOWN") <= 2 and titles.count("blog is UP") <= 2
+        assert [t for t in titles if "refuses" in t].count(next(iter(note))) == 1
 
-    asyncio.run(go())
+    world = World(BLOG.format(port=port), secrets={"muninn": "m" * 40})
+    run_pair(tmp_path, world, work, up=())
     for name in NAMES:
         said = [r for r in caplog.records if "refuses our signature" in r.getMessage()
                 and f"node={name}" in r.getMessage()]  # fmt: skip
@@ -204,33 +194,31 @@ def test_five_outages_are_told_truly_and_alike_by_both_nodes(
 ) -> None:
     switch, port = site
 
-    async def go() -> None:
-        world = World(BLOG.format(port=port), defaults_toml=FAST)
-        async with pair_in_process(tmp_path, world) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
-            begun = pair.clocks["huginn"].now_ms()
-            truth = []
-            for _ in range(5):
-                truth.append(await outage(pair, switch, hold_s=4))
-                await pair.run_until(pair.both("blog", "UP"), "up again", 120, STEP_S)
-                await pair.advance(1)
-            at = pair.clocks["huginn"].now_ms()
-            found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
-            incidents = found["incidents"]
-            assert isinstance(incidents, list)
-            assert [i["state"] for i in incidents] == ["DOWN"] * 5, "one per outage, no more"
-            for incident, (start, end) in zip(incidents, truth, strict=True):
-                assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
-                assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
-            path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
-            windows = (await same_from_both(pair, path))["windows"]
-            assert isinstance(windows, dict)
-            day = windows["24h"]
-            true_down_s = sum(end - start for start, end in truth) / 1000
-            assert abs(day["down_s"] - true_down_s) <= 5 * (INTERVAL_S + STEP_S)
-            assert day["incidents"] == 5
+    async def work(pair: Pair) -> None:
+        begun = pair.clocks["huginn"].now_ms()
+        truth = []
+        for _ in range(5):
+            truth.append(await outage(pair, switch, hold_s=4))
+            await pair.run_until(pair.both("blog", "UP"), "up again", 120, STEP_S)
+            await pair.advance(1)
+        at = pair.clocks["huginn"].now_ms()
+        found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
+        incidents = found["incidents"]
+        assert isinstance(incidents, list)
+        assert [i["state"] for i in incidents] == ["DOWN"] * 5, "one per outage, no more"
+        for incident, (start, end) in zip(incidents, truth, strict=True):
+            assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
+            assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
+        path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
+        windows = (await same_from_both(pair, path))["windows"]
+        assert isinstance(windows, dict)
+        day = windows["24h"]
+        true_down_s = sum(end - start for start, end in truth) / 1000
+        assert abs(day["down_s"] - true_down_s) <= 5 * (INTERVAL_S + STEP_S)
+        assert day["incidents"] == 5
 
-    asyncio.run(go())
+    world = World(BLOG.format(port=port), defaults_toml=FAST)
+    run_pair(tmp_path, world, work)
 
 
 def test_a_node_stopped_through_an_outage_learns_it_when_back(
@@ -238,26 +226,24 @@ def test_a_node_stopped_through_an_outage_learns_it_when_back(
 ) -> None:
     switch, port = site
 
-    async def go() -> None:
-        world = World(BLOG.format(port=port), defaults_toml=FAST)
-        async with pair_in_process(tmp_path, world) as pair:
-            await pair.run_until(pair.both("blog", "UP"), "both see the blog up", 60)
-            begun = pair.clocks["huginn"].now_ms()
-            await pair.stop("huginn")
-            # Muninn decides alone once huginn is silent past the peer timeout.
-            start, end = await outage(pair, switch, hold_s=10, who="muninn")
-            up = lambda: pair.state("muninn", "blog") == "UP"  # noqa: E731
-            await pair.run_until(up, "muninn sees the blog up again", 60, STEP_S)
-            await pair.start("huginn")
-            await pair.run_until(pair.both("blog", "UP"), "huginn back, both see it up", 60)
-            at = pair.clocks["huginn"].now_ms()
-            found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
-            (incident,) = found["incidents"]  # type: ignore[misc]
-            assert (incident["state"], incident["mode"]) == ("DOWN", "single_vantage")
-            assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
-            assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
-            path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
-            windows = (await same_from_both(pair, path))["windows"]
-            assert windows["24h"]["incidents"] == 1  # type: ignore[index]
+    async def work(pair: Pair) -> None:
+        begun = pair.clocks["huginn"].now_ms()
+        await pair.stop("huginn")
+        # Muninn decides alone once huginn is silent past the peer timeout.
+        start, end = await outage(pair, switch, hold_s=10, who="muninn")
+        up = lambda: pair.state("muninn", "blog") == "UP"  # noqa: E731
+        await pair.run_until(up, "muninn sees the blog up again", 60, STEP_S)
+        await pair.start("huginn")
+        await pair.run_until(pair.both("blog", "UP"), "huginn back, both see it up", 60)
+        at = pair.clocks["huginn"].now_ms()
+        found = await same_from_both(pair, f"/api/v1/incidents?from={begun}&to={at}")
+        (incident,) = found["incidents"]  # type: ignore[misc]
+        assert (incident["state"], incident["mode"]) == ("DOWN", "single_vantage")
+        assert abs(incident["start_ms"] - start) / 1000 <= INTERVAL_S + STEP_S
+        assert abs(incident["end_ms"] - end) / 1000 <= INTERVAL_S + STEP_S
+        path = f"/api/v1/targets/blog/uptime?windows=24h&at={at}"
+        windows = (await same_from_both(pair, path))["windows"]
+        assert windows["24h"]["incidents"] == 1  # type: ignore[index]
 
-    asyncio.run(go())
+    world = World(BLOG.format(port=port), defaults_toml=FAST)
+    run_pair(tmp_path, world, work)
