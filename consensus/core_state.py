@@ -92,6 +92,8 @@ class CoreState:
         # view whose checks stopped for STALE_INTERVALS of them stops voting.
         self.intervals: dict[str, int] = {}
         self._checked_ms: dict[str, int] = dict.fromkeys(self.targets, now_ms)
+        # No view can go stale before this (0: look at each on the next tick).
+        self._stale_from_ms = 0
         self.canaries_ok: bool | None = None
         # False while the node's database refuses writes (disk full): it
         # still checks and votes from memory, but claims no notification.

@@ -90,27 +90,40 @@ def _check_value(key: str, value: JsonValue) -> int:
     pending: list[tuple[object, int]] = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, bool) or item is None or isinstance(item, str):
-            continue
-        if isinstance(item, int):
-            if abs(item) > MAX_SAFE_INT:
-                raise InvalidEntry(f"entry {key}: value: integer {item} is over {MAX_SAFE_INT}")
-        elif isinstance(item, float):
-            if not math.isfinite(item):
-                raise InvalidEntry(f"entry {key}: value: {item} is not a JSON number")
-        elif isinstance(item, list | dict):
+        if isinstance(item, list | dict):
             if depth > MAX_VALUE_DEPTH:
                 raise InvalidEntry(f"entry {key}: value: nested deeper than {MAX_VALUE_DEPTH}")
             children = item.values() if isinstance(item, dict) else item
-            pending.extend((child, depth + 1) for child in children)
+            for child in children:
+                # Plain strings, flags and small integers (most of any value)
+                # are settled here, not pushed and popped.
+                kind = type(child)
+                if kind is str or kind is bool or child is None:
+                    continue
+                if kind is int and -MAX_SAFE_INT <= child <= MAX_SAFE_INT:
+                    continue
+                pending.append((child, depth + 1))
         else:
-            raise InvalidEntry(f"entry {key}: value: {type(item).__name__} is not JSON")
+            _check_scalar(key, item)
     # The size canonical() would give: keys in another order take the same
     # bytes, and non-ASCII is escaped, so a character is a byte.
     size = len(_COMPACT.encode(value))
     if size > MAX_VALUE_BYTES:
         raise InvalidEntry(f"entry {key}: value: over {MAX_VALUE_BYTES} bytes as JSON")
     return size
+
+
+def _check_scalar(key: str, item: object) -> None:
+    if isinstance(item, bool) or item is None or isinstance(item, str):
+        return
+    if isinstance(item, int):
+        if abs(item) > MAX_SAFE_INT:
+            raise InvalidEntry(f"entry {key}: value: integer {item} is over {MAX_SAFE_INT}")
+    elif isinstance(item, float):
+        if not math.isfinite(item):
+            raise InvalidEntry(f"entry {key}: value: {item} is not a JSON number")
+    else:
+        raise InvalidEntry(f"entry {key}: value: {type(item).__name__} is not JSON")
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
@@ -188,9 +201,11 @@ class LwwMap:
         self._store(entry, size)
         return entry
 
-    def merge(self, entry: Entry) -> bool:
-        """Merge a remote entry; True when it replaced what we held."""
-        size = entry.check()
+    def merge(self, entry: Entry, size: int | None = None) -> bool:
+        """Merge a remote entry; True when it replaced what we held. ``size``:
+        what ``entry.check()`` returned, when the caller checked it already."""
+        if size is None:
+            size = entry.check()
         current = self._entries.get(entry.key)
         if current is not None and not entry.beats(current):
             return False

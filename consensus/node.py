@@ -86,6 +86,10 @@ class NodeCore(Agreeing):
             raise InvalidEntry(f"check of unknown target {target!r}")
         step = Step()
         self._checked_ms[target] = now_ms
+        interval = self.intervals.get(target)
+        if interval is not None:
+            deadline = now_ms + STALE_INTERVALS * interval + STALE_SLACK_MS
+            self._stale_from_ms = min(self._stale_from_ms, deadline)
         before = self.verdicts.get(target, Verdict())
         if target in self._resumed:
             self._resumed.discard(target)
@@ -124,17 +128,23 @@ class NodeCore(Agreeing):
         if interval_ms <= 0:
             raise InvalidEntry(f"{target}: interval: expected a positive number of ms")
         self.intervals[target] = interval_ms
+        self._stale_from_ms = 0
 
     def _stale_views(self, now_ms: int) -> Step:
         """Our views whose checks stopped: marked stale in the log, so
         neither node counts them until we check again."""
         step = Step()
+        if now_ms <= self._stale_from_ms:
+            return step  # the common tick: no view's checks are that late yet
+        soonest = 1 << 62
         for target, interval in self.intervals.items():
             verdict = self.verdicts.get(target)
             checked = self._checked_ms.get(target)
             if verdict is None or verdict.stale or checked is None or target not in self.targets:
                 continue
-            if now_ms - checked <= STALE_INTERVALS * interval + STALE_SLACK_MS:
+            deadline = checked + STALE_INTERVALS * interval + STALE_SLACK_MS
+            if now_ms <= deadline:
+                soonest = min(soonest, deadline)
                 continue
             stale = replace(verdict, stale=True)
             self.verdicts[target] = stale
@@ -156,6 +166,7 @@ class NodeCore(Agreeing):
                 )
             )
             step.extend(self._evaluate(target, now_ms))
+        self._stale_from_ms = soonest
         return step
 
     def server_time_observed(self, target: str, their_ms: int, now_ms: int) -> None:
@@ -203,6 +214,7 @@ class NodeCore(Agreeing):
         # The peers' clocks did not move: ours did.
         self.peer_offset_ms = {peer: off - delta_ms for peer, off in self.peer_offset_ms.items()}
         self._checked_ms = {target: at + delta_ms for target, at in self._checked_ms.items()}
+        self._stale_from_ms = 0
         self.reference.stepped(delta_ms)
         self._next_heartbeat_ms += delta_ms
         self._next_gc_ms += delta_ms
@@ -223,6 +235,7 @@ class NodeCore(Agreeing):
                 continue
             fresh = Verdict(flap=verdict.flap, flap_since=verdict.flap_since)
             self.verdicts[target] = fresh
+            self._stale_from_ms = 0
             entry = self._write(keys.obs(self.node, target), fresh.to_value(), now_ms)
             step.to_commit.append(entry)
             step.commands.append(Push((entry,)))
@@ -269,7 +282,8 @@ class NodeCore(Agreeing):
                 wall = wall_of(entry)
                 if wall is not None:
                     self.peer_offset_ms[entry.origin] = wall - now_ms
-        merged = self.log.merge_all(entries)
+        # Checked above: merge reuses each size rather than check again.
+        merged = [entry for entry, size in sized if self.log.merge(entry, size)]
         for entry in merged:
             self._index_view(entry)
         if covered:
@@ -350,6 +364,7 @@ class NodeCore(Agreeing):
         """Start watching a target at run time (from a reloaded config)."""
         self.targets.add(target)
         self._checked_ms.setdefault(target, now_ms)
+        self._stale_from_ms = 0
         entry = self.log.get(keys.obs(self.node, target))
         if entry is not None and target not in self.verdicts:
             self.verdicts[target] = Verdict.from_value(entry.value)

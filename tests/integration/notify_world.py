@@ -19,8 +19,12 @@ OTHER_TOKEN = "tk_" + "r" * 29
 
 
 class Switch:
+    """What the target answers: up, down, down for one node only (named in
+    its User-Agent), or flapping check by check."""
+
     def __init__(self) -> None:
         self.down = False
+        self.down_for: str | None = None
         self.flapping = False
         self.seen: dict[str, int] = {}
 
@@ -28,7 +32,8 @@ class Switch:
         if self.flapping:  # every node sees it alternate, check by check
             self.seen[agent] = self.seen.get(agent, 0) + 1
             return (503 if self.seen[agent] % 2 else 200), 0.0
-        return (503 if self.down else 200), 0.0
+        blocked = self.down_for is not None and self.down_for in agent
+        return (503 if self.down or blocked else 200), 0.0
 
 
 World = tuple[Pair, Inbox, Switch]

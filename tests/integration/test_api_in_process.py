@@ -1,7 +1,7 @@
 """The read API's contract on a pair in this process (fake clock): each
 endpoint, its filters, bad parameters answered with a 4xx naming the
 parameter, an outage as history, uptime, incident and metrics, and what a
-node says of itself. (Real processes serve it in test_pair.py.)"""
+node says of itself. (Real processes serve it in test_readme_examples.py and test_api_fuzz.py.)"""
 
 from __future__ import annotations
 

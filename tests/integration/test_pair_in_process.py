@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.integration.fakepair import NAMES, Pair, World, run_pair
+from consensus.hlc import Hlc
+from consensus.lww import Entry
+from consensus.verdict import VerdictState
+from tests.integration.fakepair import NAMES, START_MS, Pair, World, run_pair
 from tests.integration.notify_world import Switch
+from watchers.storage import Store
 
 BLOG = """
 [[targets]]
@@ -247,3 +254,104 @@ def test_a_node_stopped_through_an_outage_learns_it_when_back(
 
     world = World(BLOG.format(port=port), defaults_toml=FAST)
     run_pair(tmp_path, world, work)
+
+
+def queued(pair: Pair) -> list[tuple[str, str]]:
+    """Every outbox row of both nodes, as (subject, notice), from their files."""
+    rows: list[tuple[str, str]] = []
+    for name in NAMES:
+        with sqlite3.connect(pair.root / name / "ravens.sqlite3") as db:
+            rows += db.execute("SELECT subject, notice FROM outbox ORDER BY created_ms")
+    return rows
+
+
+def test_a_one_sided_failure_is_partial_and_pages_nobody(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def work(pair: Pair) -> None:
+        switch.down_for = "muninn"
+        await pair.run_until(pair.both("blog", "PARTIAL"), "both call it partial", 120)
+        await quiet_for(pair, 180)
+        assert pair.both("blog", "PARTIAL")()
+        assert queued(pair) == [] and pair.inbox.requests == []
+
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)
+
+
+def test_both_nodes_hold_the_same_log_once_synced(tmp_path: Path, site: tuple[Switch, int]) -> None:
+    switch, port = site
+
+    def settled(log: Iterable[Entry]) -> set[tuple[str, Hlc]]:
+        # Heartbeats are written until the very end; all else has settled.
+        return {(e.key, e.hlc) for e in log if not e.key.startswith("health/")}
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+        await pair.run_until(lambda: bool(pair.titles()), "the page", 60)
+        await quiet_for(pair, 10)  # a few sync rounds with nothing new
+        held = {n: settled(pair.nodes[n].core.log.entries()) for n in NAMES}
+        assert held["huginn"] == held["muninn"]
+        assert any(key.startswith("event/") for key, _ in held["huginn"])
+        for name in NAMES:
+            await pair.stop(name)
+            # What the file holds is what the node held.
+            store = await Store.open(pair.root / name / "ravens.sqlite3")
+            log, _ = await store.load(name)
+            await store.close()
+            assert settled(log.entries()) == held[name]
+
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)
+
+
+def test_nodes_shows_voters_sync_lag_and_clock_offset(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    _, port = site
+
+    async def work(pair: Pair) -> None:
+        pair.clocks["muninn"].jump(3)  # muninn's wall clock 3 s ahead
+
+        async def synced() -> bool:
+            found = (await pair.get("huginn", "/api/v1/nodes")).json()
+            return found["peers"][0]["sync_lag_ms"] is not None
+
+        await pair.run_until(synced, "a first sync", 30)
+        await pair.advance(5)
+        data = (await pair.get("huginn", "/api/v1/nodes")).json()
+        assert data["node"] == "huginn" and data["voter"] is True and data["ready"] is True
+        (peer,) = data["peers"]
+        assert peer["name"] == "muninn" and peer["voter"] is True and peer["state"] == "VOTING"
+        assert 0 <= peer["sync_lag_ms"] <= 5_000
+        assert abs(peer["clock_offset_ms"] - 3_000) <= 1_000, peer
+
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)
+
+
+def test_a_maintenance_window_records_the_outage_and_pages_nobody(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    now = datetime.fromtimestamp(START_MS / 1000, UTC)
+    window = f"""
+[[maintenance]]
+targets = ["blog"]
+start = {(now - timedelta(hours=1)).isoformat()}
+end = {(now + timedelta(hours=1)).isoformat()}
+"""
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await quiet_for(pair, 180)
+        assert pair.both("blog", "MAINTENANCE")()
+        # The outage is in the log, each node's view as the other holds it
+        # too; it is only that nobody is paged.
+        for name in NAMES:
+            for core in (pair.nodes[n].core for n in NAMES):
+                assert core.view(name, "blog").state is VerdictState.DOWN, name
+        assert queued(pair) == [] and pair.inbox.requests == []
+
+    world = World(BLOG.format(port=port), extra_toml=window)
+    run_pair(tmp_path, world, work, up=())

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
 from consensus.agreement import AgreedState, Mode
 from consensus.node import STALE_INTERVALS, STALE_SLACK_MS
 from tests.unit.pair import started
@@ -99,3 +104,54 @@ def test_a_node_stopped_before_an_outage_leaves_its_start_to_the_evidence() -> N
     assert len(down) == 1
     assert last_answer_ms <= down[0].start_ms <= failed_ms < decided_ms
     assert [s.state for s in muninn.history("blog")] == ["UP", "DOWN", "UP"]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("check"), st.sampled_from(PAIR), st.sampled_from(("blog", "shop"))),
+            st.tuples(st.just("advance"), st.integers(1_000, 200_000)),
+            st.tuples(st.just("step"), st.sampled_from(PAIR), st.integers(-600_000, 600_000)),
+            st.tuples(
+                st.just("interval"), st.sampled_from(("blog", "shop")), st.integers(10_000, 120_000)
+            ),
+        ),
+        max_size=40,
+    )
+)
+# Every view stale, so no deadline is pending; then one is checked again.
+@example([("advance", 200_000), ("advance", 200_000), ("check", "huginn", "blog"),
+          ("advance", 200_000), ("advance", 200_000)])  # fmt: skip
+def test_skipping_ticks_before_any_view_could_be_stale_skips_nothing(ops: list[Any]) -> None:
+    """The tick looks at each view only from the soonest time one could go
+    stale: a pair that looks at every view on every tick marks the same."""
+    nets = [started(PAIR, ("blog", "shop")) for _ in range(2)]
+    everywhere = nets[1]
+
+    def look_everywhere() -> None:
+        for core in everywhere.cores.values():
+            core._stale_from_ms = 0
+
+    for net in nets:
+        for core in net.cores.values():
+            core.check_every("blog", INTERVAL_MS)
+            core.check_every("shop", INTERVAL_MS)
+    for op in ops:
+        look_everywhere()
+        for net in nets:
+            if op[0] == "check":
+                net.check(op[1], op[2], True)
+            elif op[0] == "advance":
+                net.advance(op[1])
+            elif op[0] == "step":
+                net.cores[op[1]].time_stepped(op[2])
+            else:
+                for core in net.cores.values():
+                    core.check_every(op[1], op[2])
+        for name in PAIR:
+            for target in ("blog", "shop"):
+                seen = [n.cores[name].view(name, target).stale for n in nets]
+                assert seen[0] == seen[1], (name, target, op)
+    stale = [[w.detail["target"] for w in n.warnings if w.what == "stale_checks"] for n in nets]
+    assert stale[0] == stale[1]
