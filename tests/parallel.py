@@ -39,6 +39,13 @@ LANES: list[tuple[str, list[str], dict[str, str]]] = [
     # One lane: split in two, the seeds only fought the rest for the cores
     # (8 lanes: 546 s; 7: 491 s on 2 cores).
     ("the simulator's seeds", [SIMULATOR], {}),
+    # Real processes that mostly wait on real time (a kill -9 and its
+    # restart, the demo's minute, ntfy failing): apart, their waits overlap
+    # the work of the rest rather than add to it.
+    ("real processes waiting on real time",
+     ["tests/integration/test_notify_pair.py", "tests/integration/test_demo.py",
+      "tests/integration/test_outbox.py", "tests/integration/test_push.py",
+      "tests/integration/test_tls.py", "tests/integration/test_history_pair.py"], {}),
 ]  # fmt: skip
 # `make check`, the fast lane: the core's tests (a few seeds per simulated
 # property) and the tests that build nodes in process, in two runs.
