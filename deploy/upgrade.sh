@@ -45,7 +45,10 @@ roll_back() {
     die "rolled back to $before, but it does not answer either: journalctl -u ravens -n 50"
 }
 
-"$(at "$VENV")/bin/python" -m pip install --quiet --upgrade "$SOURCE" || roll_back "pip could not install $SOURCE"
+# With uvloop (the [fast] extra) where it installs, as install.sh does.
+"$(at "$VENV")/bin/python" -m pip install --quiet --upgrade "${SOURCE}[fast]" ||
+    "$(at "$VENV")/bin/python" -m pip install --quiet --upgrade "$SOURCE" ||
+    roll_back "pip could not install $SOURCE"
 after="$(ravens --version | awk '{print $NF}')"
 # The unit checks the config (with its credentials) before it starts the node.
 "$SYSTEMCTL" restart ravens.service || roll_back "$after did not start (journalctl -u ravens)"

@@ -17,6 +17,7 @@ import httpx
 
 from consensus.history import histories
 from notify.publisher import Delivered, Outcome, Server, publish
+from watchers import eventloop
 from watchers.backup import BackupError, backup, restore
 from watchers.config import ConfigError, load_config
 from watchers.demo import run_demo
@@ -92,7 +93,7 @@ def run_command(config_path: Path) -> None:
         ntfy_login = ntfy_credentials(config)
         api = api_tokens(config)
     try:
-        asyncio.run(serve(config, secret, tokens, config_path, ntfy_login, api))
+        eventloop.run(serve(config, secret, tokens, config_path, ntfy_login, api))
     except (StorageError, OSError) as exc:
         click.echo(str(exc), err=True)
         raise SystemExit(1) from None

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from watchers import collector
+from watchers import collector, eventloop
 from watchers.config import Config, ConfigError, load_config
 from watchers.limits import paced_protocol
 from watchers.runtime import Node
@@ -71,11 +71,12 @@ async def serve(
     collector.settle()
     freezing = asyncio.create_task(collector.keep_pauses_short())
     log.info(
-        "node=%s listening=%s peers=%s targets=%d",
+        "node=%s listening=%s peers=%s targets=%d loop=%s",
         node.name,
         config.node.listen,
         ",".join(node.sync.urls) or "-",
         len(node.targets),
+        eventloop.loop_name(),
     )
     await stop.wait()
     log.info("node=%s stopping", node.name)

@@ -66,8 +66,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run of every part")
     parser.add_argument("--only", help="comma list of: throughput, schedule, catchup, storage, "
                                        "api, detection, flood")  # fmt: skip
-    parser.add_argument("--seconds", type=float,
-                        help="how long each throughput run lasts (the plan's own otherwise)")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        help="how long each throughput run lasts (the plan's own otherwise)",
+    )
     parser.add_argument("--write", type=Path, help="also write the Markdown here")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()

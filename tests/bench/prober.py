@@ -1,6 +1,7 @@
 """One prober process for the throughput benchmark: the node's own probe
-code (shared httpx clients, a fresh connection per check) kept busy for a
-while on one core. ``python -m tests.bench.prober http|tcp PORT SECONDS CORE``
+code (a fresh connection per check, a full TLS handshake for https) kept
+busy for a while on one core, on the event loop named.
+``python -m tests.bench.prober http|https|tcp PORT SECONDS CORE asyncio|uvloop [CA]``
 prints checks, failures, CPU seconds and peak RSS as JSON."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import ssl
 import sys
 import time
+from collections.abc import Callable
 
 from tests.bench.targets import pin
 from watchers.probes import HttpClients, ProbeContext, run_check
@@ -19,11 +22,12 @@ from watchers.probes.tcp import TcpTarget
 CONCURRENCY = 64
 
 
-async def hammer(kind: str, port: int, seconds: float) -> dict[str, float]:
+async def hammer(kind: str, port: int, seconds: float, ca: str | None) -> dict[str, float]:
     target: HttpTarget | TcpTarget = TcpTarget(kind="tcp", id="bench", host="127.0.0.1", port=port)
-    if kind == "http":
-        target = HttpTarget(kind="http", id="bench", url=f"http://127.0.0.1:{port}/")
-    clients = HttpClients(node="bench")
+    if kind in ("http", "https"):
+        target = HttpTarget(kind="http", id="bench", url=f"{kind}://127.0.0.1:{port}/")
+    trust = ssl.create_default_context(cafile=ca) if ca else None
+    clients = HttpClients(trust=trust, node="bench")
     ctx = ProbeContext(clients, last_push_ms=lambda _t: None, now_ms=lambda: 0)
     done = failed = 0
     deadline = time.monotonic() + seconds
@@ -45,7 +49,17 @@ async def hammer(kind: str, port: int, seconds: float) -> dict[str, float]:
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop
+    return None
+
+
 if __name__ == "__main__":
     kind, port, seconds, core = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+    loop, ca = sys.argv[5], (sys.argv[6] if len(sys.argv) > 6 else None)
     pin(core)
-    print(json.dumps(asyncio.run(hammer(kind, port, seconds))))
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
+        print(json.dumps(runner.run(hammer(kind, port, seconds, ca))))

@@ -1,10 +1,13 @@
 """1. Probe throughput on one core: the node's probe code against a
-loopback target on the other core, a fresh connection per check; and the
-Prometheus blackbox exporter on the same core and target, if installed."""
+loopback target on the other core, a fresh connection per check (and a full
+TLS handshake for HTTPS, against nginx with a certificate from a local CA),
+on uvloop and on asyncio's own loop; and the Prometheus blackbox exporter on
+the same core and targets, if installed."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -17,16 +20,21 @@ from typing import Any
 import httpx
 
 from tests.bench.common import NODE_CORE, OTHER_CORE, cpu_s, pinned, rss_mb, stop, wait
-from tests.bench.targets import loopback_target, pin
+from tests.bench.targets import loopback_target, pin, tls_target
 from watchers.demo import free_port
 
 DRIVERS = 8
-BLACKBOX_MODULES = {"http": "http_2xx", "tcp": "tcp_connect"}
+BLACKBOX_MODULES = {"http": "http_2xx", "https": "http_2xx", "tcp": "tcp_connect"}
+# The node runs on uvloop where it is installed; asyncio's loop is its fallback.
+LOOPS = ("uvloop", "asyncio") if importlib.util.find_spec("uvloop") else ("asyncio",)
 
 
-def ravens_rate(kind: str, port: int, seconds: float) -> dict[str, float]:
+def ravens_rate(
+    kind: str, port: int, seconds: float, loop: str, ca: Path | None = None
+) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-m", "tests.bench.prober", kind, str(port), str(seconds), str(NODE_CORE)],
+        [sys.executable, "-m", "tests.bench.prober", kind, str(port), str(seconds), str(NODE_CORE),
+         loop, *([str(ca)] if ca else [])],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     found = json.loads(out.stdout)
@@ -36,12 +44,15 @@ def ravens_rate(kind: str, port: int, seconds: float) -> dict[str, float]:
             "failed": found["failed"]}  # fmt: skip
 
 
-def blackbox_rate(kind: str, port: int, seconds: float, root: Path) -> dict[str, float] | None:
+def blackbox_rate(
+    kind: str, port: int, seconds: float, root: Path, ca: Path | None = None
+) -> dict[str, float] | None:
     binary = shutil.which("prometheus-blackbox-exporter")
     if binary is None:
         return None
     config = root / "blackbox.yml"
-    config.write_text("modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n"
+    trust = f"\n    http:\n      tls_config:\n        ca_file: {ca}" if ca else ""
+    config.write_text(f"modules:\n  http_2xx:\n    prober: http\n    timeout: 5s{trust}\n"
                       "  tcp_connect:\n    prober: tcp\n    timeout: 5s\n")  # fmt: skip
     listen = free_port()
     proc = pinned([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{listen}"],
@@ -49,7 +60,7 @@ def blackbox_rate(kind: str, port: int, seconds: float, root: Path) -> dict[str,
     try:
         wait(lambda: httpx.get(f"http://127.0.0.1:{listen}/metrics").status_code == 200,
              "the blackbox exporter", 20)  # fmt: skip
-        target = f"http://127.0.0.1:{port}/" if kind == "http" else f"127.0.0.1:{port}"
+        target = f"{kind}://127.0.0.1:{port}/" if kind != "tcp" else f"127.0.0.1:{port}"
         url = f"http://127.0.0.1:{listen}/probe?module={BLACKBOX_MODULES[kind]}&target={target}"
         before = cpu_s(proc.pid)
         mine = os.sched_getaffinity(0)
@@ -88,10 +99,17 @@ async def drive(url: str, seconds: float) -> tuple[int, int, float]:
 
 
 def run(root: Path, seconds: float) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+    found: dict[str, Any] = {"loops": list(LOOPS)}
     with loopback_target(root, OTHER_CORE) as (what, port):
         found["target"] = what
         for kind in ("http", "tcp"):
-            found[f"ravens_{kind}"] = ravens_rate(kind, port, seconds)
+            for loop in LOOPS:
+                found[f"ravens_{kind}_{loop}"] = ravens_rate(kind, port, seconds, loop)
             found[f"blackbox_{kind}"] = blackbox_rate(kind, port, seconds, root)
+    with tls_target(root, OTHER_CORE) as tls:
+        if tls is not None:
+            found["tls_target"], port, files = tls
+            for loop in LOOPS:
+                found[f"ravens_https_{loop}"] = ravens_rate("https", port, seconds, loop, files.ca)
+            found["blackbox_https"] = blackbox_rate("https", port, seconds, root, files.ca)
     return found

@@ -157,6 +157,9 @@ def test_install_twice_into_a_scratch_root_the_second_run_changes_nothing(
     version = subprocess.run([str(root / "opt/ravens/venv/bin/ravens"), "--version"],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert "ravens" in version
+    # The [fast] extra: the node runs on uvloop.
+    venv_python = str(root / "opt/ravens/venv/bin/python")
+    subprocess.run([venv_python, "-c", "import uvloop"], check=True)
 
     secret_before = secret.read_text()
     second = install(root, env, *args)

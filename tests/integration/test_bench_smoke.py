@@ -3,6 +3,8 @@ their tables and goals (the full run is not part of the tests)."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,11 @@ def test_a_quick_bench_of_storage_and_throughput_prints_its_figures(tmp_path: Pa
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     text = (tmp_path / "figures.md").read_text()
-    assert "### 1. Probe throughput on one core" in text and "| ravens | http |" in text
+    assert "### 1. Probe throughput on one core" in text
+    loops = ["uvloop", "asyncio"] if importlib.util.find_spec("uvloop") else ["asyncio"]
+    kinds = ["http", "tcp", *(["https"] if shutil.which("nginx") else [])]
+    for loop in loops:
+        for kind in kinds:
+            assert re.search(rf"\| ravens \({loop}\) \| {kind} \| [\d,]+ \|", text), (loop, kind)
     assert "KB per target-day" in text and "GB for 1,000 targets" in text
     assert "### Goals" in text

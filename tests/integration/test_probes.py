@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import ssl
 import time
 import tracemalloc
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,8 +26,26 @@ from watchers.probes.tcp import TcpTarget
 T = TypeVar("T")
 
 
+# Each test runs on asyncio's own loop and on uvloop (the node's loop where
+# it is installed): the probes must behave the same on both.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop] | None] = {"asyncio": None}
+with contextlib.suppress(ImportError):
+    import uvloop
+
+    LOOPS["uvloop"] = uvloop.new_event_loop
+chosen: list[Callable[[], asyncio.AbstractEventLoop] | None] = [None]
+
+
+@pytest.fixture(autouse=True, params=list(LOOPS))
+def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
+    chosen[0] = LOOPS[request.param]
+    yield request.param
+    chosen[0] = None
+
+
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=chosen[0]) as runner:
+        return runner.run(coro)
 
 
 async def check(

@@ -1,7 +1,7 @@
 """HTTP(S): status, body conditions, latency and TLS expiry, as a visitor meets them.
 
-Each check opens a fresh connection (keep-alive is off in the shared clients),
-follows at most ``max_redirects`` redirects, reads at most ``max_body_kb`` of
+Each check opens a fresh connection and sends one request on it (the engine
+is http1.py), follows at most ``max_redirects`` redirects, reads at most ``max_body_kb`` of
 the body, and gives up after ``timeout_s`` in all, however the server dawdles.
 """
 
@@ -14,23 +14,22 @@ import json
 import re
 import ssl
 import time
-import zlib
 from typing import Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-import httpx
+import certifi
 import re2
 from cryptography import x509
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from watchers.digits import plain_digits
+from watchers.probes import http1
 from watchers.probes.base import CheckResult, TargetBase, seconds
+from watchers.probes.http1 import AnswerError
 from watchers.probes.reach import Reach, url_host
 
 REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_STATUS = tuple(range(200, 400))
-# Only encodings the probe decodes itself, within the body's cap.
-ACCEPT_ENCODING = "gzip, deflate"
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # Of a value read from a body, a reason quotes at most this much.
 EXCERPT_CHARS = 40
@@ -116,33 +115,23 @@ def compiled_regex(pattern: str) -> Any:
 
 
 class HttpClients:
-    """The node's two shared clients (verifying TLS or not), keep-alive off so
-    every check opens its own connection. Never one client per check: that
-    costs tens of milliseconds of CPU each."""
+    """What every HTTP check of a node shares: its User-Agent and its two TLS
+    contexts (verifying, or not for a target with verify_tls = false). Made
+    once: a context loads the trust store, which costs milliseconds."""
 
-    def __init__(
-        self,
-        trust: ssl.SSLContext | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        node: str = "",
-    ) -> None:
-        limits = httpx.Limits(max_keepalive_connections=0, max_connections=None)
+    def __init__(self, trust: ssl.SSLContext | None = None, node: str = "") -> None:
         # Says which node looks, so a target's owner can tell the two apart.
-        agent = f"ravens/{node} (uptime watcher)" if node else "ravens (uptime watcher)"
-        headers = {"User-Agent": agent}
-        self.verifying = httpx.AsyncClient(
-            limits=limits, headers=headers, verify=trust or True, transport=transport
-        )
-        self.trusting = httpx.AsyncClient(
-            limits=limits, headers=headers, verify=False, transport=transport
-        )
+        self.agent = f"ravens/{node} (uptime watcher)" if node else "ravens (uptime watcher)"
+        self.verifying = trust or ssl.create_default_context(cafile=certifi.where())
+        self.trusting = ssl.create_default_context()
+        self.trusting.check_hostname = False
+        self.trusting.verify_mode = ssl.CERT_NONE
 
-    def for_target(self, target: HttpTarget) -> httpx.AsyncClient:
+    def context_for(self, target: HttpTarget) -> ssl.SSLContext:
         return self.verifying if target.verify_tls else self.trusting
 
     async def aclose(self) -> None:
-        await self.verifying.aclose()
-        await self.trusting.aclose()
+        """Nothing stays open between checks; kept for the node's shutdown."""
 
 
 async def probe_http(
@@ -153,17 +142,14 @@ async def probe_http(
     started = time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
-            client = clients.for_target(target)
-            status, body, details = await _fetch(target, client, timeout_s, reach)
+            status, body, details = await _fetch(target, clients, reach)
     except _Refused as exc:
         return CheckResult(False, _ms(started), str(exc))
     except TimeoutError:
         return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
     except _TooManyRedirects:
         return CheckResult(False, _ms(started), f"more than {target.max_redirects} redirects")
-    except httpx.TimeoutException:
-        return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
-    except httpx.HTTPError as exc:
+    except (OSError, AnswerError) as exc:
         return CheckResult(False, _ms(started), _transport_reason(exc))
     latency = _ms(started)
     reason = _judge(target, status, body, latency, quote=reach is None)
@@ -181,12 +167,13 @@ class _Refused(Exception):
 
 
 async def _fetch(
-    target: HttpTarget, client: httpx.AsyncClient, timeout_s: float, reach: Reach | None
+    target: HttpTarget, clients: HttpClients, reach: Reach | None
 ) -> tuple[int, bytes, dict[str, float | int | str]]:
     url = str(target.url)
     method = target.method
     cap = target.max_body_kb * 1024
     origin = _origin(url)
+    tls = clients.context_for(target)
     for hop in range(target.max_redirects + 1):
         if reach is not None:
             refused = await reach.refusal([url_host(url)])
@@ -195,26 +182,25 @@ async def _fetch(
         # The target's own headers (credentials, often) go only to its own
         # origin: never to where a redirect points elsewhere.
         headers = dict(target.headers) if _origin(url) == origin else {}
-        headers.setdefault("Accept-Encoding", ACCEPT_ENCODING)
-        request = client.build_request(method, url, headers=headers, timeout=timeout_s)
-        response = await client.send(request, stream=True)
+        headers.setdefault("User-Agent", clients.agent)
+        response = await http1.send(method, url, headers, tls)
         try:
-            details = _tls_details(response)
+            details = _tls_details(response.ssl_object)
             server_ms = _server_date_ms(response.headers.get("date"))
             if server_ms is not None:
                 details["server_date_ms"] = server_ms
             location = response.headers.get("location")
-            if response.status_code in REDIRECTS and location and target.max_redirects:
+            if response.status in REDIRECTS and location and target.max_redirects:
                 url = urljoin(url, location)
-                method = "GET" if response.status_code == 303 else method
+                method = "GET" if response.status == 303 else method
                 continue
-            body, cut = await _read_body(response, cap)
+            body, cut = await response.read(cap)
             if cut:
                 # Enough to judge; a bottomless body must not hurt us.
                 details["body_cut_at_kb"] = target.max_body_kb
-            return response.status_code, body, details
+            return response.status, body, details
         finally:
-            await response.aclose()
+            response.close()
     raise _TooManyRedirects
 
 
@@ -222,30 +208,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     parts = urlsplit(url)
     port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
     return parts.scheme, (parts.hostname or "").lower(), port
-
-
-async def _read_body(response: httpx.Response, cap: int) -> tuple[bytes, bool]:
-    """At most cap bytes of the decoded body, and whether it was cut. The
-    body is decompressed here, never past the cap: a small gzip that expands
-    to a gigabyte costs no more than cap."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    inflate = None
-    if encoding in ("gzip", "x-gzip"):
-        inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflate = zlib.decompressobj()
-    body = bytearray()
-    async for chunk in response.aiter_raw():
-        if inflate is None:
-            body += chunk[: cap - len(body)]
-        else:
-            try:
-                body += inflate.decompress(chunk, cap - len(body))
-            except zlib.error:
-                break  # what was decoded so far is judged
-        if len(body) >= cap:
-            return bytes(body), True
-    return bytes(body), False
 
 
 def _server_date_ms(header: str | None) -> int | None:
@@ -307,10 +269,8 @@ def _judge_json(target: HttpTarget, text: str, quote: bool) -> str | None:
     return None
 
 
-def _tls_details(response: httpx.Response) -> dict[str, float | int | str]:
+def _tls_details(ssl_object: ssl.SSLObject | None) -> dict[str, float | int | str]:
     """Days until the server's certificate expires, on every HTTPS check."""
-    stream = response.extensions.get("network_stream")
-    ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
     if ssl_object is None:
         return {}
     # The binary form is there whether or not the certificate was verified.
@@ -324,7 +284,7 @@ def _tls_details(response: httpx.Response) -> dict[str, float | int | str]:
     }
 
 
-def _transport_reason(exc: httpx.HTTPError) -> str:
+def _transport_reason(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None:
         if isinstance(cause, ssl.SSLCertVerificationError):

@@ -56,7 +56,7 @@ async def probe_icmp(target: IcmpTarget, timeout_s: float) -> CheckResult:
         infos = await loop.getaddrinfo(target.host, None, family=socket.AF_INET)
     except OSError as exc:
         return CheckResult(False, None, f"cannot resolve {target.host}: {exc.strerror or exc}")
-    address = infos[0][4][0]
+    address = str(infos[0][4][0])
     try:
         sock, raw = open_icmp_socket()
     except PermissionError:
@@ -68,9 +68,8 @@ async def probe_icmp(target: IcmpTarget, timeout_s: float) -> CheckResult:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(timeout_s):
-                await loop.sock_sendto(
-                    sock, echo_request(os.getpid() & 0xFFFF, sequence, payload), (address, 0)
-                )
+                request = echo_request(os.getpid() & 0xFFFF, sequence, payload)
+                await _send_to(loop, sock, request, address)
                 while True:
                     packet = await loop.sock_recv(sock, 2048)
                     if raw:
@@ -84,3 +83,26 @@ async def probe_icmp(target: IcmpTarget, timeout_s: float) -> CheckResult:
             return CheckResult(False, None, f"ping failed: {exc.strerror or exc}")
     latency = round((time.perf_counter() - started) * 1000, 2)
     return CheckResult(True, latency, f"echo reply from {address}")
+
+
+async def _send_to(
+    loop: asyncio.AbstractEventLoop, sock: socket.socket, data: bytes, address: str
+) -> None:
+    """One datagram out; waits only if the socket's buffer is full. (Not
+    loop.sock_sendto: uvloop does not have it.)"""
+    while True:
+        try:
+            sock.sendto(data, (address, 0))
+            return
+        except BlockingIOError:
+            writable: asyncio.Future[None] = loop.create_future()
+            loop.add_writer(sock, _wake, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(sock)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
