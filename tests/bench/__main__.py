@@ -9,17 +9,19 @@ Markdown ready for BENCHMARKS.md, with the machine, versions and command.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +40,10 @@ def machine() -> str:
                   if line.startswith("model name")), platform.processor())  # fmt: skip
     cores = os.cpu_count()
     tools = [f"Python {platform.python_version()}", f"httpx {version('httpx')}",
-             f"aiosqlite {version('aiosqlite')}", f"SQLite {sqlite3.sqlite_version}"]  # fmt: skip
+             f"h11 {version('h11')}", f"aiosqlite {version('aiosqlite')}",
+             f"SQLite {sqlite3.sqlite_version}", ssl.OPENSSL_VERSION.rsplit(" ", 3)[0]]  # fmt: skip
+    with contextlib.suppress(PackageNotFoundError):
+        tools.append(f"uvloop {version('uvloop')}")
     if shutil.which("nginx"):
         said = subprocess.run(["nginx", "-v"], capture_output=True, text=True, check=False)
         tools.append("nginx " + said.stderr.strip().split("/")[-1])
