@@ -1,7 +1,7 @@
 """One prober process for the throughput benchmark: the node's own probe
 code (a fresh connection per check, a full TLS handshake for https) kept
 busy for a while on one core, on the event loop named.
-``python -m tests.bench.prober http|https|tcp PORT SECONDS CORE asyncio|uvloop [CA]``
+``python -m tests.bench.prober http|https|tcp|dns|icmp PORT SECONDS CORE asyncio|uvloop [CA]``
 prints checks, failures, CPU seconds and peak RSS as JSON."""
 
 from __future__ import annotations
@@ -14,18 +14,26 @@ import sys
 import time
 from collections.abc import Callable
 
+from tests.bench.authoritative import ADDRESS, NAME
 from tests.bench.targets import pin
-from watchers.probes import HttpClients, ProbeContext, run_check
+from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
+from watchers.probes.dns import DnsTarget
 from watchers.probes.http import HttpTarget
+from watchers.probes.icmp import IcmpTarget
 from watchers.probes.tcp import TcpTarget
 
 CONCURRENCY = 64
 
 
 async def hammer(kind: str, port: int, seconds: float, ca: str | None) -> dict[str, float]:
-    target: HttpTarget | TcpTarget = TcpTarget(kind="tcp", id="bench", host="127.0.0.1", port=port)
+    target: AnyTarget = TcpTarget(kind="tcp", id="bench", host="127.0.0.1", port=port)
     if kind in ("http", "https"):
         target = HttpTarget(kind="http", id="bench", url=f"{kind}://127.0.0.1:{port}/")
+    elif kind == "dns":
+        target = DnsTarget(kind="dns", id="bench", query=NAME, resolver="127.0.0.1", port=port,
+                           expect=ADDRESS)  # fmt: skip
+    elif kind == "icmp":
+        target = IcmpTarget(kind="icmp", id="bench", host="127.0.0.1")
     trust = ssl.create_default_context(cafile=ca) if ca else None
     clients = HttpClients(trust=trust, node="bench")
     ctx = ProbeContext(clients, last_push_ms=lambda _t: None, now_ms=lambda: 0)

@@ -23,10 +23,11 @@ THROUGHPUT_GOALS = {"http": 2.0, "https": 1.5, "tcp": 3.0}
 def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
     loops = t.get("loops", [None])
     out = [f"### 1. Probe throughput on one core (target: {t['target']} on the other core; "
-           f"HTTPS: {t.get('tls_target', 'not measured: it needs nginx')})", "",
+           f"HTTPS: {t.get('tls_target', 'not measured: it needs nginx')}; "
+           f"DNS: {t.get('dns_server', 'not measured')}; ICMP: loopback)", "",
            "| prober | kind | checks/s | CPU µs per check | CPU used | RSS MB | failed |",
            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
-    kinds = ("http", "https", "tcp")
+    kinds = ("http", "https", "tcp", "dns", "icmp")
     for kind in kinds:
         rows = [(f"ravens ({loop})" if loop else "ravens", _ravens(t, kind, loop))
                 for loop in loops]  # fmt: skip

@@ -66,7 +66,7 @@ def loopback_target(root: Path, core: int) -> Iterator[tuple[str, int]]:
         _wait_for(port)
         yield what, port
     finally:
-        _stop(procs)
+        stop_all(procs)
 
 
 @contextlib.contextmanager
@@ -100,7 +100,7 @@ def _nginx(root: Path, core: int, port: int, certificate: str) -> Iterator[str]:
         _wait_for(port)
         yield "nginx " + said.strip().split("/")[-1]
     finally:
-        _stop([proc])
+        stop_all([proc])
 
 
 def _wait_for(port: int) -> None:
@@ -111,7 +111,7 @@ def _wait_for(port: int) -> None:
         time.sleep(0.05)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
     for proc in procs:
         proc.send_signal(signal.SIGTERM)
     for proc in procs:

@@ -19,12 +19,35 @@ from typing import Any
 
 import httpx
 
+from tests.bench.authoritative import NAME, authoritative
 from tests.bench.common import NODE_CORE, OTHER_CORE, cpu_s, pinned, rss_mb, stop, wait
 from tests.bench.targets import loopback_target, pin, tls_target
 from watchers.demo import free_port
 
 DRIVERS = 8
-BLACKBOX_MODULES = {"http": "http_2xx", "https": "http_2xx", "tcp": "tcp_connect"}
+BLACKBOX_MODULES = {"http": "http_2xx", "https": "http_2xx", "tcp": "tcp_connect",
+                    "dns": "dns_a", "icmp": "icmp"}  # fmt: skip
+BLACKBOX_CONFIG = """modules:
+  http_2xx:
+    prober: http
+    timeout: 5s{trust}
+  tcp_connect:
+    prober: tcp
+    timeout: 5s
+  dns_a:
+    prober: dns
+    timeout: 5s
+    dns:
+      query_name: {name}
+      query_type: A
+      transport_protocol: udp
+      preferred_ip_protocol: ip4
+  icmp:
+    prober: icmp
+    timeout: 5s
+    icmp:
+      preferred_ip_protocol: ip4
+"""
 # The node runs on uvloop where it is installed; asyncio's loop is its fallback.
 LOOPS = ("uvloop", "asyncio") if importlib.util.find_spec("uvloop") else ("asyncio",)
 
@@ -52,15 +75,15 @@ def blackbox_rate(
         return None
     config = root / "blackbox.yml"
     trust = f"\n    http:\n      tls_config:\n        ca_file: {ca}" if ca else ""
-    config.write_text(f"modules:\n  http_2xx:\n    prober: http\n    timeout: 5s{trust}\n"
-                      "  tcp_connect:\n    prober: tcp\n    timeout: 5s\n")  # fmt: skip
+    config.write_text(BLACKBOX_CONFIG.format(trust=trust, name=NAME))
     listen = free_port()
     proc = pinned([binary, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{listen}"],
                   NODE_CORE, root / "blackbox.log")  # fmt: skip
     try:
         wait(lambda: httpx.get(f"http://127.0.0.1:{listen}/metrics").status_code == 200,
              "the blackbox exporter", 20)  # fmt: skip
-        target = f"{kind}://127.0.0.1:{port}/" if kind != "tcp" else f"127.0.0.1:{port}"
+        target = {"tcp": f"127.0.0.1:{port}", "dns": f"127.0.0.1:{port}",
+                  "icmp": "127.0.0.1"}.get(kind, f"{kind}://127.0.0.1:{port}/")  # fmt: skip
         url = f"http://127.0.0.1:{listen}/probe?module={BLACKBOX_MODULES[kind]}&target={target}"
         before = cpu_s(proc.pid)
         mine = os.sched_getaffinity(0)
@@ -112,4 +135,14 @@ def run(root: Path, seconds: float) -> dict[str, Any]:
             for loop in LOOPS:
                 found[f"ravens_https_{loop}"] = ravens_rate("https", port, seconds, loop, files.ca)
             found["blackbox_https"] = blackbox_rate("https", port, seconds, root, files.ca)
+    with authoritative(root, OTHER_CORE) as (what, port):
+        found["dns_server"] = what
+        for loop in LOOPS:
+            found[f"ravens_dns_{loop}"] = ravens_rate("dns", port, seconds, loop)
+        found["blackbox_dns"] = blackbox_rate("dns", port, seconds, root)
+    # ICMP to loopback: the kernel answers. Raw sockets need root or
+    # CAP_NET_RAW, unless net.ipv4.ping_group_range allows unprivileged ping.
+    for loop in LOOPS:
+        found[f"ravens_icmp_{loop}"] = ravens_rate("icmp", 0, seconds, loop)
+    found["blackbox_icmp"] = blackbox_rate("icmp", 0, seconds, root)
     return found

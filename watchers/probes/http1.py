@@ -136,7 +136,7 @@ async def send(
             if isinstance(event, h11.Response):
                 found: dict[str, str] = {}
                 for name, value in event.headers:
-                    key, text = name.decode("ascii"), value.decode("latin-1")
+                    key, text = name.decode("ascii"), _text(value)
                     found[key] = f"{found[key]}, {text}" if key in found else text
                 return Response(event.status_code, found, connection, reader, writer)
             if not isinstance(event, h11.InformationalResponse):
@@ -153,10 +153,15 @@ async def _next_event(connection: h11.Connection, reader: asyncio.StreamReader) 
             event = connection.next_event()
         except h11.RemoteProtocolError as exc:
             raise AnswerError(f"the answer is not HTTP/1.1: {exc}") from exc
-        if event is h11.NEED_DATA:
-            connection.receive_data(await reader.read(READ_BYTES))
-            continue
-        return event
+        if event is not h11.NEED_DATA:
+            return event
+        data = await reader.read(READ_BYTES)
+        nothing_yet = (
+            connection.their_state is h11.SEND_RESPONSE and not connection.trailing_data[0]
+        )
+        if not data and nothing_yet:
+            raise AnswerError("the server closed the connection without answering")
+        connection.receive_data(data)
 
 
 def _ascii_host(hostname: str) -> str:
@@ -166,3 +171,12 @@ def _ascii_host(hostname: str) -> str:
     except UnicodeEncodeError:
         return hostname.encode("idna").decode("ascii")
     return hostname
+
+
+def _text(value: bytes) -> str:
+    """A header value as text: UTF-8 where it is (a Location with a raw
+    non-ASCII path, as browsers read it), else ISO 8859-1, byte for byte."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value.decode("latin-1")
