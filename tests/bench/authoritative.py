@@ -39,6 +39,9 @@ NSD_CONF = """server:
     server-count: 1
     verbosity: 0
     hide-version: yes
+    # Response rate limiting would drop most of the benchmark's queries.
+    rrl-ratelimit: 0
+    rrl-whitelist-ratelimit: 0
 remote-control:
     control-enable: no
 zone:

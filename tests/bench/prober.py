@@ -26,13 +26,15 @@ CONCURRENCY = 64
 
 
 async def hammer(kind: str, port: int, seconds: float, ca: str | None) -> dict[str, float]:
-    target: AnyTarget = TcpTarget(kind="tcp", id="bench", host="127.0.0.1", port=port)
-    if kind in ("http", "https"):
+    target: AnyTarget
+    if kind == "tcp":
+        target = TcpTarget(kind="tcp", id="bench", host="127.0.0.1", port=port)
+    elif kind in ("http", "https"):
         target = HttpTarget(kind="http", id="bench", url=f"{kind}://127.0.0.1:{port}/")
     elif kind == "dns":
         target = DnsTarget(kind="dns", id="bench", query=NAME, resolver="127.0.0.1", port=port,
                            expect=ADDRESS)  # fmt: skip
-    elif kind == "icmp":
+    else:
         target = IcmpTarget(kind="icmp", id="bench", host="127.0.0.1")
     trust = ssl.create_default_context(cafile=ca) if ca else None
     clients = HttpClients(trust=trust, node="bench")

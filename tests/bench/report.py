@@ -52,7 +52,7 @@ def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
             on = f" on {loop}" if loop else ""
             out += [f"{kind.upper()} checks per core-second, ravens{on} / blackbox exporter: "
                     f"**{ratio:.2f}**", ""]  # fmt: skip
-            if loop == loops[0]:
+            if loop == loops[0] and kind in THROUGHPUT_GOALS:
                 goal = THROUGHPUT_GOALS[kind]
                 what = f"{kind.upper()} checks per core-second, ravens{on} / blackbox exporter"
                 goals.append((f"{what}, at least {goal:g}", f"{ratio:.2f}", ratio >= goal))

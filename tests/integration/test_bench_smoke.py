@@ -25,7 +25,7 @@ def test_a_quick_bench_of_storage_and_throughput_prints_its_figures(tmp_path: Pa
     text = (tmp_path / "figures.md").read_text()
     assert "### 1. Probe throughput on one core" in text
     loops = ["uvloop", "asyncio"] if importlib.util.find_spec("uvloop") else ["asyncio"]
-    kinds = ["http", "tcp", *(["https"] if shutil.which("nginx") else [])]
+    kinds = ["http", "tcp", "dns", "icmp", *(["https"] if shutil.which("nginx") else [])]
     for loop in loops:
         for kind in kinds:
             assert re.search(rf"\| ravens \({loop}\) \| {kind} \| [\d,]+ \|", text), (loop, kind)
