@@ -107,3 +107,22 @@ def test_a_redirect_off_the_web_is_named() -> None:
     result, _ = check("http://127.0.0.1:{port}/", away)
     assert not result.ok
     assert result.reason == "cannot fetch 'ftp://files.example/x': expected an http or https URL"
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        (b"http://127.0.0.1:99999/", "cannot fetch 'http://127.0.0.1:99999/': Port out of range"),
+        (b"http://[::1/", "redirect to a bad URL: Invalid IPv6 URL"),
+        (b"http://" + b"a" * 70 + b"\xc3\xa9.example/", "cannot fetch from host "),
+    ],
+    ids=["port-out-of-range", "broken-ipv6", "bad-idna-label"],
+)
+def test_a_redirect_to_a_url_no_request_can_use_fails_the_check(
+    location: bytes, reason: str
+) -> None:
+    """A hostile Location ends the check with a reason, never an exception
+    that would leave the target unchecked."""
+    away = b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
+    result, _ = check("http://127.0.0.1:{port}/", away)
+    assert not result.ok and result.reason.startswith(reason), result.reason

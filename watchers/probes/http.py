@@ -191,7 +191,10 @@ async def _fetch(
                 details["server_date_ms"] = server_ms
             location = response.headers.get("location")
             if response.status in REDIRECTS and location and target.max_redirects:
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError as exc:
+                    raise AnswerError(f"redirect to a bad URL: {exc}") from exc
                 method = "GET" if response.status == 303 else method
                 continue
             body, cut = await response.read(cap)
@@ -205,8 +208,13 @@ async def _fetch(
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of url; a URL that names no port it may use (a
+    hostile redirect) has no origin the target's own could equal."""
     parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        return parts.scheme, "", -1
     return parts.scheme, (parts.hostname or "").lower(), port
 
 

@@ -97,12 +97,16 @@ async def send(
 ) -> Response:
     """Connect, send the request, read the response's head. The caller
     bounds the time (asyncio.timeout) and closes the response."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        given_port = parts.port  # raises on a port out of range
+    except ValueError as exc:
+        raise AnswerError(f"cannot fetch {url[:80]!r}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS or not parts.hostname:
         raise AnswerError(f"cannot fetch {url[:80]!r}: expected an http or https URL")
     host = _ascii_host(parts.hostname)
-    port = parts.port or DEFAULT_PORTS[scheme]
+    port = given_port or DEFAULT_PORTS[scheme]
     secure = scheme == "https"
     target = quote(parts.path or "/", safe=PATH_SAFE)
     if parts.query:
@@ -169,7 +173,10 @@ def _ascii_host(hostname: str) -> str:
     try:
         hostname.encode("ascii")
     except UnicodeEncodeError:
-        return hostname.encode("idna").decode("ascii")
+        try:
+            return hostname.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise AnswerError(f"cannot fetch from host {hostname[:80]!r}: {exc}") from exc
     return hostname
 
 
