@@ -56,7 +56,7 @@ def machine() -> str:
 
 def sections(plan: dict[str, Any], root: Path) -> dict[str, Callable[[], Any]]:
     return {
-        "throughput": lambda: throughput.run(root, plan["seconds"]),
+        "throughput": lambda: throughput.run(root, plan["seconds"], plan["loops"]),
         "schedule": lambda: [schedule.run(root, n, m) for n, m in plan["scale"]],
         "catchup": lambda: catchup.run(root / "catchup", plan["catchup"]),
         "storage": lambda: storage.run(root, plan["storage"]),
@@ -76,6 +76,8 @@ def main() -> None:
         type=float,
         help="how long each throughput run lasts (the plan's own otherwise)",
     )
+    parser.add_argument("--loops", help="comma list of the event loops part 1 runs ravens on "
+                                        "(default: uvloop, if installed, and asyncio)")  # fmt: skip
     parser.add_argument("--write", type=Path, help="also write the Markdown here")
     parser.add_argument("--json", type=Path, help="also write the raw figures here")
     args = parser.parse_args()
@@ -84,6 +86,11 @@ def main() -> None:
     plan = dict(QUICK if args.quick else FULL)
     if args.seconds is not None:
         plan["seconds"] = args.seconds
+    plan["loops"] = tuple(args.loops.split(",")) if args.loops else throughput.LOOPS
+    unknown = set(plan["loops"]) - set(throughput.LOOPS)
+    if unknown:
+        sys.exit(f"bench: --loops: {', '.join(sorted(unknown))} is not one of "
+                 f"{', '.join(throughput.LOOPS)} (installed here)")  # fmt: skip
     found: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ravens-bench-") as scratch:
         root = Path(scratch)

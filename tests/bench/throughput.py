@@ -121,28 +121,28 @@ async def drive(url: str, seconds: float) -> tuple[int, int, float]:
         return done, ok, time.monotonic() - began
 
 
-def run(root: Path, seconds: float) -> dict[str, Any]:
-    found: dict[str, Any] = {"loops": list(LOOPS)}
+def run(root: Path, seconds: float, loops: tuple[str, ...] = LOOPS) -> dict[str, Any]:
+    found: dict[str, Any] = {"loops": list(loops)}
     with loopback_target(root, OTHER_CORE) as (what, port):
         found["target"] = what
         for kind in ("http", "tcp"):
-            for loop in LOOPS:
+            for loop in loops:
                 found[f"ravens_{kind}_{loop}"] = ravens_rate(kind, port, seconds, loop)
             found[f"blackbox_{kind}"] = blackbox_rate(kind, port, seconds, root)
     with tls_target(root, OTHER_CORE) as tls:
         if tls is not None:
             found["tls_target"], port, files = tls
-            for loop in LOOPS:
+            for loop in loops:
                 found[f"ravens_https_{loop}"] = ravens_rate("https", port, seconds, loop, files.ca)
             found["blackbox_https"] = blackbox_rate("https", port, seconds, root, files.ca)
     with authoritative(root, OTHER_CORE) as (what, port):
         found["dns_server"] = what
-        for loop in LOOPS:
+        for loop in loops:
             found[f"ravens_dns_{loop}"] = ravens_rate("dns", port, seconds, loop)
         found["blackbox_dns"] = blackbox_rate("dns", port, seconds, root)
     # ICMP to loopback: the kernel answers. Raw sockets need root or
     # CAP_NET_RAW, unless net.ipv4.ping_group_range allows unprivileged ping.
-    for loop in LOOPS:
+    for loop in loops:
         found[f"ravens_icmp_{loop}"] = ravens_rate("icmp", 0, seconds, loop)
     found["blackbox_icmp"] = blackbox_rate("icmp", 0, seconds, root)
     return found
