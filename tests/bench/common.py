@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from tests.integration.processes import stop
 
 __all__ = ["stop"]
@@ -57,8 +59,8 @@ def wait(condition: Callable[[], bool], what: str, timeout_s: float = 60) -> Non
         try:
             if condition():
                 return
-        except OSError:
-            pass
+        except (OSError, httpx.HTTPError):
+            pass  # not listening yet
         time.sleep(0.5)
     raise TimeoutError(f"benchmark: timed out waiting for {what}")
 
