@@ -30,8 +30,8 @@ typecheck: $(STAMP)
 
 # Eight pytest runs side by side (tests/parallel.py: the network scenarios
 # in five lanes on their own address plans, the simulator's seeds, the
-# real-process tests that wait on real time, then everything else at a
-# lower priority): most network tests wait on real time. One run alone:
+# real-process tests that wait on real time, then everything else): most
+# network tests wait on real time. One run alone:
 # $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel

@@ -8,7 +8,6 @@ lane of `make check`).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -68,13 +67,6 @@ CHECK: list[tuple[str, list[str], dict[str, str]]] = [
 ]  # fmt: skip
 
 
-# The simulator's seeds are the longest lane and pure CPU; the lane of
-# everything else is the other big consumer, and nothing in it waits on a
-# deadline that a lower priority could break. Yielding to the seeds when
-# both want a core ends the whole run sooner.
-NICER = {"everything else": 10}
-
-
 def runs() -> list[tuple[str, list[str], dict[str, str]]]:
     named = {arg for _, args, _ in LANES for arg in args if arg.startswith("tests/")}
     rest = ["--ignore=tests/network", *(f"--ignore={p}" for p in sorted(named))]
@@ -91,11 +83,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="ravens-tests-") as scratch:
         for i, (name, args, env) in enumerate(lanes):
             log = Path(scratch) / f"{i}.log"
-            nicer = NICER.get(name, 0)
-            prefix = ["nice", "-n", str(nicer)] if nicer and shutil.which("nice") else []
             with log.open("wb") as out:
                 proc = subprocess.Popen(
-                    [*prefix, sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+                    [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
                      "--durations=8", *args, *extra],
                     stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
                 )  # fmt: skip
