@@ -6,29 +6,36 @@ the standard loop even where uvloop is there."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 CHOICE_ENV = "RAVENS_EVENT_LOOP"
+LoopFactory = Callable[[], asyncio.AbstractEventLoop] | None
+
+# The loops installed here by name, the node's preferred first; a factory
+# of None is asyncio's own.
+INSTALLED: dict[str, LoopFactory] = {}
+with contextlib.suppress(ImportError):
+    import uvloop
+
+    INSTALLED["uvloop"] = uvloop.new_event_loop
+INSTALLED["asyncio"] = None
 
 
-def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop's loop factory, or None for asyncio's own."""
+def loop_factory() -> LoopFactory:
+    """The node's loop: the first installed, unless RAVENS_EVENT_LOOP says asyncio."""
     if os.environ.get(CHOICE_ENV, "").strip().lower() == "asyncio":
         return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
+    return next(iter(INSTALLED.values()))
 
 
-def run(main: Coroutine[Any, Any, T]) -> T:
-    """asyncio.run on the chosen loop."""
-    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+def run(main: Coroutine[Any, Any, T], loop: str | None = None) -> T:
+    """asyncio.run on the node's loop, or on the installed loop named."""
+    factory = loop_factory() if loop is None else INSTALLED[loop]
+    with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main)
 
 

@@ -12,10 +12,10 @@ import resource
 import ssl
 import sys
 import time
-from collections.abc import Callable
 
 from tests.bench.authoritative import ADDRESS, NAME
 from tests.bench.targets import pin
+from watchers import eventloop
 from watchers.probes import AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.dns import DnsTarget
 from watchers.probes.http import HttpTarget
@@ -59,17 +59,8 @@ async def hammer(kind: str, port: int, seconds: float, ca: str | None) -> dict[s
             "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
 
 
-def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    if name == "uvloop":
-        import uvloop
-
-        return uvloop.new_event_loop
-    return None
-
-
 if __name__ == "__main__":
     kind, port, seconds, core = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
     loop, ca = sys.argv[5], (sys.argv[6] if len(sys.argv) > 6 else None)
     pin(core)
-    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
-        print(json.dumps(runner.run(hammer(kind, port, seconds, ca))))
+    print(json.dumps(eventloop.run(hammer(kind, port, seconds, ca), loop)))

@@ -7,7 +7,6 @@ the same core and targets, if installed."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ import httpx
 from tests.bench.authoritative import NAME, authoritative
 from tests.bench.common import NODE_CORE, OTHER_CORE, cpu_s, pinned, rss_mb, stop, wait
 from tests.bench.targets import loopback_target, pin, tls_target
+from watchers import eventloop
 from watchers.demo import free_port
 
 DRIVERS = 8
@@ -49,7 +49,7 @@ BLACKBOX_CONFIG = """modules:
       preferred_ip_protocol: ip4
 """
 # The node runs on uvloop where it is installed; asyncio's loop is its fallback.
-LOOPS = ("uvloop", "asyncio") if importlib.util.find_spec("uvloop") else ("asyncio",)
+LOOPS = tuple(eventloop.INSTALLED)
 
 
 def ravens_rate(

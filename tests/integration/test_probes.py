@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import ssl
 import time
 import tracemalloc
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from tests.integration.servers import dns_server, gzip_bomb, http_server, tls_context
+from watchers import eventloop
 from watchers.probes import KINDS, AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.base import CheckResult
 from watchers.probes.dns import DnsTarget
@@ -26,26 +26,20 @@ from watchers.probes.tcp import TcpTarget
 T = TypeVar("T")
 
 
-# Each test runs on asyncio's own loop and on uvloop (the node's loop where
-# it is installed): the probes must behave the same on both.
-LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop] | None] = {"asyncio": None}
-with contextlib.suppress(ImportError):
-    import uvloop
-
-    LOOPS["uvloop"] = uvloop.new_event_loop
-chosen: list[Callable[[], asyncio.AbstractEventLoop] | None] = [None]
+# Each test runs on every loop installed: asyncio's own, and uvloop (the
+# node's loop where it is installed). The probes must behave the same on both.
+chosen: list[str] = ["asyncio"]
 
 
-@pytest.fixture(autouse=True, params=list(LOOPS))
+@pytest.fixture(autouse=True, params=list(eventloop.INSTALLED))
 def event_loop_kind(request: pytest.FixtureRequest) -> Iterator[str]:
-    chosen[0] = LOOPS[request.param]
+    chosen[0] = request.param
     yield request.param
-    chosen[0] = None
+    chosen[0] = "asyncio"
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    with asyncio.Runner(loop_factory=chosen[0]) as runner:
-        return runner.run(coro)
+    return eventloop.run(coro, chosen[0])
 
 
 async def check(
