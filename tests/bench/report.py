@@ -32,6 +32,8 @@ def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
         rows = [(f"ravens ({loop})" if loop else "ravens", _ravens(t, kind, loop))
                 for loop in loops]  # fmt: skip
         rows.append(("blackbox exporter", t.get(f"blackbox_{kind}")))
+        if kind == "https" and t.get("floor_https"):
+            rows.append(("TLS alone, blocking (the floor)", t["floor_https"]))
         for who, row in rows:
             if row is None:
                 out.append(f"| {who} | {kind} | not measured | | | | |")
@@ -56,7 +58,21 @@ def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
                 goal = THROUGHPUT_GOALS[kind]
                 what = f"{kind.upper()} checks per core-second, ravens{on} / blackbox exporter"
                 goals.append((f"{what}, at least {goal:g}", f"{ratio:.2f}", ratio >= goal))
-    return out
+    return [*out, *_tls_floor(t)]
+
+
+def _tls_floor(t: dict[str, Any]) -> list[str]:
+    """What OpenSSL alone costs per HTTPS check bounds the ratio any Python
+    prober on this machine can reach against the exporter (Go's own TLS)."""
+    floor, theirs = t.get("floor_https"), t.get("blackbox_https")
+    if not floor or not theirs:
+        return []
+    best = _per_core(floor) / _per_core(theirs)
+    return [f"The floor: the same request over the same verifying TLS context on blocking "
+            f"sockets, with no event loop and no HTTP parsing, costs "
+            f"{floor['cpu_us_per_check']:,.0f} µs of CPU per check; a prober that paid "
+            f"nothing but OpenSSL's handshake and the socket calls would reach "
+            f"**{best:.2f}** times the exporter on HTTPS.", ""]  # fmt: skip
 
 
 def _ravens(t: dict[str, Any], kind: str, loop: str | None) -> dict[str, Any] | None:

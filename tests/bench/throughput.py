@@ -135,6 +135,7 @@ def run(root: Path, seconds: float, loops: tuple[str, ...] = LOOPS) -> dict[str,
             for loop in loops:
                 found[f"ravens_https_{loop}"] = ravens_rate("https", port, seconds, loop, files.ca)
             found["blackbox_https"] = blackbox_rate("https", port, seconds, root, files.ca)
+            found["floor_https"] = ravens_rate("tls-floor", port, seconds, "asyncio", files.ca)
     with authoritative(root, OTHER_CORE) as (what, port):
         found["dns_server"] = what
         for loop in loops:

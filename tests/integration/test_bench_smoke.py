@@ -28,5 +28,7 @@ def test_a_quick_bench_of_storage_and_throughput_prints_its_figures(tmp_path: Pa
     for loop in loops:
         for kind in kinds:
             assert re.search(rf"\| ravens \({loop}\) \| {kind} \| [\d,]+ \|", text), (loop, kind)
+    if "https" in kinds:
+        assert re.search(r"\| TLS alone, blocking \(the floor\) \| https \| [\d,]+ \|", text)
     assert "KB per target-day" in text and "GB for 1,000 targets" in text
     assert "### Goals" in text
