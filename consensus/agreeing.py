@@ -283,28 +283,47 @@ class Agreeing(Delivering):
             self._down[target] = since + (rounds + 1) * every
             if rounds < 1:
                 continue
-            event_id_ = event_id(
-                target,
-                Notice.STILL_DOWN,
-                record.state.value,
-                record.anchor,
-                record.mode,
-                str(rounds),
-            )
-            if self.log.get(keys.event(event_id_)) is not None:
-                continue
-            found = Assessment(
-                record.state, record.mode, record.anchor, tuple(sorted(self._voters))
-            )
-            event = self._event(target, Notice.STILL_DOWN, record.state, "DOWN", found, now_ms)
-            event = replace(
-                event,
-                id=event_id_,
-                previous_since_ms=since,
-                detail={"reminder": rounds, "down_for_ms": rounds * every},
-            )
-            step.extend(self._announce(event, now_ms))
+            detail: dict[str, JsonValue] = {
+                "reminder": rounds,
+                "down_for_ms": rounds * every,
+                "incident": record.event,
+            }
+            step.extend(self._outage_note(target, Notice.STILL_DOWN, str(rounds), detail, now_ms))
         return step
+
+    def _escalations(self, now_ms: int) -> Step:
+        """A DOWN nobody acknowledged within ``escalate_after_ms``: posted
+        once more, to the escalation topic, with an id both nodes compute
+        alike (target, outage), so one node posts it once."""
+        step = Step()
+        after = self.settings.escalate_after_ms
+        if not after or self.node not in self._voters:
+            return step
+        for target in sorted(t for t, due in self._escalate.items() if due <= now_ms):
+            del self._escalate[target]
+            record = self.record(target)
+            incident, since = record.event, record.since_ms
+            if record.state is not AgreedState.DOWN or incident is None or since is None:
+                continue
+            if self.acknowledged(incident) or self._silent(target):
+                continue  # someone is on it, or nobody was to be paged
+            detail: dict[str, JsonValue] = {"incident": incident, "down_for_ms": now_ms - since}
+            step.extend(self._outage_note(target, Notice.ESCALATED, "", detail, now_ms))
+        return step
+
+    def _outage_note(
+        self, target: str, notice: Notice, extra: str, detail: dict[str, JsonValue], now_ms: int
+    ) -> Step:
+        """A timed notice about an outage that goes on (a reminder, an
+        escalation), once: its id is the outage's and ``extra``'s."""
+        record = self.record(target)
+        id_ = event_id(target, notice, record.state.value, record.anchor, record.mode, extra)
+        if self.log.get(keys.event(id_)) is not None:
+            return Step()
+        found = Assessment(record.state, record.mode, record.anchor, tuple(sorted(self._voters)))
+        event = self._event(target, notice, record.state, "DOWN", found, now_ms)
+        event = replace(event, id=id_, previous_since_ms=record.since_ms, detail=detail)
+        return self._announce(event, now_ms)
 
     def _clock_note(self, now_ms: int) -> Step:
         """One note when our clock jumped, at most one an hour (a clock that

@@ -48,6 +48,8 @@ class Notice(StrEnum):
     # crossing one of its expiry thresholds.
     STILL_DOWN = "STILL_DOWN"
     TLS_EXPIRING = "TLS_EXPIRING"
+    # A DOWN nobody acknowledged in time, posted once more to the escalation topic.
+    ESCALATED = "ESCALATED"
 
 
 S = AgreedState

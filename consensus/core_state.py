@@ -80,11 +80,7 @@ class CoreState:
         self.maintenance: set[str] = set()
         # Silenced targets: agreed and recorded as usual, nobody notified.
         self.silenced: set[str] = set()
-        self.verdicts: dict[str, Verdict] = {}
-        for target in self.targets:
-            entry = self.log.get(keys.obs(node, target))
-            if entry is not None:
-                self.verdicts[target] = Verdict.from_value(entry.value)
+        self.verdicts: dict[str, Verdict] = self._saved_verdicts()
         # Verdicts carried over a restart: their last check is the last one
         # saved, not the last one made, so it bounds nothing (history).
         self._resumed: set[str] = set(self.verdicts)
@@ -132,6 +128,9 @@ class CoreState:
         # Targets agreed DOWN, with when their next reminder is due: the
         # only ones reminders have to look at.
         self._down: dict[str, int] = {}
+        # Targets agreed DOWN, with when their outage is escalated unless
+        # acknowledged: dropped once looked at, so each outage is looked at once.
+        self._escalate: dict[str, int] = {}
         # (node, target) of every view marked stale: what a canary pass
         # has to look at again, without reading every view.
         self._stale_pairs: set[tuple[str, str]] = set()
@@ -144,6 +143,15 @@ class CoreState:
         for entry in self.log.items(keys.EVENT):
             self._place(entry)
         self._resume(now_ms)
+
+    def _saved_verdicts(self) -> dict[str, Verdict]:
+        """Our verdicts as the log kept them (after a restart)."""
+        found = {}
+        for target in self.targets:
+            entry = self.log.get(keys.obs(self.node, target))
+            if entry is not None:
+                found[target] = Verdict.from_value(entry.value)
+        return found
 
     def _resume(self, now_ms: int) -> None:
         """Pick up where the log left off (a layer above: unsent events)."""
@@ -328,6 +336,11 @@ class CoreState:
             self._down.setdefault(target, record.since_ms + every)
         else:
             self._down.pop(target, None)
+        after = self.settings.escalate_after_ms
+        if record.state is AgreedState.DOWN and after and record.since_ms is not None:
+            self._escalate.setdefault(target, record.since_ms + after)
+        else:
+            self._escalate.pop(target, None)
 
     def _write_at(self, key: str, value: JsonValue, hlc: Hlc, tombstone: bool = False) -> Entry:
         current = self.log.raw(key)

@@ -70,6 +70,7 @@ class NodeCore(Agreeing):
                     began = max(entry.hlc.wall_ms, self.started_ms)
                     due.append(began + self.settings.partial_note_after_ms)
             due += self._down.values()
+            due += self._escalate.values()
         if self.canaries_ok:
             for peer in self.peers:
                 record = self.peer_record(peer)
@@ -379,6 +380,7 @@ class NodeCore(Agreeing):
         self._checked_ms.pop(target, None)
         self._partial.discard(target)
         self._down.pop(target, None)
+        self._escalate.pop(target, None)
         self._held.pop(target, None)
         self._confirm.discard(target)
         self.reference.forget(target)
@@ -493,6 +495,7 @@ class NodeCore(Agreeing):
         step.extend(self._watch_peers(now_ms))
         step.extend(self._partial_notes(now_ms))
         step.extend(self._reminders(now_ms))
+        step.extend(self._escalations(now_ms))
         step.extend(self._dispatch_deadlines(now_ms))
         step.commands.extend(self._log_nearly_full())
         if now_ms >= self._next_gc_ms:

@@ -107,6 +107,14 @@ TUNABLES = (
         "a reminder while a target stays DOWN; 0: never",
     ),
     Tunable(
+        "ntfy.escalate_after_s",
+        0,
+        "s",
+        "escalate_after_ms",
+        1000,
+        "a DOWN not acknowledged this long is posted to the escalation topic; 0: never",
+    ),
+    Tunable(
         "storage.max_log_entries",
         200_000,
         "entries",
@@ -196,6 +204,8 @@ class Settings:
     max_log_bytes: int = _core_default("max_log_bytes")
     # A reminder while a target stays DOWN, every this long; 0: never.
     remind_down_every_ms: int = _core_default("remind_down_every_ms")
+    # A DOWN nobody acknowledged this long is escalated, once; 0: never.
+    escalate_after_ms: int = _core_default("escalate_after_ms")
     # One notice when a certificate has this many days left or fewer, once
     # per threshold (the lowest one crossed).
     tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)  # TUNABLES' default, checked by a test
@@ -203,7 +213,7 @@ class Settings:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "remind_down_every_ms":
+            if f.name in ("remind_down_every_ms", "escalate_after_ms"):
                 if value < 0:
                     raise ValueError(f"{f.name}: expected 0 (off) or more, got {value}")
             elif f.name == "tls_expiry_days":

@@ -128,6 +128,8 @@ class Routing:
     # topic (two or more of them); None: always one by one.
     summarize_after_ms: int | None = 3_600_000
     now_ms: Callable[[], int] = wall_ms
+    # The buttons a page carries (Acknowledge, Silence 1 h); none without.
+    buttons: Callable[[Event], list[dict[str, object]]] | None = None
 
 
 @dataclass
@@ -259,7 +261,8 @@ class Courier:
         return left
 
     def _message(self, event: Event) -> dict[str, object]:
-        return build(event, self.routing.subject_for(event), self.routing.style)
+        buttons = self.routing.buttons(event) if self.routing.buttons else []
+        return build(event, self.routing.subject_for(event), self.routing.style, buttons)
 
     def _posts(self, ready: list[tuple[Row, Event]]) -> list[Post]:
         """Stale events as one summary per topic, then the rest one by one."""

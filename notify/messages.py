@@ -34,6 +34,7 @@ DEFAULT_PRIORITY: dict[Notice, int] = {
     Notice.CLOCK_JUMPED: 2,
     Notice.STILL_DOWN: 4,
     Notice.TLS_EXPIRING: 3,
+    Notice.ESCALATED: 5,
 }
 # Old news gathered into one message wakes nobody.
 SUMMARY_PRIORITY = 3
@@ -51,6 +52,7 @@ TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.CLOCK_JUMPED: ("alarm_clock", "warning"),
     Notice.STILL_DOWN: ("rotating_light", "repeat"),
     Notice.TLS_EXPIRING: ("lock", "warning"),
+    Notice.ESCALATED: ("rotating_light", "sos"),
 }
 
 
@@ -69,8 +71,13 @@ class Style:
     priority: Mapping[Notice, int] = field(default_factory=lambda: dict(DEFAULT_PRIORITY))
 
 
-def build(event: Event, subject: Subject, style: Style) -> dict[str, object]:
-    """The JSON body of one ntfy publish request."""
+def build(
+    event: Event,
+    subject: Subject,
+    style: Style,
+    actions: Sequence[Mapping[str, object]] = (),
+) -> dict[str, object]:
+    """The JSON body of one ntfy publish request, with its buttons if any."""
     title, body = _words(event, subject)
     priority = style.priority.get(event.notice, 3)
     tags = list(TAGS[event.notice])
@@ -90,6 +97,8 @@ def build(event: Event, subject: Subject, style: Style) -> dict[str, object]:
     }
     if subject.page_url:
         message["click"] = subject.page_url
+    if actions:
+        message["actions"] = [dict(a) for a in actions]
     return message
 
 
@@ -141,6 +150,15 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
             f"{label} is still DOWN",
             f"**{md}** is still down, for {lasted or 'a while'} now (since {since}).\n\n"
             f"{seen}{alone}",
+        )
+    if notice is Notice.ESCALATED:
+        down_for = event.detail.get("down_for_ms")
+        lasted = _duration(0, down_for) if isinstance(down_for, int) else None
+        incident = event.detail.get("incident")
+        return (
+            f"Unacknowledged: {label} is DOWN",
+            f"**{md}** has been down for {lasted or 'a while'} (since {since}) and nobody "
+            f"acknowledged it. First notification: `{incident}`.\n\n{seen}{alone}",
         )
     if notice is Notice.TLS_EXPIRING:
         return _tls_words(event, label)

@@ -53,6 +53,7 @@ IN_PROCESS = [
     "tests/integration/test_outbox.py",
     "tests/integration/test_probes.py",
     "tests/integration/test_pair_in_process.py",
+    "tests/integration/test_oncall_in_process.py",
     "tests/integration/test_api_in_process.py",
     "tests/integration/test_admin_in_process.py",
     "tests/integration/test_push_limits.py",

@@ -193,6 +193,7 @@ NoticeName = Literal[
     "clock_jumped",
     "still_down",
     "tls_expiring",
+    "escalated",
 ]
 
 
@@ -207,6 +208,15 @@ class NtfySection(Strict):
     remind_down_every_s: float = Field(
         default=default_float("ntfy.remind_down_every_s"), ge=0, le=30 * 86_400
     )
+    # A DOWN nobody acknowledged this long is posted once more, to
+    # escalation_topic; 0: never. Set both or neither.
+    escalate_after_s: float = Field(
+        default=default_float("ntfy.escalate_after_s"), ge=0, le=30 * 86_400
+    )
+    escalation_topic: Topic | None = None
+    # The Acknowledge and Silence 1 h buttons of a page (shown when
+    # [node] public_url is set) work this long after the post.
+    buttons_expire_after_s: float = Field(default=86_400, ge=60, le=30 * 86_400)
     # Events older than this when ntfy takes them again go out as one summary.
     summarize_after_s: float = Field(default=3600, gt=0)
     timeout_s: float = Field(default=10, gt=0, le=120)
@@ -231,6 +241,10 @@ class NtfySection(Strict):
             raise ValueError("give username together with password_file or password_env")
         if self.username is not None and (self.token_file or self.token_env):
             raise ValueError("give a token or a username and password, not both")
+        if (self.escalation_topic is None) != (self.escalate_after_s == 0):
+            raise ValueError(
+                "give escalation_topic and escalate_after_s (> 0) together, or neither"
+            )
         return self
 
 

@@ -7,8 +7,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from consensus import keys
+from consensus.agreement import Notice
 from consensus.events import Event
+from notify.buttons import Buttons
+from notify.courier import Routing
 from notify.messages import Subject
+from watchers.config import NtfyLogin
 from watchers.storage import OutboxRow
 
 if TYPE_CHECKING:
@@ -18,6 +22,19 @@ if TYPE_CHECKING:
 class OutboxHost:
     def __init__(self, node: Node) -> None:
         self.node = node
+
+    def routing(self, login: NtfyLogin) -> Routing:
+        """Where and how the node posts, with the buttons of a page."""
+        node = self.node
+        routing = node.config.routing(login, self.subject, node.clock.now_ms)
+        public_url, ntfy = node.config.node.public_url, node.config.ntfy
+        if public_url is not None and ntfy is not None:
+            # The phone sends a button's request to the URL it carries: only
+            # a node that says where it is reached can offer buttons.
+            expire_s = round(ntfy.buttons_expire_after_s)
+            buttons = Buttons(str(public_url), node.action_key, expire_s, node.clock.now_ms)
+            routing.buttons = buttons.for_event
+        return routing
 
     async def outbox_rows(self, statuses: tuple[str, ...]) -> Sequence[OutboxRow]:
         return await self.node.store.outbox_rows(statuses)
@@ -70,4 +87,6 @@ class OutboxHost:
         if target is not None and config.ntfy is not None:
             routes = config.ntfy.tag_topics
             topic = target.topic or next((routes[t] for t in target.tags if t in routes), None)
+        if event.notice is Notice.ESCALATED and config.ntfy is not None:
+            topic = config.ntfy.escalation_topic or topic
         return Subject(label, page, topic)

@@ -35,7 +35,8 @@ from consensus.commands import (
     WindowsChanged,
 )
 from consensus.node import NodeCore, admin_targets
-from notify.courier import Courier, Routing
+from notify.action_tokens import derive_key
+from notify.courier import Courier
 from watchers import wire
 from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
@@ -89,6 +90,9 @@ class Node:
         self.api = api or ApiTokens(None, {})
         self.name = config.node.name
         self.secret = secret
+        # Signs and checks the buttons' tokens: derived apart from the sync
+        # signatures, so neither proves anything to the other.
+        self.action_key = derive_key(secret)
         self.store = store
         self.core = core
         self.clock: Clock = seams.clock or SystemClock()
@@ -165,11 +169,8 @@ class Node:
             node.live.record(node.name, target, latest)
         return node
 
-    def _routing(self, login: NtfyLogin) -> Routing:
-        return self.config.routing(login, self.outbox.subject, self.clock.now_ms)
-
     def _courier(self, login: NtfyLogin) -> Courier:
-        return Courier(self.outbox, self._routing(login), self.ntfy_client, clock=self.clock)
+        return Courier(self.outbox, self.outbox.routing(login), self.ntfy_client, clock=self.clock)
 
     # -- life ----------------------------------------------------------------
 
@@ -201,7 +202,7 @@ class Node:
             if self.courier is None:
                 self.courier = self._courier(ntfy_login)
                 self.spawn(self.courier.run())
-            self.courier.routing = self._routing(ntfy_login)
+            self.courier.routing = self.outbox.routing(ntfy_login)
         requeued = await self.store.requeue_refused(self.clock.now_ms())
         if requeued and self.courier is not None:
             log.info("reload node=%s requeued=%d refused notification(s)", self.name, requeued)

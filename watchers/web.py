@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from watchers import wire
+from watchers.actions import actions_router
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
 from watchers.headers import SecurityHeaders
@@ -68,6 +69,8 @@ def app_for(node: Node) -> FastAPI:
     app.include_router(router_for(node), dependencies=readers)
     app.include_router(site_router(node), dependencies=readers)
     app.include_router(admin_router(node))
+    # A button's token is its own proof: outside the read token's reach.
+    app.include_router(actions_router(node))
 
     @app.get(
         "/api/v1/nodes",

@@ -192,6 +192,7 @@ def config_toml(name: str, root: Path, canary_port: int, world: World) -> str:
 name = "{name}"
 listen = "127.0.0.1:1"
 data_dir = "{root / name}"
+{f'public_url = "http://{name}.test"' if world.public_urls else ""}
 
 [[peers]]
 name = "{peer}"
@@ -226,6 +227,8 @@ class World:
     secrets: dict[str, str] = field(default_factory=dict)
     # Whole sections after the targets: [api], [admin], [[maintenance]]...
     extra_toml: str = ""
+    # Each node says where it is reached (http://<name>.test): pages carry buttons.
+    public_urls: bool = False
 
 
 @dataclass

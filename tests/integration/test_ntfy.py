@@ -144,6 +144,52 @@ def test_header_publishing_with_aliases() -> None:
     assert stored["sequence_id"] == "seq42" and stored["message"] == "hello"
 
 
+ACK = {"action": "http", "label": "Acknowledge", "url": "https://huginn.example/api/v1/actions/x"}
+
+
+def test_action_buttons_are_checked_and_returned_as_ntfy_does() -> None:
+    async def work(url: str, client: httpx.AsyncClient) -> list[tuple[int, dict[str, Any]]]:
+        bodies: list[Any] = [
+            [ACK, {**ACK, "action": "VIEW", "label": "Open"}],  # accepted, action lower-cased
+            [ACK] * 4,  # more than three
+            [{**ACK, "action": "email"}],
+            [{**ACK, "label": ""}],
+            [{"action": "view", "label": "Open"}],  # view needs a url
+            [{**ACK, "method": "get", "body": "{}"}],  # no body with GET
+            [{**ACK, "clear": "yes"}],  # JSON types are Go's: clear is a boolean
+            [{**ACK, "headers": {"X-A": 1}}],
+            {"action": "http"},  # not an array
+        ]
+        out = []
+        for actions in bodies:
+            body = {"topic": "t", "message": "x", "actions": actions}
+            response = await client.post(url + "/", json=body)
+            out.append((response.status_code, response.json()))
+        simple = await client.post(url + "/t", content="x", headers={
+            "Actions": "http, Acknowledge, https://h.example/a, method=PUT, clear=true, "
+                       "headers.X-Why=\"a, b\"; view, Open, https://h.example/t"})  # fmt: skip
+        out.append((simple.status_code, simple.json()))
+        return out
+
+    inbox = Inbox()
+    (ok_status, ok), *refused, (simple_status, simple) = with_inbox(inbox, work)
+    assert ok_status == 200
+    first, second = ok["actions"]
+    assert list(first) == ["id", "action", "label", "clear", "url", "method"]
+    assert len(first["id"]) == 10 and first["method"] == "POST" and first["clear"] is False
+    assert (second["action"], "method" in second) == ("view", False)
+    assert [(status, body["code"]) for status, body in refused] == [
+        (400, 40018), (400, 40018), (400, 40018), (400, 40018), (400, 40018),
+        (400, 40024), (400, 40024), (400, 40024),
+    ]  # fmt: skip
+    assert {body["error"] for _, body in refused[:5]} == {"invalid request: actions invalid"}
+    assert simple_status == 200
+    put, view = simple["actions"]
+    assert (put["method"], put["clear"], put["headers"]) == ("PUT", True, {"X-Why": "a, b"})
+    assert (view["action"], view["url"]) == ("view", "https://h.example/t")
+    assert len(inbox.all()) == 2
+
+
 def notify_test(tmp_path: Any, url: str, credentials: str) -> Callable[[], Any]:
     """A node config pointing at url with the given [ntfy] credential lines, and a
     runner of `ravens notify test` against it."""

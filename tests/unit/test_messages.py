@@ -119,6 +119,13 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "**blog.example.com** is still down, for 2 h 0 min now (since 2026-11-18 11:06 UTC)."
         f"\n\n{SEEN_DOWN}",
         4, ["rotating_light", "repeat"])),
+    (event(Notice.ESCALATED, detail={"incident": "feedc0de", "down_for_ms": 900_000}),
+     SUBJECT, expected(
+        "Unacknowledged: blog.example.com is DOWN",
+        "**blog.example.com** has been down for 15 min 0 s (since 2026-11-18 11:06 UTC) and "
+        "nobody acknowledged it. First notification: `feedc0de`."
+        f"\n\n{SEEN_DOWN}",
+        5, ["rotating_light", "sos"])),
     (event(Notice.TLS_EXPIRING, state="UP", anchor=None, views={},
            detail={"threshold_days": 7, "not_after_ms": AT + 6 * 86_400_000 + 3_600_000,
                    "days_left": 6.0}),

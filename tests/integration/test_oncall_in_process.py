@@ -1,0 +1,151 @@
+"""On call, the pair in this process on a fake clock: the buttons of a page
+(Acknowledge, Silence 1 h) pressed as the phone would send them, and the
+escalation of a DOWN nobody acknowledged. Two targets fail together; the
+one nobody touches is the control that shows reminders and escalations
+were running while the other got none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.integration.fakepair import NAMES, Pair, World, run_pair
+from tests.integration.notify_world import Switch
+
+TWO_SITES = """
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+
+[[targets]]
+id = "shop"
+kind = "http"
+url = "http://127.0.0.1:{port}/?shop"
+"""
+REMINDERS = "remind_down_every_s = 60\nbuttons_expire_after_s = 900\n"
+ESCALATION = 'escalate_after_s = 120\nescalation_topic = "biphrost-oncall"\n'
+
+
+def pages(pair: Pair, title: str) -> list[dict[str, Any]]:
+    return [m for m in pair.inbox.all() if m.get("title") == title]
+
+
+def button(message: dict[str, Any], label: str) -> tuple[str, str]:
+    """(the node the button's URL names, its path), as the phone would send it."""
+    (found,) = [a for a in message["actions"] if a["label"] == label]
+    assert (found["action"], found["method"]) == ("http", "POST")
+    url = urlsplit(found["url"])
+    node = url.hostname.removesuffix(".test") if url.hostname else ""
+    assert node in NAMES, url
+    return node, url.path
+
+
+def other(name: str) -> str:
+    return next(n for n in NAMES if n != name)
+
+
+async def press(pair: Pair, node: str, path: str) -> tuple[int, dict[str, Any]]:
+    response = await pair.request(node, "POST", path)
+    return response.status_code, response.json()
+
+
+def test_acknowledge_from_the_phone_stops_reminders_on_both_and_works_once(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await pair.run_until(lambda: len(pages(pair, "blog is still DOWN")) == 1
+                             and len(pages(pair, "shop is still DOWN")) == 1,
+                             "the first reminder of each", 180)  # fmt: skip
+        (down,) = pages(pair, "blog is DOWN")
+        assert [a["label"] for a in down["actions"]] == ["Acknowledge", "Silence 1 h"]
+        sender, ack_path = button(down, "Acknowledge")
+        incident = down["sequence_id"]
+        # The reminder acts on the same incident as the page.
+        (reminder,) = pages(pair, "blog is still DOWN")
+        assert button(reminder, "Acknowledge")[1].split(".")[1] == incident
+
+        # Pressed against the node that did not post: either node accepts.
+        status, said = await press(pair, other(sender), ack_path)
+        assert status == 200, said
+        assert said["acknowledged"]["by"] == "ntfy button"
+        await pair.run_until(
+            lambda: all(n.core.acknowledged(incident) for n in pair.nodes.values()),
+            "both nodes hold the acknowledgement", 30)  # fmt: skip
+
+        blog_before = len(pages(pair, "blog is still DOWN"))
+        shop_before = len(pages(pair, "shop is still DOWN"))
+        await pair.advance(300)
+        assert len(pages(pair, "shop is still DOWN")) >= shop_before + 4, "reminders ran"
+        assert len(pages(pair, "blog is still DOWN")) == blog_before
+
+        # The same button again, on either node: 409, and nothing changes.
+        acks = {n: node.core.acknowledgement(incident) for n, node in pair.nodes.items()}
+        for name in NAMES:
+            status, said = await press(pair, name, ack_path)
+            assert status == 409 and "already acknowledged" in said["error"], said
+        assert {n: node.core.acknowledgement(incident) for n, node in pair.nodes.items()} == acks
+
+        # Forged: one character of the signature changed.
+        head, mac = ack_path.rsplit(".", 1)
+        forged = f"{head}.{'A' if mac[0] != 'A' else 'B'}{mac[1:]}"
+        status, said = await press(pair, sender, forged)
+        assert status == 403 and "not issued by this pair" in said["error"]
+
+        # Silence 1 h, from shop's page: its reminders stop; pressed again, 409.
+        (shop_down,) = pages(pair, "shop is DOWN")
+        silencer, silence_path = button(shop_down, "Silence 1 h")
+        status, said = await press(pair, silencer, silence_path)
+        assert status == 200 and said["silenced"]["targets"] == ["shop"], said
+        # Once the press reached the peer (pushed at once), it refuses it too.
+        await pair.advance(1)
+        status, said = await press(pair, other(silencer), silence_path)
+        assert status == 409 and "already silenced shop" in said["error"], said
+        shop_silenced = len(pages(pair, "shop is still DOWN"))
+        await pair.advance(300)
+        assert len(pages(pair, "shop is still DOWN")) == shop_silenced
+
+        # The page's tokens were made to last 900 s: past that, 403.
+        await pair.advance(900)
+        (blog_down,) = pages(pair, "blog is DOWN")
+        status, said = await press(pair, sender, button(blog_down, "Silence 1 h")[1])
+        assert status == 403 and "expired" in said["error"]
+
+    world = World(TWO_SITES.format(port=port), REMINDERS, public_urls=True)
+    run_pair(tmp_path, world, work, up=("blog", "shop"))
+
+
+def test_escalation_posts_once_after_the_delay_and_never_after_an_acknowledgement(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await pair.run_until(lambda: pages(pair, "blog is DOWN") and pages(pair, "shop is DOWN"),
+                             "both pages", 120)  # fmt: skip
+        (blog_down,) = pages(pair, "blog is DOWN")
+        (shop_down,) = pages(pair, "shop is DOWN")
+        node, path = button(blog_down, "Acknowledge")
+        assert (await press(pair, node, path))[0] == 200
+
+        took = await pair.run_until(lambda: pages(pair, "Unacknowledged: shop is DOWN"),
+                                    "shop's escalation", 300)  # fmt: skip
+        assert took >= 100, "not before escalate_after_s from the DOWN"
+        await pair.advance(600)
+        (escalated,) = pages(pair, "Unacknowledged: shop is DOWN")
+        assert escalated["topic"] == "biphrost-oncall"
+        assert shop_down["sequence_id"] in escalated["message"]
+        assert [a["label"] for a in escalated["actions"]] == ["Acknowledge", "Silence 1 h"]
+        assert pages(pair, "Unacknowledged: blog is DOWN") == []
+        # Both nodes hold the one escalation event, posted by one of them.
+        escalation = escalated["sequence_id"]
+        senders = {n.core.sent_by(escalation) for n in pair.nodes.values()}
+        assert len(senders) == 1 and senders <= set(NAMES)
+
+    world = World(TWO_SITES.format(port=port), ESCALATION, public_urls=True)
+    run_pair(tmp_path, world, work, up=("blog", "shop"))
