@@ -131,6 +131,10 @@ class CoreState:
         # Targets agreed DOWN, with when their outage is escalated unless
         # acknowledged: dropped once looked at, so each outage is looked at once.
         self._escalate: dict[str, int] = {}
+        # What each target depends on (from the shell), and since when each
+        # family's page has been held waiting for its relatives.
+        self.parents: dict[str, str] = {}
+        self._family_since: dict[str, int] = {}
         # (node, target) of every view marked stale: what a canary pass
         # has to look at again, without reading every view.
         self._stale_pairs: set[tuple[str, str]] = set()

@@ -6,6 +6,8 @@ layer drives it with the core's log and clocks.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from consensus import keys
 from consensus.commands import (
     Publish,
@@ -17,7 +19,6 @@ from consensus.commands import (
 from consensus.core_state import (
     LEASE_LOOK_AGAIN_MS,
     RESTART_SETTLE_MS,
-    CoreState,
 )
 from consensus.dispatch import (
     Dispatch,
@@ -29,11 +30,12 @@ from consensus.dispatch import (
 )
 from consensus.entries import node_of
 from consensus.events import Event
+from consensus.family import Covered, Families, Wait
 from consensus.hlc import Hlc
-from consensus.lww import Entry
+from consensus.lww import Entry, JsonValue
 
 
-class Delivering(CoreState):
+class Delivering(Families):
     """The event-delivery driver of a node's core."""
 
     def _resume(self, now_ms: int) -> None:
@@ -185,8 +187,34 @@ class Delivering(CoreState):
             record = Dispatch(record.event_id, record.role, record.state, now_ms + settle_ms)
         self.dispatch[event.id] = record
         if record.role is Role.SENDER and settle_ms == 0 and self.storage_ok:
-            return self._claim(record, now_ms)
+            return self._claim_or_wait(record, now_ms)
         return Step()
+
+    def _claim_or_wait(self, record: Dispatch, now_ms: int) -> Step:
+        """Claim the post, unless its family says it waits or is told by
+        its parent's page (family.py): decided here, by the one node about
+        to claim, and the log carries the decision."""
+        event = self.event(record.event_id)
+        says = None if event is None else self._family_says(event, now_ms)
+        if isinstance(says, Wait):
+            self.dispatch[record.event_id] = replace(record, deadline_ms=says.until_ms)
+            return Step()
+        self._family_since.pop(record.event_id, None)
+        if isinstance(says, Covered):
+            return self._cover(record, says.by, now_ms)
+        return self._claim(record, now_ms)
+
+    def _cover(self, record: Dispatch, covering: str, now_ms: int) -> Step:
+        """Marked sent, as told by the page of covering: the standby stands
+        down as it would for a post, and later events of the target go on."""
+        step = Step()
+        self.dispatch[record.event_id] = record.move(Move.POSTED)
+        value: dict[str, JsonValue] = {"node": self.node, "covered_by": covering}
+        entry = self._write(keys.sent(record.event_id), value, now_ms)
+        step.to_commit.append(entry)
+        step.commands.append(Push((entry,)))
+        step.commands.extend(self._release_later(record.event_id))
+        return step
 
     def _claim(self, record: Dispatch, now_ms: int) -> Step:
         step = Step()
@@ -210,7 +238,7 @@ class Delivering(CoreState):
         if event is None:
             return Step()
         self.dispatch[record.event_id] = record.move(move)
-        return Step(commands=[Publish(event)])
+        return Step(commands=[Publish(self._with_family(event))])
 
     def _dispatch_deadlines(self, now_ms: int) -> Step:
         step = Step()
@@ -235,7 +263,7 @@ class Delivering(CoreState):
                     # stand by in case it cannot deliver either.
                     self._stand_by(record, now_ms)
                 elif self.storage_ok:
-                    step.extend(self._claim(record, now_ms))
+                    step.extend(self._claim_or_wait(record, now_ms))
                 else:
                     # Nothing we claim could be kept: let the standby's
                     # failover find no claim, and look again shortly.
@@ -249,7 +277,7 @@ class Delivering(CoreState):
             delivering = claimant is None or self.health_of(claimant).ntfy_ok is not False
             takes_over = standby_should_take_over(claimant, live, sent, self.node, delivering)
             if takes_over and self.canaries_ok and self.storage_ok and self.ntfy_ok is not False:
-                step.extend(self._claim(record, now_ms))
+                step.extend(self._claim_or_wait(record, now_ms))
             else:
                 # Past the failover time, a live claimant's lease is looked
                 # at again shortly: the moment it says it cannot deliver.

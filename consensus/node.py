@@ -381,6 +381,7 @@ class NodeCore(Agreeing):
         self._partial.discard(target)
         self._down.pop(target, None)
         self._escalate.pop(target, None)
+        self.parents.pop(target, None)
         self._held.pop(target, None)
         self._confirm.discard(target)
         self.reference.forget(target)

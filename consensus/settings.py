@@ -115,6 +115,14 @@ TUNABLES = (
         "a DOWN not acknowledged this long is posted to the escalation topic; 0: never",
     ),
     Tunable(
+        "ntfy.group_window_s",
+        30,
+        "s",
+        "group_window_ms",
+        1000,
+        "a page of a target with a parent or children waits this long for the rest of its family",
+    ),
+    Tunable(
         "storage.max_log_entries",
         200_000,
         "entries",
@@ -206,6 +214,9 @@ class Settings:
     remind_down_every_ms: int = _core_default("remind_down_every_ms")
     # A DOWN nobody acknowledged this long is escalated, once; 0: never.
     escalate_after_ms: int = _core_default("escalate_after_ms")
+    # A page of a target with a parent or children waits this long (and,
+    # up to three times as long, while its family is still being decided).
+    group_window_ms: int = _core_default("group_window_ms")
     # One notice when a certificate has this many days left or fewer, once
     # per threshold (the lowest one crossed).
     tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)  # TUNABLES' default, checked by a test

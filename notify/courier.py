@@ -167,6 +167,9 @@ class Courier:
 
     async def run(self) -> None:
         while True:
+            # Cleared before the pass, not after: a kick that comes while the
+            # pass awaits ntfy or the disk is kept for the next one.
+            self.kick.clear()
             try:
                 waited = await self.send_due()
             except Exception:
@@ -174,7 +177,6 @@ class Courier:
                 # rows stay as they were; a post in doubt is looked up later.
                 log.exception("outbox: a pass failed; trying again in %g s", IDLE_WAIT_S)
                 waited = IDLE_WAIT_S
-            self.kick.clear()
             await self.clock.wait(self.kick, waited or IDLE_WAIT_S)
 
     async def send_due(self) -> float | None:

@@ -110,8 +110,14 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     seen = _views(event)
     alone = _single_vantage_line(event)
     notice = event.notice
+    family = _family_lines(event)
     if notice is Notice.DOWN:
-        return f"{label} is DOWN", f"**{md}** is down since {since}.\n\n{seen}{alone}"
+        fell = event.detail.get("children_down")
+        total = event.detail.get("children")
+        title = f"{label} is DOWN"
+        if isinstance(fell, list) and fell and isinstance(total, int):
+            title += f" with {len(fell)} of {total} targets on it"
+        return title, f"**{md}** is down since {since}.\n\n{family}{seen}{alone}"
     if notice is Notice.UP and event.previous == "PARTIAL":
         # Never down for everyone: the sides agree again, nothing came back.
         lasted = _duration(event.previous_since_ms, event.at_ms)
@@ -123,7 +129,10 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     if notice is Notice.UP:
         lasted = _duration(event.previous_since_ms, event.at_ms)
         after = f" after {lasted} down" if lasted else ""
-        return f"{label} is UP", f"**{md}** is back{after}, since {since}.\n\n{seen}{alone}"
+        return (
+            f"{label} is UP",
+            f"**{md}** is back{after}, since {since}.\n\n{family}{seen}{alone}",
+        )
     if notice is Notice.PARTIAL_LASTING:
         down = [n for n, v in event.views.items() if v.get("state") == "DOWN"]
         where = ", ".join(down) or "one side"
@@ -187,6 +196,20 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     if notice is Notice.CLOCK_JUMPED:
         return _clock_words(event, node, since)
     return f"{node} is back", f"Watcher **{node}** is heard from again and votes again."
+
+
+def _family_lines(event: Event) -> str:
+    """A parent's page: which of the targets that depend on it are down."""
+    down = event.detail.get("children_down")
+    total = event.detail.get("children")
+    if not isinstance(down, list) or not isinstance(total, int):
+        return ""
+    names = ", ".join(_escape(str(d)) for d in down)
+    if event.notice is Notice.DOWN:
+        return f"Down with it ({len(down)} of {total}): {names}.\n\n" if down else ""
+    if down:
+        return f"Still down ({len(down)} of {total}): {names}.\n\n"
+    return f"All {total} targets that depend on it are up.\n\n"
 
 
 def _clock_words(event: Event, node: str, since: str) -> tuple[str, str]:

@@ -20,6 +20,7 @@ from consensus import keys
 from consensus.lww import JsonValue
 from watchers.admin_shapes import TARGET_ADAPTER
 from watchers.api import target_summary
+from watchers.config import check_parents
 from watchers.config_problems import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, AnyTarget, refusal_for
@@ -107,6 +108,12 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
                 f"{key}: secret headers are read only for targets in the "
                 "config file; send the value in headers",
             )
+        others = [t for t_id, t in node.targets.items() if t_id != target.id]
+        try:
+            check_parents([*others, target])
+        except ValueError as exc:
+            # The key is the target's own, not its place among the node's.
+            raise HTTPException(400, f"parent: {str(exc).partition(': ')[2]}") from None
         # Judged before anything connects; each check judges it again (and
         # every redirect), as a name may point elsewhere later.
         refused = await refusal_for(node.reach, target)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,7 +30,7 @@ from notify.publisher import Server
 from watchers.config_problems import describe_problem
 from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
-from watchers.probes import Target
+from watchers.probes import AnyTarget, Target
 from watchers.probes.base import Strict
 from watchers.probes.reach import url_host
 
@@ -214,6 +214,9 @@ class NtfySection(Strict):
         default=default_float("ntfy.escalate_after_s"), ge=0, le=30 * 86_400
     )
     escalation_topic: Topic | None = None
+    # A page of a target with a parent or children waits this long for the
+    # rest of its family, so one page tells of a host and what fell with it.
+    group_window_s: float = Field(default=default_float("ntfy.group_window_s"), gt=0, le=600)
     # The Acknowledge and Silence 1 h buttons of a page (shown when
     # [node] public_url is set) work this long after the post.
     buttons_expire_after_s: float = Field(default=86_400, ge=60, le=30 * 86_400)
@@ -346,7 +349,29 @@ class Config(Strict):
         names = [self.node.name, *(p.name for p in self.peers)]
         if len(set(names)) != len(names):
             raise ValueError(f"node and peer names must differ, got {names}")
+        check_parents(self.targets)
         return self
+
+
+def check_parents(targets: Sequence[AnyTarget], known: Iterable[str] = ()) -> None:
+    """Every parent names a target, and no target depends on itself
+    through its parents; the error names the key."""
+    parents = {t.id: t.parent for t in targets}
+    ids = {*parents, *known}
+    for index, target in enumerate(targets):
+        if target.parent is None:
+            continue
+        key = f"targets[{index}].parent"
+        if target.parent not in ids:
+            raise ValueError(f"{key}: no target {target.parent!r}")
+        seen = [target.id]
+        at: str | None = target.parent
+        while at is not None:
+            if at in seen:
+                chain = " -> ".join([*seen, at])
+                raise ValueError(f"{key}: a cycle of parents ({chain})")
+            seen.append(at)
+            at = parents.get(at)
 
 
 def load_config(path: Path) -> Config:

@@ -6,12 +6,17 @@ were running while the other got none."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.integration.fakepair import NAMES, Pair, World, run_pair
 from tests.integration.notify_world import Switch
+from watchers.demo import serve_target
 
 TWO_SITES = """
 [[targets]]
@@ -26,6 +31,16 @@ url = "http://127.0.0.1:{port}/?shop"
 """
 REMINDERS = "remind_down_every_s = 60\nbuttons_expire_after_s = 900\n"
 ESCALATION = 'escalate_after_s = 120\nescalation_topic = "biphrost-oncall"\n'
+
+
+@pytest.fixture
+def lonely() -> Iterator[tuple[Switch, int]]:
+    """A second target server, switched apart from the first."""
+    switch = Switch()
+    server = serve_target(switch, time.time())
+    yield switch, server.server_address[1]
+    server.shutdown()
+    server.server_close()
 
 
 def pages(pair: Pair, title: str) -> list[dict[str, Any]]:
@@ -149,3 +164,58 @@ def test_escalation_posts_once_after_the_delay_and_never_after_an_acknowledgemen
 
     world = World(TWO_SITES.format(port=port), ESCALATION, public_urls=True)
     run_pair(tmp_path, world, work, up=("blog", "shop"))
+
+
+# Real processes run 30 (test_family.py); here a few show the rules.
+CHILDREN = 6
+
+
+def family(port: int, lonely_port: int, children: int = CHILDREN) -> str:
+    """A host, the sites on it, and one more site on it served apart."""
+    parts = [f'[[targets]]\nid = "host"\nkind = "http"\nurl = "http://127.0.0.1:{port}/host"\n']
+    parts += [f'[[targets]]\nid = "site{i:02d}"\nkind = "http"\n'
+              f'url = "http://127.0.0.1:{port}/?{i}"\nparent = "host"\n'
+              for i in range(children)]  # fmt: skip
+    parts.append(f'[[targets]]\nid = "lonely"\nkind = "http"\n'
+                 f'url = "http://127.0.0.1:{lonely_port}/"\nparent = "host"\n')  # fmt: skip
+    return "\n".join(parts)
+
+
+def test_a_host_and_its_sites_falling_together_page_once_and_a_site_alone_pages_itself(
+    tmp_path: Path, site: tuple[Switch, int], lonely: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    alone, lonely_port = lonely
+    sites = [f"site{i:02d}" for i in range(CHILDREN)]
+
+    async def work(pair: Pair) -> None:
+        switch.down = True  # the host and every site on it fail together
+        await pair.run_until(lambda: all(pair.both(t, "DOWN")() for t in ["host", *sites]),
+                             "both agree the host and its sites are down", 180)  # fmt: skip
+        await pair.run_until(lambda: bool(pair.titles()), "the host's page", 120)
+        switch.down = False
+        await pair.run_until(lambda: all(pair.both(t, "UP")() for t in ["host", *sites]),
+                             "all back up", 180)  # fmt: skip
+        await pair.run_until(lambda: len(pair.titles()) >= 2, "the host's recovery", 120)
+        await pair.advance(120)
+        down, up = pair.inbox.all()
+        assert down["title"] == f"host is DOWN with {CHILDREN} of {CHILDREN + 1} targets on it"
+        assert (
+            f"Down with it ({CHILDREN} of {CHILDREN + 1}): {', '.join(sites)}." in down["message"]
+        )
+        assert up["title"] == "host is UP"
+        assert f"All {CHILDREN + 1} targets that depend on it are up." in up["message"]
+        # Every site's outage is recorded in full on both nodes all the same.
+        for name in NAMES:
+            stretches = pair.nodes[name].core.history("site03")
+            assert [s.state for s in stretches][-2:] == ["DOWN", "UP"], name
+
+        alone.down = True
+        await pair.run_until(lambda: "lonely is DOWN" in pair.titles(), "lonely's own page", 120)
+        alone.down = False
+        await pair.run_until(lambda: "lonely is UP" in pair.titles(), "lonely's recovery", 180)
+        await pair.advance(60)
+        assert pair.titles()[2:] == ["lonely is DOWN", "lonely is UP"]
+
+    world = World(family(port, lonely_port), public_urls=True)
+    run_pair(tmp_path, world, work, up=("host", *sites, "lonely"))

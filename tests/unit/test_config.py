@@ -113,6 +113,9 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
         (("interval_s = 60", "interval_s = 0"),
          "defaults.interval_s: expected a number above 0, got 0"),
         (('id = "db"', 'id = "blog"'), "target id 'blog' appears twice"),
+        (('id = "db"', 'id = "db"\nparent = "nas"'), "targets[1].parent: no target 'nas'"),
+        (('id = "db"', 'id = "db"\nparent = "db"'),
+         "targets[1].parent: a cycle of parents (db -> db)"),
         (('url = "https://muninn.example.net:8470"', 'url = "muninn"'),
          "peers[0].url: expected a URL"),
         (('secret_env = "RAVENS_TEST_SECRET"', ""),
@@ -294,3 +297,12 @@ header_env = {{ "X-Api-Key" = "SHOP_KEY" }}
     twice = extra.replace('"X-Site" = "shop"', '"authorization" = "inline"')
     with pytest.raises(ConfigError, match="header 'authorization' is given more than once"):
         parse_config(tomllib.loads(GOOD + twice))
+
+
+def test_a_cycle_of_parents_is_named_with_its_chain(tmp_path: Path) -> None:
+    text = GOOD.replace('id = "db"', 'id = "db"\nparent = "gateway"', 1)
+    text = text.replace('id = "gateway"', 'id = "gateway"\nparent = "blog"', 1)
+    text = text.replace('id = "blog"', 'id = "blog"\nparent = "db"', 1)
+    found = problems(text, tmp_path)
+    assert any("targets[0].parent: a cycle of parents (blog -> db -> gateway -> blog)" in p
+               for p in found), found  # fmt: skip

@@ -25,6 +25,10 @@ class TargetBase(Strict):
     timeout_s: float | None = Field(default=None, gt=0, le=300)
     tags: tuple[str, ...] = ()
     topic: str | None = Field(default=None, pattern=r"^[-_A-Za-z0-9]{1,64}$")
+    # What this target depends on (a host's ping, its nginx): while the
+    # parent is agreed DOWN, this target's DOWN is recorded but not paged
+    # on its own; the parent's page lists it.
+    parent: str | None = Field(default=None, pattern=TARGET_ID_PATTERN)
 
     @property
     def label(self) -> str:
