@@ -322,8 +322,12 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
         event = node.core.event(incident.event) if incident.event else None
         sent_by = node.core.sent_by(incident.event) if incident.event else None
         notified: dict[str, Any] = {"status": "none"}
+        covering = node.core.covered_by(incident.event) if incident.event else None
         if event is not None and event.suppressed:
             notified = {"status": "suppressed"}
+        elif covering is not None:
+            # Told by its parent's page, not on its own.
+            notified = {"status": "covered", "by": covering}
         elif sent_by is not None:
             notified = {"status": "sent", "by": sent_by}
         elif event is not None:

@@ -86,4 +86,7 @@ def test_a_host_falling_with_its_30_sites_pages_once_and_a_site_alone_pages_itse
     # Both nodes recorded every site's outage all the same.
     for name in ("huginn", "muninn"):
         incidents = pair.api(name, "/api/v1/incidents?target=site17") or {}
-        assert len(incidents.get("incidents", [])) == 1, (name, incidents)
+        (incident,) = incidents.get("incidents", [])
+        assert incident["notified"]["status"] == "covered", (name, incident)
+        host = pair.api(name, "/api/v1/incidents?target=host") or {}
+        assert incident["notified"]["by"] == host["incidents"][0]["event"]
