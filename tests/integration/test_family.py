@@ -87,6 +87,6 @@ def test_a_host_falling_with_its_30_sites_pages_once_and_a_site_alone_pages_itse
     for name in ("huginn", "muninn"):
         incidents = pair.api(name, "/api/v1/incidents?target=site17") or {}
         (incident,) = incidents.get("incidents", [])
-        assert incident["notified"]["status"] == "covered", (name, incident)
+        assert incident["notification"]["status"] == "covered", (name, incident)
         host = pair.api(name, "/api/v1/incidents?target=host") or {}
-        assert incident["notified"]["by"] == host["incidents"][0]["event"]
+        assert incident["notification"]["by"] == host["incidents"][0]["event"]
