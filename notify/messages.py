@@ -139,7 +139,8 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
         return (
             f"{label}: down from {where} only",
             f"**{md}** has been seen down from {where} only since {since}. The other side "
-            f"sees it up, so nobody was paged: likely a network path, not the target.\n\n{seen}",
+            f"sees it up, so nobody was paged: likely a network path, not the target.\n\n"
+            f"{family}{seen}",
         )
     if notice is Notice.FLAPPING_STARTED:
         return (
@@ -207,6 +208,8 @@ def _family_lines(event: Event) -> str:
     names = ", ".join(_escape(str(d)) for d in down)
     if event.notice is Notice.DOWN:
         return f"Down with it ({len(down)} of {total}): {names}.\n\n" if down else ""
+    if event.notice is Notice.PARTIAL_LASTING:
+        return f"Seen down with it ({len(down)} of {total}): {names}.\n\n" if down else ""
     if down:
         return f"Still down ({len(down)} of {total}): {names}.\n\n"
     return f"All {total} targets that depend on it are up.\n\n"

@@ -54,6 +54,9 @@ UNORDERED = frozenset({Notice.TLS_EXPIRING})
 DOWN_SLACK_MS = 3 * 60_000
 # A recovery is announced within this long after the outage ends.
 UP_SLACK_MS = 15 * 60_000
+# Events of one subject, notice and state decided this close together by
+# different nodes are one move (a check interval: each node's next check).
+TWIN_MS = 60_000
 
 
 def confirmation_ms(settings: Settings) -> int:
@@ -89,6 +92,37 @@ class _Truth:
         self.scenario = scenario
         self.record = record
         self.outages = list(scenario.outages)
+        # Whole families in trouble (a host down for all, or out of one
+        # node's reach): the scenario's own windows, and each member outage's.
+        self.family = {t for f in scenario.families for t in f.members}
+        self.episodes: list[Window] = [*scenario.host_outages, *scenario.host_paths]
+        self.host_of = {
+            i: h
+            for i, o in enumerate(self.outages)
+            for h, host in enumerate(scenario.host_outages)
+            if o.target in self.family and (o.start_ms, o.end_ms) == (host.start_ms, host.end_ms)
+        }
+
+    def episode(self, event: Event, at_ms: int) -> tuple[str, int] | None:
+        """Which family episode a family member's event tells of, and which
+        way: trouble (DOWN, a note) or back (UP)."""
+        if event.subject not in self.family:
+            return None
+        way = "back" if event.notice is Notice.UP else "trouble"
+        slack_ms = UP_SLACK_MS if way == "back" else DOWN_SLACK_MS
+        for index, window in enumerate(self.episodes):
+            if window.start_ms <= at_ms <= window.end_ms + slack_ms:
+                return way, index
+        return None
+
+    def family_posts(self) -> Counter[tuple[str, str, int]]:
+        """Posts per node, way and family episode."""
+        found: Counter[tuple[str, str, int]] = Counter()
+        for post in self.record.posts:
+            episode = self.episode(post.event, self.decided_at(post.event, post.at_ms))
+            if episode is not None:
+                found[(post.node, *episode)] += 1
+        return found
 
     def blind(self, node: str, t_ms: int) -> bool:
         """The node could not watch anything at t_ms: down, or cut off."""
@@ -150,7 +184,8 @@ class _Truth:
         return detected, false_alarms, single_false
 
     def deliveries(self) -> dict[int, int]:
-        """First DOWN post ntfy accepted per outage."""
+        """First DOWN post ntfy accepted per outage. A host's page delivers
+        the outage of every target on it: one page tells of them all."""
         delivered: dict[int, int] = {}
         for post in self.record.posts:
             if _is_down(post.event):
@@ -158,6 +193,14 @@ class _Truth:
                 index = self.outage_of(post.event, at_ms, ends=False)
                 if index is not None:
                     delivered[index] = min(delivered.get(index, post.at_ms), post.at_ms)
+        by_host: dict[int, int] = {}
+        for index, at_ms in delivered.items():
+            if index in self.host_of:
+                host = self.host_of[index]
+                by_host[host] = min(by_host.get(host, at_ms), at_ms)
+        for index, host in self.host_of.items():
+            if host in by_host:
+                delivered[index] = by_host[host]
         return delivered
 
     def transition(self, post: Post) -> tuple[object, ...]:
@@ -226,6 +269,22 @@ class _Truth:
         told = set(self.copies()) | {
             self.episode_of(p.event, self.decided_at(p.event, p.at_ms)) for p in self.record.posts
         }
+        # A family's trouble told once tells of every member in it.
+        told_families = {(way, index) for _, way, index in self.family_posts()}
+        # Two nodes that decide one move at once each make an event of it
+        # (twins); one posted tells it, inside a flapping episode as well.
+        posted_moves = [
+            (p.event.subject, p.event.notice, p.event.state, self.decided_at(p.event, p.at_ms))
+            for p in self.record.posts
+        ]
+
+        def twin_told(event: Event, at_ms: int) -> bool:
+            return any(
+                (subject, notice, state) == (event.subject, event.notice, event.state)
+                and abs(decided - at_ms) <= TWIN_MS
+                for subject, notice, state, decided in posted_moves
+            )
+
         moot = (Notice.PARTIAL_LASTING, Notice.STILL_DOWN)
         overtaken = self.overtaken_unheard()
         return sum(
@@ -236,9 +295,17 @@ class _Truth:
             and event_id not in overtaken
             and self.transition_of(event, at_ms) not in told
             and self.episode_of(event, at_ms) not in told
+            and self.episode(event, at_ms) not in told_families
+            and not self._unheard_trouble(event, at_ms, told_families)
+            and not twin_told(event, at_ms)
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
         )
+
+    def _unheard_trouble(self, event: Event, at_ms: int, told: set[tuple[str, int]]) -> bool:
+        """The recovery of a family nobody was told was in trouble: moot."""
+        episode = self.episode(event, at_ms)
+        return episode is not None and episode[0] == "back" and ("trouble", episode[1]) not in told
 
     def overtaken_unheard(self) -> set[str]:
         """Unposted events whose node could not reach ntfy (crashed, cut
@@ -542,6 +609,41 @@ def late_pages(
     )
 
 
+def group_figures(truth: _Truth) -> dict[str, Any]:
+    """Whole families in trouble: a host down for every node, or out of one
+    node's reach. Each should be one message of trouble and one of
+    recovery per side, whatever the number of targets on the host; a host
+    down for all must be paged."""
+    posts = truth.family_posts()
+    outages = truth.scenario.host_outages
+    paged = {index for (_, way, index) in posts if way == "trouble"}
+    judged = [
+        i
+        for i, h in enumerate(outages)
+        if truth.scenario.duration_ms - h.end_ms > 45 * 60_000 and h.length_ms > 3 * 60_000
+    ]
+    return {
+        "group_outages": len(outages),
+        "group_paths": len(truth.scenario.host_paths),
+        "group_messages": sum(posts.values()),
+        "group_messages_per_side_max": {
+            way: max((n for (_, w, _), n in posts.items() if w == way), default=0)
+            for way in ("trouble", "back")
+        },
+        "group_outages_unpaged": sum(1 for i in judged if i not in paged),
+        # Host outages told with exactly one message each way in all.
+        "group_outages_once_each_way": sum(
+            1
+            for i in judged
+            if all(
+                sum(n for (_, w, j), n in posts.items() if (w, j) == (way, i)) == 1
+                for way in ("trouble", "back")
+            )
+        ),
+        "group_outages_judged": len(judged),
+    }
+
+
 def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Stretch]]]) -> int:
     """Targets whose derived history differs between the live nodes."""
     views = list(histories.values())
@@ -631,6 +733,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "late_pages": late_pages(scenario, outages, delivered, must, page_bound),
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
         "flap_episodes": len(scenario.flaps),
+        **group_figures(truth),
         "warnings": dict(sorted(record.warnings.items())),
         "sync_bytes": dict(sorted(record.sync_bytes.items())),
         "confirmation_s": confirm / 1000,

@@ -177,6 +177,9 @@ class Simulation:
         node.epoch += 1
         epoch = node.epoch
         node.due.clear()
+        for family in self.scenario.families:
+            for child in family.children:
+                node.core.set_parent(child, family.parent)
         for target in self.scenario.targets:
             node.core.check_every(target, CHECK_INTERVAL_MS)
             self._schedule_check(node, target, self._next_slot(node, target, self.now_ms - 1))

@@ -31,6 +31,11 @@ class Fault(StrEnum):
     CLOCK_STEP = "clock_step"
     # A node's scheduler stalls: no checks, canaries or pulls; it still ticks and answers.
     STALL = "stall"
+    # A host falls with every target on it (a family: the host and the
+    # targets that name it as parent).
+    HOST = "host"
+    # One node loses its path to a host and everything on it.
+    HOST_PATH = "host_path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,31 @@ class Stall(Window):
 
 
 @dataclass(frozen=True, slots=True)
+class Family:
+    parent: str
+    children: tuple[str, ...]
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return (self.parent, *self.children)
+
+
+@dataclass(frozen=True, slots=True)
+class HostOutage(Window):
+    """A whole family down at once, for every node."""
+
+    parent: str
+
+
+@dataclass(frozen=True, slots=True)
+class HostPath(Window):
+    """A whole family out of one node's reach; the others see it up."""
+
+    node: str
+    parent: str
+
+
+@dataclass(frozen=True, slots=True)
 class Scenario:
     nodes: tuple[str, ...]
     targets: tuple[str, ...]
@@ -122,6 +152,11 @@ class Scenario:
     ntfy_cuts: tuple[NtfyCut, ...] = ()
     clock_steps: tuple[ClockStep, ...] = ()
     stalls: tuple[Stall, ...] = ()
+    # Families and what befalls them whole; each member's share is also in
+    # outages and paths, so everything that judges a target judges these.
+    families: tuple[Family, ...] = ()
+    host_outages: tuple[HostOutage, ...] = ()
+    host_paths: tuple[HostPath, ...] = ()
 
 
 def node_names(count: int) -> tuple[str, ...]:
@@ -312,6 +347,33 @@ class _Draw:
         return found
 
 
+FAMILY_SIZE = 4  # children of the one host a run with host faults has
+
+
+def _families(
+    seed: int, days: float, nodes: tuple[str, ...], enabled: frozenset[Fault]
+) -> tuple[Family, list[HostOutage], list[HostPath]]:
+    """One host and the targets on it; its outages and one-sided paths,
+    apart in time, from a stream of their own."""
+    family = Family("host0", tuple(f"host0-s{i}" for i in range(FAMILY_SIZE)))
+    draw = _Draw(seed ^ 0x2121, days, nodes, family.members)
+    outages: list[HostOutage] = []
+    paths: list[HostPath] = []
+    for _ in draw.count(2.0) if Fault.HOST in enabled else ():
+        length = draw.length(3 * MINUTE_MS, 40 * MINUTE_MS)
+        start = draw.when(length)
+        if draw.calendar.free(family.parent, start, start + length):
+            draw.calendar.book(family.parent, Window(start, start + length))
+            outages.append(HostOutage(start, start + length, family.parent))
+    for _ in draw.count(2.0) if Fault.HOST_PATH in enabled else ():
+        length = draw.length(3 * MINUTE_MS, 30 * MINUTE_MS)
+        start = draw.when(length)
+        if draw.calendar.free(family.parent, start, start + length):
+            draw.calendar.book(family.parent, Window(start, start + length))
+            paths.append(HostPath(start, start + length, draw.rng.choice(nodes), family.parent))
+    return family, outages, paths
+
+
 def generate(
     seed: int, days: float, target_count: int, node_count: int, faults: Iterable[Fault]
 ) -> Scenario:
@@ -337,6 +399,20 @@ def generate(
     ntfy_cuts = later.ntfy_cuts() if Fault.NTFY_CUT in enabled and len(nodes) > 1 else []
     clock_steps = later.clock_steps() if Fault.CLOCK_STEP in enabled else []
     stalls = later.stalls() if Fault.STALL in enabled else []
+    families: tuple[Family, ...] = ()
+    host_outages: list[HostOutage] = []
+    host_paths: list[HostPath] = []
+    if enabled & {Fault.HOST, Fault.HOST_PATH}:
+        family, host_outages, host_paths = _families(seed, days, nodes, enabled)
+        families = (family,)
+        targets = (*targets, *family.members)
+        outages = sorted(
+            [*outages, *(Outage(h.start_ms, h.end_ms, t) for h in host_outages
+                         for t in family.members)],
+            key=lambda o: (o.start_ms, o.target),
+        )  # fmt: skip
+        paths = [*paths, *(PathFailure(h.start_ms, h.end_ms, h.node, t) for h in host_paths
+                           for t in family.members)]  # fmt: skip
     return Scenario(
         nodes=nodes,
         targets=targets,
@@ -354,4 +430,7 @@ def generate(
         ntfy_cuts=tuple(ntfy_cuts),
         clock_steps=tuple(clock_steps),
         stalls=tuple(stalls),
+        families=families,
+        host_outages=tuple(host_outages),
+        host_paths=tuple(host_paths),
     )

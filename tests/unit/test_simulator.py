@@ -52,6 +52,10 @@ def test_every_fault_no_miss_no_false_alarm_at_most_one_copy_per_side(seed: int)
     assert report["copies_per_node_max"] <= 1
     # One note when flapping starts, per flapping episode at most.
     assert report["notifications"].get("FLAPPING_STARTED", 0) <= report["flap_episodes"]
+    # A host falling with everything on it, or cut off from one node: one
+    # message of trouble and one of recovery per side, and always paged.
+    assert max(report["group_messages_per_side_max"].values()) <= 1
+    assert report["group_outages_unpaged"] == 0
 
 
 @pytest.mark.slow
@@ -163,3 +167,20 @@ def test_both_sides_of_a_cut_see_the_recovery_and_users_are_told_once(
     assert report["lost_events"] == 0 and report["missed_recoveries"] == 0
     assert report["order_violations"] == 0
     assert report["copies_per_node_max"] == 1
+
+
+FAMILY = (*CALM, Fault.HOST, Fault.HOST_PATH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(301, 301 + min(10, SEEDS)))
+def test_a_host_falling_with_its_targets_is_told_once_each_way(seed: int) -> None:
+    """Without cuts between the nodes: every host outage is one DOWN naming
+    the host's targets and one UP, whatever else goes on; a host cut off
+    from one node pages nobody."""
+    report = simulate(1.0, 10, seed, faults=FAMILY)
+    assert report["group_outages_judged"] >= 1
+    assert report["group_outages_once_each_way"] == report["group_outages_judged"]
+    assert report["missed"] == 0 and report["false_alarms"] == 0
+    assert report["lost_events"] == 0 and report["max_copies"] == 1
+    assert report["group_messages_per_side_max"]["trouble"] <= 1
