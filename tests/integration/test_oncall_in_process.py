@@ -207,8 +207,9 @@ def test_a_host_and_its_sites_falling_together_page_once_and_a_site_alone_pages_
         assert f"All {CHILDREN + 1} targets that depend on it are up." in up["message"]
         # Every site's outage is recorded in full on both nodes all the same.
         for name in NAMES:
-            stretches = pair.nodes[name].core.history("site03")
-            assert [s.state for s in stretches][-2:] == ["DOWN", "UP"], name
+            states = [s.state for s in pair.nodes[name].core.history("site03")]
+            # (PARTIAL on the way back when one node saw it up first.)
+            assert "DOWN" in states and states[-1] == "UP", (name, states)
 
         alone.down = True
         await pair.run_until(lambda: "lonely is DOWN" in pair.titles(), "lonely's own page", 120)
