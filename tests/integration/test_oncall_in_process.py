@@ -6,7 +6,6 @@ were running while the other got none."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +13,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.integration.conftest import switched_site
 from tests.integration.fakepair import NAMES, Pair, World, run_pair
 from tests.integration.notify_world import Switch
-from watchers.demo import serve_target
 
 TWO_SITES = """
 [[targets]]
@@ -36,11 +35,8 @@ ESCALATION = 'escalate_after_s = 120\nescalation_topic = "biphrost-oncall"\n'
 @pytest.fixture
 def lonely() -> Iterator[tuple[Switch, int]]:
     """A second target server, switched apart from the first."""
-    switch = Switch()
-    server = serve_target(switch, time.time())
-    yield switch, server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with switched_site() as found:
+        yield found
 
 
 def pages(pair: Pair, title: str) -> list[dict[str, Any]]:
