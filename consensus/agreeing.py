@@ -277,12 +277,11 @@ class Agreeing(Delivering):
             since = record.since_ms
             if record.state is not AgreedState.DOWN or since is None:
                 continue
-            if record.event is not None and self.acknowledged(record.event):
-                continue  # someone is on it: no more reminders for this outage
             rounds = (now_ms - since) // every
+            # Due again next round in any case: looked at once per round.
             self._down[target] = since + (rounds + 1) * every
-            if rounds < 1:
-                continue
+            if rounds < 1 or (record.event is not None and self._on_it(record.event)):
+                continue  # someone is on it, or another page's reminders speak for it
             detail: dict[str, JsonValue] = {
                 "reminder": rounds,
                 "down_for_ms": rounds * every,
@@ -305,11 +304,23 @@ class Agreeing(Delivering):
             incident, since = record.event, record.since_ms
             if record.state is not AgreedState.DOWN or incident is None or since is None:
                 continue
-            if self.acknowledged(incident) or self._silent(target):
+            if self._on_it(incident) or self._silent(target):
                 continue  # someone is on it, or nobody was to be paged
             detail: dict[str, JsonValue] = {"incident": incident, "down_for_ms": now_ms - since}
             step.extend(self._outage_note(target, Notice.ESCALATED, "", detail, now_ms))
         return step
+
+    def _on_it(self, incident: str) -> bool:
+        """Acknowledged, or told in another target's page (its parent's,
+        its group's leader's) whose acknowledgement counts for it and whose
+        reminders and escalation speak for it while that target is down."""
+        if self.acknowledged(incident):
+            return True
+        by = self.covered_by(incident)
+        cover = None if by is None else self.event(by)
+        if cover is None:
+            return False
+        return self.acknowledged(cover.id) or self.record(cover.subject).state is AgreedState.DOWN
 
     def _outage_note(
         self, target: str, notice: Notice, extra: str, detail: dict[str, JsonValue], now_ms: int

@@ -131,10 +131,7 @@ class CoreState:
         # Targets agreed DOWN, with when their outage is escalated unless
         # acknowledged: dropped once looked at, so each outage is looked at once.
         self._escalate: dict[str, int] = {}
-        # What each target depends on (from the shell), and since when each
-        # family's page has been held waiting for its relatives.
-        self.parents: dict[str, str] = {}
-        self._family_since: dict[str, int] = {}
+        self._init_relations()
         # (node, target) of every view marked stale: what a canary pass
         # has to look at again, without reading every view.
         self._stale_pairs: set[tuple[str, str]] = set()
@@ -178,6 +175,13 @@ class CoreState:
             with contextlib.suppress(InvalidEntry):
                 reference.carried_ms = Health.from_value(own.value).clock_error_ms
         return reference
+
+    def _init_relations(self) -> None:
+        # What each target depends on and its tags (from the shell), and
+        # since when each page has been held for its family or group.
+        self.parents: dict[str, str] = {}
+        self.tags: dict[str, tuple[str, ...]] = {}
+        self._family_since: dict[str, int] = {}
 
     def is_live(self, peer: str, now_ms: int) -> bool:
         return now_ms - self.heard.get(peer, now_ms) <= self.settings.peer_timeout_ms

@@ -30,12 +30,13 @@ from consensus.dispatch import (
 )
 from consensus.entries import node_of
 from consensus.events import Event
-from consensus.family import Covered, Families, Wait
+from consensus.family import Covered, Wait
 from consensus.hlc import Hlc
 from consensus.lww import Entry, JsonValue
+from consensus.tag_groups import Lead, TagGroups
 
 
-class Delivering(Families):
+class Delivering(TagGroups):
     """The event-delivery driver of a node's core."""
 
     def _resume(self, now_ms: int) -> None:
@@ -90,7 +91,7 @@ class Delivering(Families):
             record = self.dispatch.get(later)
             event = self.event(later)
             if record is not None and record.state is DispatchState.POSTING and event is not None:
-                released.append(Publish(event))
+                released.append(Publish(self._as_told(event)))
         return released
 
     def took_over(self, event_id_: str) -> bool:
@@ -195,21 +196,36 @@ class Delivering(Families):
         its parent's page (family.py): decided here, by the one node about
         to claim, and the log carries the decision."""
         event = self.event(record.event_id)
-        says = None if event is None else self._family_says(event, now_ms)
+        says: Wait | Covered | Lead | None = None
+        if event is not None:
+            says = self._family_says(event, now_ms) or self._tag_says(event, now_ms)
         if isinstance(says, Wait):
             self.dispatch[record.event_id] = replace(record, deadline_ms=says.until_ms)
             return Step()
         self._family_since.pop(record.event_id, None)
         if isinstance(says, Covered):
             return self._cover(record, says.by, now_ms)
-        return self._claim(record, now_ms)
+        step = self._claim(record, now_ms)
+        if isinstance(says, Lead):
+            # The group is decided here, with the leader's claim: the log
+            # carries it to whichever node posts the leader's page.
+            for member in says.members:
+                self._family_since.pop(member, None)
+                found = self.dispatch.get(member) or Dispatch(
+                    member, Role.STANDBY, DispatchState.WAITING, now_ms
+                )
+                step.extend(self._cover(found, record.event_id, now_ms, says.tag))
+        return step
 
-    def _cover(self, record: Dispatch, covering: str, now_ms: int) -> Step:
-        """Marked sent, as told by the page of covering: the standby stands
-        down as it would for a post, and later events of the target go on."""
+    def _cover(self, record: Dispatch, covering: str, now_ms: int, tag: str | None = None) -> Step:
+        """Marked sent, as told by the page of covering (a parent's, or its
+        tag group's leader): the standby stands down as it would for a
+        post, and later events of the target go on."""
         step = Step()
         self.dispatch[record.event_id] = record.move(Move.POSTED)
         value: dict[str, JsonValue] = {"node": self.node, "covered_by": covering}
+        if tag is not None:
+            value["tag"] = tag
         entry = self._write(keys.sent(record.event_id), value, now_ms)
         step.to_commit.append(entry)
         step.commands.append(Push((entry,)))
@@ -238,7 +254,11 @@ class Delivering(Families):
         if event is None:
             return Step()
         self.dispatch[record.event_id] = record.move(move)
-        return Step(commands=[Publish(self._with_family(event))])
+        return Step(commands=[Publish(self._as_told(event))])
+
+    def _as_told(self, event: Event) -> Event:
+        """The event as its page tells it: with its family or group."""
+        return self._with_group(self._with_family(event))
 
     def _dispatch_deadlines(self, now_ms: int) -> Step:
         step = Step()

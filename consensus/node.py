@@ -382,6 +382,7 @@ class NodeCore(Agreeing):
         self._down.pop(target, None)
         self._escalate.pop(target, None)
         self.parents.pop(target, None)
+        self.tags.pop(target, None)
         self._held.pop(target, None)
         self._confirm.discard(target)
         self.reference.forget(target)

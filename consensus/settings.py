@@ -120,7 +120,15 @@ TUNABLES = (
         "s",
         "group_window_ms",
         1000,
-        "a page of a target with a parent or children waits this long for the rest of its family",
+        "a page of a target with a parent, children or a tag waits this long for the rest of them",
+    ),
+    Tunable(
+        "ntfy.group_min_targets",
+        6,
+        "targets",
+        "group_min_targets",
+        1,
+        "this many targets of one tag going down (or back) together: one message",
     ),
     Tunable(
         "storage.max_log_entries",
@@ -217,6 +225,8 @@ class Settings:
     # A page of a target with a parent or children waits this long (and,
     # up to three times as long, while its family is still being decided).
     group_window_ms: int = _core_default("group_window_ms")
+    # This many DOWNs of one tag within the window are paged as one group.
+    group_min_targets: int = _core_default("group_min_targets")
     # One notice when a certificate has this many days left or fewer, once
     # per threshold (the lowest one crossed).
     tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)  # TUNABLES' default, checked by a test

@@ -111,6 +111,9 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     alone = _single_vantage_line(event)
     notice = event.notice
     family = _family_lines(event)
+    grouped = _group_words(event, since, seen)
+    if grouped is not None:
+        return grouped
     if notice is Notice.DOWN:
         fell = event.detail.get("children_down")
         total = event.detail.get("children")
@@ -197,6 +200,40 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
     if notice is Notice.CLOCK_JUMPED:
         return _clock_words(event, node, since)
     return f"{node} is back", f"Watcher **{node}** is heard from again and votes again."
+
+
+def _group_words(event: Event, since: str, seen: str) -> tuple[str, str] | None:
+    """A page that tells of a whole tag group: the tag, how many, the list."""
+    tag = event.detail.get("group")
+    members = event.detail.get("group_members")
+    size = event.detail.get("group_size")
+    if not isinstance(tag, str) or not isinstance(members, list) or not isinstance(size, int):
+        return None
+    if not members:
+        return None
+    names = "".join(f"- {_escape(str(m))}\n" for m in members)
+    if event.notice is Notice.PARTIAL_LASTING:
+        return (
+            f"{tag}: {len(members)} of {size} targets down from one side only",
+            f"**{len(members)} of {size}** targets tagged **{_escape(tag)}** have been seen "
+            f"down from one side only, the first since {since}. The other side sees them "
+            f"up, so nobody was paged: likely a network path.\n\n{names}\n{seen}",
+        )
+    if event.notice is Notice.DOWN:
+        return (
+            f"{tag}: {len(members)} of {size} targets DOWN",
+            f"**{len(members)} of {size}** targets tagged **{_escape(tag)}** went down "
+            f"together, the first since {since} (down longest first):\n\n{names}\n"
+            f"How {_escape(str(members[0]))} was seen:\n\n{seen}",
+        )
+    still = event.detail.get("group_still_down")
+    down = [str(s) for s in still] if isinstance(still, list) else []
+    title = f"{tag}: {len(members)} of {size} targets UP"
+    rest = "All of the group are up again."
+    if down:
+        title += f", {len(down)} still down"
+        rest = f"Still down ({len(down)}): {', '.join(_escape(d) for d in down)}."
+    return title, f"Back up together, since {since}:\n\n{names}\n{rest}"
 
 
 def _family_lines(event: Event) -> str:

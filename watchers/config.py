@@ -215,8 +215,11 @@ class NtfySection(Strict):
     )
     escalation_topic: Topic | None = None
     # A page of a target with a parent or children waits this long for the
-    # rest of its family, so one page tells of a host and what fell with it.
+    # rest of its family, so one page tells of a host and what fell with it;
+    # a tagged target's for the rest of its tag: this many of one tag down
+    # (or back) together are one message.
     group_window_s: float = Field(default=default_float("ntfy.group_window_s"), gt=0, le=600)
+    group_min_targets: int = Field(default=default_int("ntfy.group_min_targets"), ge=2, le=100_000)
     # The Acknowledge and Silence 1 h buttons of a page (shown when
     # [node] public_url is set) work this long after the post.
     buttons_expire_after_s: float = Field(default=86_400, ge=60, le=30 * 86_400)

@@ -78,6 +78,7 @@ class Jobs:
         interval = target.interval_s or node.config.defaults.interval_s
         node.core.check_every(target.id, round(interval * 1000))
         node.core.set_parent(target.id, target.parent)
+        node.core.set_tags(target.id, target.tags)
         now = now_ms / 1000
         turn = node.core.nodes.index(node.name), len(node.core.nodes)
         first = now + (check_slot(target.id, interval, *turn) - now) % interval

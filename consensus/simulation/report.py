@@ -38,6 +38,8 @@ from consensus.settings import Settings
 from consensus.simulation.runner import CHECK_INTERVAL_MS, Post, Record
 from consensus.simulation.scenario import (
     Crash,
+    HostOutage,
+    HostPath,
     Isolation,
     NtfyCut,
     Outage,
@@ -94,24 +96,29 @@ class _Truth:
         self.outages = list(scenario.outages)
         # Whole families in trouble (a host down for all, or out of one
         # node's reach): the scenario's own windows, and each member outage's.
-        self.family = {t for f in scenario.families for t in f.members}
-        self.episodes: list[Window] = [*scenario.host_outages, *scenario.host_paths]
+        self.family_of = {t: f.name for f in scenario.families for t in f.members}
+        self.episodes: list[HostOutage | HostPath] = [
+            *scenario.host_outages,
+            *scenario.host_paths,
+        ]
         self.host_of = {
             i: h
             for i, o in enumerate(self.outages)
             for h, host in enumerate(scenario.host_outages)
-            if o.target in self.family and (o.start_ms, o.end_ms) == (host.start_ms, host.end_ms)
+            if self.family_of.get(o.target) == host.family
+            and (o.start_ms, o.end_ms) == (host.start_ms, host.end_ms)
         }
 
     def episode(self, event: Event, at_ms: int) -> tuple[str, int] | None:
         """Which family episode a family member's event tells of, and which
         way: trouble (DOWN, a note) or back (UP)."""
-        if event.subject not in self.family:
+        family = self.family_of.get(event.subject)
+        if family is None:
             return None
         way = "back" if event.notice is Notice.UP else "trouble"
         slack_ms = UP_SLACK_MS if way == "back" else DOWN_SLACK_MS
         for index, window in enumerate(self.episodes):
-            if window.start_ms <= at_ms <= window.end_ms + slack_ms:
+            if window.family == family and window.start_ms <= at_ms <= window.end_ms + slack_ms:
                 return way, index
         return None
 
@@ -246,9 +253,13 @@ class _Truth:
                 index = self.outage_of(post.event, at_ms, ends=False)
                 if index is not None:
                     paged.setdefault(index, at_ms)
+        # A family's recovery told once tells of every member in it.
+        back = {index for _, way, index in self.family_posts() if way == "back"}
         missed = 0
         for index, down_ms in paged.items():
             target = self.outages[index].target
+            if self.host_of.get(index) in back:
+                continue
             recovered = any(
                 post.event.subject == target
                 and post.event.notice
@@ -641,6 +652,7 @@ def group_figures(truth: _Truth) -> dict[str, Any]:
             )
         ),
         "group_outages_judged": len(judged),
+        "group_outages_judged_by": dict(Counter(outages[i].family for i in judged)),
     }
 
 

@@ -178,6 +178,10 @@ class Simulation:
         epoch = node.epoch
         node.due.clear()
         for family in self.scenario.families:
+            if family.tag is not None:
+                for member in family.members:
+                    node.core.set_tags(member, (family.tag,))
+                continue
             for child in family.children:
                 node.core.set_parent(child, family.parent)
         for target in self.scenario.targets:

@@ -36,6 +36,10 @@ class Fault(StrEnum):
     HOST = "host"
     # One node loses its path to a host and everything on it.
     HOST_PATH = "host_path"
+    # A rack falls with every target tagged with it (a tag group, no parent).
+    RACK = "rack"
+    # One node loses its path to a rack.
+    RACK_PATH = "rack_path"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,19 +115,28 @@ class Stall(Window):
 
 @dataclass(frozen=True, slots=True)
 class Family:
+    """Targets that fall together: a parent and the children that name it
+    (``tag`` None), or targets that only share a tag (then ``parent`` is
+    just the first of them)."""
+
     parent: str
     children: tuple[str, ...]
+    tag: str | None = None
 
     @property
     def members(self) -> tuple[str, ...]:
         return (self.parent, *self.children)
+
+    @property
+    def name(self) -> str:
+        return self.tag or self.parent
 
 
 @dataclass(frozen=True, slots=True)
 class HostOutage(Window):
     """A whole family down at once, for every node."""
 
-    parent: str
+    family: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +144,7 @@ class HostPath(Window):
     """A whole family out of one node's reach; the others see it up."""
 
     node: str
-    parent: str
+    family: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,30 +361,41 @@ class _Draw:
 
 
 FAMILY_SIZE = 4  # children of the one host a run with host faults has
+# Targets of the one rack (a tag group, no parent): one more than the
+# least that groups, so a group forms even with one of them flapping out.
+RACK_SIZE = 7
 
 
 def _families(
     seed: int, days: float, nodes: tuple[str, ...], enabled: frozenset[Fault]
-) -> tuple[Family, list[HostOutage], list[HostPath]]:
-    """One host and the targets on it; its outages and one-sided paths,
-    apart in time, from a stream of their own."""
-    family = Family("host0", tuple(f"host0-s{i}" for i in range(FAMILY_SIZE)))
-    draw = _Draw(seed ^ 0x2121, days, nodes, family.members)
+) -> tuple[tuple[Family, ...], list[HostOutage], list[HostPath]]:
+    """One host and the targets on it, and one rack of tagged targets;
+    their outages and one-sided paths, apart in time for each, from a
+    stream of their own."""
+    host = Family("host0", tuple(f"host0-s{i}" for i in range(FAMILY_SIZE)))
+    rack = Family("rack0-s0", tuple(f"rack0-s{i}" for i in range(1, RACK_SIZE)), tag="rack0")
+    # The rack's from a stream of its own: the host's stay what they were.
+    kinds = [
+        (host, _Draw(seed ^ 0x2121, days, nodes, host.members), Fault.HOST, Fault.HOST_PATH),
+        (rack, _Draw(seed ^ 0x2222, days, nodes, rack.members), Fault.RACK, Fault.RACK_PATH),
+    ]
+    families = tuple(f for f, _, down, path in kinds if enabled & {down, path})
     outages: list[HostOutage] = []
     paths: list[HostPath] = []
-    for _ in draw.count(2.0) if Fault.HOST in enabled else ():
-        length = draw.length(3 * MINUTE_MS, 40 * MINUTE_MS)
-        start = draw.when(length)
-        if draw.calendar.free(family.parent, start, start + length):
-            draw.calendar.book(family.parent, Window(start, start + length))
-            outages.append(HostOutage(start, start + length, family.parent))
-    for _ in draw.count(2.0) if Fault.HOST_PATH in enabled else ():
-        length = draw.length(3 * MINUTE_MS, 30 * MINUTE_MS)
-        start = draw.when(length)
-        if draw.calendar.free(family.parent, start, start + length):
-            draw.calendar.book(family.parent, Window(start, start + length))
-            paths.append(HostPath(start, start + length, draw.rng.choice(nodes), family.parent))
-    return family, outages, paths
+    for family, fate, down, path in kinds:
+        for _ in fate.count(2.0) if down in enabled else ():
+            length = fate.length(3 * MINUTE_MS, 40 * MINUTE_MS)
+            start = fate.when(length)
+            if fate.calendar.free(family.name, start, start + length):
+                fate.calendar.book(family.name, Window(start, start + length))
+                outages.append(HostOutage(start, start + length, family.name))
+        for _ in fate.count(2.0) if path in enabled else ():
+            length = fate.length(3 * MINUTE_MS, 30 * MINUTE_MS)
+            start = fate.when(length)
+            if fate.calendar.free(family.name, start, start + length):
+                fate.calendar.book(family.name, Window(start, start + length))
+                paths.append(HostPath(start, start + length, fate.rng.choice(nodes), family.name))
+    return families, outages, paths
 
 
 def generate(
@@ -402,17 +426,17 @@ def generate(
     families: tuple[Family, ...] = ()
     host_outages: list[HostOutage] = []
     host_paths: list[HostPath] = []
-    if enabled & {Fault.HOST, Fault.HOST_PATH}:
-        family, host_outages, host_paths = _families(seed, days, nodes, enabled)
-        families = (family,)
-        targets = (*targets, *family.members)
+    if enabled & {Fault.HOST, Fault.HOST_PATH, Fault.RACK, Fault.RACK_PATH}:
+        families, host_outages, host_paths = _families(seed, days, nodes, enabled)
+        members = {f.name: f.members for f in families}
+        targets = (*targets, *(t for f in families for t in f.members))
         outages = sorted(
             [*outages, *(Outage(h.start_ms, h.end_ms, t) for h in host_outages
-                         for t in family.members)],
+                         for t in members[h.family])],
             key=lambda o: (o.start_ms, o.target),
         )  # fmt: skip
         paths = [*paths, *(PathFailure(h.start_ms, h.end_ms, h.node, t) for h in host_paths
-                           for t in family.members)]  # fmt: skip
+                           for t in members[h.family])]  # fmt: skip
     return Scenario(
         nodes=nodes,
         targets=targets,

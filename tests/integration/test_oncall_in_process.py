@@ -162,19 +162,37 @@ def test_escalation_posts_once_after_the_delay_and_never_after_an_acknowledgemen
     run_pair(tmp_path, world, work, up=("blog", "shop"))
 
 
+async def fall_and_rise(pair: Pair, switch: Switch, fell: list[str], settle_s: int = 120) -> None:
+    """Switch the targets off until both nodes agree they are down and a
+    page went out, then on until both agree they are up and a second
+    page went out; then settle_s more, for anything held to go out."""
+    switch.down = True
+    await pair.run_until(lambda: all(pair.both(t, "DOWN")() for t in fell),
+                         f"both agree {fell} are down", 180)  # fmt: skip
+    await pair.run_until(lambda: bool(pair.titles()), "the first page", 180)
+    switch.down = False
+    await pair.run_until(lambda: all(pair.both(t, "UP")() for t in fell),
+                         "all back up", 180)  # fmt: skip
+    await pair.run_until(lambda: len(pair.titles()) >= 2, "the recovery's page", 180)
+    await pair.advance(settle_s)
+
+
 # Real processes run 30 (test_family.py); here a few show the rules.
 CHILDREN = 6
 
 
 def family(port: int, lonely_port: int, children: int = CHILDREN) -> str:
     """A host, the sites on it, and one more site on it served apart."""
-    parts = [f'[[targets]]\nid = "host"\nkind = "http"\nurl = "http://127.0.0.1:{port}/host"\n']
-    parts += [f'[[targets]]\nid = "site{i:02d}"\nkind = "http"\n'
-              f'url = "http://127.0.0.1:{port}/?{i}"\nparent = "host"\n'
-              for i in range(children)]  # fmt: skip
-    parts.append(f'[[targets]]\nid = "lonely"\nkind = "http"\n'
-                 f'url = "http://127.0.0.1:{lonely_port}/"\nparent = "host"\n')  # fmt: skip
-    return "\n".join(parts)
+    on_host = 'parent = "host"\n'
+    sites = [http_target(f"site{i:02d}", port, f"?{i}", on_host) for i in range(children)]
+    lonely = http_target("lonely", lonely_port, "", on_host)
+    return "\n".join([http_target("host", port, "host"), *sites, lonely])
+
+
+def http_target(id_: str, port: int, path: str, more: str = "") -> str:
+    return (
+        f'[[targets]]\nid = "{id_}"\nkind = "http"\nurl = "http://127.0.0.1:{port}/{path}"\n{more}'
+    )
 
 
 def test_a_host_and_its_sites_falling_together_page_once_and_a_site_alone_pages_itself(
@@ -185,15 +203,8 @@ def test_a_host_and_its_sites_falling_together_page_once_and_a_site_alone_pages_
     sites = [f"site{i:02d}" for i in range(CHILDREN)]
 
     async def work(pair: Pair) -> None:
-        switch.down = True  # the host and every site on it fail together
-        await pair.run_until(lambda: all(pair.both(t, "DOWN")() for t in ["host", *sites]),
-                             "both agree the host and its sites are down", 180)  # fmt: skip
-        await pair.run_until(lambda: bool(pair.titles()), "the host's page", 120)
-        switch.down = False
-        await pair.run_until(lambda: all(pair.both(t, "UP")() for t in ["host", *sites]),
-                             "all back up", 180)  # fmt: skip
-        await pair.run_until(lambda: len(pair.titles()) >= 2, "the host's recovery", 120)
-        await pair.advance(120)
+        # The host and every site on it fail together.
+        await fall_and_rise(pair, switch, ["host", *sites])
         down, up = pair.inbox.all()
         assert down["title"] == f"host is DOWN with {CHILDREN} of {CHILDREN + 1} targets on it"
         assert (
@@ -217,3 +228,50 @@ def test_a_host_and_its_sites_falling_together_page_once_and_a_site_alone_pages_
 
     world = World(family(port, lonely_port), public_urls=True)
     run_pair(tmp_path, world, work, up=("host", *sites, "lonely"))
+
+
+RACK = 7  # targets of one tag on the switched server: more than the least (6)
+
+
+def rack(port: int, lonely_port: int) -> str:
+    """Seven sites tagged rack3 on one server, and one more with the tag
+    on a server of its own: no parent anywhere."""
+    racked = [http_target(f"web{i}", port, f"?{i}", 'tags = ["rack3", "web"]\n')
+              for i in range(RACK)]  # fmt: skip
+    return "\n".join([*racked, http_target("solo", lonely_port, "", 'tags = ["rack3"]\n')])
+
+
+def test_a_rack_of_tagged_sites_falling_together_is_one_message_each_way(
+    tmp_path: Path, site: tuple[Switch, int], lonely: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    alone, lonely_port = lonely
+    fell = [f"web{i}" for i in range(RACK)]
+
+    async def work(pair: Pair) -> None:
+        # The seven sites the test switched off; then long enough for any
+        # page held for the group to have gone out alone.
+        await fall_and_rise(pair, switch, fell, settle_s=300)
+        down, up = pair.inbox.all()
+        # Either tag could name the group (both hold the seven): the first.
+        assert down["title"] == "rack3: 7 of 8 targets DOWN"
+        listed = [line[2:] for line in down["message"].splitlines() if line.startswith("- web")]
+        assert sorted(listed) == fell
+        assert [a["label"] for a in down["actions"]][:1] == ["Acknowledge"]
+        assert up["title"] == "rack3: 7 of 7 targets UP"
+        assert "All of the group are up again." in up["message"]
+        # Each site's outage is recorded on both nodes all the same.
+        for name in NAMES:
+            for target in fell:
+                moves = [e.value for e in pair.nodes[name].core.log.items(f"move/{target}/")]
+                assert any(isinstance(m, dict) and m.get("state") == "DOWN" for m in moves)
+
+        alone.down = True  # one of the tag alone: its own page, no group
+        await pair.run_until(lambda: "solo is DOWN" in pair.titles(), "solo's own page", 180)
+        alone.down = False
+        await pair.run_until(lambda: "solo is UP" in pair.titles(), "solo's recovery", 180)
+        await pair.advance(60)
+        assert pair.titles()[2:] == ["solo is DOWN", "solo is UP"]
+
+    world = World(rack(port, lonely_port), public_urls=True)
+    run_pair(tmp_path, world, work, up=(*fell, "solo"))

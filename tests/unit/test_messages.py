@@ -264,3 +264,25 @@ def test_ntfy_accepts_everything_the_notifier_builds(
     parsed = read_json_publish(body)  # raises what ntfy would refuse
     assert parsed["priority"] == built["priority"] and parsed["sequence_id"] == ID
     assert len(parsed["message"].encode()) <= MAX_MESSAGE_BYTES
+
+
+def test_a_tag_groups_pages_name_the_tag_and_list_its_members() -> None:
+    down = event(Notice.DOWN, detail={"group": "rack3", "group_size": 8,
+                                      "group_members": ["blog", "shop", "wiki"]})  # fmt: skip
+    built = build(down, SUBJECT, STYLE)
+    assert built["title"] == "rack3: 3 of 8 targets DOWN"
+    assert built["message"].startswith(
+        "**3 of 8** targets tagged **rack3** went down together, the first since "
+        "2026-11-18 11:06 UTC (down longest first):\n\n- blog\n- shop\n- wiki\n\n"
+    )
+    assert SEEN_DOWN in built["message"]
+    up = event(Notice.UP, state="UP", previous="DOWN",
+               detail={"group": "rack3", "group_size": 3, "group_members": ["blog", "shop"],
+                       "group_still_down": ["wiki"]})  # fmt: skip
+    built = build(up, SUBJECT, STYLE)
+    assert built["title"] == "rack3: 2 of 3 targets UP, 1 still down"
+    assert built["message"].endswith("- blog\n- shop\n\nStill down (1): wiki.")
+    # A member's name is shown as written, never read as markdown.
+    odd = event(Notice.DOWN, detail={"group": "r", "group_size": 6,
+                                     "group_members": ["[x](http://evil)"]})  # fmt: skip
+    assert "- \\[x\\](http://evil)\n" in build(odd, SUBJECT, STYLE)["message"]
