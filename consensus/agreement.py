@@ -50,6 +50,8 @@ class Notice(StrEnum):
     TLS_EXPIRING = "TLS_EXPIRING"
     # A DOWN nobody acknowledged in time, posted once more to the escalation topic.
     ESCALATED = "ESCALATED"
+    # Once a week, per topic: the week's uptime, outages and the pair's health.
+    WEEKLY_REPORT = "WEEKLY_REPORT"
 
 
 S = AgreedState

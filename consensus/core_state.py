@@ -34,6 +34,7 @@ from consensus.lww import Entry, JsonValue, LwwMap, VersionVector
 from consensus.order import EventOrder
 from consensus.peers import PeerRecord
 from consensus.reference import TimeReference
+from consensus.reports import next_due_ms
 from consensus.settings import Settings
 from consensus.verdict import Verdict, VerdictState
 
@@ -132,6 +133,7 @@ class CoreState:
         # acknowledged: dropped once looked at, so each outage is looked at once.
         self._escalate: dict[str, int] = {}
         self._init_relations()
+        self._init_reports(now_ms)
         # (node, target) of every view marked stale: what a canary pass
         # has to look at again, without reading every view.
         self._stale_pairs: set[tuple[str, str]] = set()
@@ -182,6 +184,13 @@ class CoreState:
         self.parents: dict[str, str] = {}
         self.tags: dict[str, tuple[str, ...]] = {}
         self._family_since: dict[str, int] = {}
+
+    def _init_reports(self, now_ms: int) -> None:
+        # The topics a weekly report goes to (from the shell), and when the
+        # next is due: never one for a week that ended before we started.
+        self.report_topics: tuple[str, ...] = ()
+        at = self.settings.weekly_report_at_ms
+        self._next_report_ms = None if at is None else next_due_ms(now_ms, at)
 
     def is_live(self, peer: str, now_ms: int) -> bool:
         return now_ms - self.heard.get(peer, now_ms) <= self.settings.peer_timeout_ms
@@ -282,6 +291,15 @@ class CoreState:
     def event(self, event_id_: str) -> Event | None:
         entry = self.log.get(keys.event(event_id_))
         return None if entry is None else Event.from_value(event_id_, entry.value)
+
+    def node_events(self) -> list[Event]:
+        """The events about nodes (cut off, lost, back, clock) the log holds."""
+        found = []
+        for entry in self.log.items(keys.EVENT):
+            subject = entry.value.get("subject") if isinstance(entry.value, dict) else None
+            if isinstance(subject, str) and keys.subject_node(subject) is not None:
+                found.append(Event.from_value(entry.key[len(keys.EVENT) :], entry.value))
+        return found
 
     def sent_by(self, event_id_: str) -> str | None:
         """The node that posted the event, as the log says; None while unsent."""

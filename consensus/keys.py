@@ -29,6 +29,8 @@ ACK = "ack/"
 AUDIT = "audit/"
 ADMIN_PREFIXES = (TARGET, MAINTENANCE, SILENCE, ACK, AUDIT)
 NODE_SUBJECT = "node:"
+# The subject of a weekly report's event: the topic it goes to.
+REPORT_SUBJECT = "report:"
 
 # Every prefix a node writes, once each (target/ is an admin prefix): an
 # entry under any other is refused.
@@ -94,6 +96,15 @@ def subject_node(subject: str) -> str | None:
     """The node an event's subject names, when the event is about a node
     (its network, its clock) rather than a target."""
     return subject.removeprefix(NODE_SUBJECT) if subject.startswith(NODE_SUBJECT) else None
+
+
+def report_subject(topic: str) -> str:
+    return f"{REPORT_SUBJECT}{topic}"
+
+
+def subject_report(subject: str) -> str | None:
+    """The topic a weekly report's subject names; None for anything else."""
+    return subject.removeprefix(REPORT_SUBJECT) if subject.startswith(REPORT_SUBJECT) else None
 
 
 def owner(key: str) -> str | None:

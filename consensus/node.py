@@ -13,7 +13,7 @@ hands in and the tick.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consensus import keys
@@ -46,6 +46,7 @@ from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
 from consensus.lww import DeltaPage, Entry, JsonValue
 from consensus.peers import NodeState, grace_ms
+from consensus.reports import next_due_ms, report_events
 from consensus.settings import DAY_MS, LOG_WARN_FRACTION
 from consensus.verdict import Verdict
 
@@ -71,6 +72,8 @@ class NodeCore(Agreeing):
                     due.append(began + self.settings.partial_note_after_ms)
             due += self._down.values()
             due += self._escalate.values()
+            if self._next_report_ms is not None and self.report_topics:
+                due.append(self._next_report_ms)
         if self.canaries_ok:
             for peer in self.peers:
                 record = self.peer_record(peer)
@@ -471,6 +474,27 @@ class NodeCore(Agreeing):
         )
         return Step(to_commit=[entry, record], commands=[Push((entry, record))])
 
+    def set_report_topics(self, topics: Iterable[str]) -> None:
+        """The shell says which topics get a weekly report."""
+        self.report_topics = tuple(sorted(set(topics)))
+
+    def _weekly_reports(self, now_ms: int) -> Step:
+        """The week's reports, once each, when due; a voter decides them."""
+        at = self.settings.weekly_report_at_ms
+        due = self._next_report_ms
+        if at is None or due is None or not self.report_topics or now_ms < due:
+            return Step()
+        if self.node not in self._voters:
+            return Step()  # the other node reports, or we do once we vote again
+        self._next_report_ms = next_due_ms(now_ms, at)
+        step = Step()
+        if now_ms - due > DAY_MS:
+            return step  # stopped over it: a report a day late tells little
+        for event in report_events(self.report_topics, due, tuple(sorted(self._voters))):
+            if self.log.get(keys.event(event.id)) is None:
+                step.extend(self._announce(event, now_ms))
+        return step
+
     @telling
     def tick(self, now_ms: int) -> Step:
         """Time passed: heartbeats, peers, timed notes, dispatch deadlines."""
@@ -498,6 +522,7 @@ class NodeCore(Agreeing):
         step.extend(self._partial_notes(now_ms))
         step.extend(self._reminders(now_ms))
         step.extend(self._escalations(now_ms))
+        step.extend(self._weekly_reports(now_ms))
         step.extend(self._dispatch_deadlines(now_ms))
         step.commands.extend(self._log_nearly_full())
         if now_ms >= self._next_gc_ms:

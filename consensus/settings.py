@@ -230,11 +230,16 @@ class Settings:
     # One notice when a certificate has this many days left or fewer, once
     # per threshold (the lowest one crossed).
     tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)  # TUNABLES' default, checked by a test
+    # When the weekly report is due, in ms after Monday 00:00 UTC; None: never.
+    weekly_report_at_ms: int | None = None
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("remind_down_every_ms", "escalate_after_ms"):
+            if f.name == "weekly_report_at_ms":
+                if value is not None and not 0 <= value < 7 * DAY_MS:
+                    raise ValueError(f"{f.name}: expected a time within the week, got {value}")
+            elif f.name in ("remind_down_every_ms", "escalate_after_ms"):
                 if value < 0:
                     raise ValueError(f"{f.name}: expected 0 (off) or more, got {value}")
             elif f.name == "tls_expiry_days":

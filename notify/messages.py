@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
 from consensus.keys import subject_node
+from consensus.lww import JsonValue
 
 # ntfy turns a message of 4,096 bytes or more into an attachment, or refuses
 # it; stay well under.
@@ -35,6 +36,7 @@ DEFAULT_PRIORITY: dict[Notice, int] = {
     Notice.STILL_DOWN: 4,
     Notice.TLS_EXPIRING: 3,
     Notice.ESCALATED: 5,
+    Notice.WEEKLY_REPORT: 2,
 }
 # Old news gathered into one message wakes nobody.
 SUMMARY_PRIORITY = 3
@@ -53,6 +55,7 @@ TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.STILL_DOWN: ("rotating_light", "repeat"),
     Notice.TLS_EXPIRING: ("lock", "warning"),
     Notice.ESCALATED: ("rotating_light", "sos"),
+    Notice.WEEKLY_REPORT: ("bar_chart",),
 }
 
 
@@ -175,6 +178,8 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
         )
     if notice is Notice.TLS_EXPIRING:
         return _tls_words(event, label)
+    if notice is Notice.WEEKLY_REPORT:
+        return _report_words(event)
     node = subject_node(event.subject) or event.subject
     if notice is Notice.NODE_ISOLATED:
         return (
@@ -234,6 +239,57 @@ def _group_words(event: Event, since: str, seen: str) -> tuple[str, str] | None:
         title += f", {len(down)} still down"
         rest = f"Still down ({len(down)}): {', '.join(_escape(d) for d in down)}."
     return title, f"Back up together, since {since}:\n\n{names}\n{rest}"
+
+
+def _report_words(event: Event) -> tuple[str, str]:
+    """The week in a few lines: uptime, per tag, the worst, the watchers."""
+    d = event.detail
+    start, end = d.get("week_start_ms"), d.get("week_end_ms")
+    start_ms = start if isinstance(start, int) else None
+    end_ms = end if isinstance(end, int) else None
+    week = f"{_when(start_ms)[:10]} to {_when(end_ms)[:10]}"
+    up = _percent(d.get("uptime_pct"))
+    outages = d.get("outages")
+    down_s = d.get("down_s")
+    down = _duration(0, down_s * 1000) if isinstance(down_s, int) and down_s else None
+    title = f"Weekly report: {up} up, {outages} outage{'' if outages == 1 else 's'}"
+    lines = [
+        f"Week of {week} (UTC), {d.get('targets')} targets: **{up}** up, {outages} "
+        f"outage{'' if outages == 1 else 's'}" + (f", {down} down in all." if down else "."),
+    ]
+    by_tag = _dicts(d.get("by_tag"))
+    if by_tag:
+        lines.append("\nUptime by tag:")
+        lines += [f"- {_escape(str(t.get('tag')))} ({t.get('targets')}): "
+                  f"{_percent(t.get('uptime_pct'))}" for t in by_tag]  # fmt: skip
+    worst = _dicts(d.get("worst"))
+    if worst:
+        lines.append("\nThe worst:")
+        for w in worst:
+            lost = w.get("down_s")
+            lasted = _duration(0, lost * 1000) if isinstance(lost, int) else None
+            lines.append(f"- {_escape(str(w.get('target')))}: {_percent(w.get('uptime_pct'))}"
+                         + (f", {lasted} down" if lasted else ""))  # fmt: skip
+    pair = d.get("pair")
+    lines.append("\nThe watchers:")
+    if isinstance(pair, dict) and pair:
+        for node, health in sorted(pair.items()):
+            times = health.get("times") if isinstance(health, dict) else None
+            cut = health.get("cut_off_s") if isinstance(health, dict) else None
+            lasted = _duration(0, cut * 1000) if isinstance(cut, int) and cut else None
+            lines.append(f"- {_escape(node)}: cut off {times} time{'' if times == 1 else 's'}"
+                         + (f", {lasted} in all" if lasted else ""))  # fmt: skip
+    else:
+        lines.append("- both watched all week, never cut off.")
+    return title, "\n".join(lines)
+
+
+def _percent(value: object) -> str:
+    return f"{value:.3f} %" if isinstance(value, float | int) else "unknown"
+
+
+def _dicts(value: object) -> list[dict[str, JsonValue]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _family_lines(event: Event) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,6 +28,7 @@ from consensus.settings import (
 from notify.courier import Routing
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.publisher import Server
+from watchers import weekly
 from watchers.config_problems import describe_problem
 from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
@@ -194,6 +196,7 @@ NoticeName = Literal[
     "still_down",
     "tls_expiring",
     "escalated",
+    "weekly_report",
 ]
 
 
@@ -220,6 +223,9 @@ class NtfySection(Strict):
     # (or back) together are one message.
     group_window_s: float = Field(default=default_float("ntfy.group_window_s"), gt=0, le=600)
     group_min_targets: int = Field(default=default_int("ntfy.group_min_targets"), ge=2, le=100_000)
+    # Once a week at this UTC time ("mon 08:00"), one report per topic: the
+    # week's uptime per tag, the worst targets, outages, the pair's health.
+    weekly_report: str | None = None
     # The Acknowledge and Silence 1 h buttons of a page (shown when
     # [node] public_url is set) work this long after the post.
     buttons_expire_after_s: float = Field(default=86_400, ge=60, le=30 * 86_400)
@@ -235,6 +241,13 @@ class NtfySection(Strict):
     username: str | None = Field(default=None, min_length=1, max_length=64)
     password_file: Path | None = None
     password_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+
+    @field_validator("weekly_report")
+    @classmethod
+    def _a_time_in_the_week(cls, value: str | None) -> str | None:
+        if value is not None:
+            weekly.when(value)
+        return value
 
     @model_validator(mode="after")
     def _one_way_in(self) -> NtfySection:
@@ -316,7 +329,11 @@ class Config(Strict):
             found = getattr(self, section)
             if found is not None:
                 values[tunable.key] = getattr(found, key)
-        return configured(values, round(self.sync.interval_s * 1000))
+        settings = configured(values, round(self.sync.interval_s * 1000))
+        report = None if self.ntfy is None else self.ntfy.weekly_report
+        if report is None:
+            return settings
+        return replace(settings, weekly_report_at_ms=weekly.when(report))
 
     def routing(
         self, login: NtfyLogin, subject_for: Callable[[Event], Subject], now_ms: Callable[[], int]

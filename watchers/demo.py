@@ -57,6 +57,12 @@ def serve_target(behaviour: Behaviour, started: float) -> ThreadingHTTPServer:
         def log_message(self, *_args: object) -> None:
             pass
 
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            # A target in a world on a clock of its own (a test's) tells
+            # that clock's time in its Date header, as a real one tells ours.
+            wall = getattr(behaviour, "wall", None)
+            return super().date_time_string(wall() if wall is not None else timestamp)
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

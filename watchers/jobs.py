@@ -57,6 +57,7 @@ class Jobs:
         now = node.clock.now_ms() / 1000
         for target in node.targets.values():
             self.watch(target)
+        node.core.set_report_topics(node.outbox.report_topics())
         node.schedule.every("canaries", self.canaries, CANARY_INTERVAL_S)
         node.schedule.every("sync", node.sync.sync_all, node.config.sync.interval_s, now)
         await self.maintenance()

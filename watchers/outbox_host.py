@@ -4,14 +4,17 @@ who posts what from the core, and what a notification says of a target."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from consensus import keys
 from consensus.agreement import Notice
+from consensus.commands import Publish, Step
 from consensus.events import Event
 from notify.buttons import Buttons
 from notify.courier import Routing
 from notify.messages import Subject
+from watchers import weekly
 from watchers.config import NtfyLogin
 from watchers.storage import OutboxRow
 
@@ -77,6 +80,9 @@ class OutboxHost:
         node = keys.subject_node(event.subject)
         if node is not None:
             return Subject(node)
+        report_topic = keys.subject_report(event.subject)
+        if report_topic is not None:
+            return Subject("weekly report", None, report_topic)
         config = self.node.config
         target = self.node.targets.get(event.subject)
         label = target.label if target is not None else event.subject
@@ -90,3 +96,37 @@ class OutboxHost:
         if event.notice is Notice.ESCALATED and config.ntfy is not None:
             topic = config.ntfy.escalation_topic or topic
         return Subject(label, page, topic)
+
+    # -- the weekly report ---------------------------------------------------
+
+    def report_topics(self) -> list[str]:
+        """The topics that get a weekly report: every topic a target's
+        notifications go to, when the report is on."""
+        ntfy = self.node.config.ntfy
+        if ntfy is None or ntfy.weekly_report is None:
+            return []
+        return sorted(self._by_topic())
+
+    def _by_topic(self) -> dict[str, list[str]]:
+        ntfy = self.node.config.ntfy
+        assert ntfy is not None
+        targets = {t.id: (t.topic, t.tags) for t in self.node.targets.values()}
+        return weekly.topics_of(targets, ntfy.tag_topics, ntfy.topic)
+
+    async def queued(self, step: Step) -> list[Event]:
+        """The events a step hands to the outbox, as they go in."""
+        return [await self.with_report(c.event) for c in step.commands if isinstance(c, Publish)]
+
+    async def with_report(self, event: Event) -> Event:
+        """A weekly report's event as it goes into the outbox: what its week
+        was for its topic's targets, from the agreed history."""
+        topic = keys.subject_report(event.subject)
+        start, end = event.detail.get("week_start_ms"), event.detail.get("week_end_ms")
+        if topic is None or not isinstance(start, int) or not isinstance(end, int):
+            return event
+        node = self.node
+        ids = self._by_topic().get(topic, []) if node.config.ntfy is not None else []
+        history = await node.intervals_since(start)
+        watched = [weekly.Watched(i, node.targets[i].tags, history.get(i, [])) for i in ids]
+        found = weekly.report(watched, node.core.node_events(), start, end)
+        return replace(event, detail={**event.detail, **found})

@@ -263,6 +263,7 @@ class Node:
                 await self.apply(self.core.add_target(target_id, self.clock.now_ms()))
             if self.schedule.running:
                 self.jobs.watch(target)
+        self.core.set_report_topics(self.outbox.report_topics())
         return new
 
     async def close(self) -> None:
@@ -325,7 +326,7 @@ class Node:
     async def apply(self, step: Step, checks: list[CheckRow] | None = None) -> None:
         """Commit the step with what it caused, then carry out its commands."""
         now = self.clock.now_ms()
-        publishes = [c.event for c in step.commands if isinstance(c, Publish)]
+        publishes = await self.outbox.queued(step)
         outbox = [
             (e.id, e.subject, e.notice.value, wire.json_text(e.to_value()), now) for e in publishes
         ]

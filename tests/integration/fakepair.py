@@ -20,7 +20,7 @@ import inspect
 import itertools
 import time
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ import httpx
 
 from notify.inbox import Inbox
 from notify.inbox import app_for as inbox_app
+from tests.integration.notify_world import Switch
 from watchers.config import parse_config
 from watchers.runtime import Node, Seams
 from watchers.schedule import ClockSchedule
@@ -57,6 +58,10 @@ class FakeTime:
 
     def clock(self) -> FakeClock:
         return FakeClock(self)
+
+    def wall_s(self) -> float:
+        """The true time of this world, as its targets' Date headers tell it."""
+        return self.wall0 + self.mono
 
     async def sleep_until(self, due: float) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -360,11 +365,15 @@ async def pair_in_process(root: Path, world: World) -> AsyncIterator[Pair]:
 
 
 def run_pair(root: Path, world: World, work: Callable[[Pair], Awaitable[None]],
-             up: tuple[str, ...] = ("blog",)) -> None:  # fmt: skip
-    """Open the pair, wait until both see each of up UP, run work, close."""
+             up: tuple[str, ...] = ("blog",), sites: Sequence[Switch] = ()) -> None:  # fmt: skip
+    """Open the pair, wait until both see each of up UP, run work, close.
+    The target servers of sites tell the pair's time in their Date headers
+    (else the nodes would correct their clocks years back to the machine's)."""
 
     async def go() -> None:
         async with pair_in_process(root, world) as pair:
+            for switch in sites:
+                switch.wall = pair.time.wall_s
             for target in up:
                 await pair.run_until(pair.both(target, "UP"), f"both see {target} up", 60)
             await work(pair)

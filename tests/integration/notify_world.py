@@ -27,6 +27,8 @@ class Switch:
         self.down_for: str | None = None
         self.flapping = False
         self.seen: dict[str, int] = {}
+        # The wall clock its Date header tells (a fake one's): None, the real one.
+        self.wall: Callable[[], float] | None = None
 
     def __call__(self, agent: str, _t: float) -> tuple[int, float]:
         if self.flapping:  # every node sees it alternate, check by check

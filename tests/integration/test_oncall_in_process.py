@@ -6,6 +6,7 @@ were running while the other got none."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.integration.conftest import switched_site
-from tests.integration.fakepair import NAMES, Pair, World, run_pair
+from tests.integration.fakepair import NAMES, START_MS, Pair, World, run_pair
 from tests.integration.notify_world import Switch
 
 TWO_SITES = """
@@ -275,3 +276,54 @@ def test_a_rack_of_tagged_sites_falling_together_is_one_message_each_way(
 
     world = World(rack(port, lonely_port), public_urls=True)
     run_pair(tmp_path, world, work, up=(*fell, "solo"))
+
+
+def test_the_weekly_report_goes_once_to_each_topic_with_the_outage_the_test_made(
+    tmp_path: Path, site: tuple[Switch, int], lonely: tuple[Switch, int]
+) -> None:
+    """The pair's fake clock starts on a Sunday at 17:46:40 UTC; the report
+    is due at 18:30. The shop is switched off for ten minutes before it."""
+    switch, port = site
+    steady, steady_port = lonely
+    targets = (
+        http_target("shop", port, "")
+        + "\n"
+        + http_target("blog", steady_port, "", 'tags = ["web"]\n')
+    )
+    routes = 'weekly_report = "sun 18:30"\ntag_topics = { web = "biphrost-web" }\n'
+
+    async def work(pair: Pair) -> None:
+        await pair.advance(300)
+        switch.down = True
+        went_down = pair.time.wall_s()
+        await pair.run_until(pair.both("shop", "DOWN"), "both agree the shop is down", 120)
+        await pair.advance(600 - (pair.time.wall_s() - went_down))
+        switch.down = False
+        came_back = pair.time.wall_s()
+        await pair.run_until(pair.both("shop", "UP"), "both agree the shop is up", 120)
+        due = START_MS / 1000 + 43 * 60 + 20  # 18:30:00
+        await pair.advance(due - pair.time.wall_s() - 5)
+        assert not [m for m in pair.inbox.all() if m["title"].startswith("Weekly")], "not early"
+        await pair.run_until(
+            lambda: len([m for m in pair.inbox.all() if m["title"].startswith("Weekly")]) >= 2,
+            "both topics' reports", 180,
+        )  # fmt: skip
+        await pair.advance(300)  # a second copy, or a third report, would be out by now
+        reports = {m["topic"]: m for m in pair.inbox.all() if m["title"].startswith("Weekly")}
+        assert len([m for m in pair.inbox.all() if m["title"].startswith("Weekly")]) == 2
+        assert reports.keys() == {"biphrost-status", "biphrost-web"}
+        shop = reports["biphrost-status"]
+        assert shop["title"] == "Weekly report: " + shop["title"].split(": ")[1]
+        (line,) = [x for x in shop["message"].splitlines() if x.startswith("- shop: ")]
+        # Down for what the test switched off (each end within a few checks).
+        lasted = came_back - went_down
+        minutes, seconds = (int(x) for x in re.findall(r"(\d+) min (\d+) s down", line)[0])
+        assert abs(minutes * 60 + seconds - lasted) <= 15, (line, lasted)
+        assert "1 outage" in shop["title"]
+        web = reports["biphrost-web"]
+        assert web["title"] == "Weekly report: 100.000 % up, 0 outages"
+        assert "- web (1): 100.000 %" in web["message"]
+        assert "shop" not in web["message"]
+
+    world = World(targets, routes)
+    run_pair(tmp_path, world, work, up=("shop", "blog"), sites=(switch, steady))

@@ -159,6 +159,19 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "Its checks, sync and timers kept their pace, and the history it stamps is corrected "
         "by its targets' clocks. Check its time sync (chrony, systemd-timesyncd).",
         2, ["alarm_clock", "warning"], click=False)),
+    (event(Notice.WEEKLY_REPORT, subject="report:biphrost-status", state="REPORT", views={},
+           detail={"topic": "biphrost-status", "week_start_ms": AT - 7 * 86_400_000,
+                   "week_end_ms": AT, "targets": 3, "uptime_pct": 99.5, "outages": 2,
+                   "down_s": 5400, "by_tag": [{"tag": "web", "targets": 2, "uptime_pct": 99.25}],
+                   "worst": [{"target": "shop", "uptime_pct": 98.5, "down_s": 3600}],
+                   "pair": {"muninn": {"cut_off_s": 600, "times": 1}}}),
+     Subject("weekly report"), expected(
+        "Weekly report: 99.500 % up, 2 outages",
+        "Week of 2026-11-11 to 2026-11-18 (UTC), 3 targets: **99.500 %** up, 2 outages, "
+        "1 h 30 min down in all.\n\nUptime by tag:\n- web (2): 99.250 %\n\nThe worst:\n"
+        "- shop: 98.500 %, 1 h 0 min down\n\nThe watchers:\n- muninn: cut off 1 time, "
+        "10 min 0 s in all",
+        2, ["bar_chart"], click=False)),
 ]  # fmt: skip
 
 
