@@ -29,6 +29,13 @@ HOLD_MS = 3_600_000
 UNORDERED = frozenset({Notice.TLS_EXPIRING})
 # Notes about a state that a later event of the target makes moot.
 MOOT_WHEN_LATER = frozenset({Notice.PARTIAL_LASTING, Notice.STILL_DOWN})
+# Timed notices whose ids both nodes compute alike (the outage and its
+# round, the week): one decided on both sides is one event, so two of them
+# are never twins. Reminder 3 after reminder 2 from the other node is the
+# next reminder, not the same one.
+NEVER_TWINS = frozenset(
+    {Notice.STILL_DOWN, Notice.ESCALATED, Notice.TLS_EXPIRING, Notice.WEEKLY_REPORT}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,11 @@ class EventOrder:
         if at == 0:
             return None
         other = ordered[at - 1]
-        alike = other.notice is placed.notice and other.decided.node != placed.decided.node
+        alike = (
+            other.notice is placed.notice
+            and placed.notice not in NEVER_TWINS
+            and other.decided.node != placed.decided.node
+        )
         close = placed.decided.wall_ms - other.decided.wall_ms <= HOLD_MS
         return other.event_id if alike and close else None
 

@@ -20,7 +20,7 @@ import inspect
 import itertools
 import time
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ import httpx
 
 from notify.inbox import Inbox
 from notify.inbox import app_for as inbox_app
-from tests.integration.notify_world import Switch
+from tests.integration.notify_world import WORLD_WALL
 from watchers.config import parse_config
 from watchers.runtime import Node, Seams
 from watchers.schedule import ClockSchedule
@@ -349,6 +349,10 @@ async def pair_in_process(root: Path, world: World) -> AsyncIterator[Pair]:
     """Both nodes opened on one fake timeline and started; closed after."""
     canary = await Canary.open()
     pair = Pair(FakeTime(), root, Inbox(token=NTFY_TOKEN), world, canary)
+    # The test's target servers tell this world's time in their Date
+    # headers, as real ones tell the real time: else the nodes would
+    # correct their clocks years back, to the machine's.
+    WORLD_WALL.append(pair.time.wall_s)
     try:
         for name in NAMES:
             await pair.open(name)
@@ -362,18 +366,15 @@ async def pair_in_process(root: Path, world: World) -> AsyncIterator[Pair]:
         for node in pair.nodes.values():
             await node.close()
         await canary.close()
+        WORLD_WALL.remove(pair.time.wall_s)
 
 
 def run_pair(root: Path, world: World, work: Callable[[Pair], Awaitable[None]],
-             up: tuple[str, ...] = ("blog",), sites: Sequence[Switch] = ()) -> None:  # fmt: skip
-    """Open the pair, wait until both see each of up UP, run work, close.
-    The target servers of sites tell the pair's time in their Date headers
-    (else the nodes would correct their clocks years back to the machine's)."""
+             up: tuple[str, ...] = ("blog",)) -> None:  # fmt: skip
+    """Open the pair, wait until both see each of up UP, run work, close."""
 
     async def go() -> None:
         async with pair_in_process(root, world) as pair:
-            for switch in sites:
-                switch.wall = pair.time.wall_s
             for target in up:
                 await pair.run_until(pair.both(target, "UP"), f"both see {target} up", 60)
             await work(pair)

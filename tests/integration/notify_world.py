@@ -18,6 +18,11 @@ TOKEN = "tk_" + "q" * 29
 OTHER_TOKEN = "tk_" + "r" * 29
 
 
+# The wall clocks of the worlds tests run in process (tests/integration/
+# fakepair.py), innermost last.
+WORLD_WALL: list[Callable[[], float]] = []
+
+
 class Switch:
     """What the target answers: up, down, down for one node only (named in
     its User-Agent), or flapping check by check."""
@@ -27,8 +32,12 @@ class Switch:
         self.down_for: str | None = None
         self.flapping = False
         self.seen: dict[str, int] = {}
-        # The wall clock its Date header tells (a fake one's): None, the real one.
-        self.wall: Callable[[], float] | None = None
+
+    @property
+    def wall(self) -> Callable[[], float] | None:
+        """The clock its Date header tells: the world's a test runs in
+        process on (a fake one), else None: the real one."""
+        return WORLD_WALL[-1] if WORLD_WALL else None
 
     def __call__(self, agent: str, _t: float) -> tuple[int, float]:
         if self.flapping:  # every node sees it alternate, check by check

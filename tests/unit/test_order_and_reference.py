@@ -34,6 +34,22 @@ def test_a_note_is_superseded_by_anything_newer_of_its_target() -> None:
     assert not order.superseded("up")
 
 
+def test_two_moves_alike_from_two_nodes_are_twins_but_reminders_never() -> None:
+    """Both sides of a cut decide DOWN: one move, told once. Reminder 3
+    after reminder 2, each decided by whichever node ticked first, is the
+    next reminder (their ids differ by round): both go out."""
+    order = EventOrder()
+    order.place("down-h", "web", Notice.DOWN, Hlc(1_000, 0, "huginn"))
+    order.place("down-m", "web", Notice.DOWN, Hlc(9_000, 0, "muninn"))
+    assert order.twin_before("down-m") == "down-h"
+    for n, node in enumerate(("huginn", "muninn", "huginn"), start=1):
+        order.place(f"still-{n}", "web", Notice.STILL_DOWN, Hlc(60_000 * n, 0, node))
+    assert [order.twin_before(f"still-{n}") for n in (1, 2, 3)] == [None, None, None]
+    order.place("weekly-1", "report:ops", Notice.WEEKLY_REPORT, Hlc(1, 0, "huginn"))
+    order.place("weekly-2", "report:ops", Notice.WEEKLY_REPORT, Hlc(2, 0, "muninn"))
+    assert order.twin_before("weekly-2") is None
+
+
 def test_an_event_long_before_holds_nothing_back() -> None:
     order = EventOrder()
     order.place("old", "web", Notice.DOWN, Hlc(1_000, 0, "huginn"))
