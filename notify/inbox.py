@@ -33,20 +33,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from notify import ntfy_actions
+from notify.topics import RESERVED, TOPIC
 
-TOPIC = re.compile(r"^[-_A-Za-z0-9]{1,64}$")
-RESERVED = {
-    "docs",
-    "static",
-    "file",
-    "app",
-    "metrics",
-    "account",
-    "settings",
-    "signup",
-    "login",
-    "v1",
-}
 MAX_JSON_BYTES = 8192
 MAX_MESSAGE_BYTES = 4095
 BURST = 60

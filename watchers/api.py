@@ -197,9 +197,16 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
     """One node's view of a target: its verdict from the log, and its latest
     check (reason, latency, when) from the live figures when those are newer."""
     view: Verdict = node.core.view(name, target_id)
+    if name == node.name:
+        # Our own streak as it stands, not as last replicated.
+        view = node.core.verdicts.get(target_id, view)
     checked_ms = None if view.checked is None else view.checked.wall_ms
     found = {
         "verdict": view.state.value,
+        # The streak of checks that disagree with the verdict so far: a
+        # verdict moves only once one reaches its threshold.
+        "fails": view.fails,
+        "oks": view.oks,
         "reason": view.reason,
         "latency_ms": view.latency_ms,
         "checked_ms": checked_ms,
@@ -271,6 +278,11 @@ def target_summary(node: Node, target_id: str) -> dict[str, Any]:
         "in_maintenance": target_id in core.maintenance,
         "source": node.source_of(target_id),
         "views": views,
+        # Checks in a row that move a node's verdict down, and back up.
+        "thresholds": {
+            "fail": core.settings.fail_threshold,
+            "success": core.settings.success_threshold,
+        },
     }
 
 

@@ -16,10 +16,10 @@ import click
 import httpx
 
 from consensus.history import histories
-from notify.publisher import Delivered, Outcome, Server, publish
+from notify.publisher import Delivered, Outcome, Refused, RetryLater, Server, publish
 from watchers import eventloop
 from watchers.backup import BackupError, backup, restore
-from watchers.config import ConfigError, load_config
+from watchers.config import ConfigError, NtfySection, load_config
 from watchers.demo import run_demo
 from watchers.secrets import (
     api_tokens,
@@ -31,6 +31,7 @@ from watchers.secrets import (
 from watchers.serve import serve
 from watchers.simulate_cli import simulate_command
 from watchers.storage import DB_NAME, StorageError, Store
+from watchers.view_words import view_words
 
 
 @contextlib.contextmanager
@@ -195,7 +196,8 @@ def status_command(node_url: str, as_json: bool, token_file: Path | None) -> Non
     click.echo(f"{'target':<20} {'agreed':<12} {'mode':<15} views")
     for item in data["targets"]:
         views = "  ".join(
-            f"{name}: {v['verdict']} ({v['reason'] or '-'})" for name, v in item["views"].items()
+            f"{name}: {view_words(v, item.get('thresholds', {}))}"
+            for name, v in item["views"].items()
         )
         click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
     for name, ok in [
@@ -275,8 +277,31 @@ def notify_test_command(config_path: Path) -> None:
             f"ntfy message id {outcome.message_id}"
         )
         return
-    click.echo(f"not delivered: {outcome}", err=True)
+    click.echo(f"not delivered: {not_delivered(outcome, config.ntfy)}", err=True)
     raise SystemExit(1)
+
+
+def not_delivered(outcome: RetryLater | Refused, ntfy: NtfySection) -> str:
+    """What ntfy said, in words, and what to check in the config."""
+    if isinstance(outcome, RetryLater):
+        if outcome.paced:
+            wait = f" in {outcome.after_s:g} s" if outcome.after_s else " later"
+            return f"ntfy asks to slow down (429): try again{wait}"
+        return f"ntfy did not answer ({outcome.reason}): check [ntfy] url and the network"
+    said = f"{outcome.status} {outcome.error}"
+    if outcome.status in (401, 403):
+        if ntfy.username is not None:
+            where = (
+                "username and password_file" if ntfy.password_file else "username and password_env"
+            )
+            return f"ntfy refused the user and password ({said}): check [ntfy] {where}"
+        if ntfy.token_file is None and ntfy.token_env is None:
+            return f"ntfy wants credentials ({said}): set [ntfy] token_file or token_env"
+        where = "token_file" if ntfy.token_file is not None else "token_env"
+        return f"ntfy refused the token ({said}): check [ntfy] {where}"
+    if outcome.status == 404:
+        return f"ntfy has no such path ({said}): check [ntfy] url"
+    return f"ntfy refused the message ({said}): check [ntfy] topic and url"
 
 
 async def _send(server: Server, message: dict[str, object]) -> Outcome:
@@ -300,9 +325,10 @@ async def _send(server: Server, message: dict[str, object]) -> Outcome:
     default=None,
     help="Stop by itself after this many seconds.",
 )
-def demo_command(root: Path, duration_s: float | None) -> None:
+@click.option("--fresh", is_flag=True, help="Remove the last run's data first.")
+def demo_command(root: Path, duration_s: float | None, fresh: bool) -> None:
     """Huginn and Muninn on loopback, watching local demo targets."""
-    run_demo(root.resolve(), duration_s)
+    run_demo(root.resolve(), duration_s, fresh)
 
 
 main.add_command(simulate_command)

@@ -13,7 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from consensus.agreement import Notice
 from consensus.events import Event
@@ -28,6 +35,7 @@ from consensus.settings import (
 from notify.courier import Routing
 from notify.messages import DEFAULT_PRIORITY, Style, Subject
 from notify.publisher import Server
+from notify.topics import TOPIC, not_reserved
 from watchers import weekly
 from watchers.config_problems import describe_problem
 from watchers.digits import plain_digits
@@ -180,7 +188,7 @@ DEFAULT_CANARIES = (
 )
 
 
-Topic = Annotated[str, Field(pattern=r"^[-_A-Za-z0-9]{1,64}$")]
+Topic = Annotated[str, Field(pattern=TOPIC.pattern), AfterValidator(not_reserved)]
 # ntfy's priorities: 1 (min) to 5 (max, urgent).
 Priority = Annotated[int, Field(ge=1, le=5)]
 NoticeName = Literal[

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -28,6 +29,7 @@ from typing import Any
 import click
 
 from notify.inbox import Inbox, serve_in_thread
+from watchers.view_words import view_words
 
 NAMES = ("huginn", "muninn")
 OUTAGE_EVERY_S = 240
@@ -147,7 +149,18 @@ def _targets(port: int) -> dict[str, dict[str, Any]] | None:
         return None
 
 
-def run_demo(root: Path, duration_s: float | None) -> None:
+def run_demo(root: Path, duration_s: float | None, fresh: bool = False) -> None:
+    left = [name for name in NAMES if (root / name / "ravens.sqlite3").exists()]
+    if left and fresh:
+        for name in NAMES:
+            shutil.rmtree(root / name, ignore_errors=True)
+            (root / f"{name}.log").unlink(missing_ok=True)
+        click.echo(f"ravens demo: started anew in {root} (the last run's data removed)")
+    elif left:
+        click.echo(
+            f"ravens demo: resuming the last run in {root} (its history, incidents and "
+            "notifications in flight); `ravens demo --fresh` starts anew"
+        )
     started = time.time()
     servers = {tid: serve_target(b, started) for tid, b in DEMO_TARGETS.items()}
     ports = {tid: s.server_address[1] for tid, s in servers.items()}
@@ -157,7 +170,15 @@ def run_demo(root: Path, duration_s: float | None) -> None:
     node_ports = write_configs(root, ports, ports["healthy"], ntfy_url)["ports"]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    def stopping(*_: object) -> None:
+        # The first Ctrl-C (or SIGTERM) stops the demo; more while it
+        # stops change nothing.
+        stop.set()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    signal.signal(signal.SIGTERM, stopping)
+    signal.signal(signal.SIGINT, stopping)
     try:
         for name in NAMES:
             with (root / f"{name}.log").open("ab") as log:
@@ -173,6 +194,8 @@ def run_demo(root: Path, duration_s: float | None) -> None:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                    # Apart from the terminal's Ctrl-C: the demo stops them.
+                    start_new_session=True,
                 )
         click.echo("ravens demo: Huginn and Muninn on loopback")
         for name in NAMES:
@@ -191,8 +214,6 @@ def run_demo(root: Path, duration_s: float | None) -> None:
         )
         click.echo("  Ctrl-C stops everything.\n")
         _watch(node_ports, procs, stop, started, duration_s)
-    except KeyboardInterrupt:
-        pass
     finally:
         for proc in procs.values():
             if proc.poll() is None:
@@ -222,7 +243,7 @@ def _watch(
         if duration_s is not None and time.time() - started > duration_s:
             return
         for name, proc in procs.items():
-            if proc.poll() is not None:
+            if proc.poll() is not None and not stop.is_set():
                 raise click.ClickException(f"{name} exited with {proc.returncode}; see its log")
         views = [_targets(node_ports[n]) for n in NAMES]
         if all(v is not None for v in views):
@@ -235,7 +256,8 @@ def _watch(
                     continue
                 shown[tid] = state
                 seen = ", ".join(
-                    f"{n}: {v['verdict']} ({v['reason'] or '-'})" for n, v in item["views"].items()
+                    f"{n}: {view_words(v, item.get('thresholds', {}))}"
+                    for n, v in item["views"].items()
                 )
                 event = f" event {item['event'][:12]}" if item.get("event") else ""
                 stamp = time.strftime("%H:%M:%S")

@@ -90,7 +90,12 @@ class Jobs:
 
     def job(self, target_id: str) -> Callable[[], Awaitable[None]]:
         async def check() -> None:
-            await self.check(target_id)
+            try:
+                await self.check(target_id)
+            except asyncio.CancelledError:
+                # The node is stopping with this check in flight: nothing
+                # was recorded of it, and nothing is wrong.
+                log.info("check node=%s target=%s stopped with the node", self.node.name, target_id)
 
         return check
 
@@ -113,6 +118,13 @@ class Jobs:
             reach = node.reach if node.source_of(target_id) == "api" else None
             result = await run_check(target, self.probe_ctx, timeout, reach)
         node.look_at_clock()
+        if target_id not in node.targets:
+            # Removed while its check was in flight (a reload, the admin API
+            # on either node): its result says nothing any more.
+            log.info(
+                "check node=%s target=%s removed meanwhile: result dropped", node.name, target_id
+            )
+            return
         at, core = node.clock.now_ms(), node.core
         # The server's clock: how far ours is off, not part of the check's record.
         server_ms = result.details.pop("server_date_ms", None)

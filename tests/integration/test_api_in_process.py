@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.integration.fakepair import NAMES, Pair, World, run_pair
 from tests.integration.notify_world import Switch
+from watchers.view_words import view_words
 
 CHANGELOG = Path(__file__).parents[2] / "CHANGELOG.md"
 TARGETS = """
@@ -170,3 +171,48 @@ def test_health_readiness_nodes_and_the_openapi_description(
         assert not any(p.startswith("/sync") for p in paths), "the peer channel is not public"
 
     run_pair(tmp_path, world(site[1]), work, up=("blog", "db"))
+
+
+def test_a_view_confirming_a_streak_says_so_instead_of_contradicting_itself(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    """The first failed check of an UP target: each node's verdict is
+    still UP, its last check a 503, one failure of the two it takes."""
+    switch, port = site
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        seen: dict[str, Any] = {}
+
+        async def one_failure_each() -> bool:
+            blog = (await get(pair, "huginn", "/api/v1/targets"))[1]["targets"][0]
+            seen.update(blog)
+            return all(v["last_ok"] is False for v in blog["views"].values())
+
+        await pair.run_until(one_failure_each, "a failed check from each node", 30, 0.2)
+        assert seen["thresholds"] == {"fail": 2, "success": 2}
+        for name, view in seen["views"].items():
+            if view["verdict"] == "UP":
+                assert view["fails"] == 1, (name, view)
+                assert view_words(view, seen["thresholds"]) == (
+                    "UP, last check status 503: 1 of 2 failures"
+                )
+        # Once both agree, the words are plain again.
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 60)
+        blog = (await get(pair, "huginn", "/api/v1/targets"))[1]["targets"][0]
+        assert {view_words(v, blog["thresholds"]) for v in blog["views"].values()} == {
+            "DOWN (status 503)"
+        }
+
+    run_pair(tmp_path, world(port), work, up=("blog", "db"))
+
+
+def test_view_words_for_every_turn_of_a_streak() -> None:
+    thresholds = {"fail": 2, "success": 3}
+    up = {"verdict": "UP", "reason": "status 200", "last_ok": True, "fails": 0, "oks": 2}
+    assert view_words(up, thresholds) == "UP (status 200)"
+    recovering = {"verdict": "DOWN", "reason": "status 200", "last_ok": True, "oks": 2}
+    assert view_words(recovering, thresholds) == ("DOWN, last check status 200: 2 of 3 good checks")
+    alone = {"verdict": "UP", "reason": "timeout", "last_ok": False, "fails": 3}
+    assert view_words(alone, thresholds) == "UP, last check timeout: 3 failures in a row"
+    assert view_words({"verdict": "UNKNOWN", "reason": ""}, thresholds) == "UNKNOWN (-)"

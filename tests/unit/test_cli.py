@@ -79,3 +79,35 @@ def test_a_bad_seed_range_is_named() -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert "'30-1': expected FIRST <= LAST" in done.stderr
+
+
+def test_an_undelivered_test_notification_says_what_ntfy_said_and_what_to_check() -> None:
+    from notify.publisher import Refused, RetryLater
+    from watchers.cli import not_delivered
+    from watchers.config import NtfySection
+
+    with_token = NtfySection(url="https://ntfy.example.net", topic="ops", token_env="NTFY_TOKEN")
+    with_user = NtfySection(url="https://ntfy.example.net", topic="ops", username="ops",
+                            password_file="/etc/ravens/pw")  # fmt: skip
+    bare = NtfySection(url="https://ntfy.example.net", topic="ops")
+    denied = Refused(403, "forbidden (40301)")
+    assert not_delivered(denied, with_token) == (
+        "ntfy refused the token (403 forbidden (40301)): check [ntfy] token_env"
+    )
+    assert not_delivered(denied, with_user) == (
+        "ntfy refused the user and password (403 forbidden (40301)): "
+        "check [ntfy] username and password_file"
+    )
+    assert not_delivered(Refused(401, "unauthorized (40101)"), bare) == (
+        "ntfy wants credentials (401 unauthorized (40101)): set [ntfy] token_file or token_env"
+    )
+    assert not_delivered(Refused(400, "invalid request: topic invalid (40010)"), bare) == (
+        "ntfy refused the message (400 invalid request: topic invalid (40010)): "
+        "check [ntfy] topic and url"
+    )
+    assert not_delivered(RetryLater("limit", after_s=30, paced=True), bare) == (
+        "ntfy asks to slow down (429): try again in 30 s"
+    )
+    assert not_delivered(RetryLater("connect refused"), bare) == (
+        "ntfy did not answer (connect refused): check [ntfy] url and the network"
+    )

@@ -140,6 +140,11 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
          "ntfy: give escalation_topic and escalate_after_s (> 0) together, or neither"),
         (('topic = "biphrost-status"', 'topic = "biphrost-status"\nescalate_after_s = 600'),
          "ntfy: give escalation_topic and escalate_after_s (> 0) together, or neither"),
+        (('topic = "biphrost-status"', 'topic = "docs"'),
+         "ntfy.topic: ntfy reserves the topic name 'docs' for its own pages (account, app, "
+         "docs, file, login, metrics, settings, signup, static, v1): choose another"),
+        (('topic = "biphrost-status"', 'topic = "ok"\ntag_topics = { db = "v1" }'),
+         "ntfy.tag_topics.db: ntfy reserves the topic name 'v1'"),
         (('topic = "biphrost-status"', 'topic = "biphrost-status"\nweekly_report = "monday"'),
          "ntfy.weekly_report: expected a day and a UTC time such as 'mon 08:00', got 'monday'"),
         (('topic = "biphrost-status"', 'topic = "biphrost-status"\ngroup_min_targets = 1'),
