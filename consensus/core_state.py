@@ -189,6 +189,8 @@ class CoreState:
         # The topics a weekly report goes to (from the shell), and when the
         # next is due: never one for a week that ended before we started.
         self.report_topics: tuple[str, ...] = ()
+        # Posts waiting for ntfy and posts it refused, as the shell counted.
+        self.outbox_counts: tuple[int | None, int | None] = (None, None)
         at = self.settings.weekly_report_at_ms
         self._next_report_ms = None if at is None else next_due_ms(now_ms, at)
 
@@ -340,9 +342,20 @@ class CoreState:
         return None if interval is None else STALE_INTERVALS * interval + STALE_SLACK_MS
 
     def _health(self, now_ms: int) -> Health:
+        waiting, refused = self.outbox_counts
         return Health(
-            self.canaries_ok, self.canary_pass, self.ntfy_ok, now_ms, self.reference.carried_ms
+            self.canaries_ok,
+            self.canary_pass,
+            self.ntfy_ok,
+            now_ms,
+            self.reference.carried_ms,
+            waiting,
+            refused,
         )
+
+    def outbox_observed(self, waiting: int, refused: int) -> None:
+        """The shell counted its outbox: told to the peers with the next heartbeat."""
+        self.outbox_counts = (waiting, refused)
 
     def _write(self, key: str, value: JsonValue, now_ms: int) -> Entry:
         entry = self._write_at(key, value, self.clock.tick(now_ms))

@@ -25,6 +25,10 @@ class Health:
     # What its targets' servers say to add to that clock for true time
     # (reference.py); carried over the node's restarts.
     clock_error_ms: int | None = None
+    # Its outbox: posts waiting for ntfy, and posts ntfy refused (a wrong
+    # token, a reserved topic): told so the peer can say so too.
+    outbox_waiting: int | None = None
+    outbox_refused: int | None = None
 
     def to_value(self) -> JsonValue:
         return {
@@ -33,6 +37,8 @@ class Health:
             "ntfy_ok": self.ntfy_ok,
             "wall_ms": self.wall_ms,
             "clock_error_ms": self.clock_error_ms,
+            "outbox_waiting": self.outbox_waiting,
+            "outbox_refused": self.outbox_refused,
         }
 
     @classmethod
@@ -48,7 +54,17 @@ class Health:
         wall = _millis(value, "wall_ms")
         error = _millis(value, "clock_error_ms")
         passed_hlc = Hlc.decode(passed) if isinstance(passed, str) else None
-        return cls(ok, passed_hlc, ntfy_ok, wall, error)  # type: ignore[arg-type]
+        waiting, refused = _count(value, "outbox_waiting"), _count(value, "outbox_refused")
+        return cls(ok, passed_hlc, ntfy_ok, wall, error, waiting, refused)  # type: ignore[arg-type]
+
+
+def _count(value: dict[str, JsonValue], name: str) -> int | None:
+    found = value.get(name)
+    if found is None:
+        return None
+    if isinstance(found, bool) or not isinstance(found, int) or not 0 <= found < 2**31:
+        raise InvalidEntry(f"health.{name}: expected a count, got {found!r}")
+    return found
 
 
 def _millis(value: dict[str, JsonValue], name: str) -> int | None:

@@ -21,6 +21,7 @@ from watchers import eventloop
 from watchers.backup import BackupError, backup, restore
 from watchers.config import ConfigError, NtfySection, load_config
 from watchers.demo import run_demo
+from watchers.pair_check import pair_problems
 from watchers.secrets import (
     api_tokens,
     ntfy_credentials,
@@ -183,7 +184,12 @@ def restore_command(config_path: Path, source: Path) -> None:
     default=None,
     help="A file holding the read token (or an admin's), when the node has one set.",
 )
-def status_command(node_url: str, as_json: bool, token_file: Path | None) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 (saying why) when the pair cannot notify, cannot sync, or a node is cut off.",
+)
+def status_command(node_url: str, as_json: bool, token_file: Path | None, check: bool) -> None:
     """Targets with their agreed state and each node's view, then the outbox:
     what waits for ntfy and what ntfy refused."""
     token = token_file.read_text().strip() if token_file is not None else None
@@ -227,6 +233,11 @@ def status_command(node_url: str, as_json: bool, token_file: Path | None) -> Non
             f"{storage.get('unsaved_steps')} steps kept in memory, written once it can; "
             "free space in the data directory"
         )
+    problems = pair_problems(nodes) if check else []
+    for problem in problems:
+        click.echo(f"check: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)
 
 
 def _get_json(node_url: str, path: str, token: str | None = None) -> dict[str, Any]:

@@ -29,6 +29,8 @@ CANARY_TIMEOUT_S = 3.0
 PRUNE_EVERY_S = 3600.0
 MAINTENANCE_EVERY_S = 15.0
 STORAGE_RETRY_S = 5.0
+# How often the outbox is counted for the peer (with the heartbeat after).
+OUTBOX_COUNT_EVERY_S = 5
 # A target checked less often than this is still looked at once within this
 # long of a start (spread, so ten thousand do not start in the same second).
 FIRST_CHECK_SPREAD_S = 60.0
@@ -63,6 +65,7 @@ class Jobs:
         await self.maintenance()
         node.schedule.every("maintenance", self.maintenance, MAINTENANCE_EVERY_S)
         node.schedule.every("storage", self.write_kept, STORAGE_RETRY_S)
+        node.schedule.every("outbox", self.count_outbox, OUTBOX_COUNT_EVERY_S)
         node.schedule.every("prune", self.prune, PRUNE_EVERY_S, now + 60)
         node.schedule.start(self.due)
 
@@ -175,6 +178,13 @@ class Jobs:
                 "%s node=%s target=%s %s", kind, node.name, target_id, "begins" if on else "ends"
             )
         return crossed
+
+    async def count_outbox(self) -> None:
+        """Tell the core what waits for ntfy and what it refused: the next
+        heartbeat carries it to the peer, which shows it too."""
+        store = self.node.store
+        waiting, refused = await store.outbox_depth(), len(await store.outbox_refused())
+        self.node.core.outbox_observed(waiting, refused)
 
     async def write_kept(self) -> None:
         """While the database refuses writes, try again now and then, so

@@ -4,7 +4,7 @@ counted twice or kept in step by hand)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -21,9 +21,12 @@ TARGETS_PER_TURN = 25
 
 
 class NodeCollector(Collector):
-    def __init__(self, node: Node, outbox_depth: int) -> None:
+    def __init__(
+        self, node: Node, outbox_depth: int, by_reason: Sequence[tuple[str, str, int]] = ()
+    ) -> None:
         self.node = node
         self.outbox_depth = outbox_depth
+        self.by_reason = by_reason
 
     def collect(self) -> Iterator[Metric]:
         yield from per_target(self.node, sorted(self.node.targets))
@@ -55,6 +58,26 @@ class NodeCollector(Collector):
         yield GaugeMetricFamily(
             "ravens_outbox_depth", "Notifications waiting for ntfy", value=float(self.outbox_depth)
         )
+        posts = GaugeMetricFamily(
+            "ravens_outbox_posts",
+            "Notifications waiting for ntfy, or refused by it, by what it (or the network) said",
+            labels=["status", "reason"],
+        )
+        for status, reason, count in self.by_reason:
+            posts.add_metric([status, reason or "-"], float(count))
+        yield posts
+        refused = GaugeMetricFamily(
+            "ravens_node_outbox_refused",
+            "Notifications ntfy refused, per node (a peer's from its last heartbeat)",
+            labels=["node"],
+        )
+        for name in core.nodes:
+            told = (
+                core.outbox_counts[1] if name == node.name else core.health_of(name).outbox_refused
+            )
+            if told is not None:
+                refused.add_metric([name], float(told))
+        yield refused
         late = node.lateness.summary()
         lateness = GaugeMetricFamily(
             "ravens_check_lateness_seconds",
@@ -142,7 +165,9 @@ def exposition(*families: Metric) -> bytes:
     return generate_latest(registry)
 
 
-async def metrics_text(node: Node, outbox_depth: int) -> bytes:
+async def metrics_text(
+    node: Node, outbox_depth: int, by_reason: Sequence[tuple[str, str, int]] = ()
+) -> bytes:
     """The exposition (its content type is CONTENT_TYPE_LATEST), made a slice
     of targets at a time with a turn for the loop between slices: a thousand
     targets are some 8,000 samples, too long to hold checks and /healthz.
@@ -156,5 +181,5 @@ async def metrics_text(node: Node, outbox_depth: int) -> bytes:
             # A family's HELP and TYPE lines once, before its first slice.
             kept.append(text if not kept else text.split(b"\n", 2)[2])
         await asyncio.sleep(0)
-    rest = exposition(*NodeCollector(node, outbox_depth).per_node())
+    rest = exposition(*NodeCollector(node, outbox_depth, by_reason).per_node())
     return b"".join(b"".join(kept) for kept in slices) + rest

@@ -58,6 +58,15 @@ class OutboxTable:
         ) as cursor:
             return [(str(e), err) async for e, err in cursor]
 
+    async def outbox_by_reason(self) -> list[tuple[str, str, int]]:
+        """(waiting or refused, what ntfy or the network last said, how many)."""
+        async with self._db.execute(
+            "SELECT CASE WHEN status = 'refused' THEN 'refused' ELSE 'waiting' END, "
+            "coalesce(last_error, ''), count(*) FROM outbox "
+            "WHERE status IN ('queued', 'posting', 'refused') GROUP BY 1, 2 ORDER BY 1, 2"
+        ) as cursor:
+            return [(str(s), str(r), int(n)) async for s, r, n in cursor]
+
     async def outbox_depth(self) -> int:
         async with self._db.execute(
             "SELECT count(*) FROM outbox WHERE status IN ('queued', 'posting')"

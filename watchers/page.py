@@ -103,19 +103,34 @@ def nodes_health(node: Node, now: int) -> list[dict[str, Any]]:
             "canaries_ok": core.canaries_ok,
             "heard": "this node",
             "state": "VOTING" if node.name in voters else "ABSTAINING",
+            "ntfy": ntfy_words(core.ntfy_ok, *core.outbox_counts),
         }
     ]
     for peer in core.peers:
+        health = core.health_of(peer)
         out.append(
             {
                 "name": peer,
                 "voter": peer in voters,
-                "canaries_ok": core.health_of(peer).canaries_ok,
+                "canaries_ok": health.canaries_ok,
                 "heard": ago(core.heard.get(peer), now),
                 "state": core.peer_record(peer).state.value,
+                "ntfy": ntfy_words(health.ntfy_ok, health.outbox_waiting, health.outbox_refused),
             }
         )
     return out
+
+
+def ntfy_words(ok: bool | None, waiting: int | None, refused: int | None) -> str:
+    """A node's notifications in a few words: refusals first (a config to
+    fix), then whether ntfy answers, then what waits."""
+    if refused:
+        return f"{refused} refused"
+    if ok is False:
+        return "unreachable"
+    if waiting:
+        return f"{waiting} waiting"
+    return "ok" if ok else "unknown"
 
 
 async def render_status(node: Node, theme: str) -> str:

@@ -97,6 +97,10 @@ def app_for(node: Node) -> FastAPI:
                     "state": core.peer_record(peer).state.value,
                     # Set when the peer answers but refuses our signature.
                     "refuses_us": core.refused_by.get(peer),
+                    # Its outbox as its last heartbeat said: posts waiting
+                    # for ntfy, and posts ntfy refused.
+                    "outbox_waiting": health.outbox_waiting,
+                    "outbox_refused": health.outbox_refused,
                 }
             )
         return {
@@ -136,7 +140,10 @@ def app_for(node: Node) -> FastAPI:
     @app.get("/metrics", include_in_schema=False, dependencies=readers)
     async def metrics() -> Response:
         async def render() -> bytes:
-            return await metrics_text(node, await node.store.outbox_depth())
+            store = node.store
+            return await metrics_text(
+                node, await store.outbox_depth(), await store.outbox_by_reason()
+            )
 
         return Response(await scrapes.get("metrics", render), media_type=CONTENT_TYPE_LATEST)
 

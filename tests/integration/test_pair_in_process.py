@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from consensus.lww import Entry
 from consensus.verdict import VerdictState
 from tests.integration.fakepair import NAMES, START_MS, Pair, World, run_pair
 from tests.integration.notify_world import Switch
+from watchers.pair_check import pair_problems
 from watchers.storage import Store
 
 BLOG = """
@@ -355,3 +358,54 @@ end = {(now + timedelta(hours=1)).isoformat()}
 
     world = World(BLOG.format(port=port), extra_toml=window)
     run_pair(tmp_path, world, work, up=())
+
+
+def test_a_refused_notification_shows_on_both_nodes_their_pages_and_metrics(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    """ntfy refuses the token (401) of the node that posts: the peer says so
+    too (its API, its status page, its /metrics), and `ravens status
+    --check` finds it from either node; a healthy pair has no problem."""
+    switch, port = site
+
+    async def nodes(pair: Pair, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = (await pair.get(name, "/api/v1/nodes")).json()
+        return found
+
+    async def work(pair: Pair) -> None:
+        await pair.advance(10)  # a heartbeat with each outbox's count
+        assert [pair_problems(await nodes(pair, n)) for n in NAMES] == [[], []]
+        pair.inbox.token = "tk_" + "w" * 29  # the nodes' token is now wrong
+        switch.down = True
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree it is down", 120)
+
+        async def refused_somewhere() -> bool:
+            return any([(await nodes(pair, n))["outbox_refused"] for n in NAMES])
+
+        await pair.run_until(refused_somewhere, "ntfy refused the page", 60)
+        refusing = [n for n in NAMES if (await nodes(pair, n))["outbox_refused"]]
+        (sender,) = refusing
+        peer = next(n for n in NAMES if n != sender)
+
+        async def peer_knows() -> bool:
+            told = (await nodes(pair, peer))["peers"][0]
+            return bool(told["outbox_refused"])
+
+        await pair.run_until(peer_knows, "the peer heard of the refusal", 30)
+        assert pair_problems(await nodes(pair, peer)) == [
+            f"{sender}: ntfy refused 1 notification(s): fix [ntfy]"
+        ]
+        assert pair_problems(await nodes(pair, sender)) == [
+            f"{sender}: ntfy refused 1 notification(s) (unauthorized (40101)): fix [ntfy]"
+        ]
+        page = (await pair.get(peer, "/")).text
+        assert re.search(rf"<td>{sender}</td>.*?<td>1 refused</td>", page, re.S), page
+        sender_metrics = (await pair.get(sender, "/metrics")).text
+        assert (
+            'ravens_outbox_posts{reason="unauthorized (40101)",status="refused"} 1.0'
+            in sender_metrics
+        )
+        peer_metrics = (await pair.get(peer, "/metrics")).text
+        assert f'ravens_node_outbox_refused{{node="{sender}"}} 1.0' in peer_metrics
+
+    run_pair(tmp_path, World(BLOG.format(port=port)), work)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -150,3 +151,24 @@ def test_every_curl_line_of_the_readme_runs_against_a_pair(
     assert "shop" in json.dumps(audit) and "silences" in json.dumps(audit)
     acked = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
     assert any(i.get("acknowledged") for i in acked["incidents"])
+
+
+def test_status_check_passes_on_a_healthy_pair_and_fails_saying_why_when_a_node_is_gone(
+    world: tuple[Pair, Behaviour, int],
+) -> None:
+    pair, _, _ = world
+    (line,) = [x for x in readme_shell_lines() if "--check" in x]
+    command = line.split("#")[0].split()
+    assert command[:2] == ["ravens", "status"]
+
+    def run(name: str) -> subprocess.CompletedProcess[str]:
+        args = [a.replace("http://127.0.0.1:8470", pair.url(name, "").rstrip("/")) for a in command]
+        return subprocess.run([sys.executable, "-m", "watchers", *args[1:]], capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+
+    healthy = run("muninn")
+    assert healthy.returncode == 0 and "check:" not in healthy.stderr, healthy.stderr
+    pair.kill("huginn")
+    pair.wait(lambda: run("muninn").returncode == 1, "muninn's check sees huginn gone", 60)
+    gone = run("muninn")
+    assert "check: huginn: not heard from: the pair cannot sync" in gone.stderr, gone.stderr
