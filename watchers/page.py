@@ -103,7 +103,9 @@ def nodes_health(node: Node, now: int) -> list[dict[str, Any]]:
             "canaries_ok": core.canaries_ok,
             "heard": "this node",
             "state": "VOTING" if node.name in voters else "ABSTAINING",
-            "ntfy": ntfy_words(core.ntfy_ok, *core.outbox_counts),
+            "ntfy": "not set up"
+            if node.config.ntfy is None
+            else ntfy_words(core.ntfy_ok, *core.outbox_counts),
         }
     ]
     for peer in core.peers:

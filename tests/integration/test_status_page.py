@@ -113,6 +113,11 @@ def test_the_status_page_renders_states_bars_and_escapes_names(world: Pair) -> N
     plain = visit(pair.url("huginn", "/t/shop?theme=plain"), screenshot=ARTIFACTS / "target.png")
     assert plain.console == [] and 'class="plain"' in plain.dom
     assert "status 503" in plain.dom and "muninn" in plain.dom
+    # Alone on the target's page, the 90-day bar spans the page like the
+    # tables around it (in the status page's table, its column fits it).
+    (alone,) = re.findall(r"<svg class=\"bar[^>]*>", plain.dom)
+    assert 'class="bar full" width="100%"' in alone and 'preserveAspectRatio="none"' in alone
+    assert dom.count('<svg class="bar" width="359"') == 3
 
 
 @needs_browser
