@@ -20,6 +20,7 @@ order, that tell the same thing. They are twins; users are told once.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from consensus.agreement import Notice
@@ -63,6 +64,11 @@ class EventOrder:
         """When the newest ordered event of the subject was decided."""
         events = self._by_subject.get(subject)
         return max((p.decided for p in events.values()), default=None) if events else None
+
+    def newest(self, subject: str, notices: Collection[Notice]) -> str | None:
+        """The newest ordered event of the subject of one of notices (its id)."""
+        found = [p for p in self._by_subject.get(subject, {}).values() if p.notice in notices]
+        return max(found, key=lambda p: p.decided).event_id if found else None
 
     def subject_of(self, event_id: str) -> str | None:
         return self._subject_of.get(event_id)

@@ -189,10 +189,11 @@ class TagGroups(Families):
         return [tag for tag in self.tags.get(target, ()) if len(self.tagged(tag)) >= least]
 
     def _pending(self, target: str, notice: Notice) -> Event | None:
-        """The target's latest event, if it is of notice and not yet told
-        or claimed by anyone."""
-        record = self.record(target)
-        incident = record.event
+        """The target's newest event, if it is of notice and not yet told.
+        (Not only its agreed record's: a recovery decided by one node alone
+        stays to be told when the pair then agrees on something else.)"""
+        # Of the moves groups form by: a reminder after a DOWN is no move.
+        incident = self.order.newest(target, GROUP_NOTICES)
         if incident is None or self.log.get(keys.sent(incident)) is not None:
             return None
         event = self.event(incident)
@@ -202,11 +203,11 @@ class TagGroups(Families):
 
     def _troubles(self, tag: str, notice: Notice) -> list[Event]:
         """The tag's unsent DOWNs (or notes of trouble seen from one side),
-        earliest decided first."""
+        earliest decided first: each its target's newest move, whatever
+        the pair agreed since (a DOWN one node decided alone is told even
+        when its peer, back, makes it PARTIAL)."""
         found = []
         for target in self.tagged(tag):
-            if self.record(target).state is not TROUBLE[notice]:
-                continue
             event = self._pending(target, notice)
             if event is not None and not self._claimed_elsewhere(event.id):
                 found.append(event)
