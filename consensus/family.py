@@ -81,14 +81,15 @@ class Families(CoreState):
         """Whether the page of event may go now (None), waits, or is told
         by its parent's page."""
         target = event.subject
+        if event.notice is Notice.UP:
+            # Any target's, family or not: nobody heard of the trouble.
+            unheard = self._answers_nothing_told(event)
+            if unheard is not None:
+                return Covered(unheard)
         parent = self.parents.get(target)
         children = self.children_of(target)
         if event.notice not in FAMILY_NOTICES or (parent is None and not children):
             return None
-        if event.notice is Notice.UP:
-            unheard = self._answers_nothing_told(event)
-            if unheard is not None:
-                return Covered(unheard)
         if parent is not None:
             covering = self._covering(event, parent)
             if covering is not None:

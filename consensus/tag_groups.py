@@ -144,6 +144,14 @@ class TagGroups(Families):
     ) -> Lead | _Wait | None:
         if not candidates:
             return None
+        if (
+            event.notice is Notice.PARTIAL_LASTING
+            and now_ms < began_ms + MAX_WINDOWS * window
+            and all(v.last_ok for v in self._views_of(event.subject))
+        ):
+            # Seen up again from every side: its UP is a check or two away,
+            # and overtakes a note nobody needs any more.
+            return WAIT
         # Every one still unclaimed: none has waited longer than a few
         # windows. (Not by decision time: two nodes' stamps of one rack's
         # trouble can be minutes apart when a clock is off.)

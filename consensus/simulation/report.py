@@ -308,9 +308,25 @@ class _Truth:
             and self.episode_of(event, at_ms) not in told
             and self.episode(event, at_ms) not in told_families
             and not self._unheard_trouble(event, at_ms, told_families)
+            and not self._no_note_heard(event, at_ms, posted_moves)
             and not twin_told(event, at_ms)
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
+        )
+
+    @staticmethod
+    def _no_note_heard(
+        event: Event, at_ms: int, posted: list[tuple[str, Notice, str, int]]
+    ) -> bool:
+        """An UP ending trouble seen from one side whose note nobody posted
+        (overtaken before it went out): users heard of no trouble, so the
+        all-clear is moot. Judged by what was posted, not by why."""
+        if event.notice is not Notice.UP or event.previous != "PARTIAL":
+            return False
+        began = event.previous_since_ms or 0
+        return not any(
+            subject == event.subject and notice is Notice.PARTIAL_LASTING and began <= at <= at_ms
+            for subject, notice, _, at in posted
         )
 
     def _unheard_trouble(self, event: Event, at_ms: int, told: set[tuple[str, int]]) -> bool:
