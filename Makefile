@@ -16,7 +16,7 @@ test: $(STAMP) lint typecheck unit
 
 # The fast lane while working: lint, types, the core's tests (three seeds per
 # simulated property instead of thirty) and the tests that build nodes in
-# process (tests/parallel.py CHECK, in two runs). `make test` is the whole
+# process (tests/parallel.py CHECK, in three runs). `make test` is the whole
 # suite, and what CI runs.
 check: $(STAMP) lint typecheck
 	$(BIN)/python -m tests.parallel --check
