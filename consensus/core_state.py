@@ -57,6 +57,10 @@ GC_EVERY_MS = 3_600_000
 class CoreState:
     """The state of one watcher node's core and its readers."""
 
+    # Posts waiting for ntfy and posts it refused, as the shell last counted
+    # (outbox_observed); unknown until it does.
+    outbox_counts: tuple[int | None, int | None] = (None, None)
+
     def __init__(
         self,
         node: str,
@@ -189,8 +193,6 @@ class CoreState:
         # The topics a weekly report goes to (from the shell), and when the
         # next is due: never one for a week that ended before we started.
         self.report_topics: tuple[str, ...] = ()
-        # Posts waiting for ntfy and posts it refused, as the shell counted.
-        self.outbox_counts: tuple[int | None, int | None] = (None, None)
         at = self.settings.weekly_report_at_ms
         self._next_report_ms = None if at is None else next_due_ms(now_ms, at)
 

@@ -114,7 +114,7 @@ class Families(CoreState):
         if (
             event.notice is Notice.PARTIAL_LASTING
             and now_ms < limit + MAX_WINDOWS * window
-            and all(v.last_ok for v in self._views_of(target))
+            and self._seen_up_again(target)
         ):
             # Seen up again from every side: its UP is a check or two away,
             # and overtakes a note nobody needs any more.
@@ -190,6 +190,10 @@ class Families(CoreState):
             )
         troubled = state in (AgreedState.DOWN, AgreedState.PARTIAL)
         return troubled and any(v.last_ok for v in self._views_of(target))
+
+    def _seen_up_again(self, target: str) -> bool:
+        """Every side's last check passed: its UP is a check or two away."""
+        return all(v.last_ok for v in self._views_of(target))
 
     def _views_of(self, target: str) -> list[Verdict]:
         views = [self.view(n, target) for n in self.nodes if n != self.node]

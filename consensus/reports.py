@@ -13,8 +13,8 @@ from consensus.agreement import Mode, Notice
 from consensus.events import Event, event_id
 from consensus.hlc import Hlc
 from consensus.lww import JsonValue
+from consensus.settings import DAY_MS
 
-DAY_MS = 86_400_000
 WEEK_MS = 7 * DAY_MS
 # 1970-01-01 was a Thursday: weeks begin three days before.
 MONDAY_OFFSET_MS = 3 * DAY_MS

@@ -147,7 +147,7 @@ class TagGroups(Families):
         if (
             event.notice is Notice.PARTIAL_LASTING
             and now_ms < began_ms + MAX_WINDOWS * window
-            and all(v.last_ok for v in self._views_of(event.subject))
+            and self._seen_up_again(event.subject)
         ):
             # Seen up again from every side: its UP is a check or two away,
             # and overtakes a note nobody needs any more.

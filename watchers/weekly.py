@@ -14,10 +14,9 @@ from consensus import keys
 from consensus.agreement import Notice
 from consensus.events import Event
 from consensus.lww import JsonValue
+from consensus.settings import DAY_MS
 from watchers.uptime import Stretch, uptime
 
-DAY_MS = 86_400_000
-WEEK_MS = 7 * DAY_MS
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How many of the worst targets a report names.
 WORST = 5
