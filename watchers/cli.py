@@ -1,43 +1,34 @@
-"""The ``ravens`` command line."""
+"""The ``ravens`` command line.
+
+Each command imports what it needs when it runs: ``ravens status`` or
+``ravens --help`` should not pay for the node's web stack and storage."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sqlite3
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
-import httpx
 
-from consensus.history import histories
-from notify.publisher import Delivered, Outcome, Refused, RetryLater, Server, publish
-from watchers import eventloop
-from watchers.backup import BackupError, backup, restore
-from watchers.config import ConfigError, NtfySection, load_config
-from watchers.demo import run_demo
-from watchers.pair_check import pair_problems
-from watchers.secrets import (
-    api_tokens,
-    ntfy_credentials,
-    push_tokens,
-    sync_secret,
-    with_secret_headers,
-)
-from watchers.serve import serve
+from watchers.cli_status import status_command
 from watchers.simulate_cli import simulate_command
-from watchers.storage import DB_NAME, StorageError, Store
-from watchers.view_words import view_words
+
+if TYPE_CHECKING:
+    from notify.publisher import Outcome, Refused, RetryLater, Server
+    from watchers.config import NtfySection
 
 
 @contextlib.contextmanager
 def _config_errors(path: Path) -> Iterator[None]:
     """Every config problem on stderr, prefixed with the file; exit 1 before anything starts."""
+    from watchers.config import ConfigError
+
     try:
         yield
     except ConfigError as exc:
@@ -65,6 +56,15 @@ def main() -> None:
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
 def check_config_command(path: Path) -> None:
     """Validate a node's config file (and that its secrets can be read) without starting."""
+    from watchers.config import load_config
+    from watchers.secrets import (
+        api_tokens,
+        ntfy_credentials,
+        push_tokens,
+        sync_secret,
+        with_secret_headers,
+    )
+
     with _config_errors(path):
         config = with_secret_headers(load_config(path))
         sync_secret(config)
@@ -82,6 +82,18 @@ def check_config_command(path: Path) -> None:
 @config_option
 def run_command(config_path: Path) -> None:
     """Run the watcher node until SIGTERM or SIGINT."""
+    from watchers import eventloop
+    from watchers.config import load_config
+    from watchers.secrets import (
+        api_tokens,
+        ntfy_credentials,
+        push_tokens,
+        sync_secret,
+        with_secret_headers,
+    )
+    from watchers.serve import serve
+    from watchers.storage import StorageError
+
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s"
     )
@@ -107,6 +119,10 @@ def run_command(config_path: Path) -> None:
 def backup_command(config_path: Path, dest: Path) -> None:
     """Copy the node's database to DEST (a file, or a directory for a dated
     name) while the node runs, and check the copy."""
+    from watchers.backup import BackupError, backup
+    from watchers.config import load_config
+    from watchers.storage import DB_NAME
+
     with _config_errors(config_path):
         config = load_config(config_path)
     try:
@@ -126,6 +142,10 @@ def rebuild_history_command(config_path: Path) -> None:
     """Rebuild the node's interval cache (uptime, incidents, the page's bars)
     from the agreed moves in its log. The node does this itself when the
     cache is stale; safe while it runs."""
+    from consensus.history import histories
+    from watchers.config import load_config
+    from watchers.storage import DB_NAME, StorageError, Store
+
     with _config_errors(config_path):
         config = load_config(config_path)
     db = config.node.data_dir / DB_NAME
@@ -157,6 +177,10 @@ def rebuild_history_command(config_path: Path) -> None:
 def restore_command(config_path: Path, source: Path) -> None:
     """Put a backup in place of the node's database; the node must be stopped.
     The replaced database is kept beside it."""
+    from watchers.backup import BackupError, restore
+    from watchers.config import load_config
+    from watchers.storage import DB_NAME
+
     with _config_errors(config_path):
         config = load_config(config_path)
     db = config.node.data_dir / DB_NAME
@@ -169,95 +193,6 @@ def restore_command(config_path: Path, source: Path) -> None:
     click.echo(f"{db}: restored from {source}{replaced}")
 
 
-@main.command(name="status")
-@click.option(
-    "--node",
-    "node_url",
-    default="http://127.0.0.1:8470",
-    show_default=True,
-    help="Either node's base URL.",
-)
-@click.option("--json", "as_json", is_flag=True, help="The API's JSON as it came.")
-@click.option(
-    "--token-file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="A file holding the read token (or an admin's), when the node has one set.",
-)
-@click.option(
-    "--check",
-    is_flag=True,
-    help="Exit 1 (saying why) when the pair cannot notify, cannot sync, or a node is cut off.",
-)
-def status_command(node_url: str, as_json: bool, token_file: Path | None, check: bool) -> None:
-    """Targets with their agreed state and each node's view, then the outbox:
-    what waits for ntfy and what ntfy refused."""
-    token = token_file.read_text().strip() if token_file is not None else None
-    data = _get_json(node_url, "/api/v1/targets", token)
-    nodes = _get_json(node_url, "/api/v1/nodes", token)
-    if as_json:
-        click.echo(json.dumps({**data, "node_status": nodes}, indent=2))
-        return
-    click.echo(f"as seen by {data['node']}")
-    click.echo(f"{'target':<20} {'agreed':<12} {'mode':<15} views")
-    for item in data["targets"]:
-        views = "  ".join(
-            f"{name}: {view_words(v, item.get('thresholds', {}))}"
-            for name, v in item["views"].items()
-        )
-        click.echo(f"{item['id']:<20} {item['state']:<12} {item['mode']:<15} {views}")
-    for name, ok in [
-        (nodes.get("node"), nodes.get("ntfy_ok")),
-        *((p.get("name"), p.get("ntfy_ok")) for p in nodes.get("peers", [])),
-    ]:
-        if ok is False:
-            click.echo(
-                f"ntfy: {name} cannot reach ntfy; its notifications go out from "
-                "its peer after the failover time"
-            )
-    for peer in nodes.get("peers", []):
-        if peer.get("refuses_us"):
-            click.echo(
-                f"sync: {peer.get('name')} answers but refuses our signature: the "
-                "[sync] secret_file differs between the nodes; each decides alone "
-                "until it matches"
-            )
-    refused = nodes.get("outbox_refused", [])
-    click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
-    for row in refused:
-        click.echo(f"  refused {row['event']}: {row['error']} (fix [ntfy], then reload)")
-    storage = nodes.get("storage") or {}
-    if storage.get("ok") is False:
-        click.echo(
-            f"storage: the database refuses writes ({storage.get('error')}); "
-            f"{storage.get('unsaved_steps')} steps kept in memory, written once it can; "
-            "free space in the data directory"
-        )
-    problems = pair_problems(nodes) if check else []
-    for problem in problems:
-        click.echo(f"check: {problem}", err=True)
-    if problems:
-        raise SystemExit(1)
-
-
-def _get_json(node_url: str, path: str, token: str | None = None) -> dict[str, Any]:
-    url = node_url.rstrip("/") + path
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        response = httpx.get(url, timeout=10, headers=headers)
-        if response.status_code == 401:
-            raise click.ClickException(
-                f"{url}: 401: the node wants a read token; pass --token-file"
-            )
-        response.raise_for_status()
-        data = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise click.ClickException(f"{url}: {exc}") from None
-    if not isinstance(data, dict):
-        raise click.ClickException(f"{url}: expected a JSON object")
-    return data
-
-
 @main.group(name="notify")
 def notify_group() -> None:
     """Notifications to ntfy."""
@@ -267,6 +202,10 @@ def notify_group() -> None:
 @config_option
 def notify_test_command(config_path: Path) -> None:
     """Send one test notification through the configured ntfy and print its answer."""
+    from notify.publisher import Delivered, Server
+    from watchers.config import ConfigError, load_config
+    from watchers.secrets import ntfy_credentials
+
     with _config_errors(config_path):
         config = load_config(config_path)
         if config.ntfy is None:
@@ -294,6 +233,8 @@ def notify_test_command(config_path: Path) -> None:
 
 def not_delivered(outcome: RetryLater | Refused, ntfy: NtfySection) -> str:
     """What ntfy said, in words, and what to check in the config."""
+    from notify.publisher import RetryLater
+
     if isinstance(outcome, RetryLater):
         if outcome.paced:
             wait = f" in {outcome.after_s:g} s" if outcome.after_s else " later"
@@ -316,6 +257,10 @@ def not_delivered(outcome: RetryLater | Refused, ntfy: NtfySection) -> str:
 
 
 async def _send(server: Server, message: dict[str, object]) -> Outcome:
+    import httpx
+
+    from notify.publisher import publish
+
     async with httpx.AsyncClient() as client:
         return await publish(client, server, message)
 
@@ -339,7 +284,10 @@ async def _send(server: Server, message: dict[str, object]) -> Outcome:
 @click.option("--fresh", is_flag=True, help="Remove the last run's data first.")
 def demo_command(root: Path, duration_s: float | None, fresh: bool) -> None:
     """Huginn and Muninn on loopback, watching local demo targets."""
+    from watchers.demo import run_demo
+
     run_demo(root.resolve(), duration_s, fresh)
 
 
+main.add_command(status_command)
 main.add_command(simulate_command)

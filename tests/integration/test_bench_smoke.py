@@ -16,7 +16,7 @@ import pytest
 def test_a_quick_bench_of_storage_and_throughput_prints_its_figures(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tests.bench", "--quick", "--only", "storage,throughput",
-         "--seconds", "1", "--loops", "asyncio",
+         "--seconds", "0.3", "--loops", "asyncio",
          "--write", str(tmp_path / "figures.md")],
         capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
