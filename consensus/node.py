@@ -44,6 +44,7 @@ from consensus.core_state import (
 from consensus.entries import validate_value
 from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
+from consensus.hlc import Hlc
 from consensus.lww import DeltaPage, Entry, JsonValue
 from consensus.peers import NodeState, grace_ms
 from consensus.reports import next_due_ms, report_events
@@ -464,15 +465,38 @@ class NodeCore(Agreeing):
         """An admin change (a target, a window, a silence, an acknowledgement),
         with its audit record, in one step that goes to the peer at once.
         A value of None removes the key (a tombstone)."""
-        if not key.startswith(keys.ADMIN_PREFIXES) or key.startswith(keys.AUDIT):
-            raise InvalidEntry(f"{key}: not a key the admin API writes")
-        hlc = self.clock.tick(now_ms)
-        entry = self._write_at(key, value, hlc, tombstone=value is None)
-        validate_value(entry)
-        record = self._write_at(
-            f"{keys.AUDIT}{self.node}/{hlc.encode()}", {**audit, "key": key, "at_ms": now_ms}, hlc
-        )
-        return Step(to_commit=[entry, record], commands=[Push((entry, record))])
+        return self.admin_writes([(key, value, audit)], now_ms)
+
+    @telling
+    def admin_writes(
+        self, changes: Sequence[tuple[str, JsonValue, dict[str, JsonValue]]], now_ms: int
+    ) -> Step:
+        """Admin changes that stand or fall together (``ravens targets
+        apply``): every one is checked before any is written, then all go in
+        one step, each with its audit record."""
+        for key, _, _ in changes:
+            if not key.startswith(keys.ADMIN_PREFIXES) or key.startswith(keys.AUDIT):
+                raise InvalidEntry(f"{key}: not a key the admin API writes")
+        # The checks a write makes, on candidates, before any write: the
+        # changes stand or fall together.
+        probe = Hlc(max(now_ms, 0), 0, self.node)
+        for key, value, _ in changes:
+            candidate = Entry(key, value, probe, self.node, 1, tombstone=value is None)
+            candidate.check()
+            validate_value(candidate)
+        step = Step()
+        for key, value, audit in changes:
+            hlc = self.clock.tick(now_ms)
+            entry = self._write_at(key, value, hlc, tombstone=value is None)
+            record = self._write_at(
+                f"{keys.AUDIT}{self.node}/{hlc.encode()}",
+                {**audit, "key": key, "at_ms": now_ms},
+                hlc,
+            )
+            step.to_commit += [entry, record]
+        if step.to_commit:
+            step.commands.append(Push(tuple(step.to_commit)))
+        return step
 
     def set_report_topics(self, topics: Iterable[str]) -> None:
         """The shell says which topics get a weekly report."""

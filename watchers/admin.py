@@ -20,6 +20,7 @@ from consensus import keys
 from consensus.lww import JsonValue
 from watchers.admin_shapes import TARGET_ADAPTER
 from watchers.api import target_summary
+from watchers.apply_plan import WINDOW_KINDS, Current, Refused, plan
 from watchers.config import check_parents
 from watchers.config_problems import describe_problem
 from watchers.maintenance import MaintenanceWindow
@@ -72,6 +73,7 @@ def admin_router(node: Node) -> APIRouter:
         await node.apply(node.core.admin_write(key, value, node.clock.now_ms(), audit))
 
     _target_routes(api, node, write)
+    _apply_routes(api, node)
     _window_routes(api, node, write, "maintenance", keys.MAINTENANCE)
     _window_routes(api, node, write, "silences", keys.SILENCE)
     _incident_routes(api, node, write)
@@ -155,6 +157,80 @@ def _target_routes(api: APIRouter, node: Node, write: Write) -> None:
             raise HTTPException(404, f"no target with id {target_id!r}")
         await write(f"{keys.TARGET}{target_id}", None, who, "remove target", target_id)
         return Response(status_code=204)
+
+
+def _apply_routes(api: APIRouter, node: Node) -> None:
+    @api.get("/targets", summary="Every target with where it comes from, and the applied windows")
+    async def list_targets(_who: Admin) -> dict[str, Any]:
+        written = node.core.admin_targets()
+        targets = []
+        for target_id, target in sorted(node.targets.items()):
+            source = node.source_of(target_id)
+            stored = written.get(target_id) if source == "api" else None
+            body = stored.get("target") if isinstance(stored, dict) else None
+            targets.append(
+                {
+                    "id": target_id,
+                    "kind": target.kind,
+                    "source": source,
+                    "tags": list(target.tags),
+                    "target": body,
+                }
+            )
+        windows = {
+            kind: [
+                {
+                    "id": window_id,
+                    "applied": by_apply,
+                    "window": window.model_dump(mode="json", by_alias=True, exclude_defaults=True),
+                }
+                for window_id, (window, by_apply) in current_windows(node, kind).items()
+            ]
+            for kind in WINDOW_KINDS
+        }
+        return {"targets": targets, **windows}
+
+    @api.post("/apply", summary="Make the run-time targets and applied windows match a document")
+    async def apply_document(body: JsonBody, who: Admin, dry_run: bool = False) -> dict[str, Any]:
+        current = Current(
+            api_targets={i: t for i, t in node.targets.items() if node.source_of(i) == "api"},
+            config_targets={i: t for i, t in node.targets.items() if node.source_of(i) == "config"},
+            windows={kind: current_windows(node, kind) for kind in WINDOW_KINDS},
+        )
+        try:
+            planned = plan(body, current, lambda: secrets.token_hex(6))
+        except Refused as exc:
+            raise HTTPException(400, str(exc)) from None
+        ids = [t.get("id") if isinstance(t, dict) else None for t in body.get("targets", [])]
+        for target in planned.to_judge:
+            # Judged before anything is written: one refusal changes nothing.
+            refused = await refusal_for(node.reach, target)
+            if refused is not None:
+                raise HTTPException(
+                    400, f"targets[{ids.index(target.id)}].{refused[0]}: {refused[1]}"
+                )
+        if planned.writes and not dry_run:
+            changes: list[tuple[str, JsonValue, dict[str, JsonValue]]] = [
+                (key, value, {"who": who, "action": action, "subject": subject})
+                for key, value, action, subject in planned.writes
+            ]
+            await node.apply(node.core.admin_writes(changes, node.clock.now_ms()))
+        return {"dry_run": dry_run, "changes": [c.to_value() for c in planned.changes]}
+
+
+def current_windows(node: Node, kind: str) -> dict[str, tuple[MaintenanceWindow, bool]]:
+    """The windows of a kind the admin API added, by id, each with whether
+    `apply` made it; a value no longer valid is left out."""
+    found = {}
+    for window_id, written in node.core.admin_windows(silences=kind == "silences").items():
+        if not isinstance(written, dict):
+            continue
+        try:
+            window = MaintenanceWindow.model_validate(written.get("window"))
+        except ValidationError:
+            continue
+        found[window_id] = (window, written.get("applied") is True)
+    return found
 
 
 def _window_routes(api: APIRouter, node: Node, write: Write, kind: str, prefix: str) -> None:

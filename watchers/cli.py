@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from watchers.cli_admin import ack_command, maintenance_group, silence_group, targets_group
 from watchers.cli_status import status_command
 from watchers.simulate_cli import simulate_command
 
@@ -290,4 +291,6 @@ def demo_command(root: Path, duration_s: float | None, fresh: bool) -> None:
 
 
 main.add_command(status_command)
+for admin_command in (targets_group, maintenance_group, silence_group, ack_command):
+    main.add_command(admin_command)
 main.add_command(simulate_command)

@@ -240,7 +240,13 @@ def _within(refused: tuple[int, str] | None) -> None:
 API_MAX_BODY_BYTES = 256 * 1024
 
 
+# A whole target list in one request (`ravens targets apply`).
+APPLY_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
 def body_limit(path: str) -> int:
+    if path == "/api/v1/admin/apply":
+        return APPLY_MAX_BODY_BYTES
     return wire.MAX_BODY_BYTES if path.startswith("/sync/") else API_MAX_BODY_BYTES
 
 

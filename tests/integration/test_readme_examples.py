@@ -90,6 +90,19 @@ allow_private_targets = true
         site.server_close()
 
 
+def an_incident(pair: Pair, behaviour: Behaviour) -> str:
+    """blog DOWN, agreed and recorded: the event id the ack examples need."""
+    behaviour.down = True
+    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
+
+    def downs() -> list[dict[str, Any]]:
+        found = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
+        return [i for i in found["incidents"] if i["state"] == "DOWN"]
+
+    pair.wait(lambda: len(downs()) == 1, "the incident is recorded")
+    return str(downs()[0]["event"])
+
+
 def test_the_readme_has_the_curl_lines_this_test_runs() -> None:
     lines = curl_lines()
     assert len([line for line in lines if line.startswith("curl")]) >= 20, lines
@@ -102,19 +115,10 @@ def test_every_curl_line_of_the_readme_runs_against_a_pair(
     world: tuple[Pair, Behaviour, int], tmp_path: Path
 ) -> None:
     pair, behaviour, port = world
-    # An incident to acknowledge, as the ack example needs one.
-    behaviour.down = True
-    pair.wait(pair.both("blog", "DOWN"), "both agree blog is DOWN")
-
-    def downs() -> list[dict[str, Any]]:
-        found = call(pair, "huginn", "GET", "/api/v1/incidents?target=blog", token=None)[1]
-        return [i for i in found["incidents"] if i["state"] == "DOWN"]
-
-    pair.wait(lambda: len(downs()) == 1, "the incident is recorded")
     fill = {
         "/etc/ravens/admin-token": str(tmp_path / "admin-token"),
         "https://shop.example.com/": f"http://127.0.0.1:{port}/",
-        "<event id>": downs()[0]["event"],
+        "<event id>": an_incident(pair, behaviour),
     }
     env = {
         "N": pair.url("huginn", "").rstrip("/"),
@@ -179,3 +183,79 @@ def test_status_check_passes_on_a_healthy_pair_and_fails_saying_why_when_a_node_
     pair.wait(huginn_lost, "muninn's API says huginn is lost", 60)
     gone = run("muninn")
     assert "check: huginn: not heard from: the pair cannot sync" in gone.stderr, gone.stderr
+
+
+def readme_transcript(after: str) -> tuple[str, list[tuple[str, list[str]]]]:
+    """The first toml block and console block after the heading that
+    contains ``after``: the file, then each ``$`` command with its output."""
+    text = README.read_text().split(after, 1)[1]
+    toml = re.search(r"```toml\n(.*?)```", text, re.S)
+    console = re.search(r"```console\n(.*?)```", text, re.S)
+    assert toml is not None and console is not None
+    steps: list[tuple[str, list[str]]] = []
+    for line in console.group(1).splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return toml.group(1), steps
+
+
+# What differs from run to run: window ids and the node's time.
+_VARYING = (
+    (re.compile(r"\b[0-9a-f]{12}\b"), "<window id>"),
+    (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?[+-]\d\d:\d\d"), "<time>"),
+)
+
+
+def _same_shape(text: str) -> str:
+    for pattern, word in _VARYING:
+        text = pattern.sub(word, text)
+    return text
+
+
+def test_the_readme_transcript_of_the_admin_commands_runs_as_shown(
+    world: tuple[Pair, Behaviour, int], tmp_path: Path
+) -> None:
+    pair, behaviour, port = world
+    event = an_incident(pair, behaviour)
+    node_url = pair.url("huginn", "").rstrip("/")
+    fill = {
+        "https://huginn.example.net:8470": node_url,
+        "/etc/ravens/admin-token": str(tmp_path / "admin-token"),
+        "<event id>": event,
+    }
+    toml, steps = readme_transcript("### Scripting the pair")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "targets.toml").write_text(
+        toml.replace("https://shop.example.com/", f"http://127.0.0.1:{port}/")
+        .replace('"mail.example.com"', '"127.0.0.1"')
+        .replace("port = 587", f"port = {port}")
+    )
+    # The same sed on the test's file: its port is the loopback site's.
+    steps = [(c.replace("port = 587", f"port = {port}"), out) for c, out in steps]
+    ravens = f'ravens() {{ "{sys.executable}" -m watchers "$@"; }}\n'
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    for written, shown in steps:
+        command = written
+        for placeholder, value in fill.items():
+            command = command.replace(placeholder, value)
+        if command.startswith("export "):
+            for pair_text in command.split()[1:]:
+                name, _, value = pair_text.partition("=")
+                env[name] = value
+            continue
+        script = ravens + "{ " + command + "; } 2>&1"
+        done = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=60, check=False)  # fmt: skip
+        said = done.stdout.replace(node_url, "https://huginn.example.net:8470")
+        said = said.replace(event, "<event id>")
+        assert _same_shape(said).splitlines() == _same_shape("\n".join(shown)).splitlines(), (
+            command,
+            done.stdout,
+        )
+    # What the commands did is on the pair, from the other node too.
+    audit = call(pair, "muninn", "GET", "/api/v1/admin/audit")[1]["audit"]
+    assert {"add target", "change target", "add maintenance", "remove maintenance",
+            "add silences", "acknowledge"} <= {r["action"] for r in audit}  # fmt: skip
