@@ -38,14 +38,14 @@ from notify.publisher import Server
 from notify.topics import TOPIC, not_reserved
 from watchers import weekly
 from watchers.config_problems import describe_problem
+from watchers.customer_pages import PageSection, check_slugs
 from watchers.digits import plain_digits
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import AnyTarget, Target
-from watchers.probes.base import Strict
+from watchers.probes.base import ENV_PATTERN, Strict
 from watchers.probes.reach import url_host
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
-ENV_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
 MIN_SECRET_CHARS = 32
 # A Bearer token, or Basic credentials, for ntfy.
 NtfyLogin = tuple[str | None, tuple[str, str] | None]
@@ -327,6 +327,8 @@ class Config(Strict):
     silences: tuple[MaintenanceWindow, ...] = ()
     api: ApiSection = ApiSection()
     admin: AdminOptions = AdminOptions()
+    # Pages for one customer each: /s/<slug> (watchers/customer_pages.py).
+    pages: tuple[PageSection, ...] = ()
 
     def core_settings(self) -> Settings:
         """The core's settings: each tunable from its section (an absent
@@ -378,6 +380,7 @@ class Config(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"node and peer names must differ, got {names}")
         check_parents(self.targets)
+        check_slugs(self.pages)
         return self
 
 

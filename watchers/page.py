@@ -7,6 +7,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -45,6 +46,47 @@ def ago(ms: int | None, now: int) -> str:
 
 
 TEMPLATES.filters["stamp"] = stamp
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a page covers and where its links lead: the whole status page,
+    or one customer's (`/s/<slug>`), which links only within itself."""
+
+    home: str = "/"
+    title: str = "RAVENS//STATUS"
+    # The customer page's own token, when its visitor came with ?token=: the
+    # page's links carry it on (never any other token: pages are cached).
+    token: str | None = None
+    # The footer's links to the API, its docs and metrics (the whole node's).
+    node_links: bool = True
+    # Target ids the page may show; None: every target.
+    shown: frozenset[str] | None = None
+
+    def query(self, theme: str) -> str:
+        """The query string every link of the page carries (theme, token)."""
+        pairs = {"theme": theme} if theme == "plain" else {}
+        if self.token is not None:
+            pairs["token"] = self.token
+        return "?" + urlencode(pairs) if pairs else ""
+
+    def target_link(self, target_id: str, theme: str) -> str:
+        base = "" if self.home == "/" else self.home
+        return f"{base}/t/{quote(target_id, safe='')}{self.query(theme)}"
+
+    def home_link(self, theme: str) -> str:
+        return self.home + self.query(theme)
+
+    def other_theme(self, theme: str) -> str:
+        other = "neon" if theme == "plain" else "plain"
+        pairs = {"theme": other, **({"token": self.token} if self.token else {})}
+        return "?" + urlencode(pairs)
+
+    def targets(self, node: Node) -> list[str]:
+        return sorted(t for t in node.targets if self.shown is None or t in self.shown)
+
+
+WHOLE = Scope()
 
 
 @dataclass
@@ -135,10 +177,13 @@ def ntfy_words(ok: bool | None, waiting: int | None, refused: int | None) -> str
     return "ok" if ok else "unknown"
 
 
-async def render_status(node: Node, theme: str) -> str:
+async def render_status(node: Node, theme: str, scope: Scope = WHOLE) -> str:
     now = node.clock.now_ms()
-    found = await rows(node, sorted(node.targets), now, with_windows=False)
+    shown = scope.targets(node)
+    found = await rows(node, shown, now, with_windows=False)
     recent = await incidents_between(node, now - BAR_DAYS * DAY_MS, now + 1)
+    if scope.shown is not None:
+        recent = [i for i in recent if i.target in scope.shown]
     incidents = incidents_json(node, recent[-20:])[::-1]
     counts: dict[str, int] = {}
     for row in found:
@@ -147,13 +192,14 @@ async def render_status(node: Node, theme: str) -> str:
         "status.html",
         node=node.name,
         theme=theme,
+        scope=scope,
         rows=found,
         incidents=incidents,
         counts=counts,
         nodes=nodes_health(node, now),
         now=stamp(now),
         days=BAR_DAYS,
-        labels=_labels(node),
+        labels=_labels(node, shown),
     )
 
 
@@ -169,7 +215,7 @@ async def _render(name: str, **context: Any) -> str:
     return "".join(parts)
 
 
-async def render_target(node: Node, target_id: str, theme: str) -> str:
+async def render_target(node: Node, target_id: str, theme: str, scope: Scope = WHOLE) -> str:
     now = node.clock.now_ms()
     (row,) = await rows(node, [target_id], now, with_windows=True)
     recent = await incidents_between(node, now - 365 * DAY_MS, now + 1, target_id)
@@ -177,20 +223,25 @@ async def render_target(node: Node, target_id: str, theme: str) -> str:
     return TEMPLATES.get_template("target.html").render(
         node=node.name,
         theme=theme,
+        scope=scope,
         row=row,
         incidents=incidents,
         now=stamp(now),
         days=BAR_DAYS,
         nodes=nodes_health(node, now),
-        labels=_labels(node),
+        labels=_labels(node, [target_id]),
     )
 
 
-def render_missing(node: Node, target_id: str, theme: str) -> str:
+def render_missing(node: Node, target_id: str, theme: str, scope: Scope = WHOLE) -> str:
     return TEMPLATES.get_template("missing.html").render(
-        node=node.name, theme=theme, target_id=target_id, now=stamp(node.clock.now_ms())
+        node=node.name,
+        theme=theme,
+        scope=scope,
+        target_id=target_id,
+        now=stamp(node.clock.now_ms()),
     )
 
 
-def _labels(node: Node) -> dict[str, str]:
-    return {t: target.label for t, target in node.targets.items()}
+def _labels(node: Node, shown: list[str]) -> dict[str, str]:
+    return {t: node.targets[t].label for t in shown if t in node.targets}

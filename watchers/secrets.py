@@ -6,7 +6,7 @@ never the value."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchers.config import MIN_SECRET_CHARS, Config, ConfigError
@@ -117,33 +117,37 @@ def push_tokens(config: Config) -> dict[str, str]:
 class ApiTokens:
     read: str | None
     admins: dict[str, str]  # token -> admin name
+    # slug -> the read token of that customer page (pages without one are absent)
+    pages: dict[str, str] = field(default_factory=dict)
 
 
 def api_tokens(config: Config) -> ApiTokens:
-    """The read token, if any, and each admin's token, from files or env."""
+    """The read token, if any, each admin's token and each customer page's,
+    from files or env."""
     api = config.api
     read = None
     if api.read_token_file or api.read_token_env:
-        read = read_secret("api.read_token", api.read_token_file, api.read_token_env)
-        if len(read) < MIN_SECRET_CHARS:
-            raise ConfigError(
-                [
-                    f"api.read_token: too short ({len(read)} characters); "
-                    f"use at least {MIN_SECRET_CHARS}"
-                ]
-            )
-    admins: dict[str, str] = {}
-    for i, admin in enumerate(api.admins):
-        token = read_secret(f"api.admins[{i}].token", admin.token_file, admin.token_env)
-        if len(token) < MIN_SECRET_CHARS:
-            raise ConfigError(
-                [
-                    f"api.admins[{i}].token: too short ({len(token)} characters); "
-                    f"use at least {MIN_SECRET_CHARS}"
-                ]
-            )
-        admins[token] = admin.name
-    return ApiTokens(read, admins)
+        read = _token("api.read_token", api.read_token_file, api.read_token_env)
+    admins = {
+        _token(f"api.admins[{i}].token", admin.token_file, admin.token_env): admin.name
+        for i, admin in enumerate(api.admins)
+    }
+    pages = {
+        page.slug: _token(f"pages[{i}].token", page.token_file, page.token_env)
+        for i, page in enumerate(config.pages)
+        if page.token_file is not None or page.token_env is not None
+    }
+    return ApiTokens(read, admins, pages)
+
+
+def _token(key: str, path: Path | None, env: str | None) -> str:
+    """A bearer token, long enough not to be guessed."""
+    token = read_secret(key, path, env)
+    if len(token) < MIN_SECRET_CHARS:
+        raise ConfigError(
+            [f"{key}: too short ({len(token)} characters); use at least {MIN_SECRET_CHARS}"]
+        )
+    return token
 
 
 def ntfy_credentials(config: Config) -> tuple[str | None, tuple[str, str] | None]:

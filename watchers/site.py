@@ -38,37 +38,50 @@ def site_router(node: Node) -> APIRouter:
         page = await pages.get((target_id, theme), lambda: render_target(node, target_id, theme))
         return HTMLResponse(page)
 
-    def svg(body: str, found: bool = True) -> Response:
-        return Response(
-            body, media_type=SVG, headers=BADGE_CACHE, status_code=200 if found else 404
-        )
-
-    def unknown() -> Response:
-        return svg(badges.badge("ravens", "unknown target", "#9f9f9f"), found=False)
-
     @app.get("/badge/{target_id}/status.svg", summary="Agreed state badge")
     async def status_badge(target_id: str) -> Response:
-        target = node.targets.get(target_id)
-        if target is None:
-            return unknown()
-        return svg(badges.status_badge(target.label, node.core.record(target_id).state.value))
+        return status_svg(node, target_id)
 
     @app.get("/badge/{target_id}/uptime.svg", summary="Uptime badge")
-    async def uptime_badge(
-        target_id: str, window: Literal["24h", "7d", "30d", "90d", "365d"] = "30d"
-    ) -> Response:
-        if target_id not in node.targets:
-            return unknown()
-        now = node.clock.now_ms()
-        found = uptime(await node.intervals(target_id), now - WINDOWS_MS[window], now, now)
-        return svg(badges.uptime_badge(window, found.percent))
+    async def uptime_badge(target_id: str, window: BadgeWindow = "30d") -> Response:
+        return await uptime_svg(node, target_id, window)
 
     @app.get("/badge/{target_id}/latency.svg", summary="Latency badge (mean of the nodes)")
     async def latency_badge(target_id: str) -> Response:
-        if target_id not in node.targets:
-            return unknown()
-        seen = [live_view(node, n, target_id)["latency_ms"] for n in node.core.nodes]
-        values = [v for v in seen if v is not None]
-        return svg(badges.latency_badge(sum(values) / len(values) if values else None))
+        return latency_svg(node, target_id)
 
     return app
+
+
+BadgeWindow = Literal["24h", "7d", "30d", "90d", "365d"]
+
+
+def _svg(body: str, found: bool = True) -> Response:
+    return Response(body, media_type=SVG, headers=BADGE_CACHE, status_code=200 if found else 404)
+
+
+def _unknown() -> Response:
+    return _svg(badges.badge("ravens", "unknown target", "#9f9f9f"), found=False)
+
+
+def status_svg(node: Node, target_id: str) -> Response:
+    target = node.targets.get(target_id)
+    if target is None:
+        return _unknown()
+    return _svg(badges.status_badge(target.label, node.core.record(target_id).state.value))
+
+
+async def uptime_svg(node: Node, target_id: str, window: BadgeWindow) -> Response:
+    if target_id not in node.targets:
+        return _unknown()
+    now = node.clock.now_ms()
+    found = uptime(await node.intervals(target_id), now - WINDOWS_MS[window], now, now)
+    return _svg(badges.uptime_badge(window, found.percent))
+
+
+def latency_svg(node: Node, target_id: str) -> Response:
+    if target_id not in node.targets:
+        return _unknown()
+    seen = [live_view(node, n, target_id)["latency_ms"] for n in node.core.nodes]
+    values = [v for v in seen if v is not None]
+    return _svg(badges.latency_badge(sum(values) / len(values) if values else None))

@@ -17,6 +17,7 @@ from watchers import wire
 from watchers.actions import actions_router
 from watchers.admin import admin_router, bearer, token_owner
 from watchers.api import router_for
+from watchers.customer_site import customer_router
 from watchers.headers import SecurityHeaders
 from watchers.limits import BodyLimit
 from watchers.metrics import metrics_text
@@ -68,6 +69,8 @@ def app_for(node: Node) -> FastAPI:
 
     app.include_router(router_for(node), dependencies=readers)
     app.include_router(site_router(node), dependencies=readers)
+    # Each customer page checks its own token (or the node's read token).
+    app.include_router(customer_router(node))
     app.include_router(admin_router(node))
     # A button's token is its own proof: outside the read token's reach.
     app.include_router(actions_router(node))

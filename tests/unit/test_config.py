@@ -80,6 +80,10 @@ to = "03:00"
 """
 
 
+# A customer page before the first maintenance window (which the table replaces).
+PAGE = '[[pages]]\nslug = "{slug}"\ntitle = "A"\n{tags}\n\n[[maintenance]]'
+
+
 def problems(text: str, tmp_path: Path) -> list[str]:
     path = tmp_path / "node.toml"
     path.write_text(text)
@@ -155,6 +159,13 @@ def test_the_complete_example_is_valid(tmp_path: Path) -> None:
          "defaults.tls_expiry_days[1]: expected a number of at least 1, got 0"),
         (("[[maintenance]]", "[[silences]]\ntargets = []\n\n[[maintenance]]"),
          "silences[0]: name the targets or tags the window covers"),
+        (("[[maintenance]]", PAGE.format(slug="Acme Ltd", tags='tags = ["a"]')),
+         "pages[0].slug: expected text matching"),
+        (("[[maintenance]]", PAGE.format(slug="acme", tags="")),
+         "pages[0]: name the tags or targets the page shows"),
+        (("[[maintenance]]", PAGE.format(slug="acme", tags='tags = ["a"]').replace(
+            "[[maintenance]]", PAGE.format(slug="acme", tags='tags = ["b"]'))),
+         "pages[1].slug: 'acme' appears twice"),
     ],
 )  # fmt: skip
 def test_each_mistake_names_its_key(tmp_path: Path, change: tuple[str, str], expected: str) -> None:

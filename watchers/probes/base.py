@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 TARGET_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
 
+# The name of an environment variable a secret is read from (*_env keys).
+ENV_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+
+
 class Strict(BaseModel):
     """Every config model refuses keys it does not know."""
 

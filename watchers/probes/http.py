@@ -24,13 +24,13 @@ from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from watchers.digits import plain_digits
 from watchers.probes import http1
-from watchers.probes.base import CheckResult, TargetBase, seconds
+from watchers.probes.base import ENV_PATTERN, CheckResult, TargetBase, seconds
 from watchers.probes.http1 import AnswerError
 from watchers.probes.reach import Reach, url_host
 
 REDIRECTS = {301, 302, 303, 307, 308}
 DEFAULT_STATUS = tuple(range(200, 400))
-ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+ENV_NAME = re.compile(ENV_PATTERN)
 # Of a value read from a body, a reason quotes at most this much.
 EXCERPT_CHARS = 40
 

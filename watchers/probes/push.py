@@ -8,14 +8,14 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from watchers.probes.base import CheckResult, TargetBase, seconds
+from watchers.probes.base import ENV_PATTERN, CheckResult, TargetBase, seconds
 
 
 class PushTarget(TargetBase):
     kind: Literal["push"]
     grace_s: float = Field(gt=0, le=30 * 86_400, description="silence allowed before DOWN")
     token_file: str | None = None
-    token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    token_env: str | None = Field(default=None, pattern=ENV_PATTERN)
 
     @model_validator(mode="after")
     def _one_token_source(self) -> PushTarget:
