@@ -379,11 +379,26 @@ def _title(event: Event, subject: Subject) -> str:
     return _words(event, subject)[0]
 
 
+def said_once(reasons: Sequence[str]) -> list[str]:
+    """Each reason, or "same" where an earlier one said it already."""
+    seen: set[str] = set()
+    out = []
+    for reason in reasons:
+        out.append("same" if reason in seen else reason)
+        seen.add(reason)
+    return out
+
+
 def _views(event: Event) -> str:
+    """Each node's view; a reason another node gave already reads "same", so
+    where the two nodes' checks failed compares at a glance."""
     lines = []
-    for node, view in sorted(event.views.items()):
+    views = sorted(event.views.items())
+    reasons = said_once(
+        [str(v.get("reason") or "no check yet")[:MAX_REASON_CHARS] for _, v in views]
+    )
+    for (node, view), reason in zip(views, reasons, strict=True):
         state = view.get("state") or "UNKNOWN"
-        reason = str(view.get("reason") or "no check yet")[:MAX_REASON_CHARS]
         latency = view.get("latency_ms")
         took = f", {float(latency):.0f} ms" if isinstance(latency, int | float) else ""
         checked = view.get("checked_ms")

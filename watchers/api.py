@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
+from consensus.events import Event
 from consensus.history import Incident, group_incidents
 from consensus.verdict import Verdict
 from watchers.digits import plain_digits
@@ -201,7 +202,7 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
         # Our own streak as it stands, not as last replicated.
         view = node.core.verdicts.get(target_id, view)
     checked_ms = None if view.checked is None else view.checked.wall_ms
-    found = {
+    found: dict[str, Any] = {
         "verdict": view.state.value,
         # The streak of checks that disagree with the verdict so far: a
         # verdict moves only once one reaches its threshold.
@@ -214,6 +215,8 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
         "flapping": view.flapping,
         # Its checks of the target stopped: the view does not vote.
         "stale": view.stale,
+        # An HTTP check's phase timings and the phase it failed in.
+        "phases": None,
     }
     latest = node.live.latest(name, target_id)
     if latest is not None and (checked_ms is None or latest.at_ms >= checked_ms):
@@ -222,6 +225,7 @@ def live_view(node: Node, name: str, target_id: str) -> dict[str, Any]:
             latency_ms=latest.latency_ms,
             checked_ms=latest.at_ms,
             last_ok=latest.ok,
+            phases=None if latest.phases is None else dict(latest.phases),
         )
     return found
 
@@ -327,6 +331,16 @@ async def incidents_between(
     return sorted(found, key=lambda i: (i.start_ms, i.target))
 
 
+def _why(event: Event | None) -> dict[str, str]:
+    if event is None:
+        return {}
+    return {
+        name: str(view.get("reason") or "")[:200]
+        for name, view in sorted(event.views.items())
+        if view.get("state") not in (None, "UP")
+    }
+
+
 def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
     """Only what the log holds, so either node answers byte for byte the same."""
     out = []
@@ -361,6 +375,9 @@ def incidents_json(node: Node, found: list[Incident]) -> list[dict[str, Any]]:
                 if event is None or event.anchor is None
                 else event.anchor.node,
                 "notification": notified,
+                # Where each node's checks failed as the pair decided: its reason
+                # then (phase first for HTTP: "TLS handshake failed: ...").
+                "why": _why(event),
                 "stretches": [
                     {"state": s.state, "start_ms": s.start_ms, "end_ms": s.end_ms}
                     for s in incident.stretches

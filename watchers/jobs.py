@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from consensus.slots import check_slot
 from watchers.admin_shapes import api_windows
-from watchers.live import LiveCheck
+from watchers.live import LiveCheck, phases_of
 from watchers.maintenance import MaintenanceWindow, in_maintenance
 from watchers.probes import AnyTarget, ProbeContext, run_check
 from watchers.probes.tcp import TcpTarget, probe_tcp
@@ -133,7 +133,8 @@ class Jobs:
         server_ms = result.details.pop("server_date_ms", None)
         details = result.details or None
         row = CheckRow(target_id, at, result.ok, result.latency_ms, result.reason, details)
-        latest = LiveCheck(at, result.ok, result.latency_ms, result.reason[:200])
+        phases = phases_of(details)
+        latest = LiveCheck(at, result.ok, result.latency_ms, result.reason[:200], phases)
         node.live.record(node.name, target_id, latest)
         if isinstance(server_ms, int):
             core.server_time_observed(target_id, server_ms, at)

@@ -12,9 +12,11 @@ a bad row is refused without touching the rest.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from watchers.probes.phases import KEYS, PHASES
 
 MAX_ROWS = 20_000
 MAX_REASON_CHARS = 200
@@ -32,9 +34,26 @@ class LiveCheck:
     ok: bool
     latency_ms: float | None
     reason: str
+    # Where an HTTP check spent its time, and the phase it failed in
+    # (watchers/probes/phases.py); None for other kinds.
+    phases: Mapping[str, float | str] | None = None
 
     def to_row(self, target: str) -> list[Any]:
-        return [target, self.at_ms, self.ok, self.latency_ms, self.reason]
+        row = [target, self.at_ms, self.ok, self.latency_ms, self.reason]
+        return row if self.phases is None else [*row, dict(self.phases)]
+
+
+def phases_of(details: Mapping[str, object] | None) -> dict[str, float | str] | None:
+    """The phase timings among a check's details (None when it has none)."""
+    if not details:
+        return None
+    found: dict[str, float | str] = {
+        k: float(v) for k, v in details.items() if k in KEYS and isinstance(v, int | float)
+    }
+    failed = details.get("failed_phase")
+    if isinstance(failed, str) and failed in PHASES:
+        found["failed_phase"] = failed
+    return found or None
 
 
 class LiveChecks:
@@ -85,25 +104,51 @@ def parse_rows(rows: object) -> Iterable[tuple[str, LiveCheck]]:
     found = []
     for index, row in enumerate(rows):
         where = f"live[{index}]"
-        if not isinstance(row, list) or len(row) != 5:
-            raise LiveError(f"{where}: expected [target, at_ms, ok, latency_ms, reason]")
-        target, at_ms, ok, latency, reason = row
+        if not isinstance(row, list) or len(row) not in (5, 6):
+            raise LiveError(f"{where}: expected [target, at_ms, ok, latency_ms, reason, phases?]")
+        target, at_ms, ok, latency, reason = row[:5]
+        phases = _phases(where, row[5]) if len(row) == 6 else None
         if not isinstance(target, str) or not 1 <= len(target) <= 200:
             raise LiveError(f"{where}: target: expected 1 to 200 characters")
         if isinstance(at_ms, bool) or not isinstance(at_ms, int) or not 0 <= at_ms < MAX_TIME_MS:
             raise LiveError(f"{where}: at_ms: expected epoch milliseconds")
         if not isinstance(ok, bool):
             raise LiveError(f"{where}: ok: expected true or false")
-        if latency is not None and (
-            isinstance(latency, bool)
-            or not isinstance(latency, int | float)
-            or not math.isfinite(latency)
-            or not 0 <= latency <= MAX_LATENCY_MS
-        ):
+        if latency is not None and not _a_latency(latency):
             raise LiveError(f"{where}: latency_ms: expected null or 0 to {MAX_LATENCY_MS:.0f}")
         if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
             raise LiveError(f"{where}: reason: expected at most {MAX_REASON_CHARS} characters")
-        found.append(
-            (target, LiveCheck(at_ms, ok, None if latency is None else float(latency), reason))
-        )
+        latency_ms = None if latency is None else float(latency)
+        found.append((target, LiveCheck(at_ms, ok, latency_ms, reason, phases)))
     return found
+
+
+def _phases(where: str, value: object) -> dict[str, float | str] | None:
+    """A peer's phase timings: known keys only, each a bounded number."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or len(value) > len(KEYS) + 1:
+        raise LiveError(f"{where}: phases: expected an object of phase timings")
+    found: dict[str, float | str] = {}
+    for key, item in value.items():
+        if key == "failed_phase":
+            if item not in PHASES:
+                raise LiveError(f"{where}: phases.failed_phase: expected one of {PHASES}")
+            found[key] = str(item)
+        elif key in KEYS and _a_latency(item):
+            found[key] = float(item)
+        else:
+            raise LiveError(
+                f"{where}: phases.{str(key)[:40]}: expected one of {KEYS}, "
+                f"each 0 to {MAX_LATENCY_MS:.0f}"
+            )
+    return found
+
+
+def _a_latency(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and 0 <= value <= MAX_LATENCY_MS
+    )

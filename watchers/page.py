@@ -11,8 +11,10 @@ from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from notify.messages import said_once
 from watchers.api import YIELD_EVERY, incidents_between, incidents_json, target_summaries
 from watchers.bars import BAR_DAYS, Segment, segments
+from watchers.probes.phases import words
 from watchers.runtime import Node
 from watchers.storage import Interval as Stretch
 from watchers.uptime import DAY_MS, WINDOWS_MS, uptime
@@ -45,7 +47,24 @@ def ago(ms: int | None, now: int) -> str:
     return f"{seconds} s ago"
 
 
+def phase_words(phases: dict[str, Any] | None) -> str:
+    """'DNS 1 ms, connect 0 ms, first byte 40 ms, total 42 ms (failed in TLS)'."""
+    if not phases:
+        return "—"
+    failed = phases.get("failed_phase")
+    tail = f" (failed: {str(failed).replace('_', ' ')})" if failed else ""
+    return (words(phases) or "—") + tail
+
+
+def why_words(why: dict[str, str]) -> str:
+    """Each node's reason at the decision, a repeated one said as "same"."""
+    names = list(why)
+    return "; ".join(f"{n}: {r}" for n, r in zip(names, said_once(list(why.values())), strict=True))
+
+
 TEMPLATES.filters["stamp"] = stamp
+TEMPLATES.filters["phases"] = phase_words
+TEMPLATES.filters["why"] = why_words
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ from watchers.clockwatch import Clock, SystemClock
 from watchers.config import Config, NtfyLogin
 from watchers.jobs import Jobs
 from watchers.lateness import Lateness
-from watchers.live import LiveCheck, LiveChecks
+from watchers.live import LiveCheck, LiveChecks, phases_of
 from watchers.outbox_host import OutboxHost
 from watchers.peersync import PeerSync
 from watchers.probes import AnyTarget, HttpClients, Reach
@@ -165,7 +165,9 @@ class Node:
         if not await store.history_cache_current():
             await store.rebuild_history({t: core.history(t) for t in core.history_targets()})
         for target, row in (await store.latest_checks()).items():
-            latest = LiveCheck(row.at_ms, row.ok, row.latency_ms, row.reason)
+            latest = LiveCheck(
+                row.at_ms, row.ok, row.latency_ms, row.reason, phases_of(row.details)
+            )
             node.live.record(node.name, target, latest)
         return node
 

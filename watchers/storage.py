@@ -370,11 +370,14 @@ class Store(OutboxTable):
     async def latest_checks(self) -> dict[str, CheckRow]:
         """Each target's latest check, as a restart seeds the live figures."""
         async with self._db.execute(
-            "SELECT c.target, c.at_ms, c.ok, c.latency_ms, c.reason FROM checks c JOIN "
-            "(SELECT target, max(at_ms) AS at_ms FROM checks GROUP BY target) l "
+            "SELECT c.target, c.at_ms, c.ok, c.latency_ms, c.reason, c.details FROM checks c "
+            "JOIN (SELECT target, max(at_ms) AS at_ms FROM checks GROUP BY target) l "
             "ON c.target = l.target AND c.at_ms = l.at_ms"
         ) as cursor:
-            return {t: CheckRow(t, a, bool(o), lat, r) async for t, a, o, lat, r in cursor}
+            return {
+                t: CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
+                async for t, a, o, lat, r, d in cursor
+            }
 
     async def integrity(self) -> str:
         async with self._db.execute("PRAGMA integrity_check") as cursor:

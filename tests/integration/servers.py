@@ -42,6 +42,9 @@ def _response(status: int, body: bytes, headers: dict[str, str] | None = None) -
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+LATE_S = 0.3
+
+
 async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         request = await reader.readuntil(b"\r\n\r\n")
@@ -74,6 +77,10 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
         elif path.startswith("/loop"):
             n = int(path.removeprefix("/loop") or 0)
             writer.write(_response(302, b"", {"Location": f"/loop{n + 1}"}))
+        elif path == "/late":
+            # The first byte LATE_S after the request: what the phases must show.
+            await asyncio.sleep(LATE_S)
+            writer.write(_response(200, OK_PAGE))
         elif path == "/slow":
             await asyncio.sleep(3)
             writer.write(_response(200, OK_PAGE))

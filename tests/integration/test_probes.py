@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from tests.integration.servers import dns_server, gzip_bomb, http_server, tls_context
+from tests.integration.servers import LATE_S, dns_server, gzip_bomb, http_server, tls_context
 from watchers import eventloop
 from watchers.probes import KINDS, AnyTarget, HttpClients, ProbeContext, run_check
 from watchers.probes.base import CheckResult
@@ -104,7 +104,8 @@ def test_http_gives_up_on_a_slow_server_after_the_timeout() -> None:
             return await check(http(base + "/slow"), timeout_s=0.5)
 
     result = run(go())
-    assert (result.ok, result.reason) == (False, "timeout after 500 ms")
+    assert (result.ok, result.reason) == (False, "timeout after 500 ms waiting for the first byte")
+    assert result.details["failed_phase"] == "first_byte"
 
 
 def test_http_reads_a_bottomless_body_only_up_to_its_cap() -> None:
@@ -194,6 +195,34 @@ def test_http_latency_limit() -> None:
     assert not result.ok and result.reason.startswith("slow: ")
 
 
+@pytest.mark.parametrize(
+    ("path", "fields", "phase"),
+    [("/down", {}, "status"), ("/ok", {"keyword": "Goodbye"}, "content"),
+     ("/ok", {"max_latency_ms": 0.001}, "slow"), ("/loop", {"max_redirects": 1}, "status")],
+)  # fmt: skip
+def test_a_failed_check_names_its_phase(path: str, fields: dict[str, Any], phase: str) -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + path, **fields))
+
+    result = run(go())
+    assert not result.ok and result.details["failed_phase"] == phase
+
+
+def test_each_check_times_its_phases_and_a_late_answer_shows_in_the_first_byte() -> None:
+    async def go() -> CheckResult:
+        async with http_server() as base:
+            return await check(http(base + "/late"))
+
+    result = run(go())
+    phases = {k: float(v) for k, v in result.details.items() if k.endswith("_ms")}
+    assert set(phases) == {"dns_ms", "connect_ms", "first_byte_ms", "total_ms"}, result.details
+    # The server waited LATE_S before its first byte: that is where the time went.
+    assert LATE_S * 1000 <= phases["first_byte_ms"] < LATE_S * 1000 + 500
+    assert sum(v for k, v in phases.items() if k != "total_ms") <= phases["total_ms"] + 0.1
+    assert result.latency_ms is not None and phases["total_ms"] <= result.latency_ms + 1
+
+
 def test_http_connection_refused() -> None:
     async def go() -> CheckResult:
         async with http_server() as base:
@@ -201,7 +230,8 @@ def test_http_connection_refused() -> None:
         return await check(http(url))  # the server is closed now
 
     result = run(go())
-    assert (result.ok, result.reason) == (False, "connection refused")
+    assert (result.ok, result.reason) == (False, "connect failed: connection refused")
+    assert result.details["failed_phase"] == "connect" and "first_byte_ms" not in result.details
 
 
 def test_https_records_days_left_and_judges_the_certificate(tmp_path: Path) -> None:
@@ -224,9 +254,11 @@ def test_https_records_days_left_and_judges_the_certificate(tmp_path: Path) -> N
 
     trusted, untrusted, unverified, old = run(go())
     assert trusted.ok and 29 <= float(trusted.details["cert_days_left"]) <= 30
-    assert not untrusted.ok and untrusted.reason.startswith("certificate invalid")
+    assert untrusted.reason.startswith("TLS handshake failed: certificate invalid")
+    assert not untrusted.ok and untrusted.details["failed_phase"] == "tls"
     assert unverified.ok and 29 <= float(unverified.details["cert_days_left"]) <= 30
-    assert (old.ok, old.reason) == (False, "certificate expired")
+    assert (old.ok, old.reason) == (False, "TLS handshake failed: certificate expired")
+    assert float(trusted.details["tls_ms"]) > 0 and "failed_phase" not in trusted.details
 
 
 def test_tcp_connect_and_refused() -> None:

@@ -34,9 +34,9 @@ KINDS = {
 REASONS = {
     "endless": "status 200",
     "gigabyte": "status 200",
-    "trickle": "timeout after 2 s",
+    "trickle": "timeout after 2 s reading the body",
     "redirect-loop": "more than 5 redirects",
-    "stalled-tls": "timeout after 2 s",
+    "stalled-tls": "timeout after 2 s in the TLS handshake",
     "silent-dns": "no answer after 2 s",
     "gzip-bomb": "status 200",
     "regex": "regex '((\\\\w|\\\\W)*)*!' not matched",

@@ -76,7 +76,7 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "blog.example.com is UP",
         "**blog.example.com** is back after 1 h 2 min down, since 2026-11-18 11:06 UTC.\n\n"
         "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
-        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        "- muninn: UP: same at 2026-11-18 11:06:47 UTC",
         3, ["white_check_mark"])),
     (event(Notice.UP, state="UP", previous="PARTIAL", previous_since_ms=AT - 990_000,
            views={n: {**v, "state": "UP", "reason": "status 200"} for n, v in VIEWS.items()}),
@@ -85,7 +85,7 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "**blog.example.com** is seen up from every node again after 16 min 30 s seen down "
         "from one side only, since 2026-11-18 11:06 UTC.\n\n"
         "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
-        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        "- muninn: UP: same at 2026-11-18 11:06:47 UTC",
         3, ["white_check_mark"])),
     (event(Notice.PARTIAL_LASTING, state="PARTIAL", views=ONE_SIDED), SUBJECT, expected(
         "blog.example.com: down from huginn only",
@@ -106,7 +106,7 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "blog.example.com settled: UP",
         "**blog.example.com** stopped flapping and is **UP** since 2026-11-18 11:06 UTC.\n\n"
         "- huginn: UP: status 200, 120 ms at 2026-11-18 11:06:45 UTC\n"
-        "- muninn: UP: status 200 at 2026-11-18 11:06:47 UTC",
+        "- muninn: UP: same at 2026-11-18 11:06:47 UTC",
         2, ["white_check_mark"])),
     (event(Notice.FLAPPING_SETTLED, state="DOWN", previous="FLAPPING"), SUBJECT, expected(
         "blog.example.com settled: DOWN",
@@ -299,3 +299,12 @@ def test_a_tag_groups_pages_name_the_tag_and_list_its_members() -> None:
     odd = event(Notice.DOWN, detail={"group": "r", "group_size": 6,
                                      "group_members": ["[x](http://evil)"]})  # fmt: skip
     assert "- \\[x\\](http://evil)\n" in build(odd, SUBJECT, STYLE)["message"]
+
+
+def test_a_reason_both_nodes_gave_reads_same_the_second_time() -> None:
+    tls = "TLS handshake failed: certificate expired"
+    views = {name: {**view, "reason": tls} for name, view in VIEWS.items()}
+    body = build(event(Notice.DOWN, views=views), SUBJECT, STYLE)["message"]
+    assert f"- huginn: DOWN: {tls}, 120 ms at" in body
+    assert "- muninn: DOWN: same at 2026-11-18 11:06:47 UTC" in body
+    assert body.count("certificate expired") == 1

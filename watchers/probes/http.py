@@ -26,6 +26,7 @@ from watchers.digits import plain_digits
 from watchers.probes import http1
 from watchers.probes.base import ENV_PATTERN, CheckResult, TargetBase, seconds
 from watchers.probes.http1 import AnswerError
+from watchers.probes.phases import FAILED, WHILE, PhaseClock
 from watchers.probes.reach import Reach, url_host
 
 REDIRECTS = {301, 302, 303, 307, 308}
@@ -139,22 +140,30 @@ async def probe_http(
 ) -> CheckResult:
     """reach: for a target added through the admin API, where each hop may
     go; its reasons then quote nothing read from the body."""
-    started = time.perf_counter()
+    phases = PhaseClock()
     try:
         async with asyncio.timeout(timeout_s):
-            status, body, details = await _fetch(target, clients, reach)
+            status, body, details = await _fetch(target, clients, reach, phases)
     except _Refused as exc:
-        return CheckResult(False, _ms(started), str(exc))
+        return CheckResult(False, _ms(phases.started), str(exc), phases.details(phases.current))
     except TimeoutError:
-        return CheckResult(False, None, f"timeout after {seconds(timeout_s)}")
+        where = WHILE.get(phases.current or "", "")
+        reason = f"timeout after {seconds(timeout_s)} {where}".rstrip()
+        return CheckResult(False, None, reason, phases.details(phases.current))
     except _TooManyRedirects:
-        return CheckResult(False, _ms(started), f"more than {target.max_redirects} redirects")
+        reason = f"more than {target.max_redirects} redirects"
+        return CheckResult(False, _ms(phases.started), reason, phases.details("status"))
     except (OSError, AnswerError) as exc:
-        return CheckResult(False, _ms(started), _transport_reason(exc))
-    latency = _ms(started)
-    reason = _judge(target, status, body, latency, quote=reach is None)
-    if reason is not None:
-        return CheckResult(False, latency, reason, details)
+        failed = phases.current or "connect"
+        reason = _transport_reason(exc)
+        if failed in FAILED:
+            reason = f"{FAILED[failed]}: {reason}"
+        return CheckResult(False, _ms(phases.started), reason, phases.details(failed))
+    latency = _ms(phases.started)
+    judged = _judge(target, status, body, latency, quote=reach is None)
+    details.update(phases.details(None if judged is None else judged[0]))
+    if judged is not None:
+        return CheckResult(False, latency, judged[1], details)
     return CheckResult(True, latency, f"status {status}", details)
 
 
@@ -167,7 +176,7 @@ class _Refused(Exception):
 
 
 async def _fetch(
-    target: HttpTarget, clients: HttpClients, reach: Reach | None
+    target: HttpTarget, clients: HttpClients, reach: Reach | None, phases: PhaseClock
 ) -> tuple[int, bytes, dict[str, float | int | str]]:
     url = str(target.url)
     method = target.method
@@ -183,7 +192,7 @@ async def _fetch(
         # origin: never to where a redirect points elsewhere.
         headers = dict(target.headers) if _origin(url) == origin else {}
         headers.setdefault("User-Agent", clients.agent)
-        response = await http1.send(method, url, headers, tls)
+        response = await http1.send(method, url, headers, tls, phases)
         try:
             details = _tls_details(response.ssl_object)
             server_ms = _server_date_ms(response.headers.get("date"))
@@ -197,6 +206,7 @@ async def _fetch(
                     raise AnswerError(f"redirect to a bad URL: {exc}") from exc
                 method = "GET" if response.status == 303 else method
                 continue
+            phases.begin("body")
             body, cut = await response.read(cap)
             if cut:
                 # Enough to judge; a bottomless body must not hurt us.
@@ -234,24 +244,24 @@ def _server_date_ms(header: str | None) -> int | None:
 
 def _judge(
     target: HttpTarget, status: int, body: bytes, latency_ms: float, quote: bool = True
-) -> str | None:
-    """The first condition that fails, as a reason; None when all hold.
-    quote: whether the reason may quote a short excerpt of what was read."""
+) -> tuple[str, str] | None:
+    """The first condition that fails, as (phase, reason); None when all
+    hold. quote: whether the reason may quote a short excerpt of what was read."""
     if status not in target.expect_status:
-        return f"status {status}"
+        return "status", f"status {status}"
     text = body.decode("utf-8", errors="replace")
     if target.keyword is not None and target.keyword not in text:
-        return f"keyword {target.keyword!r} missing"
+        return "content", f"keyword {target.keyword!r} missing"
     if target.keyword_absent is not None and target.keyword_absent in text:
-        return f"keyword {target.keyword_absent!r} present"
+        return "content", f"keyword {target.keyword_absent!r} present"
     if target.regex is not None and compiled_regex(target.regex).search(text) is None:
-        return f"regex {target.regex!r} not matched"
+        return "content", f"regex {target.regex!r} not matched"
     if target.json_path is not None:
         reason = _judge_json(target, text, quote)
         if reason is not None:
-            return reason
+            return "content", reason
     if target.max_latency_ms is not None and latency_ms > target.max_latency_ms:
-        return f"slow: {latency_ms:.0f} ms over {target.max_latency_ms:g} ms"
+        return "slow", f"slow: {latency_ms:.0f} ms over {target.max_latency_ms:g} ms"
     return None
 
 
@@ -306,6 +316,9 @@ def _transport_reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if "refused" in text.lower():
         return "connection refused"
+    if isinstance(exc, OSError) and exc.strerror:
+        # "Name or service not known", not "[Errno -2] Name or service not known".
+        text = exc.strerror[0].lower() + exc.strerror[1:]
     return text[:160]
 
 

@@ -11,12 +11,15 @@ httpx where its client API earns its cost: sync between the nodes and ntfy.
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import zlib
 from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 import h11
+
+from watchers.probes.phases import PhaseClock
 
 # Like httpcore's: a status line and headers larger than this are refused.
 MAX_HEAD_BYTES = 100 * 1024
@@ -94,9 +97,12 @@ async def send(
     url: str,
     headers: Mapping[str, str],
     tls: ssl.SSLContext,
+    phases: PhaseClock | None = None,
 ) -> Response:
     """Connect, send the request, read the response's head. The caller
-    bounds the time (asyncio.timeout) and closes the response."""
+    bounds the time (asyncio.timeout) and closes the response. phases: told
+    of each phase as it begins (DNS, connect, TLS, first byte)."""
+    phases = phases or PhaseClock()
     try:
         parts = urlsplit(url)
         given_port = parts.port  # raises on a port out of range
@@ -126,14 +132,12 @@ async def send(
         end = connection.send(h11.EndOfMessage())
     except h11.LocalProtocolError as exc:
         raise AnswerError(f"cannot send the request: {exc}") from exc
-    reader, writer = await asyncio.open_connection(
-        host,
-        port,
-        ssl=tls if secure else None,
-        server_hostname=host if secure else None,
-        limit=READ_BYTES,
-    )
+    reader, writer = await _connect(host, port, phases)
     try:
+        if secure:
+            phases.begin("tls")
+            await writer.start_tls(tls, server_hostname=host)
+        phases.begin("first_byte")
         writer.write((request or b"") + (end or b""))
         while True:
             event = await _next_event(connection, reader)
@@ -148,6 +152,31 @@ async def send(
     except BaseException:
         writer.transport.abort()
         raise
+
+
+async def _connect(
+    host: str, port: int, phases: PhaseClock
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """The DNS lookup, then a connection to the first address that takes it."""
+    phases.begin("dns")
+    loop = asyncio.get_running_loop()
+    found = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    phases.begin("connect")
+    failure: OSError | None = None
+    for family, kind, proto, _, address in found:
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, address)
+        except OSError as exc:
+            sock.close()
+            failure = failure or exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock, limit=READ_BYTES)
+    raise failure or OSError(f"no address for {host}")
 
 
 async def _next_event(connection: h11.Connection, reader: asyncio.StreamReader) -> object:
