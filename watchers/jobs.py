@@ -197,7 +197,10 @@ class Jobs:
     async def prune(self) -> None:
         node, store, core = self.node, self.node.store, self.node.core
         storage, now = node.config.storage, node.clock.now_ms()
-        removed = await store.prune_checks(now - _days_ms(storage.raw_retention_days))
+        # Each hour's latency percentiles are kept before its raw checks go.
+        raw_since = now - _days_ms(storage.raw_retention_days)
+        await store.seal_hours(raw_since, now)
+        removed = await store.prune_checks(raw_since)
         hours = await store.prune_rollups("hour", now - _days_ms(storage.hourly_retention_days))
         moves = core.forget_history_before(now - _days_ms(storage.history_retention_days))
         if moves:

@@ -12,7 +12,14 @@ from urllib.parse import quote, urlencode
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from notify.messages import said_once
-from watchers.api import YIELD_EVERY, incidents_between, incidents_json, target_summaries
+from watchers import latency_chart
+from watchers.api import (
+    YIELD_EVERY,
+    incidents_between,
+    incidents_json,
+    merged_history,
+    target_summaries,
+)
 from watchers.bars import BAR_DAYS, Segment, segments
 from watchers.probes.phases import words
 from watchers.runtime import Node
@@ -239,7 +246,20 @@ async def render_target(node: Node, target_id: str, theme: str, scope: Scope = W
     (row,) = await rows(node, [target_id], now, with_windows=True)
     recent = await incidents_between(node, now - 365 * DAY_MS, now + 1, target_id)
     incidents = incidents_json(node, recent[-50:])[::-1]
+    # Both nodes' hours of the longest chart (the peer's asked over sync).
+    longest = max(latency_chart.WINDOWS.values()) + latency_chart.HOUR_MS
+    query = {
+        "target": target_id,
+        "from_ms": now - longest,
+        "to_ms": now + 1,
+        "resolution": "hour",
+        "limit": longest // latency_chart.HOUR_MS + 1,
+    }
+    hours = (await merged_history(node, query))["points"]
+    history = await node.intervals(target_id)
+    charts = latency_chart.charts(now, hours, list(node.core.nodes), history)
     return TEMPLATES.get_template("target.html").render(
+        charts=charts,
         node=node.name,
         theme=theme,
         scope=scope,

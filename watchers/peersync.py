@@ -297,6 +297,14 @@ class PeerSync:
                 }
                 for u in ups
             ]
+            if resolution == "hour" and ups:
+                # Each hour's p50 and p95 (the response-time charts draw them).
+                last = ups[-1].bucket_ms + 1
+                hours = {h.bucket_ms: h for h in await store.latency_hours(target, start, last)}
+                for point in points:
+                    hour = hours.get(point["at_ms"])
+                    point["latency_p50_ms"] = None if hour is None else hour.p50_ms
+                    point["latency_p95_ms"] = None if hour is None else hour.p95_ms
         else:
             raise wire.WireError(400, "history: resolution: expected raw, hour or day")
         return {"points": points}

@@ -81,6 +81,11 @@ MIGRATIONS: tuple[str, ...] = (
     DELETE FROM intervals;
     DELETE FROM meta WHERE name = 'history_cache';
     """,
+    # 7: each hour's latency percentiles, kept once the hour is over.
+    """
+    ALTER TABLE rollups ADD COLUMN latency_p50_ms REAL;
+    ALTER TABLE rollups ADD COLUMN latency_p95_ms REAL;
+    """,
 )
 # Bumped when the derivation of history changes: the cache is rebuilt.
 HISTORY_CACHE_VERSION = "1"

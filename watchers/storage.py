@@ -20,6 +20,7 @@ import aiosqlite
 
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
+from watchers.checks_table import ChecksTable
 from watchers.outbox_table import OutboxTable
 from watchers.rows import CheckRow, Interval, OutboxRow, Rollup
 from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
@@ -46,7 +47,7 @@ def _private(path: Path) -> None:
     path.chmod(0o600)
 
 
-class Store(OutboxTable):
+class Store(ChecksTable, OutboxTable):
     """The single writer of one node's database."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -286,98 +287,6 @@ class Store(OutboxTable):
             (target,),
         ) as cursor:
             return [Interval(*row) async for row in cursor]
-
-    async def rollups(self, target: str, resolution: str) -> list[Rollup]:
-        async with self._db.execute(
-            "SELECT target, resolution, bucket_ms, checks, ups, latency_min_ms, "
-            "latency_sum_ms, latency_count, latency_max_ms FROM rollups "
-            "WHERE target = ? AND resolution = ? ORDER BY bucket_ms",
-            (target, resolution),
-        ) as cursor:
-            return [
-                Rollup(t, r, b, n, ups, lo, (total / count) if count else None, hi)
-                async for t, r, b, n, ups, lo, total, count, hi in cursor
-            ]
-
-    async def prune_checks(self, before_ms: int, batch: int = 5_000) -> int:
-        """Drop raw checks older than before_ms."""
-        return await self._delete_in_batches(
-            "DELETE FROM checks WHERE rowid IN (SELECT rowid FROM checks WHERE at_ms < ? LIMIT ?)",
-            (before_ms,),
-            batch,
-        )
-
-    async def prune_rollups(self, resolution: str, before_ms: int, batch: int = 5_000) -> int:
-        """Drop rollups of one resolution older than before_ms."""
-        return await self._delete_in_batches(
-            "DELETE FROM rollups WHERE rowid IN (SELECT rowid FROM rollups "
-            "WHERE resolution = ? AND bucket_ms < ? LIMIT ?)",
-            (resolution, before_ms),
-            batch,
-        )
-
-    async def _delete_in_batches(self, sql: str, params: tuple[object, ...], batch: int) -> int:
-        """A batch per transaction, so the writer is never held for long."""
-        removed = 0
-        while True:
-            async with self._lock:
-                cursor = await self._db.execute(sql, (*params, batch))
-                count = cursor.rowcount
-            removed += count
-            if count < batch:
-                return removed
-
-    async def checks_between(
-        self, target: str, start_ms: int, end_ms: int, limit: int
-    ) -> list[CheckRow]:
-        """Raw checks of target in [start_ms, end_ms), oldest first, at most limit."""
-        async with self._db.execute(
-            "SELECT target, at_ms, ok, latency_ms, reason, details FROM checks "
-            "WHERE target = ? AND at_ms >= ? AND at_ms < ? ORDER BY at_ms LIMIT ?",
-            (target, start_ms, end_ms, limit),
-        ) as cursor:
-            return [
-                CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
-                async for t, a, o, lat, r, d in cursor
-            ]
-
-    async def rollups_between(
-        self, target: str, resolution: str, start_ms: int, end_ms: int, limit: int
-    ) -> list[Rollup]:
-        async with self._db.execute(
-            "SELECT target, resolution, bucket_ms, checks, ups, latency_min_ms, "
-            "latency_sum_ms, latency_count, latency_max_ms FROM rollups "
-            "WHERE target = ? AND resolution = ? AND bucket_ms >= ? AND bucket_ms < ? "
-            "ORDER BY bucket_ms LIMIT ?",
-            (target, resolution, start_ms, end_ms, limit),
-        ) as cursor:
-            return [
-                Rollup(t, r, b, n, ups, lo, (total / count) if count else None, hi)
-                async for t, r, b, n, ups, lo, total, count, hi in cursor
-            ]
-
-    async def recent_checks(self, target: str, limit: int = 50) -> list[CheckRow]:
-        async with self._db.execute(
-            "SELECT target, at_ms, ok, latency_ms, reason, details FROM checks WHERE target = ? "
-            "ORDER BY at_ms DESC LIMIT ?",
-            (target, limit),
-        ) as cursor:
-            return [
-                CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
-                async for t, a, o, lat, r, d in cursor
-            ]
-
-    async def latest_checks(self) -> dict[str, CheckRow]:
-        """Each target's latest check, as a restart seeds the live figures."""
-        async with self._db.execute(
-            "SELECT c.target, c.at_ms, c.ok, c.latency_ms, c.reason, c.details FROM checks c "
-            "JOIN (SELECT target, max(at_ms) AS at_ms FROM checks GROUP BY target) l "
-            "ON c.target = l.target AND c.at_ms = l.at_ms"
-        ) as cursor:
-            return {
-                t: CheckRow(t, a, bool(o), lat, r, json.loads(d) if d else None)
-                async for t, a, o, lat, r, d in cursor
-            }
 
     async def integrity(self) -> str:
         async with self._db.execute("PRAGMA integrity_check") as cursor:

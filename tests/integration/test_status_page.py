@@ -118,6 +118,14 @@ def test_the_status_page_renders_states_bars_and_escapes_names(world: Pair) -> N
     (alone,) = re.findall(r"<svg class=\"bar[^>]*>", plain.dom)
     assert 'class="bar full" width="100%"' in alone and 'preserveAspectRatio="none"' in alone
     assert dom.count('<svg class="bar" width="359"') == 3
+    # Response time: three charts, each node's hourly p50 and p95 drawn (the
+    # hour under way is computed from the raw checks, the peer's over sync).
+    for theme_dom in (plain.dom, visit(pair.url("huginn", "/t/blog")).dom):
+        assert theme_dom.count('<svg class="latency"') == 3
+        for name, index in (("huginn", 0), ("muninn", 1)):
+            for kind in ("p50", "p95"):
+                assert f'<path class="line n{index} {kind}"' in theme_dom, (name, kind)
+        assert "where the time went" in theme_dom and "first byte" in theme_dom
 
 
 @needs_browser

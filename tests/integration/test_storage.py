@@ -362,3 +362,35 @@ port = 3
             assert node.writes.pending_histories() == {}
 
     asyncio.run(go())
+
+
+def test_each_hours_p50_and_p95_outlive_its_raw_checks(tmp_path: Path) -> None:
+    """Percentiles by nearest rank, judged on latencies the test chose: an
+    hour of 1..100 ms has p50 50 and p95 95, whatever order they came in."""
+    hour = 3_600_000
+    start = 1_800_000_000_000 - 1_800_000_000_000 % hour
+    shuffled = [((i * 37) % 100) + 1 for i in range(100)]  # 1..100, each once
+
+    async def go() -> None:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        rows = [CheckRow("blog", start + i * 30_000, True, float(ms), "status 200")
+                for i, ms in enumerate(shuffled)]  # fmt: skip
+        # A second hour: one check without a latency (a timeout), three with.
+        rows += [CheckRow("blog", start + hour + 1, False, None, "timeout after 10 s")]
+        rows += [CheckRow("blog", start + hour + 2 + i, True, ms, "status 200")
+                 for i, ms in enumerate((300.0, 100.0, 200.0))]  # fmt: skip
+        await store.commit([], {}, Hlc(start, 0, "huginn"), checks=rows)
+        first, second = await store.latency_hours("blog", start, start + 2 * hour)
+        assert (first.p50_ms, first.p95_ms, first.checks) == (50.0, 95.0, 100)
+        assert (second.p50_ms, second.p95_ms, second.checks, second.ups) == (200.0, 300.0, 4, 3)
+        # The first hour is over at start + hour: sealed; the second is not yet.
+        assert await store.seal_hours(start, start + hour) == 1
+        await store.prune_checks(start + 2 * hour)
+        first, second = await store.latency_hours("blog", start, start + 2 * hour)
+        assert (first.p50_ms, first.p95_ms) == (50.0, 95.0), "kept in the rollup"
+        assert (second.p50_ms, second.p95_ms) == (None, None), "raw gone before it was sealed"
+        assert await store.seal_hours(start, start + 3 * hour) == 1
+        assert await store.seal_hours(start, start + 3 * hour) == 0, "looked at once"
+        await store.close()
+
+    asyncio.run(go())

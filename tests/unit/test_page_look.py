@@ -16,7 +16,7 @@ TEXT_COLOURS = ("fg", "dim", "accent", "cyan", "UP", "DOWN", "PARTIAL", "FLAPPIN
 def palette(selector: str) -> dict[str, str]:
     block = re.search(re.escape(selector) + r"\s*\{(.*?)\}", BASE, re.S)
     assert block is not None, selector
-    return dict(re.findall(r"--([A-Za-z]+):\s*(#[0-9a-fA-F]{6})", block.group(1)))
+    return dict(re.findall(r"--([A-Za-z0-9]+):\s*(#[0-9a-fA-F]{6})", block.group(1)))
 
 
 def luminance(colour: str) -> float:
@@ -45,3 +45,15 @@ def test_every_text_colour_reads_against_the_background(selector: str) -> None:
 def test_motion_is_dropped_for_those_who_ask() -> None:
     assert "@media (prefers-reduced-motion: reduce)" in BASE
     assert "animation: none !important" in BASE
+
+
+@pytest.mark.parametrize("selector", [":root", "body.plain"])
+def test_each_nodes_chart_line_stands_out_from_the_background_and_the_other(
+    selector: str,
+) -> None:
+    """Lines are graphics: WCAG asks 3:1 against what surrounds them."""
+    colours = palette(selector)
+    for line in ("node0", "node1"):
+        ratio = contrast(colours[line], colours["bg"])
+        assert ratio >= 3, f"{selector} --{line} on --bg: {ratio:.2f}:1"
+    assert colours["node0"] != colours["node1"]
