@@ -48,6 +48,8 @@ class Notice(StrEnum):
     # crossing one of its expiry thresholds.
     STILL_DOWN = "STILL_DOWN"
     TLS_EXPIRING = "TLS_EXPIRING"
+    # A domain's registration (its registry's RDAP) crossing an expiry threshold.
+    DOMAIN_EXPIRING = "DOMAIN_EXPIRING"
     # A DOWN nobody acknowledged in time, posted once more to the escalation topic.
     ESCALATED = "ESCALATED"
     # Once a week, per topic: the week's uptime, outages and the pair's health.

@@ -17,11 +17,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from consensus import keys
-from consensus.agreeing import Agreeing
-from consensus.agreement import (
-    Mode,
-    Notice,
-)
 from consensus.commands import (
     CheckCanaries,
     HistoryMoved,
@@ -43,7 +38,7 @@ from consensus.core_state import (
 )
 from consensus.entries import validate_value
 from consensus.errors import InvalidEntry
-from consensus.events import Event, event_id
+from consensus.expiry import Expiring
 from consensus.hlc import Hlc
 from consensus.lww import DeltaPage, Entry, JsonValue
 from consensus.peers import NodeState, grace_ms
@@ -52,7 +47,7 @@ from consensus.settings import DAY_MS, LOG_WARN_FRACTION
 from consensus.verdict import Verdict
 
 
-class NodeCore(Agreeing):
+class NodeCore(Expiring):
     """The pure state of one watcher node: facts in, steps out."""
 
     def next_tick_ms(self) -> int:
@@ -419,44 +414,6 @@ class NodeCore(Agreeing):
             self.silenced.add(target)
         else:
             self.silenced.discard(target)
-
-    @telling
-    def certificate_observed(self, target: str, not_after_ms: int, now_ms: int) -> Step:
-        """A check saw the target's certificate, valid until not_after_ms.
-
-        Once per threshold crossed (the lowest), whichever node sees it first:
-        the id depends only on the target, the certificate's expiry and the
-        threshold, so both nodes announce the same event."""
-        if target not in self.targets or self.node not in self._voters:
-            return Step()
-        days_left = (not_after_ms - now_ms) / DAY_MS
-        crossed = [days for days in self.settings.tls_expiry_days if days_left <= days]
-        if not crossed or days_left <= 0:
-            return Step()  # fine, or expired: the failing check says that
-        threshold = min(crossed)
-        state = self.record(target).state.value
-        event_id_ = event_id(
-            target, Notice.TLS_EXPIRING, "", None, Mode.QUORUM, f"{threshold}:{not_after_ms}"
-        )
-        if self.log.get(keys.event(event_id_)) is not None:
-            return Step()
-        event = Event(
-            id=event_id_,
-            subject=target,
-            notice=Notice.TLS_EXPIRING,
-            state=state,
-            previous=state,
-            anchor=None,
-            mode=Mode.QUORUM,
-            voters=tuple(sorted(self._voters)),
-            suppressed=self._silent(target),
-            detail={
-                "threshold_days": threshold,
-                "not_after_ms": not_after_ms,
-                "days_left": round(days_left, 1),
-            },
-        )
-        return self._announce(event, now_ms)
 
     @telling
     def admin_write(

@@ -27,7 +27,7 @@ from consensus.agreement import Notice
 from consensus.hlc import Hlc
 
 HOLD_MS = 3_600_000
-UNORDERED = frozenset({Notice.TLS_EXPIRING})
+UNORDERED = frozenset({Notice.TLS_EXPIRING, Notice.DOMAIN_EXPIRING})
 # Notes about a state that a later event of the target makes moot.
 MOOT_WHEN_LATER = frozenset({Notice.PARTIAL_LASTING, Notice.STILL_DOWN})
 # Timed notices whose ids both nodes compute alike (the outage and its
@@ -35,7 +35,13 @@ MOOT_WHEN_LATER = frozenset({Notice.PARTIAL_LASTING, Notice.STILL_DOWN})
 # are never twins. Reminder 3 after reminder 2 from the other node is the
 # next reminder, not the same one.
 NEVER_TWINS = frozenset(
-    {Notice.STILL_DOWN, Notice.ESCALATED, Notice.TLS_EXPIRING, Notice.WEEKLY_REPORT}
+    {
+        Notice.STILL_DOWN,
+        Notice.ESCALATED,
+        Notice.TLS_EXPIRING,
+        Notice.DOMAIN_EXPIRING,
+        Notice.WEEKLY_REPORT,
+    }
 )
 
 

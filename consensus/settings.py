@@ -83,6 +83,14 @@ TUNABLES = (
         "one notice as a certificate's days left cross each",
     ),
     Tunable(
+        "domains.expiry_days",
+        (30, 14, 7, 1),
+        "days",
+        "domain_expiry_days",
+        1,
+        "one notice as a domain's registration days left cross each",
+    ),
+    Tunable(
         "sync.max_skew_ms",
         60_000,
         "ms",
@@ -230,6 +238,8 @@ class Settings:
     # One notice when a certificate has this many days left or fewer, once
     # per threshold (the lowest one crossed).
     tls_expiry_days: tuple[int, ...] = (14, 7, 3, 1)  # TUNABLES' default, checked by a test
+    # The same for a domain's registration, as its registry's RDAP tells it.
+    domain_expiry_days: tuple[int, ...] = (30, 14, 7, 1)  # TUNABLES' default, checked by a test
     # When the weekly report is due, in ms after Monday 00:00 UTC; None: never.
     weekly_report_at_ms: int | None = None
 
@@ -242,7 +252,7 @@ class Settings:
             elif f.name in ("remind_down_every_ms", "escalate_after_ms"):
                 if value < 0:
                     raise ValueError(f"{f.name}: expected 0 (off) or more, got {value}")
-            elif f.name == "tls_expiry_days":
+            elif f.name in ("tls_expiry_days", "domain_expiry_days"):
                 if any(days <= 0 for days in value):
                     raise ValueError(f"{f.name}: expected positive numbers of days, got {value}")
             elif value <= 0:

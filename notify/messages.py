@@ -35,6 +35,7 @@ DEFAULT_PRIORITY: dict[Notice, int] = {
     Notice.CLOCK_JUMPED: 2,
     Notice.STILL_DOWN: 4,
     Notice.TLS_EXPIRING: 3,
+    Notice.DOMAIN_EXPIRING: 3,
     Notice.ESCALATED: 5,
     Notice.WEEKLY_REPORT: 2,
 }
@@ -54,6 +55,7 @@ TAGS: dict[Notice, tuple[str, ...]] = {
     Notice.CLOCK_JUMPED: ("alarm_clock", "warning"),
     Notice.STILL_DOWN: ("rotating_light", "repeat"),
     Notice.TLS_EXPIRING: ("lock", "warning"),
+    Notice.DOMAIN_EXPIRING: ("globe_with_meridians", "warning"),
     Notice.ESCALATED: ("rotating_light", "sos"),
     Notice.WEEKLY_REPORT: ("bar_chart",),
 }
@@ -178,6 +180,8 @@ def _words(event: Event, subject: Subject) -> tuple[str, str]:
         )
     if notice is Notice.TLS_EXPIRING:
         return _tls_words(event, label)
+    if notice is Notice.DOMAIN_EXPIRING:
+        return _domain_words(event)
     if notice is Notice.WEEKLY_REPORT:
         return _report_words(event)
     node = subject_node(event.subject) or event.subject
@@ -340,6 +344,24 @@ def _tls_words(event: Event, label: str) -> tuple[str, str]:
         f"{label}: TLS certificate expires in {days} days",
         f"The certificate of **{_escape(label)}** expires on {expires}, in about {days} days "
         f"(threshold: {threshold} days). Renew it before visitors see a warning.",
+    )
+
+
+def _domain_words(event: Event) -> tuple[str, str]:
+    detail = event.detail
+    domain = str(detail.get("domain") or "a domain")
+    threshold = detail.get("threshold_days")
+    expires = detail.get("expires_ms")
+    left = detail.get("days_left")
+    days = f"{float(left):.0f}" if isinstance(left, int | float) else f"{threshold}"
+    when = _when(expires) if isinstance(expires, int) else "soon"
+    on_it = detail.get("targets")
+    names = ", ".join(str(t) for t in on_it[:10]) if isinstance(on_it, list) else ""
+    sites = f" Every target on it goes down with it: {_escape(names)}." if names else ""
+    return (
+        f"{domain}: registration expires in {days} days",
+        f"The registration of **{_escape(domain)}** expires on {when}, in about {days} days "
+        f"(threshold: {threshold} days), as its registry tells it (RDAP). Renew it.{sites}",
     )
 
 

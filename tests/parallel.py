@@ -60,6 +60,7 @@ IN_PROCESS = [
     "tests/integration/test_apply_in_process.py",
     "tests/integration/test_customer_pages.py",
     "tests/integration/test_where_it_failed.py",
+    "tests/integration/test_domain_expiry.py",
     "tests/integration/test_push_limits.py",
     "tests/integration/test_reach.py",
     "tests/integration/test_shed.py",

@@ -282,11 +282,26 @@ def target_summary(node: Node, target_id: str) -> dict[str, Any]:
         "in_maintenance": target_id in core.maintenance,
         "source": node.source_of(target_id),
         "views": views,
+        # The registration of the domain it stands on, as this node last
+        # looked it up ([domains] watch); None when not watched.
+        "domain": _registration(node, target_id),
         # Checks in a row that move a node's verdict down, and back up.
         "thresholds": {
             "fail": core.settings.fail_threshold,
             "success": core.settings.success_threshold,
         },
+    }
+
+
+def _registration(node: Node, target_id: str) -> dict[str, Any] | None:
+    found = node.domains.of_target(target_id) if node.config.domains.watch else None
+    if found is None:
+        return None
+    return {
+        "name": found.domain,
+        "expires_ms": found.expires_ms,
+        "checked_ms": found.checked_ms,
+        "error": found.error,
     }
 
 

@@ -40,6 +40,7 @@ from watchers import weekly
 from watchers.config_problems import describe_problem
 from watchers.customer_pages import PageSection, check_slugs
 from watchers.digits import plain_digits
+from watchers.domains import DomainsSection
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import AnyTarget, Target
 from watchers.probes.base import ENV_PATTERN, Strict
@@ -203,6 +204,7 @@ NoticeName = Literal[
     "clock_jumped",
     "still_down",
     "tls_expiring",
+    "domain_expiring",
     "escalated",
     "weekly_report",
 ]
@@ -329,6 +331,8 @@ class Config(Strict):
     admin: AdminOptions = AdminOptions()
     # Pages for one customer each: /s/<slug> (watchers/customer_pages.py).
     pages: tuple[PageSection, ...] = ()
+    # Registration expiry of the targets' domains (watchers/domains.py).
+    domains: DomainsSection = DomainsSection()
 
     def core_settings(self) -> Settings:
         """The core's settings: each tunable from its section (an absent

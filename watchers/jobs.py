@@ -27,6 +27,8 @@ log = logging.getLogger("ravens")
 CANARY_INTERVAL_S = 15.0
 CANARY_TIMEOUT_S = 3.0
 PRUNE_EVERY_S = 3600.0
+# Domains' thresholds are judged every ten minutes; each is looked up once a day.
+DOMAINS_EVERY_S = 600.0
 MAINTENANCE_EVERY_S = 15.0
 STORAGE_RETRY_S = 5.0
 # How often the outbox is counted for the peer (with the heartbeat after).
@@ -67,6 +69,8 @@ class Jobs:
         node.schedule.every("storage", self.write_kept, STORAGE_RETRY_S)
         node.schedule.every("outbox", self.count_outbox, OUTBOX_COUNT_EVERY_S)
         node.schedule.every("prune", self.prune, PRUNE_EVERY_S, now + 60)
+        await node.domains.load()
+        node.schedule.every("domains", node.domains.run, DOMAINS_EVERY_S, now + 5)
         node.schedule.start(self.due)
 
     def forget(self, target_id: str) -> None:

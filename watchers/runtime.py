@@ -41,6 +41,7 @@ from watchers import wire
 from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
 from watchers.config import Config, NtfyLogin
+from watchers.domain_watch import DomainWatch
 from watchers.jobs import Jobs
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, phases_of
@@ -125,6 +126,7 @@ class Node:
         if config.ntfy is not None:
             self.courier = self._courier(ntfy_login)
         self.jobs = Jobs(self)
+        self.domains = DomainWatch(self)
 
     @classmethod
     async def open(

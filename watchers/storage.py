@@ -121,6 +121,21 @@ class Store(ChecksTable, OutboxTable):
         clock = Hlc.decode(meta["clock"]) if "clock" in meta else ZERO
         return log, clock
 
+    async def put_meta(self, name: str, value: str) -> None:
+        """A small fact of this node's own (not replicated), kept across restarts."""
+        async with self._lock:
+            await self._db.execute(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (name, value),
+            )
+
+    async def meta_with_prefix(self, prefix: str) -> dict[str, str]:
+        async with self._db.execute(
+            "SELECT name, value FROM meta WHERE substr(name, 1, ?) = ?", (len(prefix), prefix)
+        ) as cursor:
+            return {name: value async for name, value in cursor}
+
     async def _meta(self) -> dict[str, str]:
         async with self._db.execute("SELECT name, value FROM meta") as cursor:
             return {name: value async for name, value in cursor}

@@ -49,7 +49,7 @@ from consensus.simulation.scenario import (
 
 WEEK_MS = 7 * 86_400_000
 # Notices that are no move of a target and keep no order.
-UNORDERED = frozenset({Notice.TLS_EXPIRING})
+UNORDERED = frozenset({Notice.TLS_EXPIRING, Notice.DOMAIN_EXPIRING})
 
 # After an outage ends the pair may still announce it this late (checks in
 # flight, messages on the way).
@@ -375,7 +375,7 @@ class _Truth:
             other_id != event_id
             and other.subject == subject
             and other_at >= at_ms
-            and other.notice not in (Notice.TLS_EXPIRING,)
+            and other.notice not in UNORDERED
             for other_id, (other_at, other) in self.record.decided.items()
         )
 

@@ -134,6 +134,16 @@ EXACT: list[tuple[Event, Subject, dict[str, object]]] = [
         "The certificate of **blog.example.com** expires on 2026-11-24 12:06 UTC, in about "
         "6 days (threshold: 7 days). Renew it before visitors see a warning.",
         3, ["lock", "warning"])),
+    (event(Notice.DOMAIN_EXPIRING, state="UP", anchor=None, views={},
+           detail={"domain": "example.com", "threshold_days": 14, "days_left": 13.6,
+                   "expires_ms": AT + 13 * 86_400_000 + 14 * 3_600_000,
+                   "targets": ["blog", "shop"]}),
+     SUBJECT, expected(
+        "example.com: registration expires in 14 days",
+        "The registration of **example.com** expires on 2026-12-02 01:06 UTC, in about "
+        "14 days (threshold: 14 days), as its registry tells it (RDAP). Renew it. Every "
+        "target on it goes down with it: blog, shop.",
+        3, ["globe_with_meridians", "warning"])),
     (event(Notice.NODE_ISOLATED, subject="node:muninn", state="NODE_ISOLATED", views={}),
      Subject("muninn"), expected(
         "muninn lost its own network",

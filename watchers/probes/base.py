@@ -33,6 +33,9 @@ class TargetBase(Strict):
     # parent is agreed DOWN, this target's DOWN is recorded but not paged
     # on its own; the parent's page lists it.
     parent: str | None = Field(default=None, pattern=TARGET_ID_PATTERN)
+    # The registered domain whose expiry [domains] watches, when its host's
+    # last two labels are not it (example.co.uk); "" for none.
+    domain: str | None = Field(default=None, pattern=r"^([a-z0-9-]{1,63}\.)*[a-z0-9-]{1,63}$|^$")
 
     @property
     def label(self) -> str:
