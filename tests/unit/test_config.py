@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from watchers.apply_plan import parse_file
 from watchers.config import ConfigError, load_config, parse_config
 from watchers.secrets import api_tokens, sync_secret
 
@@ -269,6 +270,22 @@ def test_the_readme_examples_are_valid_configs() -> None:
         if "[node]" in block:
             names.append(parse_config(tomllib.loads(block)).node.name)
     assert names == ["huginn", "muninn"]
+    # Every snippet of a section is valid in Huginn's file (the file for
+    # `ravens targets apply` is its own: checked as apply reads it).
+    huginn = next(b for b in blocks if 'name = "huginn"' in b)
+    for block in blocks:
+        if "[node]" in block:
+            continue
+        if block.startswith("# targets.toml"):
+            parse_file(tomllib.loads(block))
+            continue
+        merged = tomllib.loads(huginn)
+        for key, value in tomllib.loads(block).items():
+            if isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *value]
+            else:
+                merged[key] = {**merged.get(key, {}), **value}
+        parse_config(merged)
 
 
 def test_check_config_reads_the_push_tokens_too(tmp_path: Path) -> None:
