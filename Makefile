@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test check lint typecheck unit demo simulate bench soak clean
+.PHONY: test check lint typecheck unit demo simulate bench soak clean screenshots
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ soak: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/ravens demo
+
+# The README's pictures: a pair with 90 days of history seeded through each
+# node's storage, photographed in Chromium (tests/screenshots.py).
+screenshots: $(STAMP)
+	$(BIN)/python -m tests.screenshots --out docs
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
