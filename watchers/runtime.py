@@ -53,6 +53,7 @@ from watchers.schedule import ApsSchedule, Schedule
 from watchers.secrets import ApiTokens
 from watchers.shed import Shedding
 from watchers.storage import DB_NAME, CheckRow, Interval, Store
+from watchers.stream import Hub
 from watchers.writes import Batch, Writes
 
 log = logging.getLogger("ravens")
@@ -127,6 +128,7 @@ class Node:
             self.courier = self._courier(ntfy_login)
         self.jobs = Jobs(self)
         self.domains = DomainWatch(self)
+        self.stream = Hub()
 
     @classmethod
     async def open(
@@ -349,6 +351,8 @@ class Node:
                 histories,
             )
             self.core.storage_observed(await self.writes.commit(batch, now))
+            # Once written: what a client of the stream is told is kept.
+            self.stream.publish(step.to_commit)
         if any(isinstance(c, TargetsChanged) for c in step.commands):
             await self._apply_targets()
         for command in step.commands:

@@ -24,6 +24,7 @@ from watchers.metrics import metrics_text
 from watchers.runtime import Node
 from watchers.shed import LIVE_TTL_S, RenderCache, Shed
 from watchers.site import site_router
+from watchers.stream import stream_router
 
 Handler = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -69,6 +70,7 @@ def app_for(node: Node) -> FastAPI:
 
     app.include_router(router_for(node), dependencies=readers)
     app.include_router(site_router(node), dependencies=readers)
+    app.include_router(stream_router(node), dependencies=readers)
     # Each customer page checks its own token (or the node's read token).
     app.include_router(customer_router(node))
     app.include_router(admin_router(node))

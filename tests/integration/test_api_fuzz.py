@@ -56,6 +56,9 @@ def test_no_request_makes_a_node_fail(live: Pair) -> None:
         @settings(max_examples=50, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def answers_below_500(case: Any) -> None:
+            if case.formatted_path == "/api/v1/stream":
+                # Followed, the stream never ends: fuzzed as a replay that does.
+                case.query = {**(case.query or {}), "follow": "false"}
             response = case.call(timeout=10)
             where = (case.method, case.formatted_path, response.text[:300])
             assert response.status_code < 500, where

@@ -106,7 +106,8 @@ def an_incident(pair: Pair, behaviour: Behaviour) -> str:
 def test_the_readme_has_the_curl_lines_this_test_runs() -> None:
     lines = curl_lines()
     assert len([line for line in lines if line.startswith("curl")]) >= 20, lines
-    for placeholder in ("$N", "$PUSH_TOKEN", "<id>", "<event id>", "/etc/ravens/admin-token",
+    for placeholder in ("$N", "$PUSH_TOKEN", "<id>", "<event id>", "<last event id>",
+                        "/etc/ravens/admin-token",
                         "https://shop.example.com/"):  # fmt: skip
         assert any(placeholder in line for line in lines), placeholder
 
@@ -120,6 +121,12 @@ def test_every_curl_line_of_the_readme_runs_against_a_pair(
         "https://shop.example.com/": f"http://127.0.0.1:{port}/",
         "<event id>": an_incident(pair, behaviour),
     }
+    # The stream's id of the incident's DOWN: what a client saw last.
+    since = int(time.time() * 1000) - 3_600_000
+    stream = pair.url("huginn", f"/api/v1/stream?follow=false&from_id={since}-0")
+    replayed = subprocess.run(["curl", "-sS", stream], capture_output=True, text=True,
+                              timeout=30, check=True).stdout  # fmt: skip
+    fill["<last event id>"] = re.findall(r"^id: (.*)$", replayed, re.M)[0]
     env = {
         "N": pair.url("huginn", "").rstrip("/"),
         "PUSH_TOKEN": PUSH_TOKEN,

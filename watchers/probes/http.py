@@ -154,9 +154,11 @@ async def probe_http(
         reason = f"more than {target.max_redirects} redirects"
         return CheckResult(False, _ms(phases.started), reason, phases.details("status"))
     except (OSError, AnswerError) as exc:
-        failed = phases.current or "connect"
+        failed = phases.current or "request"
         reason = _transport_reason(exc)
-        if failed in FAILED:
+        # A transport error says which phase it broke; the answer's own
+        # errors (not HTTP/1.1, closed before answering) say so already.
+        if failed in FAILED and not isinstance(exc, AnswerError):
             reason = f"{FAILED[failed]}: {reason}"
         return CheckResult(False, _ms(phases.started), reason, phases.details(failed))
     latency = _ms(phases.started)
@@ -205,6 +207,7 @@ async def _fetch(
                 except ValueError as exc:
                     raise AnswerError(f"redirect to a bad URL: {exc}") from exc
                 method = "GET" if response.status == 303 else method
+                phases.begin("redirect")
                 continue
             phases.begin("body")
             body, cut = await response.read(cap)

@@ -16,7 +16,9 @@ import time
 WIRE = ("dns", "connect", "tls", "first_byte", "body")
 # What a check may fail on after the answer came: judged, not timed.
 JUDGED = ("status", "content", "slow")
-PHASES = (*WIRE, *JUDGED)
+# Before the wire: a URL no request can use (the target's, or a redirect's).
+BEFORE = ("request", "redirect")
+PHASES = (*BEFORE, *WIRE, *JUDGED)
 # "timeout after 2 s <while>"; "<failed> failed: <why>".
 WHILE = {
     "dns": "in the DNS lookup",
