@@ -16,6 +16,7 @@ from consensus.agreement import (
     AgreedState,
     Mode,
 )
+from consensus.announced import Announced, announced
 from consensus.commands import (
     HistoryMoved,
     Step,
@@ -304,6 +305,13 @@ class CoreState:
             if isinstance(subject, str) and keys.subject_node(subject) is not None:
                 found.append(Event.from_value(entry.key[len(keys.EVENT) :], entry.value))
         return found
+
+    def announced(self, entries: Iterable[Entry] | None = None) -> list[Announced]:
+        """The events and acknowledgements among entries (a committed step's);
+        without entries, all the log holds."""
+        if entries is None:
+            entries = [*self.log.items(keys.EVENT), *self.log.items(keys.ACK)]
+        return announced(entries)
 
     def sent_by(self, event_id_: str) -> str | None:
         """The node that posted the event, as the log says; None while unsent."""

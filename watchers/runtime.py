@@ -352,7 +352,7 @@ class Node:
             )
             self.core.storage_observed(await self.writes.commit(batch, now))
             # Once written: what a client of the stream is told is kept.
-            self.stream.publish(step.to_commit)
+            self.stream.publish(self.core.announced(step.to_commit))
         if any(isinstance(c, TargetsChanged) for c in step.commands):
             await self._apply_targets()
         for command in step.commands:

@@ -27,9 +27,8 @@ from fastapi.responses import StreamingResponse
 
 from consensus import keys
 from consensus.agreement import Notice
-from consensus.errors import InvalidEntry
+from consensus.announced import Announced
 from consensus.events import Event
-from consensus.lww import Entry
 
 if TYPE_CHECKING:
     from watchers.runtime import Node
@@ -56,35 +55,23 @@ class Item:
         return f"id: {self.cursor[0]}-{self.cursor[1]}\nevent: {self.kind}\ndata: {text}\n\n"
 
 
-def item_of(entry: Entry) -> Item | None:
-    """The stream's item for a log entry, if it is one the stream tells."""
-    if entry.tombstone:
-        return None
-    event_id = keys.suffix(entry.key, keys.EVENT)
-    if event_id is not None:
-        try:
-            event = Event.from_value(event_id, entry.value)
-        except InvalidEntry:
-            return None
-        return _event_item(event, entry)
-    acked = keys.suffix(entry.key, keys.ACK)
-    if acked is not None and isinstance(entry.value, dict):
-        at = entry.value.get("at_ms")
-        at_ms = at if isinstance(at, int) and not isinstance(at, bool) else entry.hlc.wall_ms
-        data = {
-            "id": f"ack-{acked}",
-            "kind": "acknowledgement",
-            "event": acked,
-            "by": entry.value.get("by"),
-            "note": entry.value.get("note"),
-            "at_ms": at_ms,
-        }
-        return Item((at_ms, f"ack-{acked}"), "acknowledgement", data)
-    return None
+def item_of(told: Announced) -> Item:
+    """The stream's item for an event or an acknowledgement the log holds."""
+    if told.event is not None:
+        return _event_item(told.event, told.at_ms)
+    acked = str(told.acknowledged)
+    data = {
+        "id": f"ack-{acked}",
+        "kind": "acknowledgement",
+        "event": acked,
+        "by": told.by,
+        "note": told.note,
+        "at_ms": told.at_ms,
+    }
+    return Item((told.at_ms, f"ack-{acked}"), "acknowledgement", data)
 
 
-def _event_item(event: Event, entry: Entry) -> Item:
-    at_ms = event.at_ms if event.at_ms is not None else entry.hlc.wall_ms
+def _event_item(event: Event, at_ms: int) -> Item:
     if event.notice in TRANSITIONS:
         kind = "transition"
     elif event.notice in NODE_HEALTH:
@@ -96,20 +83,19 @@ def _event_item(event: Event, entry: Entry) -> Item:
         incident = "opened"
     elif event.notice is Notice.UP and event.previous in ("DOWN", "FLAPPING"):
         incident = "closed"
+    node = keys.subject_node(event.subject)
     data: dict[str, Any] = {
         "id": event.id,
         "kind": kind,
         "notice": event.notice.value,
-        "target": None if event.subject.startswith(keys.NODE_SUBJECT) else event.subject,
-        "node": event.subject[len(keys.NODE_SUBJECT) :]
-        if event.subject.startswith(keys.NODE_SUBJECT)
-        else None,
+        "target": event.subject if node is None else None,
+        "node": node,
         "state": event.state,
         "previous": event.previous,
         "at_ms": at_ms,
         "mode": event.mode.value,
         "incident": incident,
-        "views": {node: dict(view) for node, view in event.views.items()},
+        "views": {name: dict(view) for name, view in event.views.items()},
     }
     return Item((at_ms, event.id), kind, data)
 
@@ -143,8 +129,8 @@ class Hub:
     def leave(self, queue: asyncio.Queue[Item | None]) -> None:
         self.clients.discard(queue)
 
-    def publish(self, entries: Iterable[Entry]) -> None:
-        items = [i for i in (item_of(e) for e in entries) if i is not None]
+    def publish(self, told: Iterable[Announced]) -> None:
+        items = [item_of(t) for t in told]
         if not items or not self.clients:
             return
         for queue in list(self.clients):
@@ -159,12 +145,12 @@ class Hub:
                 queue.put_nowait(item)
 
 
-def replay(entries: Iterable[Entry], after: Cursor, now_ms: int) -> tuple[list[Item], bool]:
+def replay(told: Iterable[Announced], after: Cursor, now_ms: int) -> tuple[list[Item], bool]:
     """Items after the cursor, in order; and whether the cursor is too old
     to replay from (the client should reload)."""
     if after[0] < now_ms - REPLAY_MS:
         return [], True
-    found = [i for i in (item_of(e) for e in entries) if i is not None and i.cursor > after]
+    found = [i for i in (item_of(t) for t in told) if i.cursor > after]
     return sorted(found, key=lambda i: i.cursor), False
 
 
@@ -189,9 +175,7 @@ def stream_router(node: Node) -> APIRouter:
         items: Sequence[Item] = []
         stale = False
         if after is not None:
-            log = node.core.log
-            entries = [*log.items(keys.EVENT), *log.items(keys.ACK)]
-            items, stale = replay(entries, after, node.clock.now_ms())
+            items, stale = replay(node.core.announced(), after, node.clock.now_ms())
         return StreamingResponse(
             _frames(node, queue, items, stale),
             media_type="text/event-stream",

@@ -10,10 +10,11 @@ import pytest
 
 from consensus import keys
 from consensus.agreement import Mode, Notice
+from consensus.announced import announced
 from consensus.events import Event
 from consensus.hlc import Hlc
 from consensus.lww import LwwMap
-from watchers.stream import REPLAY_MS, Hub, item_of, parse_cursor, replay
+from watchers.stream import REPLAY_MS, Hub, parse_cursor, replay
 
 NOW = 1_900_000_000_000
 
@@ -41,7 +42,7 @@ def test_events_and_acknowledgements_are_items_in_decision_order() -> None:
     up = event("e2", Notice.UP, NOW - 1000)
     lost = event("e3", Notice.PEER_LOST, NOW - 3000, subject="node:muninn")
     log = log_of(up, down, lost, acks={"e1": NOW - 4000})
-    items, stale = replay(log.entries(), (NOW - REPLAY_MS + 1, ""), NOW)
+    items, stale = replay(announced(log.entries()), (NOW - REPLAY_MS + 1, ""), NOW)
     assert not stale
     assert [(i.kind, i.data["id"]) for i in items] == [
         ("transition", "e1"), ("acknowledgement", "ack-e1"), ("node", "e3"), ("transition", "e2"),
@@ -51,14 +52,14 @@ def test_events_and_acknowledgements_are_items_in_decision_order() -> None:
     # A client resumes after what it saw, from either node: same cursor, same rest.
     after = parse_cursor(f"{items[1].cursor[0]}-{items[1].cursor[1]}")
     assert after == items[1].cursor
-    rest, _ = replay(log.entries(), after, NOW)
+    rest, _ = replay(announced(log.entries()), after, NOW)
     assert [i.data["id"] for i in rest] == ["e3", "e2"]
-    assert item_of(log.raw("target/x")) is None  # type: ignore[arg-type]
+    assert len(announced(log.entries())) == 4, "a target entry is no announcement"
 
 
 def test_an_id_older_than_the_replay_says_reload_and_a_bad_one_is_none() -> None:
     log = log_of(event("e1", Notice.DOWN, NOW - 5000))
-    assert replay(log.entries(), (NOW - REPLAY_MS - 1, "x"), NOW) == ([], True)
+    assert replay(announced(log.entries()), (NOW - REPLAY_MS - 1, "x"), NOW) == ([], True)
     for bad in ("", "yesterday", "12", "-x", "\uff11\uff12-x", "9" * 17 + "-x", "1-" + "x" * 200):
         assert parse_cursor(bad) is None, bad
 
@@ -71,9 +72,9 @@ def test_a_client_too_slow_for_its_buffer_is_dropped_and_told() -> None:
             hub.join()
         log = log_of(*(event(f"e{i}", Notice.DOWN, NOW + i) for i in range(3)))
         entries = list(log.entries())
-        hub.publish(entries[:2])
+        hub.publish(announced(entries[:2]))
         assert quick.get_nowait() is not None and quick.get_nowait() is not None
-        hub.publish(entries[2:])  # the slow one's buffer is full: dropped
+        hub.publish(announced(entries[2:]))  # the slow one's buffer is full: dropped
         assert slow not in hub.clients and quick in hub.clients and hub.dropped == 1
         drained = [slow.get_nowait() for _ in range(slow.qsize())]
         assert drained[-1] is None, "its stream ends saying so"
