@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from watchers.live import as_latency
 from watchers.rows import Interval
 
 HOUR_MS = 3_600_000
-MAX_LATENCY_MS = 86_400_000.0
 WIDTH, HEIGHT = 720, 160
 # Room for the axis labels: left for the milliseconds, below for the times.
 LEFT, BOTTOM, TOP = 48, 18, 8
@@ -70,7 +70,7 @@ def hours_by_node(points: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, tu
         p50, p95 = point.get("latency_p50_ms"), point.get("latency_p95_ms")
         if not isinstance(node, str) or not isinstance(at, int) or isinstance(at, bool):
             continue
-        low, high = _latency(p50), _latency(p95)
+        low, high = as_latency(p50), as_latency(p95)
         if low is None or high is None or high < low:
             continue
         found.setdefault(node, {})[at - at % HOUR_MS] = (low, high)
@@ -145,13 +145,6 @@ def nice_ceiling(value: float) -> float:
         if step * power >= value:
             return float(step * power)
     return float(10 * power)
-
-
-def _latency(value: object) -> float | None:
-    """value as milliseconds, if it is a finite number within a day."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) and 0 <= value <= MAX_LATENCY_MS else None
 
 
 def _path(points: list[tuple[float, float]], hours: list[int]) -> str:

@@ -114,7 +114,7 @@ def parse_rows(rows: object) -> Iterable[tuple[str, LiveCheck]]:
             raise LiveError(f"{where}: at_ms: expected epoch milliseconds")
         if not isinstance(ok, bool):
             raise LiveError(f"{where}: ok: expected true or false")
-        if latency is not None and not _a_latency(latency):
+        if latency is not None and as_latency(latency) is None:
             raise LiveError(f"{where}: latency_ms: expected null or 0 to {MAX_LATENCY_MS:.0f}")
         if not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS:
             raise LiveError(f"{where}: reason: expected at most {MAX_REASON_CHARS} characters")
@@ -135,7 +135,7 @@ def _phases(where: str, value: object) -> dict[str, float | str] | None:
             if item not in PHASES:
                 raise LiveError(f"{where}: phases.failed_phase: expected one of {PHASES}")
             found[key] = str(item)
-        elif key in KEYS and _a_latency(item):
+        elif key in KEYS and as_latency(item) is not None:
             found[key] = float(item)
         else:
             raise LiveError(
@@ -145,10 +145,9 @@ def _phases(where: str, value: object) -> dict[str, float | str] | None:
     return found
 
 
-def _a_latency(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and 0 <= value <= MAX_LATENCY_MS
-    )
+def as_latency(value: object) -> float | None:
+    """value as milliseconds, if it is a finite number from 0 to a day (what
+    a peer may send as a latency); None otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) and 0 <= value <= MAX_LATENCY_MS else None
