@@ -31,17 +31,17 @@ from consensus.core_state import (
     SKEW_WARN_EVERY_MS,
     is_urgent,
 )
-from consensus.delivering import Delivering
 from consensus.errors import InvalidEntry
 from consensus.events import Event, event_id
 from consensus.history import AgreedMove
 from consensus.hlc import Hlc
+from consensus.hook_delivery import HookDelivering
 from consensus.lww import JsonValue
 from consensus.peers import NodeState, observe_peer
 from consensus.verdict import VerdictState
 
 
-class Agreeing(Delivering):
+class Agreeing(HookDelivering):
     """Agreement over the votes of the live nodes."""
 
     def _reassess_if_voters_changed(self, now_ms: int, force: bool = False) -> Step:

@@ -21,15 +21,19 @@ class Push:
     entries: tuple[Entry, ...]
 
     def claims_by(self, node: str) -> dict[str, str]:
-        """node's own claims among the entries (entry key -> event id): once
+        """node's own claims among the entries (entry key -> the event id,
+        or ``<hook>/<event id>`` for a webhook's delivery): once
         a peer has taken one, tell node's core (``claim_acknowledged``), so
         it posts without waiting out its timer. A push that cannot go may
         drop other entries to the next pull, never these."""
         found = {}
         for entry in self.entries:
-            event_id = keys.suffix(entry.key, keys.CLAIM)
-            if event_id is not None and entry.origin == node:
-                found[entry.key] = event_id
+            if entry.origin != node:
+                continue
+            # A webhook's claim names its delivery, ``<hook>/<event id>``.
+            claimed = keys.suffix(entry.key, keys.CLAIM) or keys.suffix(entry.key, keys.HOOK_CLAIM)
+            if claimed is not None:
+                found[entry.key] = claimed
         return found
 
 
@@ -48,9 +52,11 @@ class CheckCanaries:
 
 @dataclass(frozen=True, slots=True)
 class Publish:
-    """Hand this event to the outbox for posting to ntfy."""
+    """Hand this event to the outbox for posting to ntfy, or with hook, to
+    that webhook."""
 
     event: Event
+    hook: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

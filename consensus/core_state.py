@@ -61,6 +61,15 @@ class CoreState:
     # Posts waiting for ntfy and posts it refused, as the shell last counted
     # (outbox_observed); unknown until it does.
     outbox_counts: tuple[int | None, int | None] = (None, None)
+    # The webhooks (name -> the notices each wants; None: all), each
+    # (webhook, event) delivery's part, and the webhooks our last attempt
+    # did not reach (hook_delivery.py).
+    hooks: dict[str, frozenset[str] | None]
+    hook_dispatch: dict[tuple[str, str], Dispatch]
+    hooks_failing: set[str]
+    # Targets to confirm from here at once; peers we pulled from since start.
+    _confirm: set[str]
+    _pulled: set[str]
 
     def __init__(
         self,
@@ -119,8 +128,7 @@ class CoreState:
         # A jump of our clock users hear of once (a note), and when we last told one.
         self._clock_jumped: dict[str, int] | None = None
         self._clock_told_ms: int | None = None
-        self._confirm: set[str] = set()
-        self._pulled: set[str] = set()
+        self._confirm, self._pulled = set(), set()
         self._held: dict[str, int] = {}
         self._voters: frozenset[str] = frozenset()
         self._next_heartbeat_ms = now_ms
@@ -128,6 +136,7 @@ class CoreState:
         self.started_ms = now_ms
         self._next_gc_ms = now_ms + GC_EVERY_MS
         self.dispatch: dict[str, Dispatch] = {}
+        self.hooks, self.hook_dispatch, self.hooks_failing = {}, {}, set()
         # Targets whose agreed record is PARTIAL without a note yet: the only
         # ones the timed note has to look at on every tick.
         self._partial: set[str] = set()
@@ -361,6 +370,7 @@ class CoreState:
             self.reference.carried_ms,
             waiting,
             refused,
+            tuple(sorted(self.hooks_failing)),
         )
 
     def outbox_observed(self, waiting: int, refused: int) -> None:

@@ -49,6 +49,13 @@ def _names_a_node(entry: Entry) -> None:
         raise InvalidEntry(f"entry {entry.key}: expected an object with a node name")
 
 
+def _names_a_hook_delivery(entry: Entry) -> None:
+    rest = entry.key.partition("/")[2]
+    if keys.split_hook_delivery(rest) is None:
+        raise InvalidEntry(f"entry {entry.key[:80]}: expected <prefix>/<hook>/<event id>")
+    _names_a_node(entry)
+
+
 def _an_object(entry: Entry) -> None:
     # The shell validates the fields (a target's kind, a window's times).
     if not isinstance(entry.value, dict):
@@ -64,6 +71,8 @@ READERS: dict[str, Callable[[Entry], object]] = {
     keys.EVENT: lambda e: Event.from_value(e.key[len(keys.EVENT) :], e.value),
     keys.CLAIM: _names_a_node,
     keys.SENT: _names_a_node,
+    keys.HOOK_CLAIM: _names_a_hook_delivery,
+    keys.HOOK_SENT: _names_a_hook_delivery,
     keys.PUSH: _heartbeat,
     keys.MOVE: _move,
     **dict.fromkeys(keys.ADMIN_PREFIXES, _an_object),

@@ -12,6 +12,10 @@ from consensus.hlc import Hlc
 from consensus.lww import JsonValue
 
 ID_HEX_CHARS = 24
+# The webhooks an event goes to, as its deciding node named them: at most
+# this many names, each at most HOOK_NAME_CHARS long.
+MAX_HOOKS = 16
+HOOK_NAME_CHARS = 32
 
 
 def event_id(
@@ -49,12 +53,16 @@ class Event:
     # What a notice needs beyond the move: the reminder's number, a
     # certificate's expiry and the threshold it crossed.
     detail: Mapping[str, JsonValue] = field(default_factory=dict)
+    # The webhooks it goes to: named when it is decided, so a webhook added
+    # later never gets old events, and every node delivers the same ones.
+    hooks: tuple[str, ...] = ()
 
     @property
     def at_ms(self) -> int | None:
         return None if self.anchor is None else self.anchor.wall_ms
 
     def to_value(self) -> JsonValue:
+        hooks: dict[str, JsonValue] = {"hooks": list(self.hooks)} if self.hooks else {}
         return {
             "subject": self.subject,
             "notice": self.notice.value,
@@ -67,6 +75,7 @@ class Event:
             "suppressed": self.suppressed,
             "previous_since_ms": self.previous_since_ms,
             "detail": dict(self.detail),
+            **hooks,
         }
 
     @classmethod
@@ -92,9 +101,24 @@ class Event:
                 suppressed=bool(value.get("suppressed", False)),
                 previous_since_ms=_int(value.get("previous_since_ms")),
                 detail=dict(detail) if isinstance(detail := value.get("detail"), dict) else {},
+                hooks=_hooks(id_, value.get("hooks")),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidEntry(f"event {id_}: {exc}") from exc
+
+
+def _hooks(id_: str, value: JsonValue) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names_ok = isinstance(value, list) and all(
+        isinstance(name, str) and 0 < len(name) <= HOOK_NAME_CHARS and "/" not in name
+        for name in value
+    )
+    if not names_ok or len(value) > MAX_HOOKS:  # type: ignore[arg-type]
+        raise InvalidEntry(
+            f"event {id_}.hooks: expected at most {MAX_HOOKS} webhook names, got {value!r:.80}"
+        )
+    return tuple(str(name) for name in value)  # type: ignore[union-attr]
 
 
 def _int(value: JsonValue) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from consensus.errors import InvalidEntry
+from consensus.events import HOOK_NAME_CHARS, MAX_HOOKS
 from consensus.hlc import Hlc
 from consensus.lww import JsonValue
 
@@ -29,6 +30,9 @@ class Health:
     # token, a reserved topic): told so the peer can say so too.
     outbox_waiting: int | None = None
     outbox_refused: int | None = None
+    # The webhooks its last attempt did not reach (no connection, a
+    # timeout, a 5xx): its claims to deliver to them are good only while not.
+    hooks_failing: tuple[str, ...] = ()
 
     def to_value(self) -> JsonValue:
         return {
@@ -39,6 +43,7 @@ class Health:
             "clock_error_ms": self.clock_error_ms,
             "outbox_waiting": self.outbox_waiting,
             "outbox_refused": self.outbox_refused,
+            "hooks_failing": list(self.hooks_failing),
         }
 
     @classmethod
@@ -55,7 +60,20 @@ class Health:
         error = _millis(value, "clock_error_ms")
         passed_hlc = Hlc.decode(passed) if isinstance(passed, str) else None
         waiting, refused = _count(value, "outbox_waiting"), _count(value, "outbox_refused")
-        return cls(ok, passed_hlc, ntfy_ok, wall, error, waiting, refused)  # type: ignore[arg-type]
+        failing = _names(value.get("hooks_failing"))
+        return cls(ok, passed_hlc, ntfy_ok, wall, error, waiting, refused, failing)  # type: ignore[arg-type]
+
+
+def _names(found: JsonValue) -> tuple[str, ...]:
+    if found is None:
+        return ()
+    if not (
+        isinstance(found, list)
+        and len(found) <= MAX_HOOKS
+        and all(isinstance(n, str) and 0 < len(n) <= HOOK_NAME_CHARS for n in found)
+    ):
+        raise InvalidEntry(f"health.hooks_failing: expected webhook names, got {found!r:.80}")
+    return tuple(str(n) for n in found)
 
 
 def _count(value: dict[str, JsonValue], name: str) -> int | None:

@@ -3,8 +3,9 @@
 Single-writer keys never conflict: ``obs/<node>/<target>``, ``health/<node>``,
 ``audit/<node>/<hlc>``. Multi-writer keys resolve by hlc:
 ``target/<id>``, ``state/<target>``, ``peer/<node>``, ``event/<id>``,
-``claim/<id>``, ``sent/<id>``, ``push/<target>`` (the last heartbeat, whichever
-node received it), and what the admin API writes: ``target/<id>``,
+``claim/<id>``, ``sent/<id>``, ``hookclaim/<hook>/<id>`` and
+``hooksent/<hook>/<id>`` (the same two for one webhook), ``push/<target>``
+(the last heartbeat, whichever node received it), and what the admin API writes: ``target/<id>``,
 ``maint/<id>``, ``silence/<id>``, ``ack/<event id>``, and its audit records.
 Agreed moves are single-writer too: ``move/<target>/<hlc>``, where the hlc
 names the node that made the move.
@@ -19,6 +20,9 @@ PEER = "peer/"
 EVENT = "event/"
 CLAIM = "claim/"
 SENT = "sent/"
+# The claim and the sent mark of one event's delivery to one webhook.
+HOOK_CLAIM = "hookclaim/"
+HOOK_SENT = "hooksent/"
 TARGET = "target/"
 PUSH = "push/"
 MOVE = "move/"
@@ -34,10 +38,16 @@ REPORT_SUBJECT = "report:"
 
 # Every prefix a node writes, once each (target/ is an admin prefix): an
 # entry under any other is refused.
-KNOWN_PREFIXES = (OBS, HEALTH, STATE, PEER, EVENT, CLAIM, SENT, PUSH, MOVE, *ADMIN_PREFIXES)
+KNOWN_PREFIXES = (
+    *(OBS, HEALTH, STATE, PEER, EVENT, CLAIM, SENT, HOOK_CLAIM, HOOK_SENT, PUSH, MOVE),
+    *ADMIN_PREFIXES,
+)
 
 # Entries that are pushed to peers at once instead of waiting for the next sync.
-URGENT_PREFIXES = (STATE, MOVE, EVENT, CLAIM, SENT, PEER, PUSH, *ADMIN_PREFIXES)
+URGENT_PREFIXES = (
+    *(STATE, MOVE, EVENT, CLAIM, SENT, HOOK_CLAIM, HOOK_SENT, PEER, PUSH),
+    *ADMIN_PREFIXES,
+)
 
 
 def obs(node: str, target: str) -> str:
@@ -66,6 +76,25 @@ def claim(event_id: str) -> str:
 
 def sent(event_id: str) -> str:
     return f"{SENT}{event_id}"
+
+
+def hook_delivery(hook: str, event_id: str) -> str:
+    """One event's delivery to one webhook, as claims name it: ``<hook>/<id>``."""
+    return f"{hook}/{event_id}"
+
+
+def split_hook_delivery(delivery: str) -> tuple[str, str] | None:
+    """``<hook>/<event id>`` -> (hook, event id); None for a plain event id."""
+    hook, slash, event_id = delivery.partition("/")
+    return (hook, event_id) if slash and hook and event_id else None
+
+
+def hook_claim(hook: str, event_id: str) -> str:
+    return f"{HOOK_CLAIM}{hook_delivery(hook, event_id)}"
+
+
+def hook_sent(hook: str, event_id: str) -> str:
+    return f"{HOOK_SENT}{hook_delivery(hook, event_id)}"
 
 
 def push(target: str) -> str:

@@ -58,6 +58,7 @@ class NodeCore(Expiring):
         # When a peer we still count as live would fall silent.
         due += [self.heard[p] + timeout + 1 for p in self.peers if p in self._voters]
         due += [d.deadline_ms for d in self.dispatch.values() if d.open]
+        due += self.hook_deadlines()
         due += self._held.values()
         # Timed notes are due only where tick would act on them.
         if self.node in self._voters:
@@ -514,6 +515,7 @@ class NodeCore(Expiring):
                 self.settings.tombstone_ttl_ms,
             )
             self.dispatch = {k: d for k, d in self.dispatch.items() if not d.finished}
+            self._forget_finished_hooks()
         return step
 
     def _react(self, merged: list[Entry], now_ms: int) -> Step:

@@ -27,6 +27,9 @@ class Net:
     ntfy_cut: set[str] = field(default_factory=set)
     # How far each node's wall clock is from the true time (ms; default 0).
     offsets: dict[str, int] = field(default_factory=dict)
+    # The webhook receiver: answering everyone, and the nodes cut from it.
+    hook_up: bool = True
+    hook_cut: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.cores = {
@@ -35,6 +38,10 @@ class Net:
         self.inbox: list[tuple[str, str, Push]] = []
         self.cut: set[frozenset[str]] = set()
         self.posts: list[tuple[str, Event]] = []
+        # (node, webhook, event) the receiver accepted; and each node's
+        # deliveries that got no answer, kept as its outbox keeps them.
+        self.hook_posts: list[tuple[str, str, Event]] = []
+        self.hook_waiting: dict[str, list[tuple[str, Event]]] = {n: [] for n in self.names}
         self.rechecks: list[tuple[str, str, int]] = []
         self.warnings: list[Warn] = []
 
@@ -59,6 +66,9 @@ class Net:
                 for other in self.names:
                     if other != node and self.linked(node, other) and command.entries:
                         self.inbox.append((node, other, command))
+            elif isinstance(command, Publish) and command.hook is not None:
+                self.hook_waiting[node].append((command.hook, command.event))
+                self.deliver_hooks(node)
             elif isinstance(command, Publish):
                 core = self.cores[node]
                 reached = self.ntfy_up and node not in self.ntfy_cut
@@ -71,6 +81,26 @@ class Net:
                 self.rechecks.append((node, command.target, command.delay_ms))
             elif isinstance(command, Warn):
                 self.warnings.append(command)
+
+    def deliver_hooks(self, node: str) -> None:
+        """One pass of the node's webhook courier over what it holds: in
+        order, asking the core before each attempt, stopping at a failure."""
+        core = self.cores[node]
+        for hook, event in list(self.hook_waiting[node]):
+            if (hook, event) not in self.hook_waiting[node]:
+                continue  # delivered by a pass this one set off
+            if core.hook_sent_elsewhere(hook, event.id) or core.hook_superseded(hook, event.id):
+                self.hook_waiting[node].remove((hook, event))
+                continue
+            if not core.should_deliver(hook, event.id):
+                continue
+            reached = self.hook_up and node not in self.hook_cut
+            self.run(node, core.hook_observed(hook, reached, self.at(node)))
+            if not reached:
+                return
+            self.hook_waiting[node].remove((hook, event))
+            self.hook_posts.append((node, hook, event))
+            self.run(node, core.hook_delivered(hook, event.id, self.at(node)))
 
     def deliver(self) -> None:
         while self.inbox:
@@ -117,6 +147,7 @@ class Net:
     def tick(self) -> None:
         for name in self.names:
             self.run(name, self.cores[name].tick(self.at(name)))
+            self.deliver_hooks(name)
         self.deliver()
 
     def canaries(self, node: str, ok: bool) -> None:
