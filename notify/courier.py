@@ -150,8 +150,51 @@ class Post:
         return str(self.message["topic"])
 
 
+class Passes:
+    """The loop of a courier: a pass over its outbox, then a wait until it
+    is kicked or the pass's wait is over. While its server does not answer
+    and the pass tried nothing, a cheap probe asks whether it is back."""
+
+    kick: asyncio.Event
+    clock: Timer
+    answering: bool | None
+    attempted: bool
+    # In the log line of a failed pass.
+    what = "outbox"
+
+    async def run(self) -> None:
+        while True:
+            # Cleared before the pass, not after: a kick that comes while the
+            # pass awaits its server or the disk is kept for the next one.
+            self.kick.clear()
+            try:
+                waited = await self.send_due()
+            except Exception:
+                # The outbox could not be read or marked (a full disk): the
+                # rows stay as they were; a post in doubt is looked up later.
+                log.exception("%s: a pass failed; trying again in %g s", self.what, IDLE_WAIT_S)
+                waited = IDLE_WAIT_S
+            await self.clock.wait(self.kick, waited or IDLE_WAIT_S)
+
+    async def send_due(self) -> float | None:
+        """One pass over the outbox, oldest first. Returns the wait before the
+        next when the server asked for one (nothing later may go first), else None."""
+        self.attempted = False
+        try:
+            return await self._pass()
+        finally:
+            if self.answering is False and not self.attempted:
+                await self._probe()
+
+    async def _pass(self) -> float | None:
+        raise NotImplementedError
+
+    async def _probe(self) -> None:
+        raise NotImplementedError
+
+
 @dataclass
-class Courier:
+class Courier(Passes):
     host: Host
     routing: Routing
     client: httpx.AsyncClient
@@ -164,30 +207,6 @@ class Courier:
     answering: bool | None = None
     attempted: bool = False
     next_probe_s: float = 0.0
-
-    async def run(self) -> None:
-        while True:
-            # Cleared before the pass, not after: a kick that comes while the
-            # pass awaits ntfy or the disk is kept for the next one.
-            self.kick.clear()
-            try:
-                waited = await self.send_due()
-            except Exception:
-                # The outbox could not be read or marked (a full disk): the
-                # rows stay as they were; a post in doubt is looked up later.
-                log.exception("outbox: a pass failed; trying again in %g s", IDLE_WAIT_S)
-                waited = IDLE_WAIT_S
-            await self.clock.wait(self.kick, waited or IDLE_WAIT_S)
-
-    async def send_due(self) -> float | None:
-        """One pass over the outbox, oldest first. Returns the wait before the
-        next when ntfy asked for one (nothing later may go first), else None."""
-        self.attempted = False
-        try:
-            return await self._pass()
-        finally:
-            if self.answering is False and not self.attempted:
-                await self._probe()
 
     async def _probe(self) -> None:
         now = self.clock.monotonic()

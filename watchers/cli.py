@@ -63,11 +63,11 @@ def check_config_command(path: Path) -> None:
         ntfy_credentials,
         push_tokens,
         sync_secret,
-        with_secret_headers,
+        with_secrets,
     )
 
     with _config_errors(path):
-        config = with_secret_headers(load_config(path))
+        config = with_secrets(load_config(path))
         sync_secret(config)
         push_tokens(config)
         ntfy_credentials(config)
@@ -90,7 +90,7 @@ def run_command(config_path: Path) -> None:
         ntfy_credentials,
         push_tokens,
         sync_secret,
-        with_secret_headers,
+        with_secrets,
     )
     from watchers.serve import serve
     from watchers.storage import StorageError
@@ -102,7 +102,7 @@ def run_command(config_path: Path) -> None:
     for noisy in ("apscheduler", "httpx", "httpcore", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     with _config_errors(config_path):
-        config = with_secret_headers(load_config(config_path))
+        config = with_secrets(load_config(config_path))
         secret = sync_secret(config)
         tokens = push_tokens(config)
         ntfy_login = ntfy_credentials(config)

@@ -72,6 +72,16 @@ def status_command(node_url: str, as_json: bool, token_file: Path | None, check:
     click.echo(f"outbox: {nodes.get('outbox_depth', 0)} waiting for ntfy, {len(refused)} refused")
     for row in refused:
         click.echo(f"  refused {row['event']}: {row['error']} (fix [ntfy], then reload)")
+    hooks = nodes.get("webhooks") or {}
+    hooks_refused = hooks.get("refused") or []
+    if hooks.get("waiting") or hooks_refused:
+        waiting = sum((hooks.get("waiting") or {}).values())
+        click.echo(f"webhooks: {waiting} waiting, {len(hooks_refused)} refused")
+    for row in hooks_refused:
+        click.echo(
+            f"  {row['hook']} refused {row['event']}: {row['error']} "
+            "(fix [[webhooks]] or the receiver, then reload)"
+        )
     storage = nodes.get("storage") or {}
     if storage.get("ok") is False:
         click.echo(

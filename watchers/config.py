@@ -43,8 +43,9 @@ from watchers.digits import plain_digits
 from watchers.domains import DomainsSection
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import AnyTarget, Target
-from watchers.probes.base import ENV_PATTERN, Strict
+from watchers.probes.base import ENV_PATTERN, SecretSource, Strict
 from watchers.probes.reach import url_host
+from watchers.webhooks import WebhookSection, check_hooks
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,31}$"
 MIN_SECRET_CHARS = 32
@@ -58,19 +59,6 @@ class ConfigError(Exception):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-class SecretSource(Strict):
-    """A secret comes from a file or an environment variable, never inline."""
-
-    secret_file: Path | None = None
-    secret_env: str | None = Field(default=None, pattern=ENV_PATTERN)
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> SecretSource:
-        if (self.secret_file is None) == (self.secret_env is None):
-            raise ValueError("give exactly one of secret_file or secret_env")
-        return self
 
 
 class NodeSection(Strict):
@@ -333,6 +321,8 @@ class Config(Strict):
     pages: tuple[PageSection, ...] = ()
     # Registration expiry of the targets' domains (watchers/domains.py).
     domains: DomainsSection = DomainsSection()
+    # Signed webhooks, delivered through the outbox as ntfy's posts are.
+    webhooks: tuple[WebhookSection, ...] = ()
 
     def core_settings(self) -> Settings:
         """The core's settings: each tunable from its section (an absent
@@ -385,6 +375,7 @@ class Config(Strict):
             raise ValueError(f"node and peer names must differ, got {names}")
         check_parents(self.targets)
         check_slugs(self.pages)
+        check_hooks(self.webhooks)
         return self
 
 

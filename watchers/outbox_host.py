@@ -113,9 +113,14 @@ class OutboxHost:
         targets = {t.id: (t.topic, t.tags) for t in self.node.targets.values()}
         return weekly.topics_of(targets, ntfy.tag_topics, ntfy.topic)
 
-    async def queued(self, step: Step) -> list[Event]:
-        """The events a step hands to the outbox, as they go in."""
-        return [await self.with_report(c.event) for c in step.commands if isinstance(c, Publish)]
+    async def queued(self, step: Step) -> list[tuple[Event, str | None]]:
+        """The events a step hands to the outbox (ntfy's, or a webhook's:
+        its name), as they go in."""
+        return [
+            (await self.with_report(c.event), c.hook)
+            for c in step.commands
+            if isinstance(c, Publish)
+        ]
 
     async def with_report(self, event: Event) -> Event:
         """A weekly report's event as it goes into the outbox: what its week

@@ -18,6 +18,13 @@ def pair_problems(nodes: Mapping[str, Any]) -> list[str]:
     if refused:
         first = refused[0].get("error") if isinstance(refused[0], Mapping) else None
         found.append(f"{me}: ntfy refused {len(refused)} notification(s) ({first}): fix [ntfy]")
+    hooks_refused = (nodes.get("webhooks") or {}).get("refused") or []
+    for hook in sorted({str(row.get("hook")) for row in hooks_refused}):
+        mine = [row for row in hooks_refused if row.get("hook") == hook]
+        found.append(
+            f"{me}: webhook {hook} refused {len(mine)} delivery(ies) ({mine[0].get('error')}): "
+            "fix [[webhooks]] or the receiver"
+        )
     if nodes.get("canaries_ok") is False:
         found.append(f"{me}: cut off from its own network (its canaries fail)")
     for peer in peers:

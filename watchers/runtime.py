@@ -42,6 +42,7 @@ from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
 from watchers.config import Config, NtfyLogin
 from watchers.domain_watch import DomainWatch
+from watchers.hook_host import Webhooks
 from watchers.jobs import Jobs
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, phases_of
@@ -71,6 +72,7 @@ class Seams:
     schedule: Schedule | None = None
     sync_client: httpx.AsyncClient | None = None
     ntfy_client: httpx.AsyncClient | None = None
+    hook_client: httpx.AsyncClient | None = None
     http: HttpClients | None = None
 
 
@@ -129,6 +131,9 @@ class Node:
         self.jobs = Jobs(self)
         self.domains = DomainWatch(self)
         self.stream = Hub()
+        self.webhooks = Webhooks(self, seams.hook_client or httpx.AsyncClient(headers=agent))
+        # Nothing to write: deliveries still owed resume after a settle.
+        self.webhooks.configure(config.webhooks)
 
     @classmethod
     async def open(
@@ -187,6 +192,7 @@ class Node:
         self.spawn(self._watch_clock())
         if self.courier is not None:
             self.spawn(self.courier.run())
+        self.webhooks.start()
 
     async def reload(
         self,
@@ -209,10 +215,15 @@ class Node:
                 self.courier = self._courier(ntfy_login)
                 self.spawn(self.courier.run())
             self.courier.routing = self.outbox.routing(ntfy_login)
-        requeued = await self.store.requeue_refused(self.clock.now_ms())
+        await self.apply(self.webhooks.configure(config.webhooks))
+        now = self.clock.now_ms()
+        requeued = await self.store.requeue_refused(now)
         if requeued and self.courier is not None:
             log.info("reload node=%s requeued=%d refused notification(s)", self.name, requeued)
             self.courier.kick.set()
+        if await self.store.hook_requeue_refused(now):
+            for name in self.webhooks.couriers:
+                self.webhooks.kick(name)
         added, removed = new.keys() - old.keys(), old.keys() - new.keys()
         changed = {t for t in new.keys() & old.keys() if new[t] != old[t]}
         log.info(
@@ -282,6 +293,7 @@ class Node:
         await self.http.aclose()
         await self.sync.client.aclose()
         await self.ntfy_client.aclose()
+        await self.webhooks.close()
         await self.store.close()
 
     def spawn(self, work: Awaitable[Any]) -> None:
@@ -332,16 +344,23 @@ class Node:
     async def apply(self, step: Step, checks: list[CheckRow] | None = None) -> None:
         """Commit the step with what it caused, then carry out its commands."""
         now = self.clock.now_ms()
-        publishes = await self.outbox.queued(step)
+        queued = await self.outbox.queued(step)
         outbox = [
-            (e.id, e.subject, e.notice.value, wire.json_text(e.to_value()), now) for e in publishes
+            (e.id, e.subject, e.notice.value, wire.json_text(e.to_value()), now)
+            for e, hook in queued
+            if hook is None
+        ]
+        hook_outbox = [
+            (hook, e.id, e.subject, wire.json_text(e.to_value()), now)
+            for e, hook in queued
+            if hook is not None
         ]
         histories = {
             c.target: self.core.history(c.target)
             for c in step.commands
             if isinstance(c, HistoryMoved)
         }
-        if step.to_commit or checks or outbox:
+        if step.to_commit or checks or outbox or hook_outbox:
             batch = Batch(
                 list(step.to_commit),
                 dict(self.core.log.vector),
@@ -349,6 +368,7 @@ class Node:
                 checks or [],
                 outbox,
                 histories,
+                hook_outbox,
             )
             self.core.storage_observed(await self.writes.commit(batch, now))
             # Once written: what a client of the stream is told is kept.
@@ -379,17 +399,20 @@ class Node:
         elif isinstance(command, CheckCanaries):
             self.spawn(self.jobs.canaries())
         elif isinstance(command, Publish):
-            if self.courier is not None:
+            if command.hook is not None:
+                self.webhooks.kick(command.hook)
+            elif self.courier is not None:
                 self.courier.kick.set()
             event = command.event
             log.info(
-                "event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued",
+                "event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued for %s",
                 self.name,
                 event.id,
                 event.subject,
                 event.notice.value,
                 event.state,
                 event.mode.value,
+                "ntfy" if command.hook is None else f"webhook {command.hook}",
             )
         elif isinstance(command, Warn):
             fields = " ".join(f"{k}={v}" for k, v in command.detail.items())

@@ -86,6 +86,21 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE rollups ADD COLUMN latency_p50_ms REAL;
     ALTER TABLE rollups ADD COLUMN latency_p95_ms REAL;
     """,
+    # 8: each event's delivery to each webhook, as the outbox holds ntfy's.
+    """
+    CREATE TABLE hook_outbox (
+        hook TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        event TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        created_ms INTEGER NOT NULL,
+        updated_ms INTEGER,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        PRIMARY KEY (hook, event_id)
+    );
+    """,
 )
 # Bumped when the derivation of history changes: the cache is rebuilt.
 HISTORY_CACHE_VERSION = "1"

@@ -9,7 +9,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from notify.signing import BadSecret, secret_key
 from watchers.config import MIN_SECRET_CHARS, Config, ConfigError
+
+# The Standard Webhooks convention asks for keys of 24 to 64 bytes.
+MIN_HOOK_KEY_BYTES = 24
 
 
 def read_secret(source_key: str, file: Path | None, env: str | None) -> str:
@@ -71,9 +75,10 @@ def sync_secret(config: Config) -> str:
     return secret
 
 
-def with_secret_headers(config: Config) -> Config:
+def with_secrets(config: Config) -> Config:
     """The config with each HTTP target's header_file and header_env read
-    into its headers; a ConfigError names each header that cannot be read."""
+    into its headers, and each webhook's key read; a ConfigError names each
+    one that cannot be read."""
     targets = list(config.targets)
     problems = []
     for i, target in enumerate(targets):
@@ -94,9 +99,31 @@ def with_secret_headers(config: Config) -> Config:
                     for p in exc.problems
                 ]
         targets[i] = target.model_copy(update={"headers": headers})
+    problems += _read_hook_keys(config)
     if problems:
         raise ConfigError(problems)
     return config.model_copy(update={"targets": tuple(targets)})
+
+
+def _read_hook_keys(config: Config) -> list[str]:
+    problems = []
+    for i, hook in enumerate(config.webhooks):
+        key = f"webhooks[{i}].secret"
+        try:
+            secret = read_secret(key, hook.secret_file, hook.secret_env)
+            hook._key = secret_key(secret)
+        except ConfigError as exc:
+            problems += exc.problems
+            continue
+        except BadSecret as exc:
+            problems.append(f"{key}: {exc}")
+            continue
+        if len(hook.key) < MIN_HOOK_KEY_BYTES:
+            problems.append(
+                f"{key}: too short ({len(hook.key)} bytes); use at least "
+                f"{MIN_HOOK_KEY_BYTES}, for example: echo whsec_$(openssl rand -base64 32)"
+            )
+    return problems
 
 
 def push_tokens(config: Config) -> dict[str, str]:

@@ -19,7 +19,7 @@ from watchers.secrets import (
     api_tokens,
     ntfy_credentials,
     push_tokens,
-    with_secret_headers,
+    with_secrets,
 )
 from watchers.web import app_for
 
@@ -90,7 +90,7 @@ async def serve(
 async def _reload(node: Node, path: Path) -> None:
     """A bad file changes nothing: the node keeps its targets and says why."""
     try:
-        config = with_secret_headers(load_config(path))
+        config = with_secrets(load_config(path))
         tokens = push_tokens(config)
         login = ntfy_credentials(config)
         api = api_tokens(config)

@@ -21,6 +21,7 @@ import aiosqlite
 from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
 from watchers.checks_table import ChecksTable
+from watchers.hook_outbox_table import HookInsert, HookOutboxTable
 from watchers.outbox_table import OutboxTable
 from watchers.rows import CheckRow, Interval, OutboxRow, Rollup
 from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
@@ -47,7 +48,7 @@ def _private(path: Path) -> None:
     path.chmod(0o600)
 
 
-class Store(ChecksTable, OutboxTable):
+class Store(ChecksTable, OutboxTable, HookOutboxTable):
     """The single writer of one node's database."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
@@ -148,9 +149,11 @@ class Store(ChecksTable, OutboxTable):
         checks: Iterable[CheckRow] = (),
         outbox: Iterable[tuple[str, str, str, str, int]] = (),
         histories: Mapping[str, Sequence[Interval]] | None = None,
+        hook_outbox: Iterable[HookInsert] = (),
     ) -> None:
         """One transaction: log entries, vector, clock, checks with their
-        rollups, outbox rows, and the derived history of targets that moved."""
+        rollups, outbox rows (ntfy's and the webhooks'), and the derived
+        history of targets that moved."""
         checks = list(checks)
         async with self._lock:
             await self._db.execute("BEGIN IMMEDIATE")
@@ -227,6 +230,11 @@ class Store(ChecksTable, OutboxTable):
                     "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
                     list(outbox),
+                )
+                await self._db.executemany(
+                    "INSERT INTO hook_outbox (hook, event_id, subject, event, created_ms) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(hook, event_id) DO NOTHING",
+                    list(hook_outbox),
                 )
                 await self._db.execute("COMMIT")
             except BaseException:

@@ -58,7 +58,7 @@ class Item:
 def item_of(told: Announced) -> Item:
     """The stream's item for an event or an acknowledgement the log holds."""
     if told.event is not None:
-        return _event_item(told.event, told.at_ms)
+        return event_item(told.event, told.at_ms)
     acked = str(told.acknowledged)
     data = {
         "id": f"ack-{acked}",
@@ -71,7 +71,7 @@ def item_of(told: Announced) -> Item:
     return Item((told.at_ms, f"ack-{acked}"), "acknowledgement", data)
 
 
-def _event_item(event: Event, at_ms: int) -> Item:
+def event_item(event: Event, at_ms: int) -> Item:
     if event.notice in TRANSITIONS:
         kind = "transition"
     elif event.notice in NODE_HEALTH:

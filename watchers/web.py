@@ -138,6 +138,15 @@ def app_for(node: Node) -> FastAPI:
                 {"event": event_id, "error": error}
                 for event_id, error in await node.store.outbox_refused()
             ],
+            # Each webhook's deliveries still to make, and what receivers
+            # refused, with their words.
+            "webhooks": {
+                "waiting": await node.store.hook_waiting(),
+                "refused": [
+                    {"hook": hook, "event": event_id, "error": error}
+                    for hook, event_id, error in await node.store.hook_refused()
+                ],
+            },
             "peers": peers,
         }
 

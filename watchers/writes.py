@@ -20,6 +20,7 @@ from typing import Any
 
 from consensus.hlc import Hlc
 from consensus.lww import Entry
+from watchers.hook_outbox_table import HookInsert
 from watchers.storage import CheckRow, Interval, Store
 
 log = logging.getLogger("ravens")
@@ -52,6 +53,7 @@ class Batch:
     outbox: list[OutboxInsert] = field(default_factory=list)
     # The derived history of each target that moved, to replace its cache.
     histories: dict[str, list[Interval]] = field(default_factory=dict)
+    hook_outbox: list[HookInsert] = field(default_factory=list)
 
 
 def transient(exc: BaseException) -> bool:
@@ -107,6 +109,7 @@ class Writes:
                 whole.checks,
                 whole.outbox,
                 whole.histories,
+                whole.hook_outbox,
             )
         except asyncio.CancelledError:
             raise
@@ -149,6 +152,7 @@ class Writes:
                     batch.checks,
                     batch.outbox,
                     batch.histories,
+                    batch.hook_outbox,
                 )
             except asyncio.CancelledError:
                 raise
@@ -197,7 +201,7 @@ class Writes:
             "since_ms": self.problem_since_ms,
             "unsaved_steps": len(kept),
             "unsaved_checks": sum(len(b.checks) for b in kept),
-            "unsaved_events": sum(len(b.outbox) for b in kept),
+            "unsaved_events": sum(len(b.outbox) + len(b.hook_outbox) for b in kept),
             "checks_dropped": self.checks_dropped,
             "steps_refused": self.steps_refused,
         }
@@ -214,4 +218,5 @@ def _joined(batches: Sequence[Batch]) -> Batch:
         [c for b in batches for c in b.checks],
         [o for b in batches for o in b.outbox],
         {t: h for b in batches for t, h in b.histories.items()},
+        [o for b in batches for o in b.hook_outbox],
     )

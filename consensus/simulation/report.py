@@ -29,13 +29,14 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from consensus.agreement import Mode, Notice
 from consensus.events import Event
 from consensus.history import Stretch
 from consensus.settings import Settings
-from consensus.simulation.runner import CHECK_INTERVAL_MS, Post, Record
+from consensus.simulation.runner import CHECK_INTERVAL_MS, Record
 from consensus.simulation.scenario import (
     Crash,
     HostOutage,
@@ -46,6 +47,7 @@ from consensus.simulation.scenario import (
     Scenario,
     Window,
 )
+from consensus.simulation.world import Post
 
 WEEK_MS = 7 * 86_400_000
 # Notices that are no move of a target and keep no order.
@@ -695,6 +697,29 @@ def order_violations(record: Record) -> int:
     return violations
 
 
+def hook_figures(scenario: Scenario, record: Record) -> dict[str, int]:
+    """The webhook receiver's deliveries, by the judge of ntfy's posts. A
+    second copy of one event (its webhook-id seen again, after a crash lost
+    the first one's answer) is dropped by the receiver, as the convention
+    says, and counted apart."""
+    first: dict[str, Post] = {}
+    for post in record.hook_posts:
+        first.setdefault(post.event.id, post)
+    delivered = replace(record, posts=list(first.values()))
+    truth = _Truth(scenario, delivered)
+    copies = truth.copies()
+    return {
+        "delivered": len(first),
+        "second_copies": len(record.hook_posts) - len(first),
+        "duplicates": sum(1 for c in copies.values() if c > 1),
+        "max_copies": max(copies.values(), default=0),
+        "copies_per_node_max": max(truth.copies_per_node().values(), default=0),
+        "lost_events": truth.lost(),
+        "order_violations": order_violations(delivered),
+        "missed_recoveries": truth.missed_recoveries(),
+    }
+
+
 def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, Any]:
     confirm = confirmation_ms(settings)
     truth = _Truth(scenario, record)
@@ -760,6 +785,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "notification_bound_s": page_bound / 1000,
         "late_pages": late_pages(scenario, outages, delivered, must, page_bound),
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
+        "webhooks": hook_figures(scenario, record),
         "flap_episodes": len(scenario.flaps),
         **group_figures(truth),
         "warnings": dict(sorted(record.warnings.items())),

@@ -22,8 +22,9 @@ from consensus.hlc import ZERO, Hlc
 from consensus.lww import Entry, LwwMap
 from consensus.node import NodeCore
 from consensus.settings import Settings
+from consensus.simulation.hooks import HOOKS, HookCourier, HookOutbox
 from consensus.simulation.scenario import Scenario
-from consensus.simulation.world import World
+from consensus.simulation.world import Post, World
 from consensus.slots import check_slot
 
 MAX_TICK_GAP_MS = 10_000
@@ -64,19 +65,11 @@ class SimNode:
     retry_at_ms: int = 0
     failures: int = 0
     tick_at: int = 1 << 62
+    hooks: HookOutbox = field(default_factory=HookOutbox)
 
     @property
     def alive(self) -> bool:
         return self.core is not None
-
-
-@dataclass(frozen=True, slots=True)
-class Post:
-    """One message ntfy accepted."""
-
-    at_ms: int
-    node: str
-    event: Event
 
 
 @dataclass
@@ -87,6 +80,8 @@ class Record:
     # The node that decided each event (wrote it first).
     decided_by: dict[str, str] = field(default_factory=dict)
     posts: list[Post] = field(default_factory=list)
+    # What the webhook receiver accepted, second copies included.
+    hook_posts: list[Post] = field(default_factory=list)
     checks: int = 0
     warnings: dict[str, int] = field(default_factory=dict)
     convergence_ms: list[int] = field(default_factory=list)
@@ -114,6 +109,7 @@ class Simulation:
         self.record = Record()
         # ntfy's own cache: the sequence ids it accepted (what a lookup reads).
         self.ntfy_cache: set[str] = set()
+        self.hook_courier = HookCourier(self)
 
     # -- the event loop ------------------------------------------------------
 
@@ -184,6 +180,7 @@ class Simulation:
                 continue
             for child in family.children:
                 node.core.set_parent(child, family.parent)
+        self._apply(node, node.core.set_hooks(HOOKS, self.wall(node)))
         for target in self.scenario.targets:
             node.core.check_every(target, CHECK_INTERVAL_MS)
             self._schedule_check(node, target, self._next_slot(node, target, self.now_ms - 1))
@@ -195,6 +192,7 @@ class Simulation:
         self._every(node, epoch, CANARY_INTERVAL_MS, self._canary)
         self._verify_inflight(node)
         self._pump(node, epoch)
+        self.hook_courier.pump(node, epoch)
 
     def _crash(self, node: SimNode) -> None:
         if node.core is None:
@@ -204,6 +202,7 @@ class Simulation:
         node.epoch += 1
         node.sending = False
         node.canary_inflight = False
+        node.hooks.crashed()
 
     def _restart(self, node: SimNode) -> None:
         if node.core is None:
@@ -568,6 +567,8 @@ class Simulation:
                 self._schedule_check(node, command.target, self.now_ms + command.delay_ms)
             elif isinstance(command, CheckCanaries):
                 self._canary(node, node.epoch)
+            elif isinstance(command, Publish) and command.hook is not None:
+                self.hook_courier.publish(node, command.hook, command.event)
             elif isinstance(command, Publish):
                 self._publish(node, command.event)
             elif isinstance(command, Warn):

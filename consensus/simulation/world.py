@@ -5,11 +5,22 @@ from __future__ import annotations
 import bisect
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 
+from consensus.events import Event
 from consensus.simulation.scenario import NtfyTrouble, Scenario, Window
 
 CHECK_TIMEOUT_MS = 10_000
 CANARY_TIMEOUT_MS = 3_000
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    """One message ntfy (or the webhook receiver) accepted."""
+
+    at_ms: int
+    node: str
+    event: Event
 
 
 class World:

@@ -34,7 +34,7 @@ from tests.integration.notify_world import WORLD_WALL
 from watchers.config import parse_config
 from watchers.runtime import Node, Seams
 from watchers.schedule import ClockSchedule
-from watchers.secrets import api_tokens
+from watchers.secrets import api_tokens, with_secrets
 from watchers.web import app_for
 
 NAMES = ("huginn", "muninn")
@@ -234,6 +234,8 @@ class World:
     extra_toml: str = ""
     # Each node says where it is reached (http://<name>.test): pages carry buttons.
     public_urls: bool = False
+    # Where each node's webhook deliveries go (an ASGI app; None: nowhere).
+    hook_app: Any = None
 
 
 @dataclass
@@ -248,6 +250,7 @@ class Pair:
     # The wire from each node to its peer, and to ntfy.
     sync_links: dict[str, Link] = field(default_factory=dict)
     ntfy_links: dict[str, Link] = field(default_factory=dict)
+    hook_links: dict[str, Link] = field(default_factory=dict)
     apps: dict[str, Any] = field(default_factory=dict)
 
     async def advance(self, seconds: float) -> None:
@@ -257,15 +260,18 @@ class Pair:
         """Open name's node on its data directory (again, after a stop) and
         wire it to its peer and ntfy; not started."""
         text = config_toml(name, self.root, self.canary.port, self.world)
-        config = parse_config(tomllib.loads(text))
+        config = with_secrets(parse_config(tomllib.loads(text)))
         clock = self.clocks.setdefault(name, self.time.clock())
         self.sync_links.setdefault(name, Link(None))
         self.ntfy_links.setdefault(name, Link(inbox_app(self.inbox)))
+        self.hook_links.setdefault(name, Link(self.world.hook_app))
+        agent = {"User-Agent": f"ravens/{name}"}
         seams = Seams(
             clock=clock,
             schedule=ClockSchedule(clock),
             sync_client=httpx.AsyncClient(transport=self.sync_links[name]),
             ntfy_client=httpx.AsyncClient(transport=self.ntfy_links[name]),
+            hook_client=httpx.AsyncClient(transport=self.hook_links[name], headers=agent),
         )
         secret = self.world.secrets.get(name, SECRET)
         api = api_tokens(config)

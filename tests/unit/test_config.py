@@ -304,7 +304,7 @@ def test_secret_headers_are_read_from_a_file_or_the_environment_and_named_when_m
 ) -> None:
     import tomllib
 
-    from watchers.secrets import with_secret_headers
+    from watchers.secrets import with_secrets
 
     (tmp_path / "blog-auth").write_text("Bearer from-a-file\n")
     monkeypatch.setenv("SHOP_KEY", "from-the-env")
@@ -317,7 +317,7 @@ headers = {{ "X-Site" = "shop" }}
 header_file = {{ Authorization = "{tmp_path / "blog-auth"}" }}
 header_env = {{ "X-Api-Key" = "SHOP_KEY" }}
 """
-    config = with_secret_headers(parse_config(tomllib.loads(GOOD + extra)))
+    config = with_secrets(parse_config(tomllib.loads(GOOD + extra)))
     shop = next(t for t in config.targets if t.id == "shop")
     assert shop.kind == "http"
     assert shop.headers == {"X-Site": "shop", "Authorization": "Bearer from-a-file",
@@ -326,7 +326,7 @@ header_env = {{ "X-Api-Key" = "SHOP_KEY" }}
     monkeypatch.delenv("SHOP_KEY")
     (tmp_path / "blog-auth").unlink()
     with pytest.raises(ConfigError) as caught:
-        with_secret_headers(parse_config(tomllib.loads(GOOD + extra)))
+        with_secrets(parse_config(tomllib.loads(GOOD + extra)))
     problems = caught.value.problems
     assert any(p.startswith("targets[5].header_file.Authorization: cannot read") for p in problems)
     assert "targets[5].header_env.X-Api-Key: environment variable SHOP_KEY is not set" in problems

@@ -20,8 +20,9 @@ from consensus.simulation.report import (
     reachable_latency_max,
     uptime_errors,
 )
-from consensus.simulation.runner import Post, Record
+from consensus.simulation.runner import Record
 from consensus.simulation.scenario import Crash, Outage, PathFailure, Scenario, Stall, Window
+from consensus.simulation.world import Post
 
 MIN = 60_000
 OUTAGE = Outage(100 * MIN, 130 * MIN, "web")

@@ -71,6 +71,20 @@ def test_every_fault_no_miss_no_false_alarm_at_most_one_copy_per_side(
     # message of trouble and one of recovery per side, and always paged.
     assert max(report["group_messages_per_side_max"].values()) <= 1
     assert report["group_outages_unpaged"] == 0
+    _webhook_judged_as_ntfy(report)
+
+
+def _webhook_judged_as_ntfy(report: dict[str, Any], most_copies: int = 2) -> None:
+    """The webhook's deliveries, by the judge of ntfy's posts: nothing lost,
+    in order, recovered, at most one copy per side (both sides of a cut
+    may decide one move), every copy of one event counted once."""
+    hooks = report["webhooks"]
+    assert hooks["delivered"] > 0
+    assert hooks["lost_events"] == 0
+    assert hooks["order_violations"] == 0
+    assert hooks["missed_recoveries"] == 0
+    assert hooks["copies_per_node_max"] <= 1
+    assert hooks["max_copies"] <= most_copies
 
 
 @pytest.mark.slow
@@ -83,6 +97,8 @@ def test_without_cuts_in_the_send_window_exactly_one_copy(seed: int) -> None:
     assert report["max_copies"] == 1
     assert report["duplicates"] == 0
     assert report["lost_events"] == 0
+    _webhook_judged_as_ntfy(report, most_copies=1)
+    assert report["webhooks"]["duplicates"] == report["webhooks"]["second_copies"] == 0
 
 
 @pytest.mark.slow

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 TARGET_ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 
@@ -17,6 +18,19 @@ class Strict(BaseModel):
     """Every config model refuses keys it does not know."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretSource(Strict):
+    """A secret comes from a file or an environment variable, never inline."""
+
+    secret_file: Path | None = None
+    secret_env: str | None = Field(default=None, pattern=ENV_PATTERN)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SecretSource:
+        if (self.secret_file is None) == (self.secret_env is None):
+            raise ValueError("give exactly one of secret_file or secret_env")
+        return self
 
 
 class TargetBase(Strict):

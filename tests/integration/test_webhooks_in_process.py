@@ -1,0 +1,157 @@
+"""Signed webhooks on a pair in this process (fake clock): each agreed
+event reaches the receiver once, in order, signed; a 5xx storm holds the
+deliveries in the outbox and they go out in order when it ends; a sender
+cut from the receiver leaves them to its peer; a refusal is kept and shown
+with the receiver's words."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from consensus.dispatch import designated_sender
+from notify.signing import secret_key
+from tests.integration.fakepair import NAMES, Pair, World, run_pair
+from tests.integration.hook_receiver import SECRET, Receiver, asgi_app
+from tests.integration.notify_world import Switch
+
+KEY = secret_key(SECRET)
+
+
+def world(root: Path, port: int, receiver: Receiver, events: str = "") -> World:
+    secret = root / "webhook-secret"
+    secret.write_text(SECRET)
+    targets = f"""
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{port}/"
+
+[[webhooks]]
+name = "biphrost-api"
+url = "http://receiver.test/hooks/ravens"
+secret_file = "{secret}"
+{events}
+"""
+    return World(targets, hook_app=asgi_app(receiver))
+
+
+async def outage(pair: Pair, switch: Switch) -> None:
+    switch.down = True
+    await pair.run_until(pair.both("blog", "DOWN"), "both agree blog is DOWN", 120)
+    switch.down = False
+    await pair.run_until(pair.both("blog", "UP"), "both agree blog is UP", 120)
+
+
+def test_each_event_once_in_order_signed_and_a_tampered_body_fails(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    receiver = Receiver()
+
+    async def work(pair: Pair) -> None:
+        await outage(pair, switch)
+        await pair.run_until(lambda: receiver.told("blog") == ["DOWN", "UP"], "both told", 60)
+        # Some rounds of checks later, nothing more came.
+        await pair.advance(60)
+        assert len(receiver.deliveries) == 2 and receiver.copies() == 0
+        down, up = receiver.accepted()
+        sender = designated_sender("blog", NAMES)
+        for delivery in (down, up):
+            assert delivery.signed_by(KEY)
+            assert delivery.headers["webhook-id"] == delivery.data["id"]
+            assert delivery.headers["content-type"] == "application/json"
+            assert f"ravens/{sender}" in delivery.headers["user-agent"]
+        body = json.loads(down.body)
+        assert body["type"] == "transition.down"
+        assert (body["data"]["target"], body["data"]["incident"]) == ("blog", "opened")
+        assert set(body["data"]["views"]) == set(NAMES)
+        assert json.loads(up.body)["data"]["incident"] == "closed"
+        tampered = down.body.replace(b'"DOWN"', b'"UP"', 1)
+        assert tampered != down.body
+        forged = type(down)(down.headers, tampered, down.answered)
+        assert not forged.signed_by(KEY)
+        assert not down.signed_by(secret_key("whsec_" + "b3RoZXIga2V5IG9mIDMyIGJ5dGVzIGxvbmc="))
+        # Both nodes have it delivered, and by whom.
+        for name in NAMES:
+            nodes = (await pair.get(name, "/api/v1/nodes")).json()
+            assert nodes["webhooks"] == {"waiting": {}, "refused": []}
+
+    run_pair(tmp_path, world(tmp_path, port, receiver), work)
+
+
+def test_a_5xx_storm_holds_them_and_they_go_out_in_order_once_it_ends(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    receiver = Receiver(status=503)
+
+    async def work(pair: Pair) -> None:
+        await outage(pair, switch)
+        await pair.run_until(lambda: len(receiver.deliveries) >= 3, "attempts in the storm", 300)
+        assert receiver.accepted() == []
+        nodes = (await pair.get("huginn", "/api/v1/nodes")).json()
+        waiting = nodes["webhooks"]["waiting"]
+        peer = (await pair.get("muninn", "/api/v1/nodes")).json()["webhooks"]["waiting"]
+        assert waiting.get("biphrost-api", 0) + peer.get("biphrost-api", 0) >= 2
+        receiver.status = 204
+        await pair.run_until(lambda: receiver.told("blog") == ["DOWN", "UP"], "told", 600)
+        await pair.advance(60)
+        assert receiver.told("blog") == ["DOWN", "UP"] and receiver.copies() == 0
+
+    run_pair(tmp_path, world(tmp_path, port, receiver), work)
+
+
+def test_a_sender_cut_from_the_receiver_leaves_the_delivery_to_its_peer(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    receiver = Receiver()
+    sender = designated_sender("blog", NAMES)
+    standby = next(n for n in NAMES if n != sender)
+
+    async def work(pair: Pair) -> None:
+        pair.hook_links[sender].cut = True
+        switch.down = True
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree blog is DOWN", 120)
+        await pair.run_until(lambda: receiver.told("blog") == ["DOWN"], "the standby tells", 300)
+        (down,) = receiver.accepted()
+        assert f"ravens/{standby}" in down.headers["user-agent"]
+        # ntfy's post stays with the sender, which reaches ntfy.
+        assert [m["title"] for m in pair.inbox.all()] == ["blog is DOWN"]
+        pair.hook_links[sender].cut = False
+        await pair.advance(120)
+        assert receiver.told("blog") == ["DOWN"] and receiver.copies() == 0
+
+    run_pair(tmp_path, world(tmp_path, port, receiver), work)
+
+
+def test_a_refusal_is_kept_and_shown_and_the_webhook_gets_only_what_it_asked_for(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    receiver = Receiver(status=401)
+
+    async def work(pair: Pair) -> None:
+        await outage(pair, switch)
+
+        async def refused() -> list[dict[str, str]]:
+            found: list[dict[str, str]] = []
+            for name in NAMES:
+                nodes = (await pair.get(name, "/api/v1/nodes")).json()
+                found += nodes["webhooks"]["refused"]
+            return found
+
+        async def shown() -> bool:
+            return len(await refused()) == 1
+
+        await pair.run_until(shown, "the refusal shown", 300)
+        (row,) = await refused()
+        assert row["hook"] == "biphrost-api" and row["error"].startswith("401")
+        # Refused once, not retried: the receiver said no.
+        await pair.advance(120)
+        assert len(receiver.deliveries) == 1
+        assert [json.loads(d.body)["data"]["notice"] for d in receiver.deliveries] == ["DOWN"]
+
+    events = 'events = ["down"]'
+    run_pair(tmp_path, world(tmp_path, port, receiver, events), work)
