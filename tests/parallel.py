@@ -46,7 +46,7 @@ LANES: list[tuple[str, list[str], dict[str, str]]] = [
      ["tests/integration/test_notify_pair.py", "tests/integration/test_demo.py",
       "tests/integration/test_outbox.py", "tests/integration/test_push.py",
       "tests/integration/test_tls.py", "tests/integration/test_history_pair.py",
-      "tests/integration/test_stream.py",
+      "tests/integration/test_stream.py", "tests/integration/test_webhooks.py",
       "tests/integration/test_family.py"], {}),
 ]  # fmt: skip
 # `make check`, the fast lane: the core's tests (a few seeds per simulated
@@ -61,6 +61,7 @@ IN_PROCESS = [
     "tests/integration/test_apply_in_process.py",
     "tests/integration/test_customer_pages.py",
     "tests/integration/test_where_it_failed.py",
+    "tests/integration/test_webhooks_in_process.py",
     "tests/integration/test_domain_expiry.py",
     "tests/integration/test_push_limits.py",
     "tests/integration/test_reach.py",

@@ -3,6 +3,7 @@ who posts what from the core, and what a notification says of a target."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -14,12 +15,16 @@ from consensus.events import Event
 from notify.buttons import Buttons
 from notify.courier import Routing
 from notify.messages import Subject
-from watchers import weekly
+from watchers import weekly, wire
 from watchers.config import NtfyLogin
+from watchers.hook_outbox_table import HookInsert
 from watchers.storage import OutboxRow
+from watchers.writes import OutboxInsert
 
 if TYPE_CHECKING:
     from watchers.runtime import Node
+
+log = logging.getLogger("ravens")
 
 
 class OutboxHost:
@@ -121,6 +126,42 @@ class OutboxHost:
             for c in step.commands
             if isinstance(c, Publish)
         ]
+
+    def handed_over(self, publish: Publish) -> None:
+        """Its row is written: its courier looks at once."""
+        node = self.node
+        if publish.hook is not None:
+            node.webhooks.kick(publish.hook)
+        elif node.courier is not None:
+            node.courier.kick.set()
+        event = publish.event
+        log.info(
+            "event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued for %s",
+            node.name,
+            event.id,
+            event.subject,
+            event.notice.value,
+            event.state,
+            event.mode.value,
+            "ntfy" if publish.hook is None else f"webhook {publish.hook}",
+        )
+
+    async def rows_for(
+        self, step: Step, now_ms: int
+    ) -> tuple[list[OutboxInsert], list[HookInsert]]:
+        """The outbox rows a step writes: ntfy's, and each webhook's."""
+        queued = await self.queued(step)
+        outbox = [
+            (e.id, e.subject, e.notice.value, wire.json_text(e.to_value()), now_ms)
+            for e, hook in queued
+            if hook is None
+        ]
+        hooks = [
+            (hook, e.id, e.subject, wire.json_text(e.to_value()), now_ms)
+            for e, hook in queued
+            if hook is not None
+        ]
+        return outbox, hooks
 
     async def with_report(self, event: Event) -> Event:
         """A weekly report's event as it goes into the outbox: what its week

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import ssl
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -21,6 +22,7 @@ from watchers.live import LiveError
 from watchers.pushes import PeerPushes
 
 if TYPE_CHECKING:
+    from watchers.config import Config
     from watchers.runtime import Node
 
 log = logging.getLogger("ravens")
@@ -315,3 +317,12 @@ class PeerSync:
         if self.failures[peer] and self.retry_at_ms[peer] > self.clock.now_ms():
             self.retry_at_ms[peer] = 0
             self.node.spawn(self.pull(peer))
+
+
+def sync_client(config: Config) -> httpx.AsyncClient:
+    """The client of the peers' sync API: their certificates checked against
+    [sync] ca_file when one is given (a private CA), else the system's."""
+    trust: ssl.SSLContext | bool = True
+    if config.sync.ca_file is not None:
+        trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
+    return httpx.AsyncClient(timeout=10.0, verify=trust)

@@ -15,7 +15,6 @@ import asyncio
 import dataclasses
 import hmac
 import logging
-import ssl
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
@@ -37,7 +36,6 @@ from consensus.commands import (
 from consensus.node import NodeCore, admin_targets
 from notify.action_tokens import derive_key
 from notify.courier import Courier
-from watchers import wire
 from watchers.admin_shapes import api_targets
 from watchers.clockwatch import Clock, SystemClock
 from watchers.config import Config, NtfyLogin
@@ -47,7 +45,7 @@ from watchers.jobs import Jobs
 from watchers.lateness import Lateness
 from watchers.live import LiveCheck, LiveChecks, phases_of
 from watchers.outbox_host import OutboxHost
-from watchers.peersync import PeerSync
+from watchers.peersync import PeerSync, sync_client
 from watchers.probes import AnyTarget, HttpClients, Reach
 from watchers.ratelimit import PushLimits
 from watchers.schedule import ApsSchedule, Schedule
@@ -119,7 +117,7 @@ class Node:
         self.tasks: set[asyncio.Task[Any]] = set()
         self._ticker_task: asyncio.Task[None] | None = None
         self.wake = asyncio.Event()
-        self.sync = PeerSync(self, seams.sync_client or _sync_client(config))
+        self.sync = PeerSync(self, seams.sync_client or sync_client(config))
         self.push_tokens = push_tokens or {}
         # ntfy's logs (and a test) can tell which node posted.
         agent = {"User-Agent": f"ravens/{self.name} (uptime watcher)"}
@@ -344,17 +342,7 @@ class Node:
     async def apply(self, step: Step, checks: list[CheckRow] | None = None) -> None:
         """Commit the step with what it caused, then carry out its commands."""
         now = self.clock.now_ms()
-        queued = await self.outbox.queued(step)
-        outbox = [
-            (e.id, e.subject, e.notice.value, wire.json_text(e.to_value()), now)
-            for e, hook in queued
-            if hook is None
-        ]
-        hook_outbox = [
-            (hook, e.id, e.subject, wire.json_text(e.to_value()), now)
-            for e, hook in queued
-            if hook is not None
-        ]
+        outbox, hook_outbox = await self.outbox.rows_for(step, now)
         histories = {
             c.target: self.core.history(c.target)
             for c in step.commands
@@ -399,21 +387,7 @@ class Node:
         elif isinstance(command, CheckCanaries):
             self.spawn(self.jobs.canaries())
         elif isinstance(command, Publish):
-            if command.hook is not None:
-                self.webhooks.kick(command.hook)
-            elif self.courier is not None:
-                self.courier.kick.set()
-            event = command.event
-            log.info(
-                "event node=%s id=%s subject=%s notice=%s state=%s mode=%s queued for %s",
-                self.name,
-                event.id,
-                event.subject,
-                event.notice.value,
-                event.state,
-                event.mode.value,
-                "ntfy" if command.hook is None else f"webhook {command.hook}",
-            )
+            self.outbox.handed_over(command)
         elif isinstance(command, Warn):
             fields = " ".join(f"{k}={v}" for k, v in command.detail.items())
             log.warning("%s node=%s %s", command.what, self.name, fields)
@@ -431,10 +405,3 @@ class Node:
 
     async def heartbeat(self, target: str) -> None:
         await self.apply(self.core.heartbeat_received(target, self.clock.now_ms()))
-
-
-def _sync_client(config: Config) -> httpx.AsyncClient:
-    trust: ssl.SSLContext | bool = True
-    if config.sync.ca_file is not None:
-        trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
-    return httpx.AsyncClient(timeout=10.0, verify=trust)

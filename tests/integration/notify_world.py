@@ -54,7 +54,9 @@ World = tuple[Pair, Inbox, Switch]
 def make_world(tmp_path: Path) -> Iterator[Callable[..., World]]:
     stack: list[Callable[[], None]] = []
 
-    def make(ntfy: str = "", defaults: str = "", own_secret: str | None = None) -> World:
+    def make(
+        ntfy: str = "", defaults: str = "", own_secret: str | None = None, extra_toml: str = ""
+    ) -> World:
         switch = Switch()
         site = serve_target(switch, time.time())
         stack.append(lambda: (site.shutdown(), site.server_close()))
@@ -75,7 +77,7 @@ id = "blog"
 kind = "http"
 url = "http://127.0.0.1:{port}/"
 tags = ["web"]
-"""
+{extra_toml}"""
         pair = Pair(tmp_path, extra, canary_port=port, defaults_toml=defaults)
         if own_secret is not None:
             pair.give_own_secret(own_secret)

@@ -7,15 +7,56 @@ with the receiver's words."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 
 from consensus.dispatch import designated_sender
 from notify.signing import secret_key
 from tests.integration.fakepair import NAMES, Pair, World, run_pair
-from tests.integration.hook_receiver import SECRET, Receiver, asgi_app
+from tests.integration.hook_receiver import SECRET, Delivery, Receiver, asgi_app
 from tests.integration.notify_world import Switch
 
 KEY = secret_key(SECRET)
+README = Path(__file__).parents[2] / "README.md"
+
+
+def readme_receiver_examples() -> tuple[str, str]:
+    """The README's receiver examples: the Python, then the shell."""
+    text = README.read_text().split("### Webhooks, signed", 1)[1]
+    python = re.search(r"```python\n(.*?)```", text, re.S)
+    shell = re.search(r"```bash\n(.*?)```", text, re.S)
+    assert python is not None and shell is not None
+    return python.group(1), shell.group(1)
+
+
+def readme_python_verifies(delivery: Delivery) -> bool:
+    """The README's Python, as written, on a delivery; its clock set to the
+    delivery's (the pair's fake time is years from the machine's)."""
+    namespace: dict[str, object] = {}
+    exec(readme_receiver_examples()[0], namespace)
+    stamp = int(delivery.headers["webhook-timestamp"])
+    namespace["time"] = SimpleNamespace(time=lambda: stamp + 5)
+    check = namespace["verified"]
+    assert callable(check)
+    return bool(check(SECRET, delivery.headers, delivery.body))
+
+
+def readme_shell_verifies(delivery: Delivery, where: Path) -> bool:
+    """The README's shell lines, as written, with the headers and the body."""
+    (where / "body.json").write_bytes(delivery.body)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "SECRET": SECRET,
+        "WEBHOOK_ID": delivery.headers["webhook-id"],
+        "WEBHOOK_TIMESTAMP": delivery.headers["webhook-timestamp"],
+        "WEBHOOK_SIGNATURE": delivery.headers["webhook-signature"],
+    }
+    done = subprocess.run(["bash", "-c", readme_receiver_examples()[1]], cwd=where, env=env,
+                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert done.stdout.strip() in ("verified", "bad signature"), done.stderr
+    return done.returncode == 0 and done.stdout.strip() == "verified"
 
 
 def world(root: Path, port: int, receiver: Receiver, events: str = "") -> World:
@@ -69,8 +110,14 @@ def test_each_event_once_in_order_signed_and_a_tampered_body_fails(
         assert json.loads(up.body)["data"]["incident"] == "closed"
         tampered = down.body.replace(b'"DOWN"', b'"UP"', 1)
         assert tampered != down.body
-        forged = type(down)(down.headers, tampered, down.answered)
+        forged = Delivery(down.headers, tampered, down.answered)
         assert not forged.signed_by(KEY)
+        # The README's receiver examples say the same, as written.
+        for delivery in (down, up):
+            assert readme_python_verifies(delivery)
+            assert readme_shell_verifies(delivery, tmp_path)
+        assert not readme_python_verifies(forged)
+        assert not readme_shell_verifies(forged, tmp_path)
         assert not down.signed_by(secret_key("whsec_" + "b3RoZXIga2V5IG9mIDMyIGJ5dGVzIGxvbmc="))
         # Both nodes have it delivered, and by whom.
         for name in NAMES:

@@ -10,7 +10,7 @@ import pytest
 
 from watchers.apply_plan import parse_file
 from watchers.config import ConfigError, load_config, parse_config
-from watchers.secrets import api_tokens, sync_secret
+from watchers.secrets import api_tokens, sync_secret, with_secrets
 
 SECRET = "s" * 40
 GOOD = """
@@ -343,3 +343,39 @@ def test_a_cycle_of_parents_is_named_with_its_chain(tmp_path: Path) -> None:
     found = problems(text, tmp_path)
     assert any("targets[0].parent: a cycle of parents (blog -> db -> gateway -> blog)" in p
                for p in found), found  # fmt: skip
+
+
+HOOK = """
+[[webhooks]]
+name = "{name}"
+url = "http://127.0.0.1:9/hooks"
+secret_env = "RAVENS_TEST_HOOK"
+{more}
+"""
+
+
+def _hooks(*sections: str) -> str:
+    return GOOD + "".join(sections)
+
+
+def test_a_webhook_s_mistakes_are_named_by_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    tomllib = __import__("tomllib")
+    bad_event = _hooks(HOOK.format(name="api", more='events = ["down", "upp"]'))
+    with pytest.raises(ConfigError, match=r"webhooks\[0\]\.events\[1\]: .*expected one of"):
+        parse_config(tomllib.loads(bad_event))
+    twice = _hooks(HOOK.format(name="api", more=""), HOOK.format(name="api", more=""))
+    with pytest.raises(ConfigError, match=r"webhooks\[1\]\.name: 'api' appears twice"):
+        parse_config(tomllib.loads(twice))
+    bad_name = _hooks(HOOK.format(name="API/x", more=""))
+    with pytest.raises(ConfigError, match=r"webhooks\[0\]\.name"):
+        parse_config(tomllib.loads(bad_name))
+    config = parse_config(tomllib.loads(_hooks(HOOK.format(name="api", more=""))))
+    monkeypatch.setenv("RAVENS_TEST_HOOK", "short")
+    with pytest.raises(ConfigError, match=r"webhooks\[0\]\.secret: too short \(5 bytes\)"):
+        with_secrets(config)
+    monkeypatch.setenv("RAVENS_TEST_HOOK", "whsec_not base64!")
+    with pytest.raises(ConfigError, match=r"webhooks\[0\]\.secret: .*base64"):
+        with_secrets(config)
+    monkeypatch.setenv("RAVENS_TEST_HOOK", "whsec_" + "A" * 32)
+    (hook,) = with_secrets(config).webhooks
+    assert hook.key == bytes(24) and hook.wants() is None
