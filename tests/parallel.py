@@ -47,6 +47,7 @@ LANES: list[tuple[str, list[str], dict[str, str]]] = [
       "tests/integration/test_outbox.py", "tests/integration/test_push.py",
       "tests/integration/test_tls.py", "tests/integration/test_history_pair.py",
       "tests/integration/test_stream.py", "tests/integration/test_webhooks.py",
+      "tests/integration/test_live_page.py",
       "tests/integration/test_family.py"], {}),
 ]  # fmt: skip
 # `make check`, the fast lane: the core's tests (a few seeds per simulated

@@ -58,7 +58,9 @@ def customer_router(node: Node) -> APIRouter:
     async def customer_page(slug: str, request: Request, theme: Theme = "neon") -> HTMLResponse:
         _, scope = scope_for(slug, request)
         key = (slug, theme, scope.token is not None)
-        return HTMLResponse(await pages.get(key, lambda: render_status(node, theme, scope)))
+        return HTMLResponse(
+            await pages.get(key, lambda: render_status(node, theme, scope), node.stream.told)
+        )
 
     @app.get("/t/{target_id}", response_class=HTMLResponse, summary="A target of the page")
     async def customer_target(
@@ -68,7 +70,9 @@ def customer_router(node: Node) -> APIRouter:
         if not shown_target(scope, target_id):
             return HTMLResponse(render_missing(node, target_id, theme, scope), status_code=404)
         key = (slug, target_id, theme, scope.token is not None)
-        page = await pages.get(key, lambda: render_target(node, target_id, theme, scope))
+        page = await pages.get(
+            key, lambda: render_target(node, target_id, theme, scope), node.stream.told
+        )
         return HTMLResponse(page)
 
     @app.get("/badge/{target_id}/status.svg", summary="A page's target: agreed state badge")

@@ -54,36 +54,48 @@ class RenderCache(Generic[Made]):
     max_keys: int = 4096
     clock: Callable[[], float] = time.monotonic
     stale_s: float = 0.0
-    _made: OrderedDict[Hashable, tuple[float, Made]] = field(default_factory=OrderedDict)
-    _making: dict[Hashable, asyncio.Future[Made]] = field(default_factory=dict)
+    # key -> (made at, generation, what)
+    _made: OrderedDict[Hashable, tuple[float, int, Made]] = field(default_factory=OrderedDict)
+    _making: dict[tuple[Hashable, int], asyncio.Future[Made]] = field(default_factory=dict)
     _refreshing: set[asyncio.Task[Made]] = field(default_factory=set)
 
-    async def get(self, key: Hashable, make: Callable[[], Awaitable[Made]]) -> Made:
+    async def get(
+        self, key: Hashable, make: Callable[[], Awaitable[Made]], generation: int = 0
+    ) -> Made:
+        """What make made for key. A render of an older generation (the
+        caller's count of what changed, such as the agreed states) is never
+        served: the asker waits for a render of this one."""
         kept = self._made.get(key)
+        if kept is not None and kept[1] != generation:
+            kept = None
         age = None if kept is None else self.clock() - kept[0]
         if kept is not None and age is not None and age < self.ttl_s:
-            return kept[1]
-        pending = self._making.get(key)
+            return kept[2]
+        making = (key, generation)
+        pending = self._making.get(making)
         if kept is not None and age is not None and age < self.ttl_s + self.stale_s:
             if pending is None:
                 # Registered now, not when the task first runs: the askers
                 # before that must see a render under way.
-                work = self._render(key, make, self._begin(key))
+                work = self._render(making, make, self._begin(making))
                 refresh = asyncio.ensure_future(work)
                 self._refreshing.add(refresh)
                 refresh.add_done_callback(self._refreshed)
-            return kept[1]
+            return kept[2]
         if pending is not None:
             return await asyncio.shield(pending)
-        return await self._render(key, make, self._begin(key))
+        return await self._render(making, make, self._begin(making))
 
-    def _begin(self, key: Hashable) -> asyncio.Future[Made]:
+    def _begin(self, making: tuple[Hashable, int]) -> asyncio.Future[Made]:
         future: asyncio.Future[Made] = asyncio.get_running_loop().create_future()
-        self._making[key] = future
+        self._making[making] = future
         return future
 
     async def _render(
-        self, key: Hashable, make: Callable[[], Awaitable[Made]], future: asyncio.Future[Made]
+        self,
+        making: tuple[Hashable, int],
+        make: Callable[[], Awaitable[Made]],
+        future: asyncio.Future[Made],
     ) -> Made:
         try:
             made = await make()
@@ -92,10 +104,13 @@ class RenderCache(Generic[Made]):
             future.exception()  # read: a render nobody else awaited is not "never retrieved"
             raise
         finally:
-            del self._making[key]
+            del self._making[making]
         future.set_result(made)
-        self._made[key] = (self.clock(), made)
-        self._made.move_to_end(key)
+        key, generation = making
+        kept = self._made.get(key)
+        if kept is None or kept[1] <= generation:
+            self._made[key] = (self.clock(), generation, made)
+            self._made.move_to_end(key)
         while len(self._made) > self.max_keys:
             self._made.popitem(last=False)
         return made

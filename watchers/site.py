@@ -24,18 +24,23 @@ def site_router(node: Node) -> APIRouter:
     assert THEMES == ("neon", "plain")
     app = APIRouter()
     # However many visitors, a page is rendered at most once per PAGE_TTL_S;
-    # a visitor waits for a render only when nobody asked for a while.
+    # a visitor waits for a render only when nobody asked for a while, or
+    # when the pair agreed on something since (the stream told of it: a page
+    # it makes fetch itself again shows it).
     pages: RenderCache[str] = RenderCache(stale_s=PAGE_TTL_S)
 
     @app.get("/", response_class=HTMLResponse, summary="The status page")
     async def status_page(theme: Theme = "neon") -> HTMLResponse:
-        return HTMLResponse(await pages.get(("/", theme), lambda: render_status(node, theme)))
+        page = await pages.get(("/", theme), lambda: render_status(node, theme), node.stream.told)
+        return HTMLResponse(page)
 
     @app.get("/t/{target_id}", response_class=HTMLResponse, summary="One target's page")
     async def target_page(target_id: str, theme: Theme = "neon") -> HTMLResponse:
         if target_id not in node.targets:
             return HTMLResponse(render_missing(node, target_id, theme), status_code=404)
-        page = await pages.get((target_id, theme), lambda: render_target(node, target_id, theme))
+        page = await pages.get(
+            (target_id, theme), lambda: render_target(node, target_id, theme), node.stream.told
+        )
         return HTMLResponse(page)
 
     @app.get("/badge/{target_id}/status.svg", summary="Agreed state badge")

@@ -118,6 +118,8 @@ class Hub:
         self.buffer = buffer
         self.clients: set[asyncio.Queue[Item | None]] = set()
         self.dropped = 0
+        # Items published since start: what a cached page compares with.
+        self.told = 0
 
     def join(self) -> asyncio.Queue[Item | None]:
         if len(self.clients) >= self.max_clients:
@@ -131,6 +133,7 @@ class Hub:
 
     def publish(self, told: Iterable[Announced]) -> None:
         items = [item_of(t) for t in told]
+        self.told += len(items)
         if not items or not self.clients:
             return
         for queue in list(self.clients):

@@ -205,3 +205,30 @@ def test_the_metrics_made_a_slice_at_a_time_are_the_libraries_exposition_to_the_
     assert whole.count(b"ravens_check_latency_seconds{") == len(range(0, 250, 3))
     assert whole.count(b"# TYPE ravens_target_state gauge") == 1
     assert turns >= 3, "the loop turned between slices"
+
+
+def test_a_render_of_an_older_generation_is_never_served() -> None:
+    """A change the pair agreed on (the stream's count moved) is on the
+    next page asked for, fresh or stale in time alike."""
+    now = [0.0]
+    cache = RenderCache(ttl_s=5.0, stale_s=5.0, clock=lambda: now[0])
+    renders: list[int] = []
+
+    async def render() -> str:
+        renders.append(1)
+        await asyncio.sleep(0.01)
+        return f"page {len(renders)}"
+
+    async def go() -> list[str]:
+        seen = [await cache.get("/", render, generation=1)]
+        now[0] += 1.0  # fresh in time, but the pair agreed on something
+        seen += await asyncio.gather(*(cache.get("/", render, generation=2) for _ in range(5)))
+        now[0] += 7.0  # stale in time: served while the next renders
+        seen.append(await cache.get("/", render, generation=2))
+        seen.append(await cache.get("/", render, generation=3))
+        return seen
+
+    seen = asyncio.run(go())
+    assert seen[0] == "page 1"
+    assert set(seen[1:6]) == {"page 2"}, "one render shared, the old page never served"
+    assert seen[6] == "page 2" and seen[7] == "page 4" and len(renders) == 4
