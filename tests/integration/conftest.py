@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from tests.integration.notify_world import Switch, make_world
+from tests.integration.processes import Pair, listening_socket
+from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
-__all__ = ["make_world", "site", "switched_site"]
+__all__ = ["blog_pair", "make_world", "site", "switched_site"]
 
 
 @contextmanager
@@ -31,3 +34,27 @@ def switched_site() -> Iterator[tuple[Switch, int]]:
 def site() -> Iterator[tuple[Switch, int]]:
     with switched_site() as found:
         yield found
+
+
+@pytest.fixture
+def blog_pair(tmp_path: Path) -> Iterator[tuple[Pair, Behaviour]]:
+    """A real pair of processes watching one HTTP target, blog, that the
+    test switches; started, and both see blog UP."""
+    behaviour = Behaviour()
+    site = serve_target(behaviour, time.time())
+    with listening_socket() as canary:
+        targets = f"""
+[[targets]]
+id = "blog"
+kind = "http"
+url = "http://127.0.0.1:{site.server_address[1]}/"
+"""
+        pair = Pair(tmp_path, targets, canary_port=canary)
+        try:
+            pair.start_all()
+            pair.wait(pair.both("blog", "UP"), "both see blog UP")
+            yield pair, behaviour
+        finally:
+            pair.stop_all()
+            site.shutdown()
+            site.server_close()

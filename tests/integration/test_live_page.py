@@ -4,49 +4,21 @@ swapped in place (no reload), long before its 30 s refresh would."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
-import pytest
-
 from tests.integration.browser import needs_browser
 from tests.integration.devtools import chromium
-from tests.integration.processes import Pair, listening_socket
+from tests.integration.processes import Pair
 from tests.integration.test_pair import Behaviour
-from watchers.demo import serve_target
 
 STATE_OF_BLOG = "document.querySelector('tr.target').dataset.state"
 # The page's own refresh: what the stream must beat.
 EVERY_S = 30.0
 
 
-@pytest.fixture
-def world(tmp_path: object) -> Iterator[tuple[Pair, Behaviour]]:
-    behaviour = Behaviour()
-    site = serve_target(behaviour, time.time())
-    with listening_socket() as canary:
-        targets = f"""
-[[targets]]
-id = "blog"
-kind = "http"
-url = "http://127.0.0.1:{site.server_address[1]}/"
-"""
-        pair = Pair(tmp_path, targets, canary_port=canary)  # type: ignore[arg-type]
-        try:
-            pair.start_all()
-            pair.wait(pair.both("blog", "UP"), "both see blog UP")
-            yield pair, behaviour
-        finally:
-            pair.stop_all()
-            site.shutdown()
-            site.server_close()
-
-
 @needs_browser
 def test_an_open_page_shows_the_agreed_down_at_once_without_a_reload(
-    world: tuple[Pair, Behaviour],
+    blog_pair: tuple[Pair, Behaviour],
 ) -> None:
-    pair, behaviour = world
+    pair, behaviour = blog_pair
     with chromium() as browser:
         browser.open(pair.url("huginn", "/"))
         browser.wait(lambda: browser.evaluate(STATE_OF_BLOG) == "UP", "the page shows UP", 30)

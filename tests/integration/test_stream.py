@@ -9,15 +9,12 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from tests.integration.processes import Pair, listening_socket
+from tests.integration.processes import Pair
 from tests.integration.test_pair import Behaviour
-from watchers.demo import serve_target
 
 
 def frames(lines: Iterator[str]) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -67,32 +64,10 @@ class Listener:
         self.thread.join(timeout=10)
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[tuple[Pair, Behaviour]]:
-    behaviour = Behaviour()
-    site = serve_target(behaviour, time.time())
-    with listening_socket() as canary:
-        targets = f"""
-[[targets]]
-id = "blog"
-kind = "http"
-url = "http://127.0.0.1:{site.server_address[1]}/"
-"""
-        pair = Pair(tmp_path, targets, canary_port=canary)
-        try:
-            pair.start_all()
-            pair.wait(pair.both("blog", "UP"), "both see blog UP")
-            yield pair, behaviour
-        finally:
-            pair.stop_all()
-            site.shutdown()
-            site.server_close()
-
-
 def test_a_client_resumes_on_the_other_node_missing_nothing_seeing_nothing_twice(
-    world: tuple[Pair, Behaviour],
+    blog_pair: tuple[Pair, Behaviour],
 ) -> None:
-    pair, behaviour = world
+    pair, behaviour = blog_pair
     first = Listener(pair.url("huginn", "/api/v1/stream"))
     behaviour.down = True
     pair.wait(lambda: len(first.of("blog", "DOWN")) == 1, "the client sees blog DOWN", 60)
