@@ -21,10 +21,10 @@ from consensus.lww import JsonValue
 from watchers.admin_shapes import TARGET_ADAPTER
 from watchers.api import target_summary
 from watchers.apply_plan import WINDOW_KINDS, Current, Refused, plan
-from watchers.config import check_parents
 from watchers.config_problems import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import KINDS, AnyTarget, refusal_for
+from watchers.probes.parents import check_parents
 from watchers.runtime import Node
 
 JsonBody = Annotated[dict[str, Any], Body(description="a JSON object")]

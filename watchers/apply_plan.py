@@ -20,11 +20,11 @@ from pydantic import ValidationError, model_validator
 
 from consensus import keys
 from consensus.lww import JsonValue
-from watchers.config import check_parents
 from watchers.config_problems import describe_problem
 from watchers.maintenance import MaintenanceWindow
 from watchers.probes import AnyTarget, Target
 from watchers.probes.base import Strict
+from watchers.probes.parents import check_parents
 
 # What one file may hold: beyond this, split it (a request body is bounded too).
 MAX_TARGETS = 5000

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -42,8 +42,9 @@ from watchers.customer_pages import PageSection, check_slugs
 from watchers.digits import plain_digits
 from watchers.domains import DomainsSection
 from watchers.maintenance import MaintenanceWindow
-from watchers.probes import AnyTarget, Target
+from watchers.probes import Target
 from watchers.probes.base import ENV_PATTERN, SecretSource, Strict
+from watchers.probes.parents import check_parents
 from watchers.probes.reach import url_host
 from watchers.webhooks import WebhookSection, check_hooks
 
@@ -377,27 +378,6 @@ class Config(Strict):
         check_slugs(self.pages)
         check_hooks(self.webhooks)
         return self
-
-
-def check_parents(targets: Sequence[AnyTarget], known: Iterable[str] = ()) -> None:
-    """Every parent names a target, and no target depends on itself
-    through its parents; the error names the key."""
-    parents = {t.id: t.parent for t in targets}
-    ids = {*parents, *known}
-    for index, target in enumerate(targets):
-        if target.parent is None:
-            continue
-        key = f"targets[{index}].parent"
-        if target.parent not in ids:
-            raise ValueError(f"{key}: no target {target.parent!r}")
-        seen = [target.id]
-        at: str | None = target.parent
-        while at is not None:
-            if at in seen:
-                chain = " -> ".join([*seen, at])
-                raise ValueError(f"{key}: a cycle of parents ({chain})")
-            seen.append(at)
-            at = parents.get(at)
 
 
 def load_config(path: Path) -> Config:
