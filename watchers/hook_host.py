@@ -93,6 +93,21 @@ class Webhooks:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.client.aclose()
 
+    async def outbox(self) -> dict[str, Any]:
+        """Each configured webhook's deliveries waiting, and what was refused
+        (rows of a webhook taken out of the config wait for its return)."""
+        names = self.couriers.keys()
+        waiting = await self.node.store.hook_waiting()
+        refused = await self.node.store.hook_refused()
+        return {
+            "waiting": {hook: n for hook, n in waiting.items() if hook in names},
+            "refused": [
+                {"hook": hook, "event": event_id, "error": error}
+                for hook, event_id, error in refused
+                if hook in names
+            ],
+        }
+
     def kick(self, hook: str) -> None:
         courier = self.couriers.get(hook)
         if courier is not None:

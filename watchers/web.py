@@ -138,15 +138,9 @@ def app_for(node: Node) -> FastAPI:
                 {"event": event_id, "error": error}
                 for event_id, error in await node.store.outbox_refused()
             ],
-            # Each webhook's deliveries still to make, and what receivers
-            # refused, with their words.
-            "webhooks": {
-                "waiting": await node.store.hook_waiting(),
-                "refused": [
-                    {"hook": hook, "event": event_id, "error": error}
-                    for hook, event_id, error in await node.store.hook_refused()
-                ],
-            },
+            # Each webhook's deliveries still to make, and what its receiver
+            # refused, with its words.
+            "webhooks": await node.webhooks.outbox(),
             "peers": peers,
         }
 

@@ -9,14 +9,17 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from types import SimpleNamespace
 
 from consensus.dispatch import designated_sender
 from notify.signing import secret_key
-from tests.integration.fakepair import NAMES, Pair, World, run_pair
+from tests.integration.fakepair import NAMES, NTFY_TOKEN, Pair, World, config_toml, run_pair
 from tests.integration.hook_receiver import SECRET, Delivery, Receiver, asgi_app
 from tests.integration.notify_world import Switch
+from watchers.config import parse_config
+from watchers.secrets import api_tokens, with_secrets
 
 KEY = secret_key(SECRET)
 README = Path(__file__).parents[2] / "README.md"
@@ -202,3 +205,42 @@ def test_a_refusal_is_kept_and_shown_and_the_webhook_gets_only_what_it_asked_for
 
     events = 'events = ["down"]'
     run_pair(tmp_path, world(tmp_path, port, receiver, events), work)
+
+
+def test_a_webhook_taken_out_of_the_config_waits_and_resumes_when_put_back(
+    tmp_path: Path, site: tuple[Switch, int]
+) -> None:
+    switch, port = site
+    receiver = Receiver(status=503)
+    with_hook = world(tmp_path, port, receiver)
+    without = World(with_hook.targets_toml.split("[[webhooks]]")[0], hook_app=with_hook.hook_app)
+
+    async def reload(pair: Pair, chosen: World) -> None:
+        for name, node in pair.nodes.items():
+            text = config_toml(name, pair.root, pair.canary.port, chosen)
+            config = with_secrets(parse_config(tomllib.loads(text)))
+            await node.reload(config, {}, (NTFY_TOKEN, None), api_tokens(config))
+        await pair.advance(1)
+
+    async def waiting(pair: Pair) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for name in NAMES:
+            found.update((await pair.get(name, "/api/v1/nodes")).json()["webhooks"]["waiting"])
+        return found
+
+    async def work(pair: Pair) -> None:
+        switch.down = True
+        await pair.run_until(pair.both("blog", "DOWN"), "both agree blog is DOWN", 120)
+        await pair.run_until(lambda: len(receiver.deliveries) >= 1, "tried in the storm", 120)
+        assert await waiting(pair) == {"biphrost-api": 1}
+        await reload(pair, without)
+        assert await waiting(pair) == {}
+        tried = len(receiver.deliveries)
+        await pair.advance(600)
+        assert len(receiver.deliveries) == tried, "no courier for a webhook not configured"
+        receiver.status = 204
+        await reload(pair, with_hook)
+        await pair.run_until(lambda: receiver.told("blog") == ["DOWN"], "the kept DOWN", 300)
+        assert await waiting(pair) == {} and receiver.copies() == 0
+
+    run_pair(tmp_path, with_hook, work)
