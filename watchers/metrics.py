@@ -4,7 +4,8 @@ counted twice or kept in step by hand)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -22,17 +23,46 @@ TARGETS_PER_TURN = 25
 
 class NodeCollector(Collector):
     def __init__(
-        self, node: Node, outbox_depth: int, by_reason: Sequence[tuple[str, str, int]] = ()
+        self,
+        node: Node,
+        outbox_depth: int,
+        by_reason: Sequence[tuple[str, str, int]] = (),
+        hooks: Mapping[str, Any] | None = None,
     ) -> None:
         self.node = node
         self.outbox_depth = outbox_depth
         self.by_reason = by_reason
+        # The webhooks' outbox as /api/v1/nodes shows it (Webhooks.outbox).
+        self.hooks = hooks or {"waiting": {}, "refused": []}
 
     def collect(self) -> Iterator[Metric]:
         yield from per_target(self.node, sorted(self.node.targets))
         yield from self.per_node()
 
+    def per_hook(self) -> Iterator[Metric]:
+        names = sorted(self.node.webhooks.couriers)
+        waiting = GaugeMetricFamily(
+            "ravens_webhook_waiting", "Deliveries waiting for the webhook", labels=["hook"]
+        )
+        refused = GaugeMetricFamily(
+            "ravens_webhook_refused", "Deliveries the webhook's receiver refused", labels=["hook"]
+        )
+        answers = GaugeMetricFamily(
+            "ravens_webhook_ok",
+            "1 if the receiver answered the node's last attempt (absent before one)",
+            labels=["hook"],
+        )
+        for name in names:
+            waiting.add_metric([name], float(self.hooks["waiting"].get(name, 0)))
+            told = sum(1 for row in self.hooks["refused"] if row["hook"] == name)
+            refused.add_metric([name], float(told))
+            answering = self.node.webhooks.couriers[name].answering
+            if answering is not None:
+                answers.add_metric([name], float(answering))
+        yield from (waiting, refused, answers)
+
     def per_node(self) -> Iterator[Metric]:
+        yield from self.per_hook()
         node, core = self.node, self.node.core
         now = node.clock.now_ms()
         voters = core.voters(now)
@@ -166,7 +196,10 @@ def exposition(*families: Metric) -> bytes:
 
 
 async def metrics_text(
-    node: Node, outbox_depth: int, by_reason: Sequence[tuple[str, str, int]] = ()
+    node: Node,
+    outbox_depth: int,
+    by_reason: Sequence[tuple[str, str, int]] = (),
+    hooks: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The exposition (its content type is CONTENT_TYPE_LATEST), made a slice
     of targets at a time with a turn for the loop between slices: a thousand
@@ -181,5 +214,5 @@ async def metrics_text(
             # A family's HELP and TYPE lines once, before its first slice.
             kept.append(text if not kept else text.split(b"\n", 2)[2])
         await asyncio.sleep(0)
-    rest = exposition(*NodeCollector(node, outbox_depth, by_reason).per_node())
+    rest = exposition(*NodeCollector(node, outbox_depth, by_reason, hooks).per_node())
     return b"".join(b"".join(kept) for kept in slices) + rest

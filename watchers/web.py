@@ -150,7 +150,10 @@ def app_for(node: Node) -> FastAPI:
         async def render() -> bytes:
             store = node.store
             return await metrics_text(
-                node, await store.outbox_depth(), await store.outbox_by_reason()
+                node,
+                await store.outbox_depth(),
+                await store.outbox_by_reason(),
+                await node.webhooks.outbox(),
             )
 
         return Response(await scrapes.get("metrics", render), media_type=CONTENT_TYPE_LATEST)

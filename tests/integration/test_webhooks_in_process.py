@@ -144,6 +144,13 @@ def test_a_5xx_storm_holds_them_and_they_go_out_in_order_once_it_ends(
         waiting = nodes["webhooks"]["waiting"]
         peer = (await pair.get("muninn", "/api/v1/nodes")).json()["webhooks"]["waiting"]
         assert waiting.get("biphrost-api", 0) + peer.get("biphrost-api", 0) >= 2
+        # The metrics say the same, per node, and that the receiver fails.
+        for name, found in (("huginn", waiting), ("muninn", peer)):
+            metrics = (await pair.get(name, "/metrics")).text
+            count = float(found.get("biphrost-api", 0))
+            assert f'ravens_webhook_waiting{{hook="biphrost-api"}} {count}' in metrics
+            if count:
+                assert 'ravens_webhook_ok{hook="biphrost-api"} 0.0' in metrics
         receiver.status = 204
         await pair.run_until(lambda: receiver.told("blog") == ["DOWN", "UP"], "told", 600)
         await pair.advance(60)
