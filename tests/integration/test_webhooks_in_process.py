@@ -12,13 +12,19 @@ import subprocess
 import tomllib
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
 
 from consensus.dispatch import designated_sender
 from notify.signing import secret_key
 from tests.integration.fakepair import NAMES, NTFY_TOKEN, Pair, World, config_toml, run_pair
 from tests.integration.hook_receiver import SECRET, Delivery, Receiver, asgi_app
 from tests.integration.notify_world import Switch
+from watchers import cli_status
 from watchers.config import parse_config
+from watchers.pair_check import pair_problems
 from watchers.secrets import api_tokens, with_secrets
 
 KEY = secret_key(SECRET)
@@ -184,7 +190,7 @@ def test_a_sender_cut_from_the_receiver_leaves_the_delivery_to_its_peer(
 
 
 def test_a_refusal_is_kept_and_shown_and_the_webhook_gets_only_what_it_asked_for(
-    tmp_path: Path, site: tuple[Switch, int]
+    tmp_path: Path, site: tuple[Switch, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     switch, port = site
     receiver = Receiver(status=401)
@@ -205,13 +211,47 @@ def test_a_refusal_is_kept_and_shown_and_the_webhook_gets_only_what_it_asked_for
         await pair.run_until(shown, "the refusal shown", 300)
         (row,) = await refused()
         assert row["hook"] == "biphrost-api" and row["error"].startswith("401")
+        answers.update(await nodes_of(pair))
         # Refused once, not retried: the receiver said no.
         await pair.advance(120)
         assert len(receiver.deliveries) == 1
         assert [json.loads(d.body)["data"]["notice"] for d in receiver.deliveries] == ["DOWN"]
 
     events = 'events = ["down"]'
+    answers: dict[str, dict[str, Any]] = {}
     run_pair(tmp_path, world(tmp_path, port, receiver, events), work)
+    # What a sysop reads of it: `ravens status --check` and its lines.
+    (holder,) = [n for n, found in answers.items() if found["nodes"]["webhooks"]["refused"]]
+    problems = pair_problems(answers[holder]["nodes"])
+    assert problems == [
+        f"{holder}: webhook biphrost-api refused 1 delivery(ies) ({row_error(answers[holder])}): "
+        "fix [[webhooks]] or the receiver"
+    ]
+    monkeypatch.setattr(
+        cli_status,
+        "_get_json",
+        lambda _url, path, _token=None: (
+            answers[holder]["targets"] if path == "/api/v1/targets" else answers[holder]["nodes"]
+        ),
+    )
+    done = CliRunner().invoke(cli_status.status_command, ["--node", "http://n", "--check"])
+    assert done.exit_code == 1, done.output
+    assert "webhooks: 0 waiting, 1 refused" in done.output
+    assert "biphrost-api refused" in done.output and "fix [[webhooks]]" in done.output
+
+
+def row_error(found: dict[str, Any]) -> str:
+    return str(found["nodes"]["webhooks"]["refused"][0]["error"])
+
+
+async def nodes_of(pair: Pair) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "nodes": (await pair.get(name, "/api/v1/nodes")).json(),
+            "targets": (await pair.get(name, "/api/v1/targets")).json(),
+        }
+        for name in NAMES
+    }
 
 
 def test_a_webhook_taken_out_of_the_config_waits_and_resumes_when_put_back(
