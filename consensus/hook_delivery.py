@@ -156,6 +156,11 @@ class HookDelivering(Delivering):
         record = self.hook_dispatch.get((hook, event_id_))
         if record is None or record.state is not DispatchState.CLAIMED:
             return Step()
+        if record.role is Role.STANDBY:
+            # A takeover waits out the claim's timer instead: the node it took
+            # over from may have delivered just now, its mark on the way. (ntfy
+            # is asked by sequence id before a takeover; a receiver cannot be.)
+            return Step()
         return self._deliver_if_still_ours(hook, record, Move.CLAIM_ACKED, now_ms)
 
     @telling

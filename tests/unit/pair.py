@@ -42,6 +42,8 @@ class Net:
         # deliveries that got no answer, kept as its outbox keeps them.
         self.hook_posts: list[tuple[str, str, Event]] = []
         self.hook_waiting: dict[str, list[tuple[str, Event]]] = {n: [] for n in self.names}
+        # Each event id in the order the pair first wrote it: when it was decided.
+        self.decided: dict[str, int] = {}
         self.rechecks: list[tuple[str, str, int]] = []
         self.warnings: list[Warn] = []
 
@@ -61,6 +63,9 @@ class Net:
         self.cut.clear()
 
     def run(self, node: str, step: Step) -> None:
+        for entry in step.to_commit:
+            if entry.key.startswith("event/"):
+                self.decided.setdefault(entry.key.removeprefix("event/"), len(self.decided))
         for command in step.commands:
             if isinstance(command, Push):
                 for other in self.names:

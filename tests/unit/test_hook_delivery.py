@@ -4,6 +4,9 @@ taking over from a node that is gone or cannot reach the webhook."""
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from consensus import keys
 from consensus.dispatch import designated_sender
 from consensus.node import NodeCore
@@ -141,3 +144,41 @@ def test_a_suppressed_event_goes_to_no_webhook() -> None:
 def _origin(net: Net, node: str, event_id: str) -> str | None:
     claim = net.cores[node].log.get(keys.hook_claim("api", event_id))
     return None if claim is None else claim.origin
+
+
+steps = st.lists(
+    st.tuples(
+        st.sampled_from(TARGETS),
+        st.booleans(),  # huginn's check passes
+        st.booleans(),  # muninn's check passes
+        st.booleans(),  # the receiver answers
+        st.sampled_from((None, *PAIR)),  # a node cut from the receiver
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps)
+def test_whatever_the_receiver_does_each_transition_arrives_once_in_order(plan: list) -> None:
+    net = with_hooks()
+    for target, huginn_ok, muninn_ok, hook_up, cut in plan:
+        net.hook_up = hook_up
+        net.hook_cut = {cut} if cut else set()
+        net.round(target, {"huginn": huginn_ok, "muninn": muninn_ok})
+    net.hook_up, net.hook_cut = True, set()
+    for _ in range(4):
+        net.advance(net.settings.failover_ms)
+        for name in PAIR:
+            net.deliver_hooks(name)
+    delivered = [e for _, _, e in net.hook_posts]
+    ids = [e.id for e in delivered]
+    assert len(ids) == len(set(ids)), "an event went to the webhook twice"
+    # In the order decided, target by target.
+    for target in TARGETS:
+        decided = [net.decided[e.id] for e in delivered if e.subject == target]
+        assert decided == sorted(decided), target
+    # Every DOWN and UP users were told, the webhook was told too.
+    told = {e.id for _, e in net.posts if e.notice.value in ("DOWN", "UP")}
+    assert told <= set(ids)
