@@ -68,12 +68,12 @@ IN_PROCESS = [
     "tests/integration/test_reach.py",
     "tests/integration/test_shed.py",
 ]
-CHECK_SEEDS = {"RAVENS_SIM_SEEDS": "3"}
+CHECK_SEEDS = {"RAVENS_SIM_SEEDS": "2"}
 # The nodes in process wait on loopback probes now and then: in two runs,
 # one's waits overlap the other's work (`make check` in one: 130 s; in two, 88 s).
 ON_CALL = "tests/integration/test_oncall_in_process.py"
 CHECK: list[tuple[str, list[str], dict[str, str]]] = [
-    ("the simulator, three seeds each", [SIMULATOR], CHECK_SEEDS),
+    ("the simulator, two seeds each", [SIMULATOR], CHECK_SEEDS),
     ("the core's other tests, on call in process",
      ["tests/unit", f"--ignore={SIMULATOR}", ON_CALL], CHECK_SEEDS),
     ("the other nodes in process", [p for p in IN_PROCESS if p != ON_CALL], CHECK_SEEDS),
