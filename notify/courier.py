@@ -21,6 +21,7 @@ go out as one summary per topic instead of a burst of stale alarms.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import json
@@ -73,13 +74,18 @@ class AsyncioTimer:
         return event.is_set()
 
 
-class Row(Protocol):
+class QueuedRow(Protocol):
+    """An outbox row as any courier reads it: ntfy's, or a webhook's."""
+
     @property
     def event_id(self) -> str: ...
     @property
     def event(self) -> str: ...
     @property
     def attempts(self) -> int: ...
+
+
+class Row(QueuedRow, Protocol):
     @property
     def status(self) -> str: ...
     @property
@@ -150,10 +156,11 @@ class Post:
         return str(self.message["topic"])
 
 
-class Passes:
+class Passes(abc.ABC):
     """The loop of a courier: a pass over its outbox, then a wait until it
     is kicked or the pass's wait is over. While its server does not answer
-    and the pass tried nothing, a cheap probe asks whether it is back."""
+    and the pass tried nothing, a cheap probe asks whether it is back. Each
+    courier says what its pass and its probe are."""
 
     kick: asyncio.Event
     clock: Timer
@@ -186,11 +193,13 @@ class Passes:
             if self.answering is False and not self.attempted:
                 await self._probe()
 
+    @abc.abstractmethod
     async def _pass(self) -> float | None:
-        raise NotImplementedError
+        """Post what is due; the wait before the next pass, if one is asked."""
 
+    @abc.abstractmethod
     async def _probe(self) -> None:
-        raise NotImplementedError
+        """Ask the server whether it answers, and tell the node."""
 
 
 @dataclass

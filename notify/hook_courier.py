@@ -29,7 +29,14 @@ from typing import Protocol
 
 import httpx
 
-from notify.courier import MAX_BACKOFF_S, PROBE_EVERY_S, AsyncioTimer, Passes, Timer
+from notify.courier import (
+    MAX_BACKOFF_S,
+    PROBE_EVERY_S,
+    AsyncioTimer,
+    Passes,
+    QueuedRow,
+    Timer,
+)
 from notify.signing import signature
 
 log = logging.getLogger("ravens")
@@ -40,19 +47,10 @@ MAX_RETRY_AFTER_S = 3600.0
 ANSWER_CHARS = 200
 
 
-class HookRowLike(Protocol):
-    @property
-    def event_id(self) -> str: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def attempts(self) -> int: ...
-
-
 class HookHost(Protocol):
     """What a webhook's courier needs from its node."""
 
-    async def hook_rows(self, hook: str) -> Sequence[HookRowLike]: ...
+    async def hook_rows(self, hook: str) -> Sequence[QueuedRow]: ...
 
     async def hook_mark(
         self, hook: str, event_id: str, status: str, error: str | None = None, attempt: bool = False
