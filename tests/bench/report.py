@@ -50,8 +50,14 @@ def throughput(t: dict[str, Any], goals: list[Goal]) -> list[str]:
             mine = _ravens(t, kind, loop)
             if mine is None:
                 continue
-            ratio = _per_core(mine) / _per_core(theirs)
             on = f" on {loop}" if loop else ""
+            ours, exporters = _per_core(mine), _per_core(theirs)
+            if ours is None or exporters is None:
+                out += [f"{kind.upper()} checks per core-second, ravens{on} / blackbox exporter: "
+                        f"not measured (a prober used less CPU than one clock tick; run longer "
+                        f"with --seconds)", ""]  # fmt: skip
+                continue
+            ratio = ours / exporters
             out += [f"{kind.upper()} checks per core-second, ravens{on} / blackbox exporter: "
                     f"**{ratio:.2f}**", ""]  # fmt: skip
             if loop == loops[0] and kind in THROUGHPUT_GOALS:
@@ -67,7 +73,10 @@ def _tls_floor(t: dict[str, Any]) -> list[str]:
     floor, theirs = t.get("floor_https"), t.get("blackbox_https")
     if not floor or not theirs:
         return []
-    best = _per_core(floor) / _per_core(theirs)
+    floor_rate, their_rate = _per_core(floor), _per_core(theirs)
+    if floor_rate is None or their_rate is None:
+        return []
+    best = floor_rate / their_rate
     return [f"The floor: the same request over the same verifying TLS context on blocking "
             f"sockets, with no event loop and no HTTP parsing, costs "
             f"{floor['cpu_us_per_check']:,.0f} µs of CPU per check; a prober that paid "
@@ -81,7 +90,11 @@ def _ravens(t: dict[str, Any], kind: str, loop: str | None) -> dict[str, Any] | 
     return row
 
 
-def _per_core(row: dict[str, Any]) -> float:
+def _per_core(row: dict[str, Any]) -> float | None:
+    """Checks per core-second; none when the CPU used rounds to zero ticks
+    (a short quick run on a fast machine), rather than a division by zero."""
+    if row["cpu_share"] <= 0:
+        return None
     return float(row["checks_per_s"] / row["cpu_share"])
 
 
