@@ -69,8 +69,11 @@ class AsyncioTimer:
         await asyncio.sleep(seconds)
 
     async def wait(self, event: asyncio.Event, timeout_s: float) -> bool:
+        # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancel
+        # that comes as the event is set, and the task waiting never stops.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await event.wait()
         return event.is_set()
 
 

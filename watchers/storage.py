@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
@@ -30,6 +31,23 @@ from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
 DB_NAME = "ravens.sqlite3"
 # Hourly rollups are kept [storage] hourly_retention_days, daily ones for good.
 RESOLUTIONS_MS = {"hour": 3_600_000, "day": 86_400_000}
+T = TypeVar("T")
+
+
+async def finish_then_cancel(work: Coroutine[object, object, T]) -> T:
+    """Run work to its end; a cancel that came meanwhile is raised after."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not warn of it
+        raise asyncio.CancelledError
+    return task.result()
 
 
 class StorageError(Exception):
@@ -80,6 +98,28 @@ class Store(ChecksTable, OutboxTable, HookOutboxTable):
     async def close(self) -> None:
         await self._db.close()
 
+    async def _transaction(self, body: Callable[[], Awaitable[None]]) -> None:
+        """``BEGIN IMMEDIATE``, body, ``COMMIT`` under the writer's lock, carried
+        to its end even when the caller is cancelled (a node stopping): each
+        aiosqlite call runs on the connection's thread whether or not its
+        caller still waits, so a cancel between ``BEGIN`` and ``COMMIT`` would
+        leave the connection in a transaction, and every later write refused
+        ("cannot start a transaction within a transaction")."""
+
+        async def whole() -> None:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                await body()
+                await self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite may have rolled back already (a full disk does).
+                if self._db.in_transaction:
+                    await self._db.execute("ROLLBACK")
+                raise
+
+        async with self._lock:
+            await finish_then_cancel(whole())
+
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
@@ -90,15 +130,13 @@ class Store(ChecksTable, OutboxTable, HookOutboxTable):
                 f"({len(MIGRATIONS)}); upgrade ravens or restore a backup"
             )
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+
+            async def migrate(script: str = script, version: int = version) -> None:
                 for statement in filter(str.strip, script.split(";")):
                     await self._db.execute(statement)
                 await self._db.execute(f"PRAGMA user_version = {version}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
+
+            await self._transaction(migrate)
 
     async def load(self, node: str) -> tuple[LwwMap, Hlc]:
         """The log and the persisted clock, as the core restarts from them."""
@@ -155,93 +193,88 @@ class Store(ChecksTable, OutboxTable, HookOutboxTable):
         rollups, outbox rows (ntfy's and the webhooks'), and the derived
         history of targets that moved."""
         checks = list(checks)
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.executemany(
-                    "INSERT INTO log (key, value, wall_ms, logical, origin, version, tombstone) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
-                    "value=excluded.value, wall_ms=excluded.wall_ms, logical=excluded.logical, "
-                    "origin=excluded.origin, version=excluded.version, "
-                    "tombstone=excluded.tombstone",
-                    [
-                        (
-                            e.key,
-                            json.dumps(e.value),
-                            e.hlc.wall_ms,
-                            e.hlc.logical,
-                            e.origin,
-                            e.version,
-                            int(e.tombstone),
-                        )
-                        for e in entries
-                    ],
-                )
-                await self._db.executemany(
-                    "INSERT INTO meta (name, value) VALUES (?, ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                    [("vector", json.dumps(vector, sort_keys=True)), ("clock", clock.encode())],
-                )
-                await self._db.executemany(
-                    "INSERT INTO checks (target, at_ms, ok, latency_ms, reason, details) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            c.target,
-                            c.at_ms,
-                            int(c.ok),
-                            c.latency_ms,
-                            c.reason,
-                            json.dumps(c.details) if c.details else None,
-                        )
-                        for c in checks
-                    ],
-                )
-                await self._db.executemany(
-                    "INSERT INTO rollups (target, resolution, bucket_ms, checks, ups, "
-                    "latency_min_ms, latency_sum_ms, latency_count, latency_max_ms) "
-                    "VALUES (?, ?, ?, 1, ?, ?, coalesce(?, 0), ?, ?) "
-                    "ON CONFLICT(target, resolution, bucket_ms) DO UPDATE SET "
-                    "checks = checks + 1, ups = ups + excluded.ups, "
-                    "latency_min_ms = min(coalesce(latency_min_ms, excluded.latency_min_ms), "
-                    "coalesce(excluded.latency_min_ms, latency_min_ms)), "
-                    "latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, "
-                    "latency_count = latency_count + excluded.latency_count, "
-                    "latency_max_ms = max(coalesce(latency_max_ms, excluded.latency_max_ms), "
-                    "coalesce(excluded.latency_max_ms, latency_max_ms))",
-                    [
-                        (
-                            c.target,
-                            name,
-                            c.at_ms - c.at_ms % size,
-                            int(c.ok),
-                            c.latency_ms,
-                            c.latency_ms,
-                            int(c.latency_ms is not None),
-                            c.latency_ms,
-                        )
-                        for c in checks
-                        for name, size in RESOLUTIONS_MS.items()
-                    ],
-                )
-                for target, stretches in (histories or {}).items():
-                    await self._replace_history(target, stretches)
-                await self._db.executemany(
-                    "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
-                    list(outbox),
-                )
-                await self._db.executemany(
-                    "INSERT INTO hook_outbox (hook, event_id, subject, event, created_ms) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT(hook, event_id) DO NOTHING",
-                    list(hook_outbox),
-                )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                # SQLite may have rolled back already (a full disk does).
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                raise
+
+        async def write() -> None:
+            await self._db.executemany(
+                "INSERT INTO log (key, value, wall_ms, logical, origin, version, tombstone) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value=excluded.value, wall_ms=excluded.wall_ms, logical=excluded.logical, "
+                "origin=excluded.origin, version=excluded.version, "
+                "tombstone=excluded.tombstone",
+                [
+                    (
+                        e.key,
+                        json.dumps(e.value),
+                        e.hlc.wall_ms,
+                        e.hlc.logical,
+                        e.origin,
+                        e.version,
+                        int(e.tombstone),
+                    )
+                    for e in entries
+                ],
+            )
+            await self._db.executemany(
+                "INSERT INTO meta (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                [("vector", json.dumps(vector, sort_keys=True)), ("clock", clock.encode())],
+            )
+            await self._db.executemany(
+                "INSERT INTO checks (target, at_ms, ok, latency_ms, reason, details) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        c.target,
+                        c.at_ms,
+                        int(c.ok),
+                        c.latency_ms,
+                        c.reason,
+                        json.dumps(c.details) if c.details else None,
+                    )
+                    for c in checks
+                ],
+            )
+            await self._db.executemany(
+                "INSERT INTO rollups (target, resolution, bucket_ms, checks, ups, "
+                "latency_min_ms, latency_sum_ms, latency_count, latency_max_ms) "
+                "VALUES (?, ?, ?, 1, ?, ?, coalesce(?, 0), ?, ?) "
+                "ON CONFLICT(target, resolution, bucket_ms) DO UPDATE SET "
+                "checks = checks + 1, ups = ups + excluded.ups, "
+                "latency_min_ms = min(coalesce(latency_min_ms, excluded.latency_min_ms), "
+                "coalesce(excluded.latency_min_ms, latency_min_ms)), "
+                "latency_sum_ms = latency_sum_ms + excluded.latency_sum_ms, "
+                "latency_count = latency_count + excluded.latency_count, "
+                "latency_max_ms = max(coalesce(latency_max_ms, excluded.latency_max_ms), "
+                "coalesce(excluded.latency_max_ms, latency_max_ms))",
+                [
+                    (
+                        c.target,
+                        name,
+                        c.at_ms - c.at_ms % size,
+                        int(c.ok),
+                        c.latency_ms,
+                        c.latency_ms,
+                        int(c.latency_ms is not None),
+                        c.latency_ms,
+                    )
+                    for c in checks
+                    for name, size in RESOLUTIONS_MS.items()
+                ],
+            )
+            for target, stretches in (histories or {}).items():
+                await self._replace_history(target, stretches)
+            await self._db.executemany(
+                "INSERT INTO outbox (event_id, subject, notice, event, created_ms) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(event_id) DO NOTHING",
+                list(outbox),
+            )
+            await self._db.executemany(
+                "INSERT INTO hook_outbox (hook, event_id, subject, event, created_ms) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT(hook, event_id) DO NOTHING",
+                list(hook_outbox),
+            )
+
+        await self._transaction(write)
 
     async def _replace_history(self, target: str, stretches: Sequence[Interval]) -> None:
         await self._db.execute("DELETE FROM intervals WHERE target = ?", (target,))
@@ -256,22 +289,18 @@ class Store(ChecksTable, OutboxTable, HookOutboxTable):
 
     async def rebuild_history(self, histories: Mapping[str, Sequence[Interval]]) -> None:
         """Replace the whole interval cache with freshly derived history."""
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                await self._db.execute("DELETE FROM intervals")
-                for target, stretches in histories.items():
-                    await self._replace_history(target, stretches)
-                await self._db.execute(
-                    "INSERT INTO meta (name, value) VALUES ('history_cache', ?) "
-                    "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
-                    (HISTORY_CACHE_VERSION,),
-                )
-                await self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                raise
+
+        async def rebuild() -> None:
+            await self._db.execute("DELETE FROM intervals")
+            for target, stretches in histories.items():
+                await self._replace_history(target, stretches)
+            await self._db.execute(
+                "INSERT INTO meta (name, value) VALUES ('history_cache', ?) "
+                "ON CONFLICT(name) DO UPDATE SET value=excluded.value",
+                (HISTORY_CACHE_VERSION,),
+            )
+
+        await self._transaction(rebuild)
 
     async def legacy_intervals(self) -> list[Interval]:
         """History kept per node before it derived from the log (schema 5 and

@@ -209,7 +209,8 @@ async def _frames(
             return
         while True:
             try:
-                live = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                async with asyncio.timeout(KEEPALIVE_S):
+                    live = await queue.get()
             except TimeoutError:
                 yield ": keep-alive\n\n"
                 continue

@@ -120,9 +120,16 @@ port = {self.canary_port}
             self.start(name)
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        proc = self.procs.pop(name)
+        proc = self.procs[name]
         proc.send_signal(sig)
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # not left running after the test
+            proc.wait()
+            raise AssertionError(f"{name} did not stop within 15 s of signal {sig}") from None
+        finally:
+            del self.procs[name]
 
     def stop_all(self) -> None:
         for name in list(self.procs):

@@ -394,3 +394,73 @@ def test_each_hours_p50_and_p95_outlive_its_raw_checks(tmp_path: Path) -> None:
         await store.close()
 
     asyncio.run(go())
+
+
+def test_a_commit_cancelled_at_any_point_is_written_whole_and_writes_go_on(tmp_path: Path) -> None:
+    """A node stopping cancels whatever step it was writing. The step is
+    carried to its end (aiosqlite runs each call on its thread whether or
+    not anyone waits), and the next write is taken: a cancel between BEGIN
+    and COMMIT once left the connection in a transaction for good."""
+
+    async def go() -> tuple[int, set[str], int]:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        log = LwwMap("huginn")
+        cancelled = 0
+        for turns in range(60):
+            entry = log.write(f"obs/huginn/t{turns}", {"i": turns}, Hlc(100 + turns, 0, "huginn"))
+            task = asyncio.ensure_future(store.commit([entry], dict(log.vector), entry.hlc))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if task.cancel():
+                cancelled += 1
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                await task
+            # The next write is taken, whatever the cancel met.
+            after = log.write("obs/huginn/after", {"turns": turns}, Hlc(1000 + turns, 0, "huginn"))
+            await store.commit([after], dict(log.vector), after.hlc)
+        await store.close()
+        store = await Store.open(tmp_path / "node.sqlite3")
+        loaded, _ = await store.load("huginn")
+        await store.close()
+        held = list(loaded.entries())
+        return cancelled, {e.key for e in held}, len(held)
+
+    cancelled, keys, count = asyncio.run(go())
+    assert cancelled >= 30, "the cancels met the commit in flight"
+    # Cancelled before it began (no turn of the loop), the first writes
+    # nothing; every later one had begun, and is written whole.
+    assert keys == {f"obs/huginn/t{i}" for i in range(1, 60)} | {"obs/huginn/after"}
+    assert count == 60
+
+
+def test_a_wait_cancelled_as_its_event_is_set_stops_the_waiter() -> None:
+    """The node's ticker waits on its wake event between ticks; stopping it
+    cancels the wait, often as a step sets that event. Python 3.11's
+    wait_for lost such a cancel, and the ticker went on after the node
+    closed its database (the node never stopped)."""
+    from notify.courier import AsyncioTimer
+
+    async def go() -> list[str]:
+        ends = []
+        for turns in range(4):
+            wake = asyncio.Event()
+            waiter = asyncio.ensure_future(AsyncioTimer().wait(wake, 30.0))
+            await asyncio.sleep(0)
+            wake.set()
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if not waiter.cancel():
+                ends.append("done before the cancel")
+                continue
+            try:
+                await waiter
+                ends.append("returned after the cancel")
+            except asyncio.CancelledError:
+                ends.append("cancelled")
+        return ends
+
+    ends = asyncio.run(go())
+    assert "returned after the cancel" not in ends
+    assert "cancelled" in ends, "a cancel met the waiter in flight"

@@ -21,9 +21,8 @@ class TcpTarget(TargetBase):
 async def probe_tcp(target: TcpTarget, timeout_s: float) -> CheckResult:
     started = time.perf_counter()
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(target.host, target.port), timeout_s
-        )
+        async with asyncio.timeout(timeout_s):
+            _, writer = await asyncio.open_connection(target.host, target.port)
     except TimeoutError:
         return CheckResult(False, None, f"connect timeout after {seconds(timeout_s)}")
     except ConnectionRefusedError:
@@ -34,7 +33,8 @@ async def probe_tcp(target: TcpTarget, timeout_s: float) -> CheckResult:
     writer.close()
     # The connect succeeded; a slow close says nothing of the target.
     with contextlib.suppress(OSError, TimeoutError):
-        await asyncio.wait_for(writer.wait_closed(), 1.0)
+        async with asyncio.timeout(1.0):
+            await writer.wait_closed()
     return CheckResult(True, latency, f"connected to port {target.port}")
 
 
