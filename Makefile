@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP) lint typecheck unit
 
-# The fast lane while working: lint, types, the core's tests (two seeds per
+# The fast lane while working: lint, types, the core's tests (one seed per
 # simulated property instead of thirty) and the tests that build nodes in
 # process (tests/parallel.py CHECK, in three runs). `make test` is the whole
 # suite, and what CI runs.

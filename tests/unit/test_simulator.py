@@ -26,7 +26,7 @@ HOSTS = (Fault.HOST, Fault.HOST_PATH)
 RACKS = (Fault.RACK, Fault.RACK_PATH)
 ALL_BUT_HOSTS = tuple(f for f in Fault if f not in (*HOSTS, *RACKS))
 ALL_BUT_RACKS = tuple(f for f in Fault if f not in RACKS)
-# Seeds per simulated property: 30 in `make test`; `make check` runs a few.
+# Seeds per simulated property: 30 in `make test`; `make check` runs one.
 SEEDS = int(os.environ.get("RAVENS_SIM_SEEDS", "30"))
 # No partition, crash or isolation: nothing can cut the send window.
 CALM = (Fault.PATH, Fault.FLAP, Fault.SKEW, Fault.NTFY)
