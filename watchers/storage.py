@@ -13,9 +13,8 @@ import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
 
 import aiosqlite
 
@@ -26,28 +25,12 @@ from watchers.hook_outbox_table import HookInsert, HookOutboxTable
 from watchers.outbox_table import OutboxTable
 from watchers.rows import CheckRow, Interval, OutboxRow, Rollup
 from watchers.schema import HISTORY_CACHE_VERSION, MIGRATIONS
+from watchers.uncancelled import finish_then_cancel
 
 # The database file in a node's data_dir.
 DB_NAME = "ravens.sqlite3"
 # Hourly rollups are kept [storage] hourly_retention_days, daily ones for good.
 RESOLUTIONS_MS = {"hour": 3_600_000, "day": 86_400_000}
-T = TypeVar("T")
-
-
-async def finish_then_cancel(work: Coroutine[object, object, T]) -> T:
-    """Run work to its end; a cancel that came meanwhile is raised after."""
-    task = asyncio.ensure_future(work)
-    cancelled = False
-    while not task.done():
-        try:
-            await asyncio.wait({task})
-        except asyncio.CancelledError:
-            cancelled = True
-    if cancelled:
-        if not task.cancelled():
-            task.exception()  # retrieved, so asyncio does not warn of it
-        raise asyncio.CancelledError
-    return task.result()
 
 
 class StorageError(Exception):

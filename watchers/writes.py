@@ -22,6 +22,7 @@ from consensus.hlc import Hlc
 from consensus.lww import Entry
 from watchers.hook_outbox_table import HookInsert
 from watchers.storage import CheckRow, Interval, Store
+from watchers.uncancelled import finish_then_cancel
 
 log = logging.getLogger("ravens")
 
@@ -98,7 +99,11 @@ class Writes:
             if not self.unsaved:
                 return True
             taken = len(self.unsaved)
-            return await self._write(_joined(self.unsaved[:taken]), taken, now_ms)
+            # Written and noted as written at once: cancelled between the two
+            # (the node stopping), a step written would be kept and its
+            # checks written again.
+            whole = _joined(self.unsaved[:taken])
+            return await finish_then_cancel(self._write(whole, taken, now_ms))
 
     async def _write(self, whole: Batch, taken: int, now_ms: int) -> bool:
         try:

@@ -435,6 +435,38 @@ def test_a_commit_cancelled_at_any_point_is_written_whole_and_writes_go_on(tmp_p
     assert count == 60
 
 
+def test_a_step_whose_write_was_cancelled_is_written_once(tmp_path: Path) -> None:
+    """The write queue notes a step written in the same breath as writing
+    it: cancelled between the two, the step would be kept, and its checks
+    (rows and rollups) written a second time by the next flush."""
+    from watchers.writes import Batch, Writes
+
+    async def go() -> tuple[int, list[int]]:
+        store = await Store.open(tmp_path / "node.sqlite3")
+        writes = Writes(store, "huginn")
+        cancelled = 0
+        for turns in range(1, 40):
+            row = CheckRow("blog", turns, True, 1.0, "status 200")
+            batch = Batch([], {}, Hlc(100 + turns, 0, "huginn"), [row])
+            task = asyncio.ensure_future(writes.commit(batch, 0))
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if task.cancel():
+                cancelled += 1
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            else:
+                await task
+        assert await writes.flush(0)
+        at = sorted(r.at_ms for r in await store.recent_checks("blog", limit=1000))
+        await store.close()
+        return cancelled, at
+
+    cancelled, at = asyncio.run(go())
+    assert cancelled >= 20, "the cancels met the write in flight"
+    assert at == list(range(1, 40)), "each check once"
+
+
 def test_a_wait_cancelled_as_its_event_is_set_stops_the_waiter() -> None:
     """The node's ticker waits on its wake event between ticks; stopping it
     cancels the wait, often as a step sets that event. Python 3.11's
