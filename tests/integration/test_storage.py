@@ -6,6 +6,7 @@ import asyncio
 import os
 import sqlite3
 import stat
+from collections.abc import Coroutine
 from pathlib import Path
 
 import pytest
@@ -396,6 +397,20 @@ def test_each_hours_p50_and_p95_outlive_its_raw_checks(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+async def cancel_after(work: Coroutine[object, object, object], turns: int) -> bool:
+    """Start work, cancel it after that many turns of the loop; whether the
+    cancel met it still running (else it had ended, and is awaited)."""
+    task = asyncio.ensure_future(work)
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    if not task.cancel():
+        await task
+        return False
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return True
+
+
 def test_a_commit_cancelled_at_any_point_is_written_whole_and_writes_go_on(tmp_path: Path) -> None:
     """A node stopping cancels whatever step it was writing. The step is
     carried to its end (aiosqlite runs each call on its thread whether or
@@ -408,15 +423,9 @@ def test_a_commit_cancelled_at_any_point_is_written_whole_and_writes_go_on(tmp_p
         cancelled = 0
         for turns in range(60):
             entry = log.write(f"obs/huginn/t{turns}", {"i": turns}, Hlc(100 + turns, 0, "huginn"))
-            task = asyncio.ensure_future(store.commit([entry], dict(log.vector), entry.hlc))
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            if task.cancel():
-                cancelled += 1
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            else:
-                await task
+            cancelled += await cancel_after(
+                store.commit([entry], dict(log.vector), entry.hlc), turns
+            )
             # The next write is taken, whatever the cancel met.
             after = log.write("obs/huginn/after", {"turns": turns}, Hlc(1000 + turns, 0, "huginn"))
             await store.commit([after], dict(log.vector), after.hlc)
@@ -448,15 +457,7 @@ def test_a_step_whose_write_was_cancelled_is_written_once(tmp_path: Path) -> Non
         for turns in range(1, 40):
             row = CheckRow("blog", turns, True, 1.0, "status 200")
             batch = Batch([], {}, Hlc(100 + turns, 0, "huginn"), [row])
-            task = asyncio.ensure_future(writes.commit(batch, 0))
-            for _ in range(turns):
-                await asyncio.sleep(0)
-            if task.cancel():
-                cancelled += 1
-                with pytest.raises(asyncio.CancelledError):
-                    await task
-            else:
-                await task
+            cancelled += await cancel_after(writes.commit(batch, 0), turns)
         assert await writes.flush(0)
         at = sorted(r.at_ms for r in await store.recent_checks("blog", limit=1000))
         await store.close()
