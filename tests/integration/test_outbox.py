@@ -140,11 +140,15 @@ async def drain(sender: Courier, store: Store, inbox: Inbox, passes: int = 20_00
             return n
         await sender.send_due()
         # Every post sent has reached ntfy and been handled (bounded: a post
-        # that never connected never arrives).
+        # counted as it left may never connect, on a loaded machine).
         for _ in range(500):
             if not inbox.in_flight and len(inbox.requests) >= SENT_POSTS[0]:
                 break
             await asyncio.sleep(0.01)
+        else:
+            # What never arrived will not: counted, it held every later pass
+            # for the whole bound, and the test for hours.
+            SENT_POSTS[0] = len(inbox.requests)
     raise AssertionError(f"outbox not empty after {passes} passes")
 
 
