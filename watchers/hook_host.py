@@ -21,7 +21,7 @@ import httpx
 from consensus.commands import Step
 from consensus.events import Event
 from notify.hook_courier import HookCourier, Webhook
-from watchers.hook_outbox_table import HookRow
+from watchers.rows import HookRow
 from watchers.stream import event_item
 from watchers.webhooks import WebhookSection
 

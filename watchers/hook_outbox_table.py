@@ -5,24 +5,13 @@ node's ``Store``, on its one connection and under its write lock."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
 import aiosqlite
 
+from watchers.rows import HookRow
+
 # (webhook, event id, subject, the event as JSON, created_ms)
 HookInsert = tuple[str, str, str, str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class HookRow:
-    hook: str
-    event_id: str
-    subject: str
-    event: str  # the event as JSON
-    status: str  # queued, posting, sent, yielded, refused, stale
-    attempts: int
-    last_error: str | None
-    created_ms: int
 
 
 class HookOutboxTable:

@@ -39,6 +39,21 @@ class OutboxRow:
 
 
 @dataclass(frozen=True, slots=True)
+class HookRow:
+    """One delivery of an event to one webhook: ntfy's row, less what only
+    ntfy's posts need (the notice, the sequence id of a summary)."""
+
+    hook: str
+    event_id: str
+    subject: str
+    event: str  # the event as JSON
+    status: str  # queued, posting, sent, yielded, refused, stale
+    attempts: int
+    last_error: str | None
+    created_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class CheckRow:
     target: str
     at_ms: int

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.notify_world import Switch, make_world
-from tests.integration.processes import Pair, listening_socket
+from tests.integration.processes import Pair, listening_socket, running
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
@@ -49,12 +49,5 @@ id = "blog"
 kind = "http"
 url = "http://127.0.0.1:{site.server_address[1]}/"
 """
-        pair = Pair(tmp_path, targets, canary_port=canary)
-        try:
-            pair.start_all()
-            pair.wait(pair.both("blog", "UP"), "both see blog UP")
+        with running(Pair(tmp_path, targets, canary_port=canary), site, up="blog") as pair:
             yield pair, behaviour
-        finally:
-            pair.stop_all()
-            site.shutdown()
-            site.server_close()

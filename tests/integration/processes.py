@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from socketserver import BaseServer
 from typing import Any
 
 from watchers.demo import free_port
@@ -205,3 +206,19 @@ port = {self.canary_port}
 
     def database(self, name: str) -> Path:
         return self.root / name / "ravens.sqlite3"
+
+
+@contextmanager
+def running(pair: Pair, *sites: BaseServer, up: str | None = None) -> Iterator[Pair]:
+    """The pair started (and, given a target, seen UP by both); at the end
+    stopped, and the test's target servers with it."""
+    try:
+        pair.start_all()
+        if up is not None:
+            pair.wait(pair.both(up, "UP"), f"both see {up} UP")
+        yield pair
+    finally:
+        pair.stop_all()
+        for site in sites:
+            site.shutdown()
+            site.server_close()

@@ -14,7 +14,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.integration.processes import Pair
+from tests.integration.processes import Pair, running
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
@@ -35,15 +35,8 @@ tags = ["web"]
 name = "ops"
 token_file = "{root / "admin-token"}"
 """
-    pair = Pair(root, extra, canary_port=site.server_address[1])
-    try:
-        pair.start_all()
-        pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    with running(Pair(root, extra, canary_port=site.server_address[1]), site, up="blog") as pair:
         yield pair
-    finally:
-        pair.stop_all()
-        site.shutdown()
-        site.server_close()
 
 
 def test_no_request_makes_a_node_fail(live: Pair) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import NAMES, Pair
+from tests.integration.processes import NAMES, Pair, running
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
@@ -31,14 +31,8 @@ id = "flip"
 kind = "http"
 url = "http://127.0.0.1:{port}/"
 """
-    pair = Pair(tmp_path, targets, canary_port=port)
-    try:
-        pair.start_all()
+    with running(Pair(tmp_path, targets, canary_port=port), server) as pair:
         yield switch, pair
-    finally:
-        pair.stop_all()
-        server.shutdown()
-        server.server_close()
 
 
 def raw(pair: Pair, name: str, path: str) -> bytes:

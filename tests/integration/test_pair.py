@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import Pair
+from tests.integration.processes import Pair, running
 from watchers import wire
 from watchers.demo import serve_target
 
@@ -53,12 +53,8 @@ kind = "http"
 url = "http://127.0.0.1:{port}/"
 keyword = "Welcome"
 """
-    p = Pair(tmp_path, targets, canary_port=port)
-    try:
-        p.start_all()
+    with running(Pair(tmp_path, targets, canary_port=port)) as p:
         yield p
-    finally:
-        p.stop_all()
 
 
 def outbox(pair: Pair, name: str) -> list[tuple[str, str]]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.processes import Pair
+from tests.integration.processes import Pair, running
 from tests.integration.test_admin import TOKEN, call
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
@@ -79,15 +79,8 @@ token_file = "{tmp_path / "admin-token"}"
 [admin]
 allow_private_targets = true
 """
-    pair = Pair(tmp_path, extra, canary_port=port)
-    try:
-        pair.start_all()
-        pair.wait(pair.both("blog", "UP"), "both see blog UP")
+    with running(Pair(tmp_path, extra, canary_port=port), site, up="blog") as pair:
         yield pair, behaviour, port
-    finally:
-        pair.stop_all()
-        site.shutdown()
-        site.server_close()
 
 
 def an_incident(pair: Pair, behaviour: Behaviour) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.processes import NAMES, Pair, listening_socket
+from tests.integration.processes import NAMES, Pair, listening_socket, running
 from tests.integration.test_pair import Behaviour
 from tests.seeded_history import DAY_MS, HOUR_MS, Latency, Outage, Scenario, seed_pair
 from watchers.config import load_config
@@ -47,14 +47,8 @@ port = {port}
             (Outage("shop", down_at, down_at + OUTAGE_MS),),
         )  # fmt: skip
         seed_pair({n: load_config(pair.config(n)) for n in NAMES}, story)
-        try:
-            pair.start_all()
-            pair.wait(pair.both("shop", "UP"), "both see shop UP")
+        with running(pair, site, up="shop"):
             yield pair, story
-        finally:
-            pair.stop_all()
-            site.shutdown()
-            site.server_close()
 
 
 def test_both_nodes_serve_the_seeded_past_as_the_scenario_wrote_it(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.browser import needs_browser, visit
-from tests.integration.processes import Pair, listening_socket
+from tests.integration.processes import Pair, listening_socket, running
 from tests.integration.test_pair import Behaviour
 from watchers.demo import serve_target
 
@@ -49,15 +49,8 @@ kind = "tcp"
 host = "127.0.0.1"
 port = 9
 """
-        pair = Pair(tmp_path, targets, canary_port=canary)
-        try:
-            pair.start_all()
+        with running(Pair(tmp_path, targets, canary_port=canary), one_sided, healthy) as pair:
             yield pair
-        finally:
-            pair.stop_all()
-            for site in (one_sided, healthy):
-                site.shutdown()
-                site.server_close()
 
 
 def test_pages_and_badges_carry_security_headers(world: Pair) -> None:
