@@ -153,7 +153,12 @@ def assess(
     mode = Mode.SINGLE_VANTAGE if len(active) == 1 and node_count > 1 else Mode.QUORUM
     seen = {n: views.get(n, Verdict()) for n in active}
     flapping = [seen[n].flap_since for n in active if seen[n].flapping]
-    if 2 * len(flapping) > len(active):
+    # Flapping starts when most voters see it and ends when most have
+    # settled: one node settling first must not end it, or the other,
+    # left alone by a crash, would start the same flapping again.
+    if 2 * len(flapping) > len(active) or (
+        current is S.FLAPPING and flapping and 2 * len(flapping) == len(active)
+    ):
         return Assessment(S.FLAPPING, mode, _latest(flapping), active)
     if mode is Mode.SINGLE_VANTAGE:
         return _assess_alone(current, active[0], views, canary_pass, settings, shift_ms or {})

@@ -162,6 +162,11 @@ class Families(CoreState):
         told = self._latest_told(up)
         if told is None or self.log.get(keys.sent(told)) is not None:
             return None
+        if self.log.get(keys.claim(told)) is not None:
+            # Claimed: its post may be on its way, its sent mark not yet
+            # here. Users may have heard of the trouble, so they hear it is
+            # over (a spare all-clear rather than a lost one).
+            return None
         return told if self.order.superseded(told) else None
 
     def _latest_told(self, up: Event) -> str | None:

@@ -84,14 +84,18 @@ CHECK_SEEDS = {"RAVENS_SIM_SEEDS": "1"}
 # one's waits overlap the other's work (`make check` in one: 130 s; in two, 88 s).
 # The outbox's thousand transitions mostly wait on the inbox's timeouts:
 # beside the simulator's seeds, they overlap its work (82 s as one run, 61 s).
+# Domain expiry's days of fake time go beside them too (alone, the third
+# run was the longest: 96 s against 64).
 ON_CALL = "tests/integration/test_oncall_in_process.py"
 OUTBOX = "tests/integration/test_outbox.py"
+DOMAINS = "tests/integration/test_domain_expiry.py"
 CHECK: list[tuple[str, list[str], dict[str, str]]] = [
-    ("the simulator, one seed each; the outbox", [SIMULATOR, OUTBOX], CHECK_SEEDS),
+    ("the simulator, one seed each; the outbox; domain expiry",
+     [SIMULATOR, OUTBOX, DOMAINS], CHECK_SEEDS),
     ("the core's other tests, on call in process",
      ["tests/unit", f"--ignore={SIMULATOR}", ON_CALL], CHECK_SEEDS),
     ("the other nodes in process",
-     [p for p in IN_PROCESS if p not in (ON_CALL, OUTBOX)], CHECK_SEEDS),
+     [p for p in IN_PROCESS if p not in (ON_CALL, OUTBOX, DOMAINS)], CHECK_SEEDS),
 ]  # fmt: skip
 
 

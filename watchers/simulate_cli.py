@@ -54,6 +54,14 @@ def _seed_range(_ctx: click.Context, _param: click.Parameter, value: str | None)
     show_default=True,
     help="Simulated time.",
 )
+@click.option(
+    "--density",
+    type=click.FloatRange(min=0.1, max=10.0),
+    default=1.0,
+    show_default=True,
+    help="Every fault and outage drawn this many times as often: as many "
+    "in half the days at 2, with less quiet time between them.",
+)
 @click.option("--targets", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same run.")
 @click.option("--nodes", type=click.IntRange(min=1, max=9), default=2, show_default=True)
@@ -79,6 +87,7 @@ def _seed_range(_ctx: click.Context, _param: click.Parameter, value: str | None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object instead of a table.")
 def simulate_command(
     days: float,
+    density: float,
     targets: int,
     seed: int,
     nodes: int,
@@ -90,10 +99,11 @@ def simulate_command(
     """Run the real consensus core of N nodes on virtual time against
     simulated targets, network faults, crashes and ntfy trouble."""
     if seeds is not None:
-        _simulate_seeds(days, targets, seeds, nodes, faults, jobs or os.cpu_count() or 1, as_json)
+        jobs = jobs or os.cpu_count() or 1
+        _simulate_seeds(days, targets, seeds, nodes, faults, jobs, as_json, density)
         return
     started = time.perf_counter()
-    report = simulate(days, targets, seed, nodes=nodes, faults=faults)
+    report = simulate(days, targets, seed, nodes=nodes, faults=faults, density=density)
     wall = time.perf_counter() - started
     report["wall_seconds"] = round(wall, 2)
     report["checks_per_wall_second"] = round(report["checks"] / wall) if wall > 0 else None
@@ -112,11 +122,15 @@ def _simulate_seeds(
     faults: list[Fault],
     jobs: int,
     as_json: bool,
+    density: float = 1.0,
 ) -> None:
     """One simulated world per seed, each in a process of its own (the
     simulator is pure Python on one core), then the sum of them."""
     with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
-        runs = [pool.submit(simulate, days, targets, seed, nodes, faults) for seed in seeds]
+        runs = [
+            pool.submit(simulate, days, targets, seed, nodes, faults, density=density)
+            for seed in seeds
+        ]
         reports = []
         for run in runs:
             report = run.result()

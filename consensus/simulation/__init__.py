@@ -20,10 +20,11 @@ def simulate(
     nodes: int = 2,
     faults: Iterable[Fault] = (),
     settings: Settings | None = None,
+    density: float = 1.0,
 ) -> dict[str, Any]:
     """Run one simulated world and return its report. Same arguments, same report."""
     settings = settings or Settings()
-    scenario = generate(seed, days, targets, nodes, faults)
+    scenario = generate(seed, days, targets, nodes, faults, density)
     record = Simulation(scenario, seed, settings).run()
     report = build(scenario, record, settings)
     report["seed"] = seed

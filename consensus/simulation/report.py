@@ -50,8 +50,10 @@ from consensus.simulation.scenario import (
 from consensus.simulation.world import Post
 
 WEEK_MS = 7 * 86_400_000
-# Notices that are no move of a target and keep no order.
-UNORDERED = frozenset({Notice.TLS_EXPIRING, Notice.DOMAIN_EXPIRING})
+# Notices that are no move of a state and keep no order: a threshold
+# crossed, a node's clock stepping (an instant fact about the node, told
+# apart from its peers' lost and back, which are moves and keep theirs).
+UNORDERED = frozenset({Notice.TLS_EXPIRING, Notice.DOMAIN_EXPIRING, Notice.CLOCK_JUMPED})
 
 # After an outage ends the pair may still announce it this late (checks in
 # flight, messages on the way).
@@ -312,9 +314,21 @@ class _Truth:
             and not self._unheard_trouble(event, at_ms, told_families)
             and not self._no_note_heard(event, at_ms, posted_moves)
             and not twin_told(event, at_ms)
+            and not self._already_heard(event, at_ms)
             and self.scenario.duration_ms - at_ms > 45 * 60_000
             and not (event.notice in moot and self._overtaken(event_id, event.subject, at_ms))
         )
+
+    def _already_heard(self, event: Event, at_ms: int) -> bool:
+        """Users hold this news already: the last message about its subject
+        posted before it was decided says the same (a move decided again
+        after a stale view brought the old state back, with no message)."""
+        subject = event.subject
+        before = [p for p in self.record.posts if p.event.subject == subject and p.at_ms <= at_ms]
+        if not before:
+            return False
+        last = max(before, key=lambda p: p.at_ms).event
+        return (last.notice, last.state) == (event.notice, event.state)
 
     @staticmethod
     def _no_note_heard(
@@ -680,6 +694,25 @@ def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Str
     return sum(1 for t in scenario.targets if any(v.get(t) != views[0].get(t) for v in views[1:]))
 
 
+def flapping_starts(record: Record) -> int:
+    """FLAPPING_STARTED moves posted. Both sides of a cut may decide the same
+    start (within TWIN_MS, by different nodes) and post a copy each: those
+    count once, as copies of one move; starts by one node always count."""
+    starts = []
+    for post in record.posts:
+        if post.event.notice is Notice.FLAPPING_STARTED:
+            decided_ms = record.decided.get(post.event.id, (post.at_ms, post.event))[0]
+            by = record.decided_by.get(post.event.id, post.node)
+            starts.append((decided_ms, post.event.subject, by))
+    starts.sort()
+    moves: list[tuple[int, str, str]] = []
+    for at_ms, subject, by in starts:
+        twin = any(s == subject and b != by and at_ms - a <= TWIN_MS for a, s, b in moves)
+        if not twin:
+            moves.append((at_ms, subject, by))
+    return len(moves)
+
+
 def order_violations(record: Record) -> int:
     """Posts of a target that arrived after a post of a later decision."""
     latest: dict[str, tuple[int, str]] = {}
@@ -787,6 +820,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
         "webhooks": hook_figures(scenario, record),
         "flap_episodes": len(scenario.flaps),
+        "flapping_starts": flapping_starts(record),
         **group_figures(truth),
         "warnings": dict(sorted(record.warnings.items())),
         "sync_bytes": dict(sorted(record.sync_bytes.items())),

@@ -206,16 +206,24 @@ class _Calendar:
 class _Draw:
     """Draws each kind of fault from one random stream, in a fixed order."""
 
-    def __init__(self, seed: int, days: float, nodes: tuple[str, ...], targets: tuple[str, ...]):
+    def __init__(
+        self,
+        seed: int,
+        days: float,
+        nodes: tuple[str, ...],
+        targets: tuple[str, ...],
+        density: float = 1.0,
+    ):
         self.rng = random.Random(seed)
         self.days = days
+        self.density = density
         self.nodes = nodes
         self.targets = targets
         self.duration_ms = int(days * DAY_MS)
         self.calendar = _Calendar()
 
     def count(self, per_day: float) -> range:
-        return range(_count(self.rng, per_day, self.days))
+        return range(_count(self.rng, per_day * self.density, self.days))
 
     def length(self, low_ms: int, high_ms: int) -> int:
         return self.rng.randrange(low_ms, high_ms)
@@ -367,7 +375,7 @@ RACK_SIZE = 7
 
 
 def _families(
-    seed: int, days: float, nodes: tuple[str, ...], enabled: frozenset[Fault]
+    seed: int, days: float, nodes: tuple[str, ...], enabled: frozenset[Fault], density: float
 ) -> tuple[tuple[Family, ...], list[HostOutage], list[HostPath]]:
     """One host and the targets on it, and one rack of tagged targets;
     their outages and one-sided paths, apart in time for each, from a
@@ -375,9 +383,11 @@ def _families(
     host = Family("host0", tuple(f"host0-s{i}" for i in range(FAMILY_SIZE)))
     rack = Family("rack0-s0", tuple(f"rack0-s{i}" for i in range(1, RACK_SIZE)), tag="rack0")
     # The rack's from a stream of its own: the host's stay what they were.
+    host_fate = _Draw(seed ^ 0x2121, days, nodes, host.members, density)
+    rack_fate = _Draw(seed ^ 0x2222, days, nodes, rack.members, density)
     kinds = [
-        (host, _Draw(seed ^ 0x2121, days, nodes, host.members), Fault.HOST, Fault.HOST_PATH),
-        (rack, _Draw(seed ^ 0x2222, days, nodes, rack.members), Fault.RACK, Fault.RACK_PATH),
+        (host, host_fate, Fault.HOST, Fault.HOST_PATH),
+        (rack, rack_fate, Fault.RACK, Fault.RACK_PATH),
     ]
     families = tuple(f for f, _, down, path in kinds if enabled & {down, path})
     outages: list[HostOutage] = []
@@ -399,13 +409,18 @@ def _families(
 
 
 def generate(
-    seed: int, days: float, target_count: int, node_count: int, faults: Iterable[Fault]
+    seed: int,
+    days: float,
+    target_count: int,
+    node_count: int,
+    faults: Iterable[Fault],
+    density: float = 1.0,
 ) -> Scenario:
     """The whole scenario for one seed; a fault not enabled is drawn as empty."""
     enabled = frozenset(faults)
     nodes = node_names(node_count)
     targets = tuple(f"t{i:04d}" for i in range(target_count))
-    draw = _Draw(seed, days, nodes, targets)
+    draw = _Draw(seed, days, nodes, targets, density)
     outages = draw.outages()
     flaps = draw.flaps() if Fault.FLAP in enabled else []
     paths = draw.paths() if Fault.PATH in enabled else []
@@ -419,7 +434,7 @@ def generate(
     slow = draw.slow()
     # Faults added later draw from a stream of their own: the faults above
     # stay what they were for every seed.
-    later = _Draw(seed ^ 0x14_14, days, nodes, targets)
+    later = _Draw(seed ^ 0x14_14, days, nodes, targets, density)
     ntfy_cuts = later.ntfy_cuts() if Fault.NTFY_CUT in enabled and len(nodes) > 1 else []
     clock_steps = later.clock_steps() if Fault.CLOCK_STEP in enabled else []
     stalls = later.stalls() if Fault.STALL in enabled else []
@@ -427,7 +442,7 @@ def generate(
     host_outages: list[HostOutage] = []
     host_paths: list[HostPath] = []
     if enabled & {Fault.HOST, Fault.HOST_PATH, Fault.RACK, Fault.RACK_PATH}:
-        families, host_outages, host_paths = _families(seed, days, nodes, enabled)
+        families, host_outages, host_paths = _families(seed, days, nodes, enabled, density)
         members = {f.name: f.members for f in families}
         targets = (*targets, *(t for f in families for t in f.members))
         outages = sorted(

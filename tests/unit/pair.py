@@ -30,6 +30,9 @@ class Net:
     # The webhook receiver: answering everyone, and the nodes cut from it.
     hook_up: bool = True
     hook_cut: set[str] = field(default_factory=set)
+    # Nodes whose posts reach ntfy but whose answer has not come back yet
+    # (kept in `flying` until `land`).
+    slow_answers: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.cores = {
@@ -46,6 +49,7 @@ class Net:
         self.decided: dict[str, int] = {}
         self.rechecks: list[tuple[str, str, int]] = []
         self.warnings: list[Warn] = []
+        self.flying: list[tuple[str, Event]] = []
 
     def at(self, node: str) -> int:
         """What the node's own clock reads now."""
@@ -81,11 +85,21 @@ class Net:
                 self.run(node, core.delivery_observed(reached, self.at(node)))
                 if reached:
                     self.posts.append((node, command.event))
-                    self.run(node, core.publish_succeeded(command.event.id, self.at(node)))
+                    if node in self.slow_answers:
+                        self.flying.append((node, command.event))
+                    else:
+                        self.run(node, core.publish_succeeded(command.event.id, self.at(node)))
             elif isinstance(command, Recheck):
                 self.rechecks.append((node, command.target, command.delay_ms))
             elif isinstance(command, Warn):
                 self.warnings.append(command)
+
+    def land(self) -> None:
+        """ntfy's answers to the posts in flight come back."""
+        flying, self.flying = self.flying, []
+        for node, event in flying:
+            self.run(node, self.cores[node].publish_succeeded(event.id, self.at(node)))
+        self.deliver()
 
     def deliver_hooks(self, node: str) -> None:
         """One pass of the node's webhook courier over what it holds: in

@@ -14,6 +14,7 @@ from consensus.agreement import (
     note_partial,
 )
 from consensus.errors import IllegalTransition
+from consensus.flapping import FlapHistory
 from consensus.hlc import Hlc
 from consensus.settings import Settings
 from consensus.verdict import Verdict, VerdictState
@@ -128,6 +129,34 @@ def test_flapping_gives_one_note_when_it_starts_and_one_when_it_settles(net: Net
         net.round(T, results(PAIR, True))
     assert net.state(T) is AgreedState.UP
     assert net.notices(T) == ["FLAPPING_STARTED", "FLAPPING_SETTLED"]
+
+
+def test_flapping_ends_when_most_voters_have_settled_not_the_first() -> None:
+    """Huginn's detector settles a few checks before Muninn's. Ending the
+    flapping then would start it again the moment Huginn drops out (a crash)
+    and Muninn, still flapping, votes alone: a second "started" for one
+    episode. It starts with most voters and ends with most."""
+    up = Verdict(VerdictState.UP, checked=Hlc(900_000, 0, "huginn"))
+    flapping = Verdict(
+        VerdictState.UP,
+        checked=Hlc(900_000, 0, "muninn"),
+        flap=FlapHistory("1010", flapping=True),
+        flap_since=Hlc(600_000, 0, "muninn"),
+    )
+    both = {"huginn", "muninn"}
+    passed = {n: Hlc(900_000, 0, n) for n in both}
+
+    def state(current: AgreedState, views: dict[str, Verdict], voters: set[str]) -> AgreedState:
+        found = assess(current, views, voters, 2, passed, Settings())
+        assert found is not None
+        return found.state
+
+    one_of_two = {"huginn": up, "muninn": flapping}
+    assert state(AgreedState.FLAPPING, one_of_two, both) is AgreedState.FLAPPING
+    assert state(AgreedState.FLAPPING, one_of_two, {"muninn"}) is AgreedState.FLAPPING
+    assert state(AgreedState.FLAPPING, {"huginn": up, "muninn": up}, both) is AgreedState.UP
+    # Starting still takes most: one voter of two flapping starts nothing.
+    assert state(AgreedState.UP, one_of_two, both) is AgreedState.UP
 
 
 def test_maintenance_records_but_sends_nothing(net: Net) -> None:

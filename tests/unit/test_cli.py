@@ -111,3 +111,28 @@ def test_an_undelivered_test_notification_says_what_ntfy_said_and_what_to_check(
     assert not_delivered(RetryLater("connect refused"), bare) == (
         "ntfy did not answer (connect refused): check [ntfy] url and the network"
     )
+
+
+def test_density_draws_more_outages_into_the_same_days_and_is_bounded() -> None:
+    def outages(density: str) -> int:
+        args = ["simulate", "--days", "0.1", "--targets", "30", "--seed", "5"]
+        done = subprocess.run(
+            [*RAVENS, *args, "--density", density, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return int(json.loads(done.stdout)["outages"])
+
+    # A tenth of a day of 30 targets, a third of them failing once a day:
+    # one outage; three times as dense, three.
+    assert (outages("1"), outages("3")) == (1, 3)
+    done = subprocess.run(
+        [*RAVENS, "simulate", "--density", "0"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "'--density'" in done.stderr

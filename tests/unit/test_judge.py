@@ -3,6 +3,7 @@ a record that breaks it, built by hand against a hand-made truth."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from consensus.agreement import Mode, Notice
@@ -12,6 +13,7 @@ from consensus.hlc import Hlc
 from consensus.simulation.report import (
     _Truth,
     alone_on_a_failing_path,
+    flapping_starts,
     history_mismatch,
     late_pages,
     latency_by_fault,
@@ -71,6 +73,45 @@ def test_a_recovery_posted_before_its_outage_is_an_order_violation() -> None:
     assert order_violations(record) == 1
     record.posts.reverse()
     assert order_violations(record) == 0
+
+
+def test_a_clock_jump_keeps_no_order_with_a_peer_lost_but_peer_back_does() -> None:
+    # Across a cut, Muninn decided Huginn lost; Huginn, its clock stepped,
+    # told of the jump first. Two facts, no move between them.
+    def about_huginn(notice: Notice, at_ms: int) -> Event:
+        return replace(event(notice, at_ms), subject="huginn")
+
+    lost, jumped = (
+        about_huginn(Notice.PEER_LOST, 124 * MIN),
+        about_huginn(Notice.CLOCK_JUMPED, 125 * MIN),
+    )
+    record = Record()
+    record.decided = {lost.id: (124 * MIN, lost), jumped.id: (125 * MIN, jumped)}
+    record.posts = [Post(125 * MIN, "huginn", jumped), Post(126 * MIN, "muninn", lost)]
+    assert order_violations(record) == 0
+    back = about_huginn(Notice.PEER_BACK, 125 * MIN)
+    record.decided = {lost.id: (124 * MIN, lost), back.id: (125 * MIN, back)}
+    record.posts = [Post(125 * MIN, "huginn", back), Post(126 * MIN, "muninn", lost)]
+    assert order_violations(record) == 1
+
+
+def test_copies_of_one_flapping_start_from_both_sides_of_a_cut_count_once() -> None:
+    def start(at_ms: int, by: str) -> tuple[Event, Post]:
+        found = replace(event(Notice.FLAPPING_STARTED, at_ms), id=f"start-{by}-{at_ms}")
+        record.decided[found.id] = (at_ms, found)
+        record.decided_by[found.id] = by
+        return found, Post(at_ms + 1_000, by, found)
+
+    record = Record()
+    # Each side of a cut decided the start 10 s apart and posted it.
+    record.posts = [start(300 * MIN, "muninn")[1], start(300 * MIN + 10_000, "huginn")[1]]
+    assert flapping_starts(record) == 1
+    # One node starting the same flapping twice is two starts, as is a
+    # start by the other node long after.
+    record.posts.append(start(310 * MIN, "muninn")[1])
+    assert flapping_starts(record) == 2
+    record.posts.append(start(320 * MIN, "huginn")[1])
+    assert flapping_starts(record) == 3
 
 
 def test_a_paged_outage_without_its_recovery_is_counted() -> None:
@@ -141,6 +182,23 @@ def test_an_event_whose_move_another_event_told_is_not_lost() -> None:
     assert _Truth(SCENARIO, record).lost() == 0
     record.posts = []
     assert _Truth(SCENARIO, record).lost() == 2
+
+
+def test_a_move_decided_again_with_nothing_told_between_is_not_lost() -> None:
+    # A PARTIAL's note and its UP went out; a stale view brought PARTIAL
+    # back without a message, and the UP was decided again 20 minutes on.
+    # Users already hold that news. A DOWN posted in between would make the
+    # second UP news again: then it is lost.
+    note, up = event(Notice.PARTIAL_LASTING, 300 * MIN), event(Notice.UP, 310 * MIN)
+    again = event(Notice.UP, 330 * MIN)
+    record = Record()
+    record.decided = {e.id: (e.anchor.wall_ms, e) for e in (note, up, again)}
+    record.posts = [Post(300 * MIN, "muninn", note), Post(310 * MIN, "muninn", up)]
+    assert _Truth(SCENARIO, record).lost() == 0
+    down = event(Notice.DOWN, 320 * MIN)
+    record.decided[down.id] = (320 * MIN, down)
+    record.posts.append(Post(320 * MIN, "huginn", down))
+    assert _Truth(SCENARIO, record).lost() == 1
 
 
 def test_a_page_later_than_the_bound_is_late_unless_no_node_could_reach_ntfy() -> None:

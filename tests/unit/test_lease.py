@@ -5,7 +5,7 @@ posted twice on the way."""
 from __future__ import annotations
 
 from consensus.dispatch import designated_sender
-from tests.unit.pair import Net
+from tests.unit.pair import Net, results
 from tests.unit.pair import started as started_pair
 
 PAIR = ("huginn", "muninn")
@@ -121,3 +121,43 @@ def test_a_claim_held_by_a_node_that_delivers_is_respected() -> None:
         claims.add(claim.origin)
     assert net.posts == []
     assert len(claims) <= 2
+
+
+def test_a_recovery_is_told_while_the_note_it_ends_is_still_on_its_way() -> None:
+    """The standby posts a target's note of trouble seen from one side; the
+    target recovers before ntfy's answer is back. The sender, seeing the
+    note claimed but not yet sent, must not take the UP for the end of a
+    trouble nobody heard of: users got the note, so they get the all-clear."""
+    net = started()
+    target = next(t for t, by in senders(net).items() if by == "huginn")
+    net.ntfy_cut.add("huginn")
+    one_sided = {"huginn": True, "muninn": False}
+    note_after = net.settings.partial_note_after_ms
+    for _ in range(2 * note_after // STEP_MS):
+        net.round(target, one_sided, STEP_MS)
+        if net.notices(target):
+            break
+    assert net.notices(target) == ["PARTIAL_LASTING"]
+    assert [node for node, _ in net.posts] == ["muninn"], "the standby posted the note"
+    sent = net.cores["muninn"].log.get(f"sent/{net.posts[0][1].id}")
+    assert sent is not None, "a note answered at once is marked sent"
+
+    # The same again, but ntfy's answer to the note is slow: the target is
+    # back before it comes.
+    net = started()
+    net.ntfy_cut.add("huginn")
+    net.slow_answers.add("muninn")
+    for _ in range(2 * note_after // STEP_MS):
+        net.round(target, one_sided, STEP_MS)
+        if net.notices(target):
+            break
+    assert net.notices(target) == ["PARTIAL_LASTING"] and net.flying, "the note is in flight"
+    for _ in range(12):
+        net.round(target, results(PAIR, True), STEP_MS)
+        if net.state(target).value == "UP":
+            break
+    assert net.state(target).value == "UP"
+    net.slow_answers.clear()
+    net.land()
+    posted = wait_for_posts(net, 2, 3 * net.settings.failover_ms)
+    assert net.notices(target) == ["PARTIAL_LASTING", "UP"], posted

@@ -28,6 +28,12 @@ ALL_BUT_HOSTS = tuple(f for f in Fault if f not in (*HOSTS, *RACKS))
 ALL_BUT_RACKS = tuple(f for f in Fault if f not in RACKS)
 # Seeds per simulated property: 30 in `make test`; `make check` runs one.
 SEEDS = int(os.environ.get("RAVENS_SIM_SEEDS", "30"))
+# Half a simulated day with every fault and outage drawn twice as often:
+# as many per seed as in a whole day (30 seeds of every fault: 746 drawn
+# against 756), half the quiet checks between them (half the CPU), and
+# harder, as they overlap more. Whole days never met what this found: a
+# lost all-clear, a second FLAPPING_STARTED of one episode (CHANGELOG).
+DAYS, DENSITY = 0.5, 2.0
 # No partition, crash or isolation: nothing can cut the send window.
 CALM = (Fault.PATH, Fault.FLAP, Fault.SKEW, Fault.NTFY)
 REQUIRED = {
@@ -53,7 +59,7 @@ def test_same_seed_same_report() -> None:
 def test_every_fault_no_miss_no_false_alarm_at_most_one_copy_per_side(
     seed: int, faults: tuple[Fault, ...] = ALL_BUT_HOSTS, targets: int = 20
 ) -> None:
-    report = simulate(1.0, targets, seed, faults=faults)
+    report = simulate(DAYS, targets, seed, faults=faults, density=DENSITY)
     assert report["missed"] == 0
     assert report["false_alarms"] == 0
     assert report["max_copies"] <= 2
@@ -66,7 +72,8 @@ def test_every_fault_no_miss_no_false_alarm_at_most_one_copy_per_side(
     assert report["missed_recoveries"] == 0
     assert report["copies_per_node_max"] <= 1
     # One note when flapping starts, per flapping episode at most.
-    assert report["notifications"].get("FLAPPING_STARTED", 0) <= report["flap_episodes"]
+    # (Both sides of a cut may each post a copy of one start, as of any move.)
+    assert report["flapping_starts"] <= report["flap_episodes"]
     # A host falling with everything on it, or cut off from one node: one
     # message of trouble and one of recovery per side, and always paged.
     assert max(report["group_messages_per_side_max"].values()) <= 1
@@ -90,7 +97,7 @@ def _webhook_judged_as_ntfy(report: dict[str, Any], most_copies: int = 2) -> Non
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(101, 101 + SEEDS))
 def test_without_cuts_in_the_send_window_exactly_one_copy(seed: int) -> None:
-    report = simulate(1.0, 20, seed, faults=CALM)
+    report = simulate(DAYS, 20, seed, faults=CALM, density=DENSITY)
     assert report["missed"] == 0
     assert report["false_alarms"] == 0
     assert report["single_vantage_false_alarms"] == 0
@@ -104,7 +111,8 @@ def test_without_cuts_in_the_send_window_exactly_one_copy(seed: int) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(201, 201 + min(5, SEEDS)))
 def test_three_nodes_by_majority(seed: int) -> None:
-    report = simulate(0.5, 15, seed, nodes=3, faults=ALL_BUT_RACKS)
+    # A quarter of a day as dense: what half a day drew.
+    report = simulate(DAYS / 2, 15, seed, nodes=3, faults=ALL_BUT_RACKS, density=DENSITY)
     assert report["missed"] == 0
     assert report["false_alarms"] == 0
     assert report["unconverged"] == 0
@@ -217,7 +225,7 @@ def test_a_host_falling_with_its_targets_is_told_once_each_way(seed: int) -> Non
     outage: seven targets of one tag, no parent) is one DOWN naming the
     host's targets and one UP, whatever else goes on; a host cut off from
     one node pages nobody."""
-    report = simulate(1.0, 10, seed, faults=FAMILY)
+    report = simulate(DAYS, 10, seed, faults=FAMILY, density=DENSITY)
     assert report["group_outages_judged_by"].keys() == {"host0", "rack0"}
     assert report["group_outages_once_each_way"] == report["group_outages_judged"]
     assert report["missed"] == 0 and report["false_alarms"] == 0
