@@ -50,14 +50,25 @@ LANES: list[tuple[str, list[str], dict[str, str]]] = [
     (SEEDS_B, [SIMULATOR, "-k", f"not ({SEEDS_A_TESTS})"], {}),
     # Real processes that mostly wait on real time (a kill -9 and its
     # restart, the demo's minute, ntfy failing): apart, their waits overlap
-    # the work of the rest rather than add to it.
-    ("real processes waiting on real time",
+    # the work of the rest rather than add to it. Two lanes: in one, the
+    # waits alone took 342 s.
+    ("real processes waiting on real time: delivery, the demo",
      ["tests/integration/test_notify_pair.py", "tests/integration/test_demo.py",
-      "tests/integration/test_outbox.py", "tests/integration/test_push.py",
+      "tests/integration/test_webhooks.py", "tests/integration/test_live_page.py"],
+     {"RAVENS_TEST_PORTS": "20000"}),
+    ("real processes waiting on real time: the stream, families, the outbox",
+     ["tests/integration/test_outbox.py", "tests/integration/test_push.py",
       "tests/integration/test_tls.py", "tests/integration/test_history_pair.py",
-      "tests/integration/test_stream.py", "tests/integration/test_webhooks.py",
-      "tests/integration/test_live_page.py",
-      "tests/integration/test_family.py"], {}),
+      "tests/integration/test_stream.py", "tests/integration/test_family.py"],
+     {"RAVENS_TEST_PORTS": "20400"}),
+    # Real processes and installs that mostly compute: beside the tests in
+    # process, one lane alone took 417 s (251 s of CPU on one core).
+    ("real processes: the deploy kit, the bench, the README, the API fuzz",
+     ["tests/deploy", "tests/integration/test_bench_smoke.py",
+      "tests/integration/test_api_fuzz.py", "tests/integration/test_readme_examples.py",
+      "tests/integration/test_pair.py", "tests/integration/test_admin.py",
+      "tests/integration/test_seeded_history.py", "tests/integration/test_ntfy.py"],
+     {"RAVENS_TEST_PORTS": "20800"}),
 ]  # fmt: skip
 # `make check`, the fast lane: the core's tests (a few seeds per simulated
 # property) and the tests that build nodes in process, in three runs.
@@ -102,7 +113,7 @@ CHECK: list[tuple[str, list[str], dict[str, str]]] = [
 def runs() -> list[tuple[str, list[str], dict[str, str]]]:
     named = {arg for _, args, _ in LANES for arg in args if arg.startswith("tests/")}
     rest = ["--ignore=tests/network", *(f"--ignore={p}" for p in sorted(named))]
-    return [*LANES, ("everything else", ["tests", *rest], {})]
+    return [*LANES, ("everything else", ["tests", *rest], {"RAVENS_TEST_PORTS": "21200"})]
 
 
 def main() -> int:

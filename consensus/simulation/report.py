@@ -714,8 +714,10 @@ def flapping_starts(record: Record) -> int:
 
 
 def order_violations(record: Record) -> int:
-    """Posts of a target that arrived after a post of a later decision."""
-    latest: dict[str, tuple[int, str]] = {}
+    """Posts of a target that arrived after a post of a later decision. A
+    copy of the same move from the other side of a cut (its twin: decided
+    alike by another node within TWIN_MS) says nothing out of order."""
+    latest: dict[str, tuple[int, Event]] = {}
     violations = 0
     for post in record.posts:
         event = post.event
@@ -723,10 +725,15 @@ def order_violations(record: Record) -> int:
             continue
         decided = record.decided.get(event.id, (post.at_ms, event))[0]
         seen = latest.get(event.subject)
-        if seen is not None and seen[1] != event.id and decided < seen[0]:
-            violations += 1
+        if seen is not None and seen[1].id != event.id and decided < seen[0]:
+            twin = (
+                (seen[1].notice, seen[1].state) == (event.notice, event.state)
+                and record.decided_by.get(seen[1].id) != record.decided_by.get(event.id)
+                and seen[0] - decided <= TWIN_MS
+            )
+            violations += not twin
         if seen is None or decided > seen[0]:
-            latest[event.subject] = (decided, event.id)
+            latest[event.subject] = (decided, event)
     return violations
 
 

@@ -5,6 +5,7 @@ Every process a test starts is stopped by the fixture that started it.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -25,6 +26,43 @@ from typing import Any
 from watchers.demo import free_port
 
 NAMES = ("huginn", "muninn")
+# tests/parallel.py gives each lane a block of ports below the kernel's
+# ephemeral range (32768 up): a port handed out by binding to 0 could be
+# taken, before the node binds it, by another lane or by any outgoing
+# connection. A lane's tests run one at a time, so a block is enough.
+PORT_BLOCK = 400
+
+
+class _LanePorts:
+    """This lane's block, taken in turn (wrapping), each checked free."""
+
+    def __init__(self) -> None:
+        self._turn: Iterator[int] | None = None
+
+    def take(self) -> int:
+        base = os.environ.get("RAVENS_TEST_PORTS")
+        if base is None:
+            return free_port()
+        if self._turn is None:
+            self._turn = itertools.cycle(range(int(base), int(base) + PORT_BLOCK))
+        for port in itertools.islice(self._turn, PORT_BLOCK):
+            with socket.socket() as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            return port
+        raise RuntimeError(f"no free port in {base} to {int(base) + PORT_BLOCK - 1}")
+
+
+_LANE_PORTS = _LanePorts()
+
+
+def node_port() -> int:
+    """A port for a node a test starts: the next free one of this lane's
+    block (RAVENS_TEST_PORTS), else whatever the kernel hands out."""
+    return _LANE_PORTS.take()
 
 
 @contextmanager
@@ -65,7 +103,7 @@ class Pair:
     def __post_init__(self) -> None:
         self.secret_file = self.root / "sync-secret"
         self.secret_file.write_text(secrets.token_hex(32))
-        self.ports = {name: free_port() for name in NAMES}
+        self.ports = {name: node_port() for name in NAMES}
 
     def give_own_secret(self, name: str) -> None:
         path = self.root / f"sync-secret-{name}"

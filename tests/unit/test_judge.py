@@ -75,6 +75,24 @@ def test_a_recovery_posted_before_its_outage_is_an_order_violation() -> None:
     assert order_violations(record) == 0
 
 
+def test_a_twin_from_the_other_side_of_a_cut_posted_late_is_no_order_violation() -> None:
+    # Both sides of a cut decided the recovery, 20 s apart; the later went
+    # out first. A second copy of one move, not news out of order; an UP
+    # of Huginn's 5 minutes before Muninn's would be another move.
+    up_h, up_m = event(Notice.UP, OUTAGE.end_ms), event(Notice.UP, OUTAGE.end_ms + 20_000)
+    up_m = replace(up_m, id="up-muninn")
+    record = Record()
+    record.decided = {up_h.id: (OUTAGE.end_ms, up_h), up_m.id: (OUTAGE.end_ms + 20_000, up_m)}
+    record.decided_by = {up_h.id: "huginn", up_m.id: "muninn"}
+    record.posts = [
+        Post(OUTAGE.end_ms + 21_000, "muninn", up_m),
+        Post(OUTAGE.end_ms + 80_000, "huginn", up_h),
+    ]
+    assert order_violations(record) == 0
+    record.decided[up_m.id] = (OUTAGE.end_ms + 5 * MIN, up_m)
+    assert order_violations(record) == 1
+
+
 def test_a_clock_jump_keeps_no_order_with_a_peer_lost_but_peer_back_does() -> None:
     # Across a cut, Muninn decided Huginn lost; Huginn, its clock stepped,
     # told of the jump first. Two facts, no move between them.
