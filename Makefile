@@ -28,10 +28,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Eight pytest runs side by side (tests/parallel.py: the network scenarios
-# in five lanes on their own address plans, the simulator's seeds, the
-# real-process tests that wait on real time, then everything else): most
-# network tests wait on real time. One run alone:
+# Eleven pytest runs side by side (tests/parallel.py: the network scenarios
+# in five lanes on their own address plans, the simulator's seeds in two,
+# the real-process tests that wait on real time in two, the real processes
+# that compute, then everything else): most network tests wait on real
+# time. One run alone:
 # $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel
