@@ -694,29 +694,40 @@ def history_mismatch(scenario: Scenario, histories: dict[str, dict[str, list[Str
     return sum(1 for t in scenario.targets if any(v.get(t) != views[0].get(t) for v in views[1:]))
 
 
+def _twins(record: Record, one: tuple[int, Event], other: tuple[int, Event]) -> bool:
+    """Two events (each with when it was decided) that are one move decided
+    on both sides of a cut: alike, by different nodes, within TWIN_MS."""
+    (one_ms, a), (other_ms, b) = one, other
+    return (
+        (a.subject, a.notice, a.state) == (b.subject, b.notice, b.state)
+        and record.decided_by.get(a.id) != record.decided_by.get(b.id)
+        and abs(one_ms - other_ms) <= TWIN_MS
+    )
+
+
 def flapping_starts(record: Record) -> int:
     """FLAPPING_STARTED moves posted. Both sides of a cut may decide the same
-    start (within TWIN_MS, by different nodes) and post a copy each: those
-    count once, as copies of one move; starts by one node always count."""
-    starts = []
-    for post in record.posts:
-        if post.event.notice is Notice.FLAPPING_STARTED:
-            decided_ms = record.decided.get(post.event.id, (post.at_ms, post.event))[0]
-            by = record.decided_by.get(post.event.id, post.node)
-            starts.append((decided_ms, post.event.subject, by))
-    starts.sort()
-    moves: list[tuple[int, str, str]] = []
-    for at_ms, subject, by in starts:
-        twin = any(s == subject and b != by and at_ms - a <= TWIN_MS for a, s, b in moves)
-        if not twin:
-            moves.append((at_ms, subject, by))
+    start and post a copy each: twins count once, as copies of one move;
+    starts by one node always count."""
+    starts = sorted(
+        (
+            (record.decided.get(post.event.id, (post.at_ms, post.event))[0], post.event)
+            for post in record.posts
+            if post.event.notice is Notice.FLAPPING_STARTED
+        ),
+        key=lambda start: start[0],
+    )
+    moves: list[tuple[int, Event]] = []
+    for start in starts:
+        if not any(_twins(record, start, move) for move in moves):
+            moves.append(start)
     return len(moves)
 
 
 def order_violations(record: Record) -> int:
     """Posts of a target that arrived after a post of a later decision. A
-    copy of the same move from the other side of a cut (its twin: decided
-    alike by another node within TWIN_MS) says nothing out of order."""
+    copy of the same move from the other side of a cut (its twin) says
+    nothing out of order."""
     latest: dict[str, tuple[int, Event]] = {}
     violations = 0
     for post in record.posts:
@@ -726,12 +737,7 @@ def order_violations(record: Record) -> int:
         decided = record.decided.get(event.id, (post.at_ms, event))[0]
         seen = latest.get(event.subject)
         if seen is not None and seen[1].id != event.id and decided < seen[0]:
-            twin = (
-                (seen[1].notice, seen[1].state) == (event.notice, event.state)
-                and record.decided_by.get(seen[1].id) != record.decided_by.get(event.id)
-                and seen[0] - decided <= TWIN_MS
-            )
-            violations += not twin
+            violations += not _twins(record, seen, (decided, event))
         if seen is None or decided > seen[0]:
             latest[event.subject] = (decided, event)
     return violations

@@ -123,6 +123,16 @@ def test_a_claim_held_by_a_node_that_delivers_is_respected() -> None:
     assert len(claims) <= 2
 
 
+def seen_from_one_side_until_noted(net: Net, target: str) -> None:
+    """Muninn sees target fail, Huginn sees it answer, until a note is
+    posted (at most twice the time a note takes)."""
+    one_sided = {"huginn": True, "muninn": False}
+    for _ in range(2 * net.settings.partial_note_after_ms // STEP_MS):
+        net.round(target, one_sided, STEP_MS)
+        if net.notices(target):
+            break
+
+
 def test_a_recovery_is_told_while_the_note_it_ends_is_still_on_its_way() -> None:
     """The standby posts a target's note of trouble seen from one side; the
     target recovers before ntfy's answer is back. The sender, seeing the
@@ -131,12 +141,7 @@ def test_a_recovery_is_told_while_the_note_it_ends_is_still_on_its_way() -> None
     net = started()
     target = next(t for t, by in senders(net).items() if by == "huginn")
     net.ntfy_cut.add("huginn")
-    one_sided = {"huginn": True, "muninn": False}
-    note_after = net.settings.partial_note_after_ms
-    for _ in range(2 * note_after // STEP_MS):
-        net.round(target, one_sided, STEP_MS)
-        if net.notices(target):
-            break
+    seen_from_one_side_until_noted(net, target)
     assert net.notices(target) == ["PARTIAL_LASTING"]
     assert [node for node, _ in net.posts] == ["muninn"], "the standby posted the note"
     sent = net.cores["muninn"].log.get(f"sent/{net.posts[0][1].id}")
@@ -147,10 +152,7 @@ def test_a_recovery_is_told_while_the_note_it_ends_is_still_on_its_way() -> None
     net = started()
     net.ntfy_cut.add("huginn")
     net.slow_answers.add("muninn")
-    for _ in range(2 * note_after // STEP_MS):
-        net.round(target, one_sided, STEP_MS)
-        if net.notices(target):
-            break
+    seen_from_one_side_until_noted(net, target)
     assert net.notices(target) == ["PARTIAL_LASTING"] and net.flying, "the note is in flight"
     for _ in range(12):
         net.round(target, results(PAIR, True), STEP_MS)
