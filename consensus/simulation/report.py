@@ -33,6 +33,7 @@ from dataclasses import replace
 from typing import Any
 
 from consensus.agreement import Mode, Notice
+from consensus.core_state import STALE_INTERVALS, STALE_SLACK_MS
 from consensus.events import Event
 from consensus.history import Stretch
 from consensus.settings import Settings
@@ -705,6 +706,45 @@ def _twins(record: Record, one: tuple[int, Event], other: tuple[int, Event]) -> 
     )
 
 
+def unseen(scenario: Scenario, target: str, within: Window) -> list[Window]:
+    """Stretches of ``within`` in which no node could see the target as it
+    was: each node crashed, stalled, cut off from the world, or on a
+    failing path to it (from the scenario alone)."""
+    hidden = {
+        node: [
+            *(Window(c.start_ms, c.end_ms) for c in scenario.crashes if c.node == node),
+            *(Window(s.start_ms, s.end_ms) for s in scenario.stalls if s.node == node),
+            *(Window(i.start_ms, i.end_ms) for i in scenario.isolations if i.node == node),
+            *(
+                Window(p.start_ms, p.end_ms)
+                for p in scenario.paths
+                if (p.node, p.target) == (node, target)
+            ),
+        ]
+        for node in scenario.nodes
+    }
+    inner = {t for ws in hidden.values() for w in ws for t in (w.start_ms, w.end_ms)}
+    edges = sorted({within.start_ms, within.end_ms} | {t for t in inner if within.holds(t)})
+    found: list[Window] = []
+    for lo, hi in itertools.pairwise(edges):
+        if all(any(w.holds(lo) for w in ws) for ws in hidden.values()):
+            joined = found.pop().start_ms if found and found[-1].end_ms == lo else lo
+            found.append(Window(joined, hi))
+    return found
+
+
+def flap_sightings(scenario: Scenario) -> int:
+    """Flapping episodes as the pair could see them. An episode in which no
+    node saw the target for longer than a view stays fresh (the design's
+    stale views stop voting) may be told settled and started again after:
+    whoever still votes saw no flapping. Each such stretch is one more."""
+    stale_ms = STALE_INTERVALS * CHECK_INTERVAL_MS + STALE_SLACK_MS
+    return sum(
+        1 + sum(1 for w in unseen(scenario, flap.target, flap) if w.length_ms >= stale_ms)
+        for flap in scenario.flaps
+    )
+
+
 def flapping_starts(record: Record) -> int:
     """FLAPPING_STARTED moves posted. Both sides of a cut may decide the same
     start and post a copy each: twins count once, as copies of one move;
@@ -833,6 +873,7 @@ def build(scenario: Scenario, record: Record, settings: Settings) -> dict[str, A
         "notifications": dict(sorted(Counter(p.event.notice.value for p in record.posts).items())),
         "webhooks": hook_figures(scenario, record),
         "flap_episodes": len(scenario.flaps),
+        "flap_sightings": flap_sightings(scenario),
         "flapping_starts": flapping_starts(record),
         **group_figures(truth),
         "warnings": dict(sorted(record.warnings.items())),

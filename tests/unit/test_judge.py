@@ -13,6 +13,7 @@ from consensus.hlc import Hlc
 from consensus.simulation.report import (
     _Truth,
     alone_on_a_failing_path,
+    flap_sightings,
     flapping_starts,
     history_mismatch,
     late_pages,
@@ -23,10 +24,20 @@ from consensus.simulation.report import (
     uptime_errors,
 )
 from consensus.simulation.runner import Record
-from consensus.simulation.scenario import Crash, Outage, PathFailure, Scenario, Stall, Window
+from consensus.simulation.scenario import (
+    Crash,
+    Flap,
+    Isolation,
+    Outage,
+    PathFailure,
+    Scenario,
+    Stall,
+    Window,
+)
 from consensus.simulation.world import Post
 
 MIN = 60_000
+WEEK = 7 * 24 * 60 * MIN
 OUTAGE = Outage(100 * MIN, 130 * MIN, "web")
 SCENARIO = Scenario(("huginn", "muninn"), ("web",), 7 * 24 * 60 * MIN, frozenset(),
                     outages=(OUTAGE,))  # fmt: skip
@@ -130,6 +141,44 @@ def test_copies_of_one_flapping_start_from_both_sides_of_a_cut_count_once() -> N
     assert flapping_starts(record) == 2
     record.posts.append(start(320 * MIN, "huginn")[1])
     assert flapping_starts(record) == 3
+
+
+def _flapping(**faults: Any) -> Scenario:
+    """Web flaps for two hours (a minute down in every three) among faults."""
+    downs = tuple(Window(t, t + MIN) for t in range(100 * MIN, 220 * MIN, 3 * MIN))
+    flap = Flap(100 * MIN, 220 * MIN, "web", downs)
+    return Scenario(("huginn", "muninn"), ("web",), WEEK, frozenset(), flaps=(flap,), **faults)
+
+
+def test_a_flapping_episode_nobody_saw_for_long_may_be_started_again() -> None:
+    # One episode, seen by someone throughout: one start allowed.
+    assert flap_sightings(_flapping()) == 1
+    # Muninn's path fails for half an hour and Huginn stalls for six
+    # minutes inside it: nobody saw the flapping, longer than a view stays
+    # fresh. Whoever voted saw none: it may settle, then start again.
+    path = (PathFailure(130 * MIN, 160 * MIN, "muninn", "web"),)
+    stall = Stall(140 * MIN, 146 * MIN, "huginn")
+    assert flap_sightings(_flapping(paths=path, stalls=(stall,))) == 2
+    # Unseen as long, pieced from a stall, a crash and an isolation.
+    pieced = _flapping(
+        paths=path,
+        stalls=(Stall(140 * MIN, 142 * MIN, "huginn"),),
+        crashes=(Crash(142 * MIN, 144 * MIN, "huginn"),),
+        isolations=(Isolation(144 * MIN, 146 * MIN, "huginn", True),),
+    )
+    assert flap_sightings(pieced) == 2
+    # Unseen for two minutes only: the views stayed fresh, one start.
+    short = Stall(140 * MIN, 142 * MIN, "huginn")
+    assert flap_sightings(_flapping(paths=path, stalls=(short,))) == 1
+    # Huginn stalled alone, or Muninn's path to another target failing:
+    # someone saw, one start.
+    assert flap_sightings(_flapping(stalls=(stall,))) == 1
+    other = (PathFailure(130 * MIN, 160 * MIN, "muninn", "api"),)
+    assert flap_sightings(_flapping(paths=other, stalls=(stall,))) == 1
+    # Unseen outside the episode does not count.
+    late = Stall(230 * MIN, 240 * MIN, "huginn")
+    after = (PathFailure(225 * MIN, 250 * MIN, "muninn", "web"),)
+    assert flap_sightings(_flapping(paths=after, stalls=(late,))) == 1
 
 
 def test_a_paged_outage_without_its_recovery_is_counted() -> None:
