@@ -319,10 +319,10 @@ class PeerSync:
             self.node.spawn(self.pull(peer))
 
 
-def sync_client(config: Config) -> httpx.AsyncClient:
+def sync_client(config: Config, trust: ssl.SSLContext) -> httpx.AsyncClient:
     """The client of the peers' sync API: their certificates checked against
-    [sync] ca_file when one is given (a private CA), else the system's."""
-    trust: ssl.SSLContext | bool = True
+    [sync] ca_file when one is given (a private CA), else ``trust`` (the
+    node's trust store)."""
     if config.sync.ca_file is not None:
         trust = ssl.create_default_context(cafile=str(config.sync.ca_file))
     return httpx.AsyncClient(timeout=10.0, verify=trust)

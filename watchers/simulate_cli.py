@@ -12,11 +12,9 @@ from typing import Any
 
 import click
 
-from consensus.settings import Settings
-from consensus.simulation import Fault, simulate
-from consensus.simulation.report import confirmation_ms
-from consensus.simulation.runner import CHECK_INTERVAL_MS
-from consensus.simulation.summary import summarize
+# Only the fault names at import: every `ravens` command (a node's start
+# too) loads this module, and the simulator is loaded when it runs.
+from consensus.simulation.scenario import Fault
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -98,6 +96,8 @@ def simulate_command(
 ) -> None:
     """Run the real consensus core of N nodes on virtual time against
     simulated targets, network faults, crashes and ntfy trouble."""
+    from consensus.simulation import simulate
+
     if seeds is not None:
         jobs = jobs or os.cpu_count() or 1
         _simulate_seeds(days, targets, seeds, nodes, faults, jobs, as_json, density)
@@ -126,6 +126,12 @@ def _simulate_seeds(
 ) -> None:
     """One simulated world per seed, each in a process of its own (the
     simulator is pure Python on one core), then the sum of them."""
+    from consensus.settings import Settings
+    from consensus.simulation import simulate
+    from consensus.simulation.report import confirmation_ms
+    from consensus.simulation.runner import CHECK_INTERVAL_MS
+    from consensus.simulation.summary import summarize
+
     with ProcessPoolExecutor(max_workers=min(jobs, len(seeds))) as pool:
         runs = [
             pool.submit(simulate, days, targets, seed, nodes, faults, density=density)

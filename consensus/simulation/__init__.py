@@ -6,8 +6,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from consensus.settings import Settings
-from consensus.simulation.report import build
-from consensus.simulation.runner import Simulation
 from consensus.simulation.scenario import Fault, generate
 
 __all__ = ["Fault", "simulate"]
@@ -23,6 +21,11 @@ def simulate(
     density: float = 1.0,
 ) -> dict[str, Any]:
     """Run one simulated world and return its report. Same arguments, same report."""
+    # Loaded here, not with the package: every `ravens` command (a node's
+    # start too) names the faults, and only `ravens simulate` runs them.
+    from consensus.simulation.report import build
+    from consensus.simulation.runner import Simulation
+
     settings = settings or Settings()
     scenario = generate(seed, days, targets, nodes, faults, density)
     record = Simulation(scenario, seed, settings).run()

@@ -45,14 +45,16 @@ REQUIRED = {
 
 
 def test_same_seed_same_report() -> None:
-    # Four simulated hours with every fault kind (the host's and the rack's
-    # targets too): enough for each kind to draw its events.
-    first = simulate(0.15, 15, 7, faults=ALL)
-    second = simulate(0.15, 15, 7, faults=ALL)
+    # 72 simulated minutes with every fault kind enabled, drawn three times
+    # as often: seed 7 draws outages, a failing path, an isolation, a
+    # crash, ntfy down, a slow target, ntfy cut from one node, a stall, a
+    # skewed clock and a host falling with its targets.
+    first = simulate(0.05, 15, 7, faults=ALL, density=3)
+    second = simulate(0.05, 15, 7, faults=ALL, density=3)
     assert first == second
     assert first.keys() >= REQUIRED
     assert {"p50", "p95", "max"} == first["detection_latency_s"].keys()
-    assert simulate(0.15, 15, 8, faults=ALL) != first
+    assert simulate(0.05, 15, 8, faults=ALL, density=3) != first
 
 
 @pytest.mark.slow
