@@ -168,9 +168,13 @@ def test_install_twice_into_a_scratch_root_the_second_run_changes_nothing(
     assert not [line for line in second.splitlines() if line.startswith("+ ")], second
     assert secret.read_text() == secret_before, "a second run never replaces a secret"
 
-    # The second node gets the first node's sync secret.
+    # The second node gets the first node's sync secret. Its program is
+    # the first node's, copied: installing one is proven above, and a
+    # second pip install would prove it again (25 s of CPU).
     other, env2 = scratch_root(tmp_path / "muninn")
+    shutil.copytree(root / "opt", other / "opt", symlinks=True)
     install(other, env2, "--node", "muninn", "--sync-secret-file", str(secret), "--dry-run")
     out = install(other, env2, "--node", "muninn", "--sync-secret-file", str(secret))
+    assert "installed from this source" in out and "+ install ravens" not in out, out
     assert "+ copy the shared sync secret" in out
     assert (other / "etc/ravens/secrets/sync-secret").read_text() == secret_before
