@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests import lane_ids
+
 HERE = Path(__file__).parent
 FAULTS = "tests/network/test_faults.py"
 # The fault scenarios that hold the pair longest: lanes of their own.
@@ -135,14 +137,19 @@ def main() -> int:
     for package in ("consensus", "watchers", "notify"):
         compileall.compile_dir(HERE.parent / package, quiet=1)
     started = []
+    # The whole suite, as the lanes split it: each test in exactly one.
+    whole = not extra and lanes is not CHECK
     with tempfile.TemporaryDirectory(prefix="ravens-tests-") as scratch:
+        ids = {name: Path(scratch) / f"{i}.ids" for i, (name, _, _) in enumerate(lanes)}
         for i, (name, args, env) in enumerate(lanes):
             log = Path(scratch) / f"{i}.log"
+            listed = {lane_ids.TARGET: str(ids[name])} if whole else {}
             with log.open("wb") as out:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-                     "--durations=8", *args, *extra],
-                    stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                     "-p", "tests.lane_ids", "--durations=8", *args, *extra],
+                    stdout=out, stderr=subprocess.STDOUT,
+                    env={**os.environ, **env, **listed},
                 )  # fmt: skip
             if name in LOW_PRIORITY:
                 os.setpriority(os.PRIO_PROCESS, proc.pid, 10)
@@ -159,9 +166,14 @@ def main() -> int:
             print(log.read_text(), end="")
             if code != 0:
                 failed.append(name)
+        problems = lane_ids.unplaced(ids) if whole else []
+    for problem in problems:
+        print(f"===== the lanes' lists: {problem}")
+    if problems:
+        failed.append("the lanes' lists (tests/parallel.py LANES)")
     which = f"; failed: {', '.join(failed)}" if failed else ""
     took = time.monotonic() - began
-    passed = len(started) - len(failed)
+    passed = sum(1 for name, _, _ in started if name not in failed)
     print(f"\n===== {passed} of {len(started)} runs passed in {took:.0f} s{which}")
     return 1 if failed else 0
 

@@ -15,9 +15,11 @@ clock (or done), so what a test reads next is what the nodes did by then.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import inspect
 import itertools
+import ssl
 import time
 import tomllib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,12 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import certifi
 import httpx
 
 from notify.inbox import Inbox
 from notify.inbox import app_for as inbox_app
 from tests.integration.notify_world import WORLD_WALL
 from watchers.config import parse_config
+from watchers.probes import HttpClients
 from watchers.runtime import Node, Seams
 from watchers.schedule import ClockSchedule
 from watchers.secrets import api_tokens, with_secrets
@@ -55,6 +59,22 @@ class FakeTime:
         self._seq = itertools.count()
         # Tasks now waiting on this clock (and the helpers that wait for them).
         self.parked: set[asyncio.Task[Any]] = set()
+        # The loop's live tasks, kept by a task factory (track): settle asks
+        # after them at every step, and asyncio.all_tasks() walks every task
+        # of the process not yet collected (hundreds, by the end of a run).
+        self.live: set[asyncio.Task[Any]] = set()
+
+    def track(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Keep account of every task loop makes from now on."""
+        self.live |= asyncio.all_tasks(loop)
+
+        def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+            self.live.add(task)
+            task.add_done_callback(self.live.discard)
+            return task
+
+        loop.set_task_factory(factory)
 
     def clock(self) -> FakeClock:
         return FakeClock(self)
@@ -94,7 +114,7 @@ class FakeTime:
         deadline = time.monotonic() + SETTLE_LIMIT_S
         while True:
             await asyncio.sleep(0)
-            busy = [t for t in asyncio.all_tasks() if t is not me and t not in self.parked]
+            busy = [t for t in self.live if not (t is me or t in self.parked or t.done())]
             if not busy:
                 return
             if time.monotonic() > deadline:
@@ -274,6 +294,7 @@ class Pair:
             sync_client=httpx.AsyncClient(transport=self.sync_links[name]),
             ntfy_client=httpx.AsyncClient(transport=self.ntfy_links[name]),
             hook_client=httpx.AsyncClient(transport=self.hook_links[name], headers=agent),
+            http=HttpClients(trust=trust_store(), node=name),
         )
         secret = self.world.secrets.get(name, SECRET)
         api = api_tokens(config)
@@ -347,6 +368,13 @@ class Pair:
             return await c.request(method, path, **kwargs)
 
 
+@functools.cache
+def trust_store() -> ssl.SSLContext:
+    """The checks' trust store, loaded once for every node of the run (15 ms
+    each time), as a node loads it once for all its clients."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class _Dead(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("the peer is stopped", request=request)
@@ -357,6 +385,7 @@ async def pair_in_process(root: Path, world: World) -> AsyncIterator[Pair]:
     """Both nodes opened on one fake timeline and started; closed after."""
     canary = await Canary.open()
     pair = Pair(FakeTime(), root, Inbox(token=NTFY_TOKEN), world, canary)
+    pair.time.track(asyncio.get_running_loop())
     # The test's target servers tell this world's time in their Date
     # headers, as real ones tell the real time: else the nodes would
     # correct their clocks years back, to the machine's.
