@@ -33,6 +33,16 @@ def _write(word: str, items: list[pytest.Item]) -> None:
             out.writelines(f"{word} {item.nodeid}\n" for item in items)
 
 
+def count_kept(files: dict[str, Path]) -> int:
+    """How many tests the lanes ran between them."""
+    return sum(
+        line.startswith("kept ")
+        for path in files.values()
+        if path.exists()
+        for line in path.read_text().splitlines()
+    )
+
+
 def unplaced(files: dict[str, Path]) -> list[str]:
     """Problems in the lanes' lists (lane name: its file): tests found but
     kept by no lane, or kept by more than one, with the lanes that kept it."""

@@ -167,6 +167,8 @@ def main() -> int:
             if code != 0:
                 failed.append(name)
         problems = lane_ids.unplaced(ids) if whole else []
+        if whole and not problems:
+            print(f"\n===== each of {lane_ids.count_kept(ids)} tests ran in exactly one lane")
     for problem in problems:
         print(f"===== the lanes' lists: {problem}")
     if problems:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.lane_ids import unplaced
+from tests.lane_ids import count_kept, unplaced
 
 
 def lane(tmp_path: Path, name: str, found: list[str], kept: list[str]) -> Path:
@@ -20,6 +20,7 @@ def test_every_test_in_one_lane_is_no_problem(tmp_path: Path) -> None:
         "rest": lane(tmp_path, "rest", ["a::x", "a::y", "b::z"], ["a::y", "b::z"]),
     }
     assert unplaced(files) == []
+    assert count_kept(files) == 3
 
 
 def test_a_test_no_lane_kept_or_two_lanes_kept_is_named(tmp_path: Path) -> None:
