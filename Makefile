@@ -28,11 +28,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Eleven pytest runs side by side (tests/parallel.py: the network scenarios
-# in five lanes on their own address plans, the simulator's seeds in two,
+# Twelve pytest runs side by side (tests/parallel.py: the network scenarios
+# in six lanes on their own address plans, the simulator's seeds in two,
 # the real-process tests that wait on real time in two, the real processes
 # that compute, then everything else): most network tests wait on real
-# time. One run alone:
+# time. The run fails if a test ran in no lane or in two. One run alone:
 # $(BIN)/pytest tests/unit
 unit: $(STAMP)
 	$(BIN)/python -m tests.parallel

@@ -23,8 +23,9 @@ FAULTS = "tests/network/test_faults.py"
 LONG_FAULTS = ("kill_9", "own_network_down")
 PARTITION = "partition_with_an_outage"
 SIMULATOR = "tests/unit/test_simulator.py"
-# The simulator's seeds only compute, about 350 s of CPU: in one lane they
-# ran on alone at the end, one core idle. In two lanes at a lower priority
+# The simulator's seeds only compute (about 100 s of CPU as quarter days
+# at density 4; 350 s as whole days): in one lane they ran on alone at
+# the end, one core idle. In two lanes at a lower priority
 # they take what CPU the lanes waiting on real time leave them (never
 # delaying those lanes' deadlines), and both cores work to the end: 473 s
 # against 529 s in one lane. (Two lanes at normal priority only fought the

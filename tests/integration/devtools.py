@@ -6,15 +6,18 @@ websocket client and no browser download needed."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import select
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from tests.integration.browser import CHROMIUM
@@ -102,19 +105,47 @@ def chromium() -> Iterator[Browser]:
     plumbing = f'exec 3<&{child_in} 4>&{child_out} {child_in}<&- {child_out}>&-; exec "$@"'
     with tempfile.TemporaryDirectory() as profile:
         args = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}"]
-        proc = subprocess.Popen(["bash", "-c", plumbing, "chromium", *args],
-                                pass_fds=(child_in, child_out), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        # A session of its own: its renderers and helpers, stopped with it.
+        proc = subprocess.Popen(
+            ["bash", "-c", plumbing, "chromium", *args],
+            pass_fds=(child_in, child_out),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(child_in)
         os.close(child_out)
         try:
             yield Browser(proc, to_write, from_read)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop_group(proc)
             os.close(to_write)
             os.close(from_read)
+
+
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process and every process of its group. Chromium's helpers
+    outlive its main process for a moment, still writing to the profile,
+    which then cannot be removed ("Directory not empty")."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=0.05)
+            if proc.returncode is not None and not group_running(proc.pid):
+                return
+    raise AssertionError(f"chromium's process group {proc.pid} did not stop")
+
+
+def group_running(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies, whose parent
+    has yet to reap them, write nothing and do not count)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # After the command's closing parenthesis: state, ppid, pgrp.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                return True
+    return False
