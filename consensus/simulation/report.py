@@ -137,15 +137,18 @@ class _Truth:
         return found
 
     def blind(self, node: str, t_ms: int) -> bool:
-        """The node could not watch anything at t_ms: down, or cut off."""
-        return any(c.node == node and c.holds(t_ms) for c in self.scenario.crashes) or any(
-            i.node == node and i.holds(t_ms) for i in self.scenario.isolations
+        """The node could not watch anything at t_ms: down, cut off, or its
+        scheduler stalled (it ran no checks)."""
+        return any(
+            w.node == node and w.holds(t_ms)
+            for w in (*self.scenario.crashes, *self.scenario.isolations, *self.scenario.stalls)
         )
 
     def watchable_ms(self, outage: Outage) -> int:
         """The longest stretch of the outage during which some node could watch."""
         edges = {outage.start_ms, outage.end_ms}
-        for window in (*self.scenario.crashes, *self.scenario.isolations):
+        scenario = self.scenario
+        for window in (*scenario.crashes, *scenario.isolations, *scenario.stalls):
             edges |= {t for t in (window.start_ms, window.end_ms) if outage.holds(t)}
         cuts = sorted(edges)
         longest = run = 0

@@ -181,6 +181,26 @@ def test_a_flapping_episode_nobody_saw_for_long_may_be_started_again() -> None:
     assert flap_sightings(_flapping(paths=after, stalls=(late,))) == 1
 
 
+def test_a_stalled_node_watches_nothing_so_an_outage_it_alone_could_see_is_unwatched() -> None:
+    outage = Outage(100 * MIN, 108 * MIN, "web")
+    # Muninn is cut off from the world throughout; Huginn's scheduler
+    # stalls until 30 s before the end: 30 s watched, under a confirmation.
+    cut_off = Isolation(99 * MIN, 120 * MIN, "muninn", False)
+    stalled = Stall(95 * MIN, 107 * MIN + 30_000, "huginn")
+    scenario = Scenario(
+        ("huginn", "muninn"),
+        ("web",),
+        WEEK,
+        frozenset(),
+        outages=(outage,),
+        isolations=(cut_off,),
+        stalls=(stalled,),
+    )
+    assert _Truth(scenario, Record()).watchable_ms(outage) == 30_000
+    # Without the stall, Huginn watched all of it.
+    assert _Truth(replace(scenario, stalls=()), Record()).watchable_ms(outage) == 8 * MIN
+
+
 def test_a_paged_outage_without_its_recovery_is_counted() -> None:
     down = event(Notice.DOWN, OUTAGE.start_ms + MIN)
     record = Record()
