@@ -46,6 +46,7 @@ from consensus.simulation.scenario import (
     NtfyCut,
     Outage,
     Scenario,
+    Stall,
     Window,
 )
 from consensus.simulation.world import Post
@@ -139,10 +140,13 @@ class _Truth:
     def blind(self, node: str, t_ms: int) -> bool:
         """The node could not watch anything at t_ms: down, cut off, or its
         scheduler stalled (it ran no checks)."""
-        return any(
-            w.node == node and w.holds(t_ms)
-            for w in (*self.scenario.crashes, *self.scenario.isolations, *self.scenario.stalls)
+        scenario = self.scenario
+        windows: tuple[Crash | Isolation | Stall, ...] = (
+            *scenario.crashes,
+            *scenario.isolations,
+            *scenario.stalls,
         )
+        return any(w.node == node and w.holds(t_ms) for w in windows)
 
     def watchable_ms(self, outage: Outage) -> int:
         """The longest stretch of the outage during which some node could watch."""
