@@ -33,36 +33,41 @@ def _write(word: str, items: list[pytest.Item]) -> None:
             out.writelines(f"{word} {item.nodeid}\n" for item in items)
 
 
+def _lists(files: dict[str, Path]) -> dict[str, tuple[set[str], list[str]]]:
+    """Each lane's tests found and kept (none for a lane that wrote nothing)."""
+    lists: dict[str, tuple[set[str], list[str]]] = {}
+    for lane, path in files.items():
+        found: set[str] = set()
+        kept: list[str] = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            word, _, test = line.partition(" ")
+            if word == "found":
+                found.add(test)
+            else:
+                kept.append(test)
+        lists[lane] = (found, kept)
+    return lists
+
+
 def count_kept(files: dict[str, Path]) -> int:
     """How many tests the lanes ran between them."""
-    return sum(
-        line.startswith("kept ")
-        for path in files.values()
-        if path.exists()
-        for line in path.read_text().splitlines()
-    )
+    return sum(len(kept) for _, kept in _lists(files).values())
 
 
 def unplaced(files: dict[str, Path]) -> list[str]:
     """Problems in the lanes' lists (lane name: its file): tests found but
     kept by no lane, or kept by more than one, with the lanes that kept it."""
-    found: set[str] = set()
-    kept: dict[str, list[str]] = {}
-    problems = []
-    for lane, path in files.items():
-        lines = path.read_text().splitlines() if path.exists() else []
-        if not any(line.startswith("kept ") for line in lines):
-            problems.append(f"{lane}: listed no tests")
-        for line in lines:
-            word, _, test = line.partition(" ")
-            if word == "found":
-                found.add(test)
-            else:
-                kept.setdefault(test, []).append(lane)
-    problems += [f"in no lane: {test}" for test in sorted(found - kept.keys())]
+    lists = _lists(files)
+    problems = [f"{lane}: listed no tests" for lane, (_, kept) in lists.items() if not kept]
+    found = set().union(*(found for found, _ in lists.values()))
+    kept_by: dict[str, list[str]] = {}
+    for lane, (_, kept) in lists.items():
+        for test in kept:
+            kept_by.setdefault(test, []).append(lane)
+    problems += [f"in no lane: {test}" for test in sorted(found - kept_by.keys())]
     problems += [
         f"in {len(lanes)} lanes ({', '.join(lanes)}): {test}"
-        for test, lanes in sorted(kept.items())
+        for test, lanes in sorted(kept_by.items())
         if len(lanes) > 1
     ]
     return problems

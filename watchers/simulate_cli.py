@@ -12,9 +12,11 @@ from typing import Any
 
 import click
 
-# Only the fault names at import: every `ravens` command (a node's start
-# too) loads this module, and the simulator is loaded when it runs.
-from consensus.simulation.scenario import Fault
+from consensus.settings import Settings
+
+# The package loads the simulator itself only when simulate() runs: every
+# `ravens` command (a node's start too) loads this module.
+from consensus.simulation import Fault, simulate
 
 
 def _faults(_ctx: click.Context, _param: click.Parameter, value: str) -> list[Fault]:
@@ -96,8 +98,6 @@ def simulate_command(
 ) -> None:
     """Run the real consensus core of N nodes on virtual time against
     simulated targets, network faults, crashes and ntfy trouble."""
-    from consensus.simulation import simulate
-
     if seeds is not None:
         jobs = jobs or os.cpu_count() or 1
         _simulate_seeds(days, targets, seeds, nodes, faults, jobs, as_json, density)
@@ -126,8 +126,7 @@ def _simulate_seeds(
 ) -> None:
     """One simulated world per seed, each in a process of its own (the
     simulator is pure Python on one core), then the sum of them."""
-    from consensus.settings import Settings
-    from consensus.simulation import simulate
+    # The judge's figures, loaded with the simulator (not at every command).
     from consensus.simulation.report import confirmation_ms
     from consensus.simulation.runner import CHECK_INTERVAL_MS
     from consensus.simulation.summary import summarize

@@ -46,7 +46,6 @@ from consensus.simulation.scenario import (
     NtfyCut,
     Outage,
     Scenario,
-    Stall,
     Window,
 )
 from consensus.simulation.world import Post
@@ -137,27 +136,16 @@ class _Truth:
                 found[(post.node, *episode)] += 1
         return found
 
-    def blind(self, node: str, t_ms: int) -> bool:
-        """The node could not watch anything at t_ms: down, cut off, or its
-        scheduler stalled (it ran no checks)."""
-        scenario = self.scenario
-        windows: tuple[Crash | Isolation | Stall, ...] = (
-            *scenario.crashes,
-            *scenario.isolations,
-            *scenario.stalls,
-        )
-        return any(w.node == node and w.holds(t_ms) for w in windows)
-
     def watchable_ms(self, outage: Outage) -> int:
         """The longest stretch of the outage during which some node could watch."""
+        away = {n: _away(self.scenario, n) for n in self.scenario.nodes}
         edges = {outage.start_ms, outage.end_ms}
-        scenario = self.scenario
-        for window in (*scenario.crashes, *scenario.isolations, *scenario.stalls):
+        for window in itertools.chain(*away.values()):
             edges |= {t for t in (window.start_ms, window.end_ms) if outage.holds(t)}
         cuts = sorted(edges)
         longest = run = 0
         for lo, hi in itertools.pairwise(cuts):
-            if any(not self.blind(n, lo) for n in self.scenario.nodes):
+            if any(not any(w.holds(lo) for w in ws) for ws in away.values()):
                 run += hi - lo
                 longest = max(longest, run)
             else:
@@ -424,13 +412,18 @@ def _down_ms(windows: list[tuple[int, int]], lo: int, hi: int) -> int:
     return sum(max(0, min(b, hi) - max(a, lo)) for a, b in windows)
 
 
-def _blind(scenario: Scenario, node: str) -> list[Window]:
-    """When a node could not vote: crashed, cut off, partitioned away, or
+def _away(scenario: Scenario, node: str) -> list[Window]:
+    """When a node could watch nothing: crashed, cut off from the world, or
     stalled (its scheduler ran no checks)."""
     found = [Window(c.start_ms, c.end_ms) for c in scenario.crashes if c.node == node]
     found += [Window(s.start_ms, s.end_ms) for s in scenario.stalls if s.node == node]
     found += [Window(i.start_ms, i.end_ms) for i in scenario.isolations if i.node == node]
-    return found + list(scenario.partitions)
+    return found
+
+
+def _blind(scenario: Scenario, node: str) -> list[Window]:
+    """When a node could not vote: away, or partitioned from the others."""
+    return _away(scenario, node) + list(scenario.partitions)
 
 
 def alone_on_a_failing_path(scenario: Scenario, target: str) -> list[Window]:
@@ -718,16 +711,8 @@ def unseen(scenario: Scenario, target: str, within: Window) -> list[Window]:
     was: each node crashed, stalled, cut off from the world, or on a
     failing path to it (from the scenario alone)."""
     hidden = {
-        node: [
-            *(Window(c.start_ms, c.end_ms) for c in scenario.crashes if c.node == node),
-            *(Window(s.start_ms, s.end_ms) for s in scenario.stalls if s.node == node),
-            *(Window(i.start_ms, i.end_ms) for i in scenario.isolations if i.node == node),
-            *(
-                Window(p.start_ms, p.end_ms)
-                for p in scenario.paths
-                if (p.node, p.target) == (node, target)
-            ),
-        ]
+        node: _away(scenario, node)
+        + [p for p in scenario.paths if (p.node, p.target) == (node, target)]
         for node in scenario.nodes
     }
     inner = {t for ws in hidden.values() for w in ws for t in (w.start_ms, w.end_ms)}

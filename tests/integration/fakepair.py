@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import certifi
 import httpx
 
 from notify.inbox import Inbox
@@ -372,7 +371,7 @@ class Pair:
 def trust_store() -> ssl.SSLContext:
     """The checks' trust store, loaded once for every node of the run (15 ms
     each time), as a node loads it once for all its clients."""
-    return ssl.create_default_context(cafile=certifi.where())
+    return HttpClients().verifying
 
 
 class _Dead(httpx.AsyncBaseTransport):
